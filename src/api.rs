@@ -1,0 +1,148 @@
+//! Request and response bodies of the daemon's HTTP JSON API, shared by `client` and `daemon`.
+//!
+//! Routes (all under `/v1`, all behind HTTP basic auth with user + API key):
+//! `GET ping`, `GET dots`, `POST dots`, `GET|DELETE dots/{ns}/{dot}`,
+//! `GET|POST dots/{ns}/{dot}/branches`, `GET|POST dots/{ns}/{dot}/branches/{b}/commits`,
+//! `POST dots/{ns}/{dot}/branches/{b}/reset`, `POST dots/{ns}/{dot}/branches/{b}/subdots`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The largest JSON request body the daemon reads; larger ones get 413.
+pub const MAX_BODY: usize = 1 << 20;
+/// The most bytes of commit message plus metadata, so metadata always fits on the snapshot.
+pub const MAX_COMMIT_META: usize = 16 << 10;
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Ping {
+    pub version: String,
+    pub node: String,
+    pub user: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CreateDot {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One branch of a dot, as `dm list`, `dm branch` and `dm dot show` print it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BranchInfo {
+    pub name: String,
+    pub filesystem_id: String,
+    pub master_node: String,
+    pub mountpoint: String,
+    pub commits: usize,
+    pub size_bytes: u64,
+    pub dirty_bytes: u64,
+    pub origin: Option<Origin>,
+    pub subdots: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub branch: String,
+    pub commit: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct DotInfo {
+    pub namespace: String,
+    pub name: String,
+    pub id: String,
+    pub branches: Vec<BranchInfo>,
+    /// Processes using any branch of the dot (pid and command), as far as this node can see.
+    pub in_use_by: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CreateBranch {
+    pub name: String,
+    pub from_branch: String,
+    pub from_commit: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CreateCommit {
+    pub message: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CommitInfo {
+    pub id: String,
+    pub branch: String,
+    pub message: String,
+    pub author: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Reset {
+    pub commit: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ResetDone {
+    pub commit: String,
+    /// Commits that the reset removed, newest first.
+    pub removed: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SubdotRequest {
+    pub subdot: String,
+    #[serde(default)]
+    pub create: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SubdotPath {
+    pub subdot: String,
+    pub path: String,
+}
+
+/// Validates commit metadata keys (lowercase, like Dotmesh) and the total size.
+pub fn check_commit(c: &CreateCommit) -> Result<(), String> {
+    if c.message.trim().is_empty() {
+        return Err("the commit message is empty; give one with -m MESSAGE".into());
+    }
+    for k in c.metadata.keys() {
+        let ok = !k.is_empty()
+            && k.len() <= 64
+            && k.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
+        if !ok {
+            return Err(format!(
+                "invalid metadata key {k:?}: use 1-64 lowercase letters, digits, '-' or '_'"
+            ));
+        }
+    }
+    let bad_char = |s: &str| s.chars().any(|ch| ch.is_control() && ch != '\n' && ch != '\t');
+    if bad_char(&c.message) || c.metadata.values().any(|v| bad_char(v)) {
+        return Err("commit message and metadata may not contain control characters".into());
+    }
+    let size = c.message.len()
+        + c.metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    if size > MAX_COMMIT_META {
+        return Err(format!(
+            "commit message and metadata are {size} bytes; the limit is {MAX_COMMIT_META}"
+        ));
+    }
+    Ok(())
+}

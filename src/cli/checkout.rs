@@ -1,0 +1,48 @@
+//! `dm checkout BRANCH` / `dm checkout -b NEW`: switch branch, or make one from the current
+//! branch's newest commit and switch to it.
+
+use crate::api::CreateBranch;
+use crate::names::{self, Kind};
+
+/// Switch to another branch of the current dot, or create one with -b
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Branch to switch to (or to create with -b)
+    branch: String,
+    /// Create the branch from the newest commit of the current branch
+    #[arg(short = 'b')]
+    create: bool,
+    /// With -b: the commit to branch from [default: the newest]
+    #[arg(long, requires = "create")]
+    from: Option<String>,
+}
+
+pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
+    names::validate(Kind::Branch, &a.branch)?;
+    let t = ctx.target(None)?;
+    if a.create {
+        let req = CreateBranch {
+            name: a.branch.clone(),
+            from_branch: t.branch.clone(),
+            from_commit: a.from.clone(),
+        };
+        let b = ctx.call(|c| c.create_branch(&t.ns, &t.dot, &req))?;
+        ctx.set_branch(&t, &a.branch)?;
+        let from = b.origin.map(|o| o.commit[..12].to_string()).unwrap_or_default();
+        println!("Switched to a new branch '{}' (from {from}).", a.branch);
+        println!("Uncommitted changes on '{}' stay there.", t.branch);
+        return Ok(());
+    }
+    let branches = ctx.call(|c| c.branches(&t.ns, &t.dot))?;
+    if !branches.iter().any(|b| b.name == a.branch) {
+        anyhow::bail!(
+            "branch '{}' does not exist in dot '{}'; create it with `dm checkout -b {}`",
+            a.branch,
+            t.dot,
+            a.branch
+        );
+    }
+    ctx.set_branch(&t, &a.branch)?;
+    println!("Switched to branch '{}'.", a.branch);
+    Ok(())
+}

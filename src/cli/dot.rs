@@ -1,0 +1,130 @@
+//! `dm dot show|delete|path`: inspect, delete, or find the files of a dot.
+
+use std::io::IsTerminal;
+
+use super::human_bytes;
+use crate::names;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Show a dot: branches, mountpoint of the current branch, subdots, who uses it
+    Show(ShowArgs),
+    /// Delete a dot with all its branches and commits
+    Delete(DeleteArgs),
+    /// Print the host directory of a subdot (created if missing), to use from the shell
+    Path(PathArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// Dot to show [default: the current dot]
+    dot: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    /// Dot to delete
+    dot: String,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    yes: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PathArgs {
+    /// DOT[@BRANCH][.SUBDOT] [default: the current dot and branch, subdot __default__]
+    dot: Option<String>,
+}
+
+pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
+    match c {
+        Command::Show(a) => show(ctx, a),
+        Command::Delete(a) => delete(ctx, a),
+        Command::Path(a) => path(ctx, a),
+    }
+}
+
+fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
+    let t = ctx.target(a.dot.as_deref())?;
+    let info = ctx.call(|c| c.show(&t.ns, &t.dot))?;
+    if a.json {
+        return super::print_json(&info);
+    }
+    println!("Dot {}/{} ({})", info.namespace, info.name, info.id);
+    println!("Current branch: {}", t.branch);
+    if let Some(b) = info.branches.iter().find(|b| b.name == t.branch) {
+        println!("Mountpoint: {}", b.mountpoint);
+        println!("Master node: {}", b.master_node);
+        println!(
+            "Size: {}, uncommitted: {}, commits: {}",
+            human_bytes(b.size_bytes),
+            human_bytes(b.dirty_bytes),
+            b.commits
+        );
+        println!("Subdots:");
+        for s in &b.subdots {
+            println!("  {s}\t{}/{s}", b.mountpoint);
+        }
+    }
+    println!("Branches:");
+    for b in &info.branches {
+        let mark = if b.name == t.branch { "*" } else { " " };
+        let from = b
+            .origin
+            .as_ref()
+            .map(|o| format!(" (from {}@{})", o.branch, &o.commit[..12.min(o.commit.len())]))
+            .unwrap_or_default();
+        println!("  {mark} {}{from}", b.name);
+    }
+    if !info.in_use_by.is_empty() {
+        println!("In use by: {}", info.in_use_by.join(", "));
+    }
+    Ok(())
+}
+
+fn delete(ctx: &mut super::Ctx, a: DeleteArgs) -> anyhow::Result<()> {
+    let t = ctx.target(Some(&a.dot))?;
+    if !a.yes {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "refusing to delete dot '{}' without confirmation; pass --yes",
+                a.dot
+            );
+        }
+        let ok = dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "Delete dot '{}' with all its branches and commits? This cannot be undone",
+                a.dot
+            ))
+            .default(false)
+            .interact()?;
+        if !ok {
+            println!("Nothing deleted.");
+            return Ok(());
+        }
+    }
+    ctx.call(|c| c.delete_dot(&t.ns, &t.dot))?;
+    let key = ctx.key(&t);
+    let remote = ctx.cfg.current_mut()?;
+    remote.branches.remove(&key);
+    if remote.current_dot.as_deref() == Some(key.as_str()) {
+        remote.current_dot = None;
+    }
+    ctx.save()?;
+    println!("Deleted dot '{key}'.");
+    Ok(())
+}
+
+fn path(ctx: &super::Ctx, a: PathArgs) -> anyhow::Result<()> {
+    let t = ctx.target(a.dot.as_deref())?;
+    let subdot = t
+        .subdot
+        .clone()
+        .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string());
+    let p = ctx.call(|c| c.subdot_path(&t.ns, &t.dot, &t.branch, &subdot, true))?;
+    println!("{}", p.path);
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `dm list`: every dot, the current one marked, with branch, size and uncommitted bytes.
+
+use serde::Serialize;
+
+use super::human_bytes;
+
+/// List dots (the current one is marked with *)
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    current: bool,
+    dot: String,
+    branch: String,
+    server: String,
+    size_bytes: u64,
+    commits: usize,
+    dirty_bytes: u64,
+    branches: usize,
+}
+
+pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
+    let dots = ctx.call(|c| c.list())?;
+    let (_, remote) = ctx.cfg.current()?;
+    let mut rows = Vec::new();
+    for d in &dots {
+        let key = if d.namespace == remote.user {
+            d.name.clone()
+        } else {
+            format!("{}/{}", d.namespace, d.name)
+        };
+        let branch = remote
+            .branches
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| crate::names::MASTER.to_string());
+        let b = d.branches.iter().find(|b| b.name == branch);
+        rows.push(Row {
+            current: remote.current_dot.as_deref() == Some(key.as_str()),
+            dot: key,
+            branch,
+            server: b.map(|b| b.master_node.clone()).unwrap_or_default(),
+            size_bytes: b.map_or(0, |b| b.size_bytes),
+            commits: b.map_or(0, |b| b.commits),
+            dirty_bytes: b.map_or(0, |b| b.dirty_bytes),
+            branches: d.branches.len(),
+        });
+    }
+    rows.sort_by(|x, y| x.dot.cmp(&y.dot));
+    if a.json {
+        return super::print_json(&rows);
+    }
+    let w = rows.iter().map(|r| r.dot.len()).max().unwrap_or(3).max(3);
+    let bw = rows.iter().map(|r| r.branch.len()).max().unwrap_or(6).max(6);
+    println!(
+        "  {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}",
+        "DOT", "BRANCH", "SERVER", "SIZE", "COMMITS", "DIRTY"
+    );
+    for r in &rows {
+        let server: String = r.server.chars().take(16).collect();
+        println!(
+            "{} {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}",
+            if r.current { "*" } else { " " },
+            r.dot,
+            r.branch,
+            server,
+            human_bytes(r.size_bytes),
+            r.commits,
+            human_bytes(r.dirty_bytes),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! `dm log`: commits of the current branch, newest first, git-style.
+
+/// Show the commits of the current branch, newest first
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Dot (and @branch) to show [default: the current dot and branch]
+    dot: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+    /// One line per commit
+    #[arg(long)]
+    oneline: bool,
+}
+
+pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
+    let t = ctx.target(a.dot.as_deref())?;
+    let commits = ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?;
+    if a.json {
+        return super::print_json(&commits);
+    }
+    if commits.is_empty() {
+        println!("Branch '{}' of dot '{}' has no commits yet.", t.branch, t.dot);
+        return Ok(());
+    }
+    for (i, c) in commits.iter().enumerate() {
+        let head = if i == 0 {
+            format!(" (HEAD -> {})", t.branch)
+        } else if c.branch != t.branch {
+            format!(" ({})", c.branch)
+        } else {
+            String::new()
+        };
+        if a.oneline {
+            println!("{}{head} {}", &c.id[..12], c.message.lines().next().unwrap_or(""));
+            continue;
+        }
+        println!("commit {}{head}", c.id);
+        println!("Author: {}", c.author);
+        println!("Date:   {}", super::format_time(c.time));
+        for (k, v) in &c.metadata {
+            println!("Meta:   {k}={v}");
+        }
+        println!();
+        for line in c.message.lines() {
+            println!("    {line}");
+        }
+        println!();
+    }
+    Ok(())
+}

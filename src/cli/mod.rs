@@ -1,0 +1,298 @@
+//! The command line: the clap tree, one module per verb, and the shared [`Ctx`] that loads the
+//! client config, picks the remote and the current dot, and starts the local daemon on demand.
+
+mod branch;
+mod checkout;
+mod cluster;
+mod commit;
+mod completions;
+mod dot;
+mod init;
+mod list;
+mod log;
+mod reset;
+mod serve;
+mod switch;
+mod version;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::client::{Client, ClientConfig, ClientError, config};
+use crate::daemon::{config::NodeConfig, launch};
+use crate::names::{self, DotRef};
+
+/// git for data volumes: commit, branch, roll back and move container data on ZFS.
+#[derive(Parser, Debug)]
+#[command(name = "dm", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Client config file [default: $DM_CONFIG or ~/.dotmesh/config]
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Init(init::Args),
+    #[command(alias = "ls")]
+    List(list::Args),
+    Switch(switch::Args),
+    Commit(commit::Args),
+    Log(log::Args),
+    Branch(branch::Args),
+    Checkout(checkout::Args),
+    Reset(reset::Args),
+    #[command(subcommand)]
+    Dot(dot::Command),
+    #[command(subcommand)]
+    Cluster(cluster::Command),
+    Serve(serve::Args),
+    Version(version::Args),
+    Completions(completions::Args),
+    #[command(hide = true)]
+    GenerateMan(completions::ManArgs),
+}
+
+/// Shared state of one CLI invocation.
+pub struct Ctx {
+    pub cfg: ClientConfig,
+    pub cfg_path: PathBuf,
+}
+
+/// A dot named on the command line or taken from the config, resolved to namespace + name.
+pub struct Target {
+    pub ns: String,
+    pub dot: String,
+    pub branch: String,
+    pub subdot: Option<String>,
+}
+
+impl Ctx {
+    fn load(path: Option<PathBuf>) -> anyhow::Result<Ctx> {
+        let cfg_path = path.unwrap_or_else(config::default_path);
+        let cfg = ClientConfig::load(&cfg_path)?;
+        Ok(Ctx { cfg, cfg_path })
+    }
+
+    pub fn save(&self) -> anyhow::Result<()> {
+        Ok(self.cfg.save(&self.cfg_path)?)
+    }
+
+    /// Runs `f` against the current remote; if that is this machine's daemon and it is down,
+    /// starts it (noting so on stderr) and tries once more.
+    pub fn call<T>(&self, f: impl Fn(&Client) -> Result<T, ClientError>) -> anyhow::Result<T> {
+        let (_, remote) = self.cfg.current()?;
+        let client = Client::new(remote);
+        match f(&client) {
+            Err(e) if e.is_unreachable() => {
+                let Some(dir) = remote.state_dir.as_ref().filter(|d| d.join("node.toml").exists())
+                else {
+                    return Err(e.into());
+                };
+                if launch::running_pid(dir).is_some() {
+                    return Err(e.into());
+                }
+                eprintln!("dm: the local daemon was not running; starting it");
+                launch::start(dir, Duration::from_secs(60))?;
+                Ok(f(&client)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The namespace verbs use by default: the remote's user.
+    pub fn user(&self) -> anyhow::Result<String> {
+        Ok(self.cfg.current()?.1.user.clone())
+    }
+
+    /// The dot a verb acts on: the one named, else the current one.
+    pub fn target(&self, named: Option<&str>) -> anyhow::Result<Target> {
+        let (_, remote) = self.cfg.current()?;
+        let r = match named {
+            Some(n) => DotRef::parse(n)?,
+            None => {
+                let Some(cur) = remote.current_dot.as_deref() else {
+                    bail!(
+                        "no current dot; create one with `dm init NAME` or pick one with `dm switch NAME`"
+                    );
+                };
+                DotRef::parse(cur)?
+            }
+        };
+        let key = match &r.namespace {
+            Some(ns) => format!("{ns}/{}", r.dot),
+            None => r.dot.clone(),
+        };
+        let branch = r
+            .branch
+            .clone()
+            .or_else(|| remote.branches.get(&key).cloned())
+            .unwrap_or_else(|| names::MASTER.to_string());
+        Ok(Target {
+            ns: r.namespace.unwrap_or_else(|| remote.user.clone()),
+            dot: r.dot,
+            branch,
+            subdot: r.subdot,
+        })
+    }
+
+    /// Config key of a dot: `name` in the user's own namespace, `ns/name` otherwise.
+    pub fn key(&self, t: &Target) -> String {
+        match self.cfg.current() {
+            Ok((_, r)) if r.user == t.ns => t.dot.clone(),
+            _ => format!("{}/{}", t.ns, t.dot),
+        }
+    }
+
+    pub fn set_branch(&mut self, t: &Target, branch: &str) -> anyhow::Result<()> {
+        let key = self.key(t);
+        let remote = self.cfg.current_mut()?;
+        if branch == names::MASTER {
+            remote.branches.remove(&key);
+        } else {
+            remote.branches.insert(key, branch.to_string());
+        }
+        self.save()
+    }
+}
+
+/// Parses the command line and runs the verb; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            1
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_tracing(daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if daemon { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("DM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(daemon && std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Completions(a) => completions::run(a, Cli::command()),
+        Command::GenerateMan(a) => completions::man(a, Cli::command()),
+        command => {
+            let mut ctx = Ctx::load(cli.config)?;
+            match command {
+                Command::Init(a) => init::run(&mut ctx, a),
+                Command::List(a) => list::run(&ctx, a),
+                Command::Switch(a) => switch::run(&mut ctx, a),
+                Command::Commit(a) => commit::run(&ctx, a),
+                Command::Log(a) => log::run(&ctx, a),
+                Command::Branch(a) => branch::run(&ctx, a),
+                Command::Checkout(a) => checkout::run(&mut ctx, a),
+                Command::Reset(a) => reset::run(&ctx, a),
+                Command::Dot(c) => dot::run(&mut ctx, c),
+                Command::Cluster(c) => cluster::run(&mut ctx, c),
+                Command::Version(a) => version::run(&ctx, a),
+                Command::Serve(_) | Command::Completions(_) | Command::GenerateMan(_) => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+}
+
+/// Prints `v` as pretty JSON (the `--json` output of read verbs).
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).context("cannot write JSON")?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// 1536 → "1.5 KiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Seconds since the epoch → `2026-11-25 11:52:40 UTC`.
+pub fn format_time(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Loads the local node's config, for verbs that act on this machine.
+pub fn local_node(state_dir: &std::path::Path) -> anyhow::Result<NodeConfig> {
+    Ok(NodeConfig::load(state_dir)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_sizes_and_times() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(10 << 30), "10.0 GiB");
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_795_607_637), "2026-11-25 11:53:57 UTC");
+    }
+
+    #[test]
+    fn clap_tree_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,44 @@
+//! `dm reset --hard COMMIT`: roll the current branch back to a commit, as `git reset --hard`.
+
+/// Roll the current branch back to COMMIT; later commits and uncommitted changes are discarded
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Discard later commits and uncommitted changes (the only mode dm has)
+    #[arg(long)]
+    hard: bool,
+    /// Commit id (or unique prefix), HEAD, or HEAD~N
+    commit: String,
+}
+
+pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
+    if !a.hard {
+        anyhow::bail!(
+            "dm only resets with --hard; run `dm reset --hard {}` to discard later commits and uncommitted changes",
+            a.commit
+        );
+    }
+    let t = ctx.target(None)?;
+    let commit = if let Some(rest) = a.commit.strip_prefix("HEAD") {
+        let n: usize = match rest {
+            "" => 0,
+            "^" => 1,
+            r => r
+                .strip_prefix('~')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("cannot read {:?}; use HEAD, HEAD^ or HEAD~N", a.commit))?,
+        };
+        let log = ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?;
+        log.get(n)
+            .map(|c| c.id.clone())
+            .ok_or_else(|| anyhow::anyhow!("branch '{}' has only {} commits", t.branch, log.len()))?
+    } else {
+        a.commit.clone()
+    };
+    let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &commit))?;
+    println!(
+        "HEAD is now at {} ({} later commit(s) removed).",
+        &done.commit[..12],
+        done.removed.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The client's configuration, `~/.dotmesh/config` (TOML, mode 0600; `$DM_CONFIG` overrides):
+//! remotes with their credentials, which one is current, and per remote the current dot and the
+//! branch checked out in each dot (client-side, as in git and Dotmesh).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ClientError;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Remote {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub api_key: String,
+    /// For a remote on this machine: the node's state dir, so the client can start its daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_dot: Option<String>,
+    /// Branch checked out per dot; missing means master.
+    #[serde(default)]
+    pub branches: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct ClientConfig {
+    #[serde(default)]
+    pub current_remote: Option<String>,
+    #[serde(default)]
+    pub remotes: BTreeMap<String, Remote>,
+}
+
+/// `$DM_CONFIG`, else `~/.dotmesh/config`.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("DM_CONFIG") {
+        return PathBuf::from(p);
+    }
+    let home = directories::BaseDirs::new()
+        .map(|d| d.home_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".dotmesh").join("config")
+}
+
+impl ClientConfig {
+    /// Loads the config; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<ClientConfig, ClientError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ClientError::Config {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
+            Err(e) => Err(ClientError::Config {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Writes atomically with mode 0600: the file holds API keys.
+    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let err = |e: std::io::Error| ClientError::Config {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let text = toml::to_string_pretty(self).expect("client config serialises");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err)?;
+        f.write_all(text.as_bytes()).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+
+    /// The current remote and its name.
+    pub fn current(&self) -> Result<(&str, &Remote), ClientError> {
+        let name = self
+            .current_remote
+            .as_deref()
+            .ok_or(ClientError::NoRemote)?;
+        let remote = self.remotes.get(name).ok_or(ClientError::NoRemote)?;
+        Ok((name, remote))
+    }
+
+    pub fn current_mut(&mut self) -> Result<&mut Remote, ClientError> {
+        let name = self.current_remote.clone().ok_or(ClientError::NoRemote)?;
+        self.remotes.get_mut(&name).ok_or(ClientError::NoRemote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn saves_private_and_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config");
+        let mut c = ClientConfig {
+            current_remote: Some("local".into()),
+            ..Default::default()
+        };
+        c.remotes.insert(
+            "local".into(),
+            Remote {
+                user: "admin".into(),
+                host: "127.0.0.1".into(),
+                port: 32607,
+                api_key: "k".into(),
+                state_dir: None,
+                current_dot: Some("d".into()),
+                branches: BTreeMap::new(),
+            },
+        );
+        c.save(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(ClientConfig::load(&path).unwrap(), c);
+        assert_eq!(
+            ClientConfig::load(&dir.path().join("none")).unwrap(),
+            ClientConfig::default()
+        );
+    }
+}

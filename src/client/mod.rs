@@ -1,0 +1,201 @@
+//! HTTP client for the daemon's API: the only way the CLI reaches dots, local or remote.
+
+pub mod config;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api;
+pub use config::{ClientConfig, Remote};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no remote is configured; run `dm cluster init` on this machine or `dm remote add`")]
+    NoRemote,
+    #[error("cannot read or write {path}: {detail}")]
+    Config { path: PathBuf, detail: String },
+    #[error("cannot reach the dm daemon at {addr} ({detail}); is it running? (`dm cluster init` starts it)")]
+    Unreachable { addr: String, detail: String },
+    /// The daemon answered with an error; its message already says what to do.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("unexpected answer from the daemon: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    auth: String,
+}
+
+impl Client {
+    pub fn new(remote: &Remote) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(3)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        let creds = B64.encode(format!("{}:{}", remote.user, remote.api_key));
+        Client {
+            agent,
+            base: format!("http://{}:{}/v1", remote.host, remote.port),
+            auth: format!("Basic {creds}"),
+        }
+    }
+
+    fn finish<T: DeserializeOwned>(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, ClientError> {
+        let mut resp = result.map_err(|e| ClientError::Unreachable {
+            addr: self.base.trim_end_matches("/v1").to_string(),
+            detail: e.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if status >= 400 {
+            let (code, message) = match serde_json::from_str::<api::ErrorBody>(&text) {
+                Ok(b) => (b.code, b.error),
+                Err(_) => ("http".to_string(), format!("HTTP {status}: {text}")),
+            };
+            return Err(ClientError::Api {
+                status,
+                code,
+                message,
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Protocol(format!("{e}: {text}")))
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &self.auth)
+            .call();
+        self.finish(r)
+    }
+
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", &self.auth)
+            .send_json(body);
+        self.finish(r)
+    }
+
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let r = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", &self.auth)
+            .call();
+        self.finish(r)
+    }
+
+    pub fn ping(&self) -> Result<api::Ping, ClientError> {
+        self.get("/ping")
+    }
+
+    pub fn list(&self) -> Result<Vec<api::DotInfo>, ClientError> {
+        self.get("/dots")
+    }
+
+    pub fn create_dot(&self, ns: &str, name: &str) -> Result<api::DotInfo, ClientError> {
+        let body = api::CreateDot {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        self.post("/dots", &body)
+    }
+
+    pub fn show(&self, ns: &str, name: &str) -> Result<api::DotInfo, ClientError> {
+        self.get(&format!("/dots/{ns}/{name}"))
+    }
+
+    pub fn delete_dot(&self, ns: &str, name: &str) -> Result<serde_json::Value, ClientError> {
+        self.delete(&format!("/dots/{ns}/{name}"))
+    }
+
+    pub fn branches(&self, ns: &str, name: &str) -> Result<Vec<api::BranchInfo>, ClientError> {
+        self.get(&format!("/dots/{ns}/{name}/branches"))
+    }
+
+    pub fn create_branch(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &api::CreateBranch,
+    ) -> Result<api::BranchInfo, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches"), req)
+    }
+
+    pub fn log(&self, ns: &str, name: &str, br: &str) -> Result<Vec<api::CommitInfo>, ClientError> {
+        self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits"))
+    }
+
+    pub fn commit(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+        req: &api::CreateCommit,
+    ) -> Result<api::CommitInfo, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/commits"), req)
+    }
+
+    pub fn reset(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+        commit: &str,
+    ) -> Result<api::ResetDone, ClientError> {
+        let body = api::Reset {
+            commit: commit.into(),
+        };
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/reset"), &body)
+    }
+
+    pub fn subdot_path(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+        subdot: &str,
+        create: bool,
+    ) -> Result<api::SubdotPath, ClientError> {
+        let body = api::SubdotRequest {
+            subdot: subdot.into(),
+            create,
+        };
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/subdots"), &body)
+    }
+}

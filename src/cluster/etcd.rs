@@ -1,0 +1,181 @@
+//! [`Kv`] on etcd v3 (etcd-client over gRPC).
+//!
+//! The daemon is built on plain threads; this module owns a one-worker tokio runtime and exposes
+//! blocking calls, so async stays inside the registry. Every call has a timeout, so a dead etcd
+//! becomes a clear [`RegistryError::Unavailable`] rather than a hang.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
+};
+use tokio::runtime::Runtime;
+
+use super::{Kv, RegistryError, Result};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct EtcdKv {
+    rt: Runtime,
+    client: Client,
+    endpoints: String,
+}
+
+impl EtcdKv {
+    /// Connects to `endpoints` (e.g. `http://127.0.0.1:42379`) and checks that etcd answers.
+    pub fn connect(endpoints: &[String]) -> Result<EtcdKv> {
+        let joined = endpoints.join(",");
+        let unavailable = |e: etcd_client::Error| RegistryError::Unavailable {
+            endpoints: joined.clone(),
+            detail: e.to_string(),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("etcd")
+            .enable_all()
+            .build()
+            .map_err(|e| RegistryError::Etcd(e.to_string()))?;
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(CALL_TIMEOUT);
+        let client = rt
+            .block_on(Client::connect(endpoints, Some(opts)))
+            .map_err(unavailable)?;
+        let kv = EtcdKv {
+            rt,
+            client,
+            endpoints: joined,
+        };
+        kv.get("dm/ping")?;
+        Ok(kv)
+    }
+
+    fn err(&self, e: etcd_client::Error) -> RegistryError {
+        match e {
+            etcd_client::Error::GRpcStatus(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                ) =>
+            {
+                RegistryError::Unavailable {
+                    endpoints: self.endpoints.clone(),
+                    detail: s.message().to_string(),
+                }
+            }
+            etcd_client::Error::TransportError(t) => RegistryError::Unavailable {
+                endpoints: self.endpoints.clone(),
+                detail: t.to_string(),
+            },
+            other => RegistryError::Etcd(other.to_string()),
+        }
+    }
+}
+
+impl Kv for EtcdKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut c = self.client.clone();
+        let resp = self.rt.block_on(c.get(key, None)).map_err(|e| self.err(e))?;
+        Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut c = self.client.clone();
+        let opts = GetOptions::new().with_prefix();
+        let resp = self
+            .rt
+            .block_on(c.get(prefix, Some(opts)))
+            .map_err(|e| self.err(e))?;
+        Ok(resp
+            .kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    kv.value().to_vec(),
+                )
+            })
+            .collect())
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        let mut c = self.client.clone();
+        self.rt
+            .block_on(c.put(key, value, None))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn put_all_if_absent(&self, guard: &str, puts: &[(String, Vec<u8>)]) -> Result<bool> {
+        let mut c = self.client.clone();
+        let ops: Vec<TxnOp> = puts
+            .iter()
+            .map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None))
+            .collect();
+        let txn = Txn::new()
+            .when([Compare::version(guard, CompareOp::Equal, 0)])
+            .and_then(ops);
+        let resp = self.rt.block_on(c.txn(txn)).map_err(|e| self.err(e))?;
+        Ok(resp.succeeded())
+    }
+
+    fn delete_all(&self, keys: &[String], prefixes: &[String]) -> Result<()> {
+        let mut c = self.client.clone();
+        let mut ops: Vec<TxnOp> = keys.iter().map(|k| TxnOp::delete(k.as_str(), None)).collect();
+        ops.extend(
+            prefixes
+                .iter()
+                .map(|p| TxnOp::delete(p.as_str(), Some(DeleteOptions::new().with_prefix()))),
+        );
+        self.rt
+            .block_on(c.txn(Txn::new().and_then(ops)))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn put_ephemeral(&self, key: &str, value: &[u8], ttl_secs: i64) -> Result<()> {
+        let mut c = self.client.clone();
+        let lease = self
+            .rt
+            .block_on(c.lease_grant(ttl_secs, None))
+            .map_err(|e| self.err(e))?
+            .id();
+        self.rt
+            .block_on(c.put(key, value, Some(PutOptions::new().with_lease(lease))))
+            .map_err(|e| self.err(e))?;
+        let (key, value) = (key.to_string(), value.to_vec());
+        self.rt
+            .spawn(keep_alive(c, key, value, ttl_secs, lease));
+        Ok(())
+    }
+}
+
+/// Refreshes the lease every third of its TTL; if etcd forgets it (etcd restarted, long
+/// partition), grants a new one and writes the key again.
+async fn keep_alive(mut c: Client, key: String, value: Vec<u8>, ttl: i64, mut lease: i64) {
+    let period = Duration::from_secs((ttl as u64 / 3).max(1));
+    loop {
+        let alive = match c.lease_keep_alive(lease).await {
+            Ok((mut keeper, mut stream)) => loop {
+                if keeper.keep_alive().await.is_err() {
+                    break false;
+                }
+                match stream.message().await {
+                    Ok(Some(r)) if r.ttl() > 0 => tokio::time::sleep(period).await,
+                    _ => break false,
+                }
+            },
+            Err(_) => false,
+        };
+        if !alive {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Ok(g) = c.lease_grant(ttl, None).await {
+                lease = g.id();
+                let opts = PutOptions::new().with_lease(lease);
+                if let Err(e) = c.put(key.as_str(), value.clone(), Some(opts)).await {
+                    tracing::warn!(%key, error = %e, "re-registering ephemeral key failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The cluster registry: a key-value [`Kv`] trait with the etcd implementation, and [`Store`],
+//! the typed layer that knows the key layout (see `docs/design/registry.md`).
+//!
+//! Key layout under the `dm/` prefix, designed for many nodes:
+//! - `servers/<node>`: [`ServerRecord`], attached to a lease so it vanishes when a node dies
+//! - `users/<name>`: [`UserRecord`]
+//! - `dots/<ns>/<name>`: [`DotRecord`]
+//! - `branches/<dot-id>/<branch>`: [`BranchRecord`]
+//! - `commits/<fs-id>/<commit-id>`: [`CommitRecord`]
+//! - `masters/<fs-id>`: the node id that holds the branch's writable filesystem
+
+pub mod etcd;
+#[cfg(test)]
+pub mod memory;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("etcd is unreachable at {endpoints} ({detail}); check that it runs (its log is in the state dir)")]
+    Unavailable { endpoints: String, detail: String },
+    #[error("etcd error: {0}")]
+    Etcd(String),
+    #[error("corrupt registry value at {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// A key-value store with prefix reads and guarded multi-key writes; etcd in production.
+pub trait Kv: Send + Sync {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// All keys under `prefix`, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    fn put(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Writes all `puts` at once if `guard` does not exist; returns whether it did.
+    fn put_all_if_absent(&self, guard: &str, puts: &[(String, Vec<u8>)]) -> Result<bool>;
+    /// Deletes the given keys and every key under the given prefixes, at once.
+    fn delete_all(&self, keys: &[String], prefixes: &[String]) -> Result<()>;
+    /// Keeps `key` = `value` alive while this process runs, re-creating it if its lease is lost.
+    fn put_ephemeral(&self, key: &str, value: &[u8], ttl_secs: i64) -> Result<()>;
+}
+
+const PREFIX: &str = "dm/";
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ServerRecord {
+    pub id: String,
+    pub addresses: Vec<String>,
+    pub api_port: u16,
+    pub version: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub name: String,
+    pub api_key_sha256: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct DotRecord {
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub created: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BranchRecord {
+    pub name: String,
+    pub fs_id: String,
+    /// The branch and commit this branch was cloned from (`None` for master).
+    pub origin: Option<OriginRecord>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OriginRecord {
+    pub fs_id: String,
+    pub commit: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CommitRecord {
+    pub id: String,
+    pub message: String,
+    pub author: String,
+    pub time: u64,
+    /// Orders commits of one filesystem (ZFS createtxg at snapshot time).
+    pub seq: u64,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("registry records always serialise")
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Typed access to the registry.
+pub struct Store {
+    kv: Box<dyn Kv>,
+}
+
+pub fn dot_key(ns: &str, name: &str) -> String {
+    format!("{PREFIX}dots/{ns}/{name}")
+}
+fn branch_key(dot_id: &str, branch: &str) -> String {
+    format!("{PREFIX}branches/{dot_id}/{branch}")
+}
+fn commit_key(fs_id: &str, commit: &str) -> String {
+    format!("{PREFIX}commits/{fs_id}/{commit}")
+}
+fn master_key(fs_id: &str) -> String {
+    format!("{PREFIX}masters/{fs_id}")
+}
+
+impl Store {
+    pub fn new(kv: Box<dyn Kv>) -> Store {
+        Store { kv }
+    }
+
+    fn list_decoded<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
+        self.kv
+            .list(prefix)?
+            .iter()
+            .map(|(k, v)| decode(k, v))
+            .collect()
+    }
+
+    pub fn register_server(&self, s: &ServerRecord, ttl_secs: i64) -> Result<()> {
+        let key = format!("{PREFIX}servers/{}", s.id);
+        self.kv.put_ephemeral(&key, &encode(s), ttl_secs)
+    }
+
+    pub fn servers(&self) -> Result<Vec<ServerRecord>> {
+        self.list_decoded(&format!("{PREFIX}servers/"))
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        let key = format!("{PREFIX}users/{name}");
+        self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    pub fn put_user(&self, u: &UserRecord) -> Result<()> {
+        self.kv.put(&format!("{PREFIX}users/{}", u.name), &encode(u))
+    }
+
+    pub fn dot(&self, ns: &str, name: &str) -> Result<Option<DotRecord>> {
+        let key = dot_key(ns, name);
+        self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    /// Dots in `namespace`, or in all namespaces.
+    pub fn dots(&self, namespace: Option<&str>) -> Result<Vec<DotRecord>> {
+        match namespace {
+            Some(ns) => self.list_decoded(&format!("{PREFIX}dots/{ns}/")),
+            None => self.list_decoded(&format!("{PREFIX}dots/")),
+        }
+    }
+
+    /// Registers a new dot with its master branch, unless the name is taken; returns whether it did.
+    pub fn create_dot(&self, dot: &DotRecord, master: &BranchRecord, node: &str) -> Result<bool> {
+        let key = dot_key(&dot.namespace, &dot.name);
+        let puts = vec![
+            (key.clone(), encode(dot)),
+            (branch_key(&dot.id, &master.name), encode(master)),
+            (master_key(&master.fs_id), node.as_bytes().to_vec()),
+        ];
+        self.kv.put_all_if_absent(&key, &puts)
+    }
+
+    /// Re-creates records found on disk but missing from the registry (never overwrites).
+    pub fn adopt_dot(&self, dot: &DotRecord) -> Result<bool> {
+        let key = dot_key(&dot.namespace, &dot.name);
+        self.kv.put_all_if_absent(&key, &[(key.clone(), encode(dot))])
+    }
+
+    pub fn adopt_branch(&self, dot_id: &str, b: &BranchRecord, node: &str) -> Result<bool> {
+        let key = branch_key(dot_id, &b.name);
+        let done = self.kv.put_all_if_absent(&key, &[(key.clone(), encode(b))])?;
+        let mkey = master_key(&b.fs_id);
+        self.kv
+            .put_all_if_absent(&mkey, &[(mkey.clone(), node.as_bytes().to_vec())])?;
+        Ok(done)
+    }
+
+    pub fn adopt_commit(&self, fs_id: &str, c: &CommitRecord) -> Result<bool> {
+        let key = commit_key(fs_id, &c.id);
+        self.kv.put_all_if_absent(&key, &[(key.clone(), encode(c))])
+    }
+
+    pub fn delete_dot(&self, dot: &DotRecord, branches: &[BranchRecord]) -> Result<()> {
+        let mut keys = vec![dot_key(&dot.namespace, &dot.name)];
+        let mut prefixes = vec![format!("{PREFIX}branches/{}/", dot.id)];
+        for b in branches {
+            keys.push(master_key(&b.fs_id));
+            prefixes.push(format!("{PREFIX}commits/{}/", b.fs_id));
+        }
+        self.kv.delete_all(&keys, &prefixes)
+    }
+
+    pub fn branches(&self, dot_id: &str) -> Result<Vec<BranchRecord>> {
+        self.list_decoded(&format!("{PREFIX}branches/{dot_id}/"))
+    }
+
+    /// Every branch of every dot, keyed by dot id (one range read, for `dm list`).
+    pub fn all_branches(&self) -> Result<BTreeMap<String, Vec<BranchRecord>>> {
+        let prefix = format!("{PREFIX}branches/");
+        let mut out: BTreeMap<String, Vec<BranchRecord>> = BTreeMap::new();
+        for (k, v) in self.kv.list(&prefix)? {
+            let dot_id = k[prefix.len()..].split('/').next().unwrap_or_default();
+            out.entry(dot_id.to_string())
+                .or_default()
+                .push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn create_branch(&self, dot_id: &str, b: &BranchRecord, node: &str) -> Result<bool> {
+        let key = branch_key(dot_id, &b.name);
+        let puts = vec![
+            (key.clone(), encode(b)),
+            (master_key(&b.fs_id), node.as_bytes().to_vec()),
+        ];
+        self.kv.put_all_if_absent(&key, &puts)
+    }
+
+    pub fn put_branch(&self, dot_id: &str, b: &BranchRecord) -> Result<()> {
+        self.kv.put(&branch_key(dot_id, &b.name), &encode(b))
+    }
+
+    pub fn put_commit(&self, fs_id: &str, c: &CommitRecord) -> Result<()> {
+        self.kv.put(&commit_key(fs_id, &c.id), &encode(c))
+    }
+
+    /// Commits of one filesystem, oldest first.
+    pub fn commits(&self, fs_id: &str) -> Result<Vec<CommitRecord>> {
+        let mut v: Vec<CommitRecord> = self.list_decoded(&format!("{PREFIX}commits/{fs_id}/"))?;
+        v.sort_by_key(|c| (c.seq, c.time));
+        Ok(v)
+    }
+
+    /// Commits of every filesystem, keyed by filesystem id, oldest first.
+    pub fn all_commits(&self) -> Result<BTreeMap<String, Vec<CommitRecord>>> {
+        let prefix = format!("{PREFIX}commits/");
+        let mut out: BTreeMap<String, Vec<CommitRecord>> = BTreeMap::new();
+        for (k, v) in self.kv.list(&prefix)? {
+            let fs = k[prefix.len()..].split('/').next().unwrap_or_default();
+            out.entry(fs.to_string()).or_default().push(decode(&k, &v)?);
+        }
+        for list in out.values_mut() {
+            list.sort_by_key(|c| (c.seq, c.time));
+        }
+        Ok(out)
+    }
+
+    pub fn delete_commits(&self, fs_id: &str, ids: &[String]) -> Result<()> {
+        let keys: Vec<String> = ids.iter().map(|c| commit_key(fs_id, c)).collect();
+        self.kv.delete_all(&keys, &[])
+    }
+
+    pub fn master(&self, fs_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .kv
+            .get(&master_key(fs_id))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn all_masters(&self) -> Result<BTreeMap<String, String>> {
+        let prefix = format!("{PREFIX}masters/");
+        Ok(self
+            .kv
+            .list(&prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k[prefix.len()..].to_string(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        Store::new(Box::new(memory::MemoryKv::default()))
+    }
+
+    fn dot(name: &str) -> DotRecord {
+        DotRecord {
+            id: format!("id-{name}"),
+            namespace: "admin".into(),
+            name: name.into(),
+            created: 1,
+        }
+    }
+
+    fn master(fs: &str) -> BranchRecord {
+        BranchRecord {
+            name: "master".into(),
+            fs_id: fs.into(),
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn create_dot_claims_the_name_once() {
+        let s = store();
+        assert!(s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap());
+        assert!(!s.create_dot(&dot("a"), &master("fs2"), "n1").unwrap());
+        assert_eq!(s.branches("id-a").unwrap(), vec![master("fs1")]);
+        assert_eq!(s.master("fs1").unwrap().as_deref(), Some("n1"));
+        assert_eq!(s.master("fs2").unwrap(), None);
+    }
+
+    #[test]
+    fn delete_dot_removes_branches_commits_and_masters_only_of_that_dot() {
+        let s = store();
+        s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap();
+        s.create_dot(&dot("ab"), &master("fs10"), "n1").unwrap();
+        let c = CommitRecord {
+            id: "c1".into(),
+            message: "m".into(),
+            author: "admin".into(),
+            time: 1,
+            seq: 1,
+            metadata: BTreeMap::new(),
+        };
+        s.put_commit("fs1", &c).unwrap();
+        s.put_commit("fs10", &c).unwrap();
+        s.delete_dot(&dot("a"), &[master("fs1")]).unwrap();
+        assert!(s.dot("admin", "a").unwrap().is_none());
+        assert!(s.commits("fs1").unwrap().is_empty());
+        assert_eq!(s.commits("fs10").unwrap().len(), 1);
+        assert!(s.dot("admin", "ab").unwrap().is_some());
+        assert_eq!(s.all_masters().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn commits_come_back_in_order() {
+        let s = store();
+        for (id, seq) in [("b", 20), ("a", 10), ("c", 30)] {
+            let c = CommitRecord {
+                id: id.into(),
+                message: id.into(),
+                author: "u".into(),
+                time: 5,
+                seq,
+                metadata: BTreeMap::new(),
+            };
+            s.put_commit("fs", &c).unwrap();
+        }
+        let ids: Vec<_> = s.commits("fs").unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,102 @@
+//! The node's own configuration, `<state-dir>/node.toml`, written by `dm cluster init` and read by
+//! `dm serve`. It holds no secret: the admin key is stored only as a SHA-256 hash.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/dotmesh";
+pub const DEFAULT_API_PORT: u16 = 32607;
+pub const DEFAULT_ETCD_CLIENT_PORT: u16 = 42379;
+pub const DEFAULT_ETCD_PEER_PORT: u16 = 42380;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    pub node_id: String,
+    /// ZFS pool holding the dots.
+    pub pool: String,
+    /// Backing file when dm created the pool on a file.
+    pub pool_file: Option<PathBuf>,
+    /// Where branch filesystems are mounted.
+    pub mount_dir: PathBuf,
+    /// Address the API binds to.
+    pub bind: String,
+    /// Address other nodes and clients reach this node at.
+    pub advertise: String,
+    pub api_port: u16,
+    pub etcd_client_port: u16,
+    pub etcd_peer_port: u16,
+    /// External etcd endpoints; empty means run our own etcd.
+    #[serde(default)]
+    pub etcd_endpoints: Vec<String>,
+    pub admin_key_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("this node is not initialised ({0} is missing); run `dm cluster init`")]
+    NotInitialised(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {detail}; fix it or run `dm cluster init` again after removing it")]
+    Invalid { path: PathBuf, detail: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub fn node_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("node.toml")
+}
+pub fn log_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("dm.log")
+}
+pub fn pid_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("dm.pid")
+}
+
+impl NodeConfig {
+    pub fn load(state_dir: &Path) -> Result<NodeConfig, ConfigError> {
+        let path = node_file(state_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotInitialised(path));
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path,
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn save(&self, state_dir: &Path) -> Result<(), ConfigError> {
+        let path = node_file(state_dir);
+        let text = toml::to_string_pretty(self).expect("node config serialises");
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(state_dir)?;
+            let tmp = path.with_extension("toml.tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|source| ConfigError::Write {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// etcd endpoints to use: the external ones, or our own etcd on loopback.
+    pub fn endpoints(&self) -> Vec<String> {
+        if self.etcd_endpoints.is_empty() {
+            vec![format!("http://127.0.0.1:{}", self.etcd_client_port)]
+        } else {
+            self.etcd_endpoints.clone()
+        }
+    }
+}

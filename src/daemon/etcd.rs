@@ -1,0 +1,131 @@
+//! Runs and supervises this node's own etcd (client port 42379, peer port 42380 by default).
+//!
+//! etcd is a child of `dm serve`; it gets SIGKILL when the daemon dies (even by `kill -9`), so a
+//! restarted daemon never finds a stray etcd holding its ports. If etcd exits on its own it is
+//! restarted with a back-off, and registry calls fail with a clear message in between.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::config::NodeConfig;
+
+pub struct EtcdProcess {
+    stopping: Arc<AtomicBool>,
+    pid: Arc<AtomicU32>,
+}
+
+pub fn log_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("etcd.log")
+}
+
+fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(state_dir))?;
+    let client = format!("http://127.0.0.1:{}", cfg.etcd_client_port);
+    let peer = format!("http://127.0.0.1:{}", cfg.etcd_peer_port);
+    let mut cmd = Command::new("etcd");
+    cmd.arg("--name")
+        .arg(&cfg.node_id)
+        .arg("--data-dir")
+        .arg(state_dir.join("etcd"))
+        .arg("--listen-client-urls")
+        .arg(&client)
+        .arg("--advertise-client-urls")
+        .arg(&client)
+        .arg("--listen-peer-urls")
+        .arg(&peer)
+        .arg("--initial-advertise-peer-urls")
+        .arg(&peer)
+        .arg("--initial-cluster")
+        .arg(format!("{}={peer}", cfg.node_id))
+        .arg("--log-level")
+        .arg("warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+impl EtcdProcess {
+    /// Starts etcd and a thread that restarts it when it exits unexpectedly. The thread lives as
+    /// long as the process, which matters: PDEATHSIG fires when the spawning *thread* exits.
+    pub fn start(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<EtcdProcess> {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let pid = Arc::new(AtomicU32::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (cfg, dir, stop) = (cfg.clone(), state_dir.to_path_buf(), stopping.clone());
+        let current = pid.clone();
+        std::thread::Builder::new()
+            .name("etcd-supervisor".into())
+            .spawn(move || {
+                let mut child = match spawn(&cfg, &dir) {
+                    Ok(c) => {
+                        current.store(c.id(), Ordering::SeqCst);
+                        let _ = tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut backoff = Duration::from_millis(500);
+                loop {
+                    let status = child.wait();
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    tracing::error!(?status, log = %log_path(&dir).display(), "etcd exited; restarting");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    match spawn(&cfg, &dir) {
+                        Ok(c) => {
+                            current.store(c.id(), Ordering::SeqCst);
+                            child = c;
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot restart etcd"),
+                    }
+                }
+            })?;
+        rx.recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("etcd supervisor died")))?;
+        Ok(EtcdProcess { stopping, pid })
+    }
+
+    /// Stops etcd cleanly (SIGTERM, up to 5 s) as the daemon goes down.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let pid = self.pid.load(Ordering::SeqCst) as i32;
+        if pid <= 0 {
+            return;
+        }
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..100 {
+            if std::fs::metadata(format!("/proc/{pid}")).is_err() {
+                return;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}

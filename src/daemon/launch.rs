@@ -1,0 +1,127 @@
+//! Starting `dm serve` in the background by re-executing this binary.
+//!
+//! Used by `dm cluster init` and by any verb that finds the local daemon down. The daemon runs in
+//! its own session with output appended to `<state-dir>/dm.log`, and writes `dm.pid` once it is
+//! listening, which is what "ready" means here.
+
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::config::{self, NodeConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start the dm daemon: {detail}; see its log {log}, or start it by hand with `dm serve --state-dir {state_dir}`")]
+    Failed {
+        detail: String,
+        log: PathBuf,
+        state_dir: PathBuf,
+    },
+}
+
+/// Whether the daemon recorded in `state_dir` is alive (its pid file names a live `dm` process).
+pub fn running_pid(state_dir: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(config::pid_file(state_dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(true);
+    (alive && !zombie).then_some(pid)
+}
+
+fn listening(cfg: &NodeConfig) -> bool {
+    let host = if cfg.bind == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        &cfg.bind
+    };
+    let Ok(addr) = format!("{host}:{}", cfg.api_port).parse::<SocketAddr>() else {
+        return false;
+    };
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Starts the daemon for `state_dir` and waits up to `timeout` until it listens.
+pub fn start(state_dir: &Path, timeout: Duration) -> Result<i32, LaunchError> {
+    let log = config::log_file(state_dir);
+    let fail = |detail: String| LaunchError::Failed {
+        detail,
+        log: log.clone(),
+        state_dir: state_dir.to_path_buf(),
+    };
+    let cfg = NodeConfig::load(state_dir).map_err(|e| fail(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find own binary: {e}")))?;
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| fail(format!("cannot open {}: {e}", log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| fail(format!("cannot open {}: {e}", log.display())))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("serve")
+        .arg("--state-dir")
+        .arg(state_dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and job.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let _ = std::fs::remove_file(config::pid_file(state_dir));
+    let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = log_tail(&log, 5);
+            return Err(fail(format!("it exited ({status}): {tail}")));
+        }
+        if running_pid(state_dir) == Some(pid) && listening(&cfg) {
+            return Ok(pid);
+        }
+        if Instant::now() > deadline {
+            return Err(fail(format!(
+                "it did not answer within {}s",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last `n` lines of the log, joined, to show why the daemon failed.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// Stops the daemon (SIGTERM, then SIGKILL after `grace`) and waits until it is gone.
+pub fn stop(state_dir: &Path, grace: Duration) -> bool {
+    let Some(pid) = running_pid(state_dir) else {
+        return false;
+    };
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while running_pid(state_dir) == Some(pid) {
+        if Instant::now() > deadline {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}

@@ -1,0 +1,213 @@
+//! The node daemon, `dm serve`: ZFS, the registry on etcd (its own etcd unless told otherwise)
+//! and the HTTP API, in one process started by re-executing the `dm` binary.
+
+pub mod config;
+mod etcd;
+mod http;
+pub mod launch;
+mod node;
+mod procs;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::cluster::etcd::EtcdKv;
+use crate::cluster::{RegistryError, ServerRecord, Store, UserRecord};
+use crate::zfs::{self, Pool, ZfsError};
+use config::NodeConfig;
+pub use node::new_id;
+use node::Node;
+
+/// Errors of the daemon layer; each maps to one HTTP status and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or wrong credentials; check the user and API key of this remote (`dm remote -v`)")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InUse(String),
+    #[error("request body too large (limit {} bytes)", crate::api::MAX_BODY)]
+    TooLarge,
+    #[error("{0}")]
+    PoolFull(String),
+    #[error("no such API call: {0}")]
+    NoRoute(String),
+    #[error(transparent)]
+    Zfs(#[from] ZfsError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DaemonError {
+    pub fn status(&self) -> u16 {
+        match self {
+            DaemonError::BadRequest(_) => 400,
+            DaemonError::Unauthorized => 401,
+            DaemonError::Forbidden(_) => 403,
+            DaemonError::NotFound(_) | DaemonError::NoRoute(_) => 404,
+            DaemonError::Conflict(_) | DaemonError::InUse(_) => 409,
+            DaemonError::TooLarge => 413,
+            DaemonError::PoolFull(_) => 507,
+            DaemonError::Registry(RegistryError::Unavailable { .. }) => 503,
+            DaemonError::Zfs(ZfsError::DaemonDown(_)) => 503,
+            DaemonError::Zfs(_) | DaemonError::Registry(_) | DaemonError::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            DaemonError::BadRequest(_) => "bad_request",
+            DaemonError::Unauthorized => "unauthorized",
+            DaemonError::Forbidden(_) => "forbidden",
+            DaemonError::NotFound(_) => "not_found",
+            DaemonError::NoRoute(_) => "no_route",
+            DaemonError::Conflict(_) => "conflict",
+            DaemonError::InUse(_) => "in_use",
+            DaemonError::TooLarge => "too_large",
+            DaemonError::PoolFull(_) => "pool_full",
+            DaemonError::Zfs(_) => "zfs",
+            DaemonError::Registry(_) => "registry",
+            DaemonError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// SHA-256 of an API key, hex; keys are stored only this way.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Everything a request handler needs.
+pub struct Daemon {
+    pub node: Node,
+    admin_key_sha256: String,
+}
+
+impl Daemon {
+    /// Admin is checked against the node's own config, so it works even while etcd is down.
+    pub fn authenticate(&self, user: &str, key: &str) -> Result<(), DaemonError> {
+        let hash = hash_key(key);
+        if user == "admin" && same(&hash, &self.admin_key_sha256) {
+            return Ok(());
+        }
+        match self.node.store().user(user)? {
+            Some(u) if same(&u.api_key_sha256, &hash) => Ok(()),
+            _ => Err(DaemonError::Unauthorized),
+        }
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in every thread and handles them on one, so shutdown is orderly.
+fn install_signal_thread(on_signal: impl FnOnce() + Send + 'static) {
+    // SAFETY: plain libc signal-mask calls on a zeroed sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        std::thread::spawn(move || {
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            on_signal();
+        });
+    }
+}
+
+fn connect_registry(cfg: &NodeConfig, timeout: Duration) -> Result<EtcdKv, RegistryError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match EtcdKv::connect(&cfg.endpoints()) {
+            Ok(kv) => return Ok(kv),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Runs the daemon for `state_dir` until SIGTERM.
+pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let cfg = NodeConfig::load(state_dir)?;
+    tracing::info!(node = %cfg.node_id, pool = %cfg.pool, port = cfg.api_port, "dm serve starting");
+    zfs::check_available().context("ZFS is not available")?;
+    let pool = Pool::open(&cfg.pool)?.with_context(|| {
+        format!(
+            "ZFS pool '{}' does not exist; import it (`zpool import {}`) or run `dm cluster init` again",
+            cfg.pool, cfg.pool
+        )
+    })?;
+    // Signals are blocked before any other thread exists, so only the signal thread sees them.
+    let etcd_slot: Arc<std::sync::Mutex<Option<etcd::EtcdProcess>>> = Arc::default();
+    let stopper = etcd_slot.clone();
+    let pid_path = config::pid_file(state_dir);
+    let pid_for_signal = pid_path.clone();
+    install_signal_thread(move || {
+        tracing::info!("stopping");
+        if let Some(e) = stopper.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            e.stop();
+        }
+        let _ = std::fs::remove_file(&pid_for_signal);
+        std::process::exit(0);
+    });
+    if cfg.etcd_endpoints.is_empty() {
+        let e = etcd::EtcdProcess::start(&cfg, state_dir)
+            .context("cannot start etcd; install it (`apt-get install etcd-server`)")?;
+        *etcd_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+    let kv = connect_registry(&cfg, Duration::from_secs(30)).with_context(|| {
+        format!(
+            "etcd did not come up; see {}",
+            etcd::log_path(state_dir).display()
+        )
+    })?;
+    let store = Store::new(Box::new(kv));
+    if store.user("admin")?.is_none() {
+        store.put_user(&UserRecord {
+            name: "admin".into(),
+            api_key_sha256: cfg.admin_key_sha256.clone(),
+        })?;
+    }
+    store.register_server(
+        &ServerRecord {
+            id: cfg.node_id.clone(),
+            addresses: vec![cfg.advertise.clone()],
+            api_port: cfg.api_port,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        10,
+    )?;
+    let node = Node::new(cfg.node_id.clone(), pool, cfg.mount_dir.clone(), store);
+    node.recover()?;
+    let addr = format!("{}:{}", cfg.bind, cfg.api_port);
+    let server = tiny_http::Server::http(&addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?"))?;
+    std::fs::write(&pid_path, std::process::id().to_string())
+        .with_context(|| format!("cannot write {}", pid_path.display()))?;
+    tracing::info!(%addr, "listening");
+    let daemon = Arc::new(Daemon {
+        node,
+        admin_key_sha256: cfg.admin_key_sha256.clone(),
+    });
+    http::serve(Arc::new(server), daemon);
+    Ok(())
+}

@@ -1,0 +1,920 @@
+//! What a node does to dots: every verb's daemon-side logic, on ZFS plus the registry.
+//!
+//! Layout on ZFS: `<pool>/dmfs/<fs-id>` per branch (a clone of the commit it branched from), a
+//! snapshot `@<commit-id>` per commit, mounted at `<mount-dir>/<fs-id>`. Dot, branch and commit
+//! metadata are also ZFS user properties, so [`Node::recover`] can rebuild the registry from disk.
+//! Operations on one dot are serialised by a per-dot lock (the branch state machine is "idle" or
+//! "one operation running"); different dots proceed in parallel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::DaemonError;
+use super::procs;
+use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
+use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, Store};
+use crate::names::{self, Kind};
+use crate::zfs::{self, Pool, ZfsError};
+
+const DMFS: &str = "dmfs";
+const P_DOT: &str = "io.dm:dot";
+const P_DOTID: &str = "io.dm:dotid";
+const P_BRANCH: &str = "io.dm:branch";
+const P_BASELINE: &str = "io.dm:baseline";
+/// Commit records are base64 JSON split over `io.dm:commit.N`: zfs-fuse aborts on values of a
+/// few KiB, and tabs or newlines in a raw value would break `-H` parsing.
+const P_COMMIT: &str = "io.dm:commit.";
+const CHUNK: usize = 2000;
+const MAX_CHUNKS: usize = 32;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+pub struct Node {
+    pub id: String,
+    pool: Pool,
+    mount_dir: PathBuf,
+    store: Store,
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+/// A fresh random id (128 bits, hex).
+pub fn new_id() -> String {
+    let mut buf = [0u8; 16];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("/dev/urandom is readable");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> (u64, u64) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs(), d.as_nanos() as u64)
+}
+
+fn encode_commit(c: &CommitRecord) -> Vec<(String, String)> {
+    let b64 = B64.encode(serde_json::to_vec(c).expect("commit serialises"));
+    b64.as_bytes()
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, ch)| {
+            (
+                format!("{P_COMMIT}{i}"),
+                String::from_utf8_lossy(ch).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn decode_commit(props: &BTreeMap<String, String>) -> Option<CommitRecord> {
+    let mut b64 = String::new();
+    for i in 0..MAX_CHUNKS {
+        match props.get(&format!("{P_COMMIT}{i}")) {
+            Some(part) => b64.push_str(part),
+            None => break,
+        }
+    }
+    serde_json::from_slice(&B64.decode(b64).ok()?).ok()
+}
+
+fn commit_columns() -> Vec<String> {
+    (0..MAX_CHUNKS).map(|i| format!("{P_COMMIT}{i}")).collect()
+}
+
+fn zfs_err(e: ZfsError) -> DaemonError {
+    match e {
+        ZfsError::NoSpace(_) => DaemonError::PoolFull(
+            "the ZFS pool is full; delete dots or commits you no longer need, or grow the pool"
+                .into(),
+        ),
+        other => DaemonError::Zfs(other),
+    }
+}
+
+fn check_name(kind: Kind, name: &str) -> Result<()> {
+    names::validate(kind, name).map_err(|e| DaemonError::BadRequest(e.to_string()))
+}
+
+/// Everything known about one dot while its lock is held.
+struct Loaded {
+    dot: DotRecord,
+    branches: Vec<BranchRecord>,
+}
+
+impl Loaded {
+    fn branch(&self, name: &str) -> Result<&BranchRecord> {
+        self.branches.iter().find(|b| b.name == name).ok_or_else(|| {
+            DaemonError::NotFound(format!(
+                "branch '{name}' does not exist in dot '{}'; list branches with `dm branch`",
+                self.dot.name
+            ))
+        })
+    }
+
+    fn branch_of_fs(&self, fs_id: &str) -> String {
+        self.branches
+            .iter()
+            .find(|b| b.fs_id == fs_id)
+            .map(|b| b.name.clone())
+            .unwrap_or_else(|| "(deleted)".into())
+    }
+}
+
+impl Node {
+    pub fn new(id: String, pool: Pool, mount_dir: PathBuf, store: Store) -> Node {
+        Node {
+            id,
+            pool,
+            mount_dir,
+            store,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn lock(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_string()).or_default().clone()
+    }
+
+    fn mountpoint(&self, fs_id: &str) -> PathBuf {
+        self.mount_dir.join(fs_id)
+    }
+
+    fn rel(fs_id: &str) -> String {
+        format!("{DMFS}/{fs_id}")
+    }
+
+    /// Users may act in their own namespace; admin in all.
+    pub fn authorise(&self, user: &str, ns: &str) -> Result<()> {
+        if user == "admin" || user == ns {
+            Ok(())
+        } else {
+            Err(DaemonError::Forbidden(format!(
+                "user '{user}' may not use namespace '{ns}'"
+            )))
+        }
+    }
+
+    fn load(&self, ns: &str, name: &str) -> Result<Loaded> {
+        check_name(Kind::Namespace, ns)?;
+        check_name(Kind::Dot, name)?;
+        let dot = self.store.dot(ns, name)?.ok_or_else(|| {
+            DaemonError::NotFound(format!(
+                "dot '{name}' does not exist; create it with `dm init {name}` or list dots with `dm list`"
+            ))
+        })?;
+        let branches = self.store.branches(&dot.id)?;
+        Ok(Loaded { dot, branches })
+    }
+
+    /// Creates the ZFS filesystem of a branch, from `origin` (a clone) or empty.
+    fn make_branch_fs(
+        &self,
+        dot: &DotRecord,
+        branch: &str,
+        fs_id: &str,
+        origin: Option<&zfs::Snapshot>,
+    ) -> Result<()> {
+        let mp = self.mountpoint(fs_id).display().to_string();
+        let dot_prop = format!("{}/{}", dot.namespace, dot.name);
+        let props = [
+            ("mountpoint", mp.as_str()),
+            (P_DOT, dot_prop.as_str()),
+            (P_DOTID, dot.id.as_str()),
+            (P_BRANCH, branch),
+        ];
+        let fs = match origin {
+            Some(snap) => snap.clone_to(&self.pool, &Self::rel(fs_id), &props),
+            None => self.pool.create_filesystem(&Self::rel(fs_id), &props),
+        }
+        .map_err(zfs_err)?;
+        let setup = || -> Result<()> {
+            fs.ensure_mounted().map_err(zfs_err)?;
+            if origin.is_none() {
+                let dir = self.mountpoint(fs_id).join(names::DEFAULT_SUBDOT);
+                std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+            }
+            let base = fs.usage().map_err(zfs_err)?.referenced;
+            fs.set_property(P_BASELINE, &base.to_string())
+                .map_err(zfs_err)
+        };
+        if let Err(e) = setup() {
+            let _ = fs.destroy();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn create_dot(&self, user: &str, req: &api::CreateDot) -> Result<DotInfo> {
+        check_name(Kind::Namespace, &req.namespace)?;
+        check_name(Kind::Dot, &req.name)?;
+        self.authorise(user, &req.namespace)?;
+        let lock = self.lock(&format!("name:{}/{}", req.namespace, req.name));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.store.dot(&req.namespace, &req.name)?.is_some() {
+            return Err(DaemonError::Conflict(format!(
+                "dot '{}' already exists; switch to it with `dm switch {}` or pick another name",
+                req.name, req.name
+            )));
+        }
+        let dot = DotRecord {
+            id: new_id(),
+            namespace: req.namespace.clone(),
+            name: req.name.clone(),
+            created: now().0,
+        };
+        let master = BranchRecord {
+            name: names::MASTER.into(),
+            fs_id: new_id(),
+            origin: None,
+        };
+        self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
+        let created = self.store.create_dot(&dot, &master, &self.id);
+        if !matches!(created, Ok(true)) {
+            let _ = self.pool.filesystem(&Self::rel(&master.fs_id)).map(|f| f.destroy());
+            created?;
+            return Err(DaemonError::Conflict(format!(
+                "dot '{}' was just created by someone else; pick another name",
+                req.name
+            )));
+        }
+        tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
+        self.show(user, &dot.namespace, &dot.name)
+    }
+
+    /// Stats of every branch filesystem in one `zfs get`: (size, dirty bytes) by fs id.
+    fn stats(&self) -> Result<HashMap<String, (u64, u64)>> {
+        let all = zfs::get_recursive(
+            &self.pool,
+            DMFS,
+            &["used", "referenced", "createtxg", P_BASELINE],
+        )
+        .map_err(zfs_err)?;
+        let prefix = format!("{}/{DMFS}/", self.pool.name());
+        let num = |m: &BTreeMap<String, String>, k: &str| {
+            m.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
+        // Newest snapshot of each filesystem: its referenced and used bytes.
+        let mut latest: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+        for (name, props) in &all {
+            if let Some((fs, _)) = name.split_once('@') {
+                let txg = num(props, "createtxg");
+                let entry = latest.entry(fs).or_insert((0, 0, 0));
+                if txg >= entry.0 {
+                    *entry = (txg, num(props, "referenced"), num(props, "used"));
+                }
+            }
+        }
+        let mut out = HashMap::new();
+        for (name, props) in &all {
+            let Some(fs_id) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if fs_id.contains('@') || fs_id.contains('/') {
+                continue;
+            }
+            let referenced = num(props, "referenced");
+            // ZFS on pool v23 has no `written`: estimate dirty bytes as growth since the newest
+            // commit plus what that commit holds that the live filesystem no longer shares.
+            let dirty = match latest.get(name.as_str()) {
+                Some(&(_, snap_ref, snap_used)) => referenced.saturating_sub(snap_ref) + snap_used,
+                None => referenced.saturating_sub(num(props, P_BASELINE)),
+            };
+            out.insert(fs_id.to_string(), (num(props, "used"), dirty));
+        }
+        Ok(out)
+    }
+
+    fn branch_info(
+        &self,
+        b: &BranchRecord,
+        l: &Loaded,
+        commits: usize,
+        stats: &HashMap<String, (u64, u64)>,
+        masters: &BTreeMap<String, String>,
+        with_subdots: bool,
+    ) -> BranchInfo {
+        let mp = self.mountpoint(&b.fs_id);
+        let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
+        let subdots = if with_subdots {
+            let mut v: Vec<String> = std::fs::read_dir(&mp)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n == names::DEFAULT_SUBDOT || !n.starts_with('_'))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        } else {
+            Vec::new()
+        };
+        BranchInfo {
+            name: b.name.clone(),
+            filesystem_id: b.fs_id.clone(),
+            master_node: masters.get(&b.fs_id).cloned().unwrap_or_default(),
+            mountpoint: mp.display().to_string(),
+            commits,
+            size_bytes: size,
+            dirty_bytes: dirty,
+            origin: b.origin.as_ref().map(|o| Origin {
+                branch: l.branch_of_fs(&o.fs_id),
+                commit: o.commit.clone(),
+            }),
+            subdots,
+        }
+    }
+
+    pub fn list(&self, user: &str) -> Result<Vec<DotInfo>> {
+        let dots = self.store.dots(None)?;
+        let all_branches = self.store.all_branches()?;
+        let commits = self.store.all_commits()?;
+        let masters = self.store.all_masters()?;
+        let stats = self.stats()?;
+        let mut out = Vec::new();
+        for dot in dots {
+            if self.authorise(user, &dot.namespace).is_err() {
+                continue;
+            }
+            let branches = all_branches.get(&dot.id).cloned().unwrap_or_default();
+            let l = Loaded { dot, branches };
+            let infos = l
+                .branches
+                .iter()
+                .map(|b| {
+                    let n = commits.get(&b.fs_id).map_or(0, Vec::len);
+                    self.branch_info(b, &l, n, &stats, &masters, false)
+                })
+                .collect();
+            out.push(DotInfo {
+                namespace: l.dot.namespace.clone(),
+                name: l.dot.name.clone(),
+                id: l.dot.id.clone(),
+                branches: infos,
+                in_use_by: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn show(&self, user: &str, ns: &str, name: &str) -> Result<DotInfo> {
+        self.authorise(user, ns)?;
+        let l = self.load(ns, name)?;
+        let masters = self.store.all_masters()?;
+        let stats = self.stats()?;
+        let mut infos = Vec::new();
+        for b in &l.branches {
+            let n = self.store.commits(&b.fs_id)?.len();
+            infos.push(self.branch_info(b, &l, n, &stats, &masters, true));
+        }
+        let mps: Vec<PathBuf> = l.branches.iter().map(|b| self.mountpoint(&b.fs_id)).collect();
+        let refs: Vec<&Path> = mps.iter().map(PathBuf::as_path).collect();
+        Ok(DotInfo {
+            namespace: l.dot.namespace.clone(),
+            name: l.dot.name.clone(),
+            id: l.dot.id.clone(),
+            branches: infos,
+            in_use_by: procs::users_of(&refs),
+        })
+    }
+
+    pub fn delete(&self, user: &str, ns: &str, name: &str) -> Result<()> {
+        self.authorise(user, ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let mps: Vec<PathBuf> = l.branches.iter().map(|b| self.mountpoint(&b.fs_id)).collect();
+        let refs: Vec<&Path> = mps.iter().map(PathBuf::as_path).collect();
+        let users = procs::users_of(&refs);
+        if !users.is_empty() {
+            return Err(DaemonError::InUse(format!(
+                "dot '{name}' is in use by {}; stop those processes (or leave its directories) and try again",
+                users.join(", ")
+            )));
+        }
+        // Clones before the branches they were cloned from.
+        let depth = |b: &BranchRecord| {
+            let mut d = 0;
+            let mut cur = b.origin.clone();
+            while let Some(o) = cur {
+                d += 1;
+                cur = l
+                    .branches
+                    .iter()
+                    .find(|x| x.fs_id == o.fs_id)
+                    .and_then(|x| x.origin.clone());
+                if d > l.branches.len() {
+                    break;
+                }
+            }
+            d
+        };
+        let mut order = l.branches.clone();
+        order.sort_by_key(|b| std::cmp::Reverse(depth(b)));
+        for b in &order {
+            match self.pool.filesystem(&Self::rel(&b.fs_id)) {
+                Ok(fs) => fs.destroy().map_err(|e| match e {
+                    ZfsError::Busy(_) => DaemonError::InUse(format!(
+                        "branch '{}' of dot '{name}' is busy; close programs using {} and try again",
+                        b.name,
+                        self.mountpoint(&b.fs_id).display()
+                    )),
+                    other => zfs_err(other),
+                })?,
+                Err(ZfsError::NotFound(_)) => {}
+                Err(e) => return Err(zfs_err(e)),
+            }
+        }
+        self.store.delete_dot(&l.dot, &l.branches)?;
+        tracing::info!(%ns, dot = %name, "deleted dot");
+        Ok(())
+    }
+
+    pub fn branches(&self, user: &str, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
+        Ok(self.show(user, ns, name)?.branches)
+    }
+
+    /// Commits reachable from a branch, newest first: its own, then its origin's up to the
+    /// branch point, and so on (what `git log` shows).
+    fn history(&self, l: &Loaded, branch: &BranchRecord) -> Result<Vec<(String, CommitRecord)>> {
+        let mut out = Vec::new();
+        let mut own = self.store.commits(&branch.fs_id)?;
+        own.reverse();
+        out.extend(own.into_iter().map(|c| (branch.fs_id.clone(), c)));
+        let mut origin = branch.origin.clone();
+        let mut hops = 0;
+        while let Some(o) = origin {
+            hops += 1;
+            if hops > 1000 {
+                break;
+            }
+            let mut theirs = self.store.commits(&o.fs_id)?;
+            if let Some(pos) = theirs.iter().position(|c| c.id == o.commit) {
+                theirs.truncate(pos + 1);
+            }
+            theirs.reverse();
+            out.extend(theirs.into_iter().map(|c| (o.fs_id.clone(), c)));
+            origin = l
+                .branches
+                .iter()
+                .find(|b| b.fs_id == o.fs_id)
+                .and_then(|b| b.origin.clone());
+        }
+        Ok(out)
+    }
+
+    pub fn log(&self, user: &str, ns: &str, name: &str, branch: &str) -> Result<Vec<CommitInfo>> {
+        self.authorise(user, ns)?;
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        Ok(self
+            .history(&l, b)?
+            .into_iter()
+            .map(|(fs, c)| CommitInfo {
+                id: c.id,
+                branch: l.branch_of_fs(&fs),
+                message: c.message,
+                author: c.author,
+                time: c.time,
+                metadata: c.metadata,
+            })
+            .collect())
+    }
+
+    pub fn commit(
+        &self,
+        user: &str,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        req: &api::CreateCommit,
+    ) -> Result<CommitInfo> {
+        self.authorise(user, ns)?;
+        api::check_commit(req).map_err(DaemonError::BadRequest)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        let fs = self.pool.filesystem(&Self::rel(&b.fs_id)).map_err(zfs_err)?;
+        let last_seq = self.store.commits(&b.fs_id)?.last().map_or(0, |c| c.seq);
+        let (secs, nanos) = now();
+        let rec = CommitRecord {
+            id: new_id(),
+            message: req.message.clone(),
+            author: user.to_string(),
+            time: secs,
+            seq: nanos.max(last_seq + 1),
+            metadata: req.metadata.clone(),
+        };
+        let props = encode_commit(&rec);
+        let prop_refs: Vec<(&str, &str)> =
+            props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let snap = fs.snapshot(&rec.id, &prop_refs).map_err(zfs_err)?;
+        if let Err(e) = self.store.put_commit(&b.fs_id, &rec) {
+            // Keep ZFS and the registry in step: a commit the user was told failed must not exist.
+            let _ = snap.destroy();
+            return Err(e.into());
+        }
+        tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
+        Ok(CommitInfo {
+            id: rec.id,
+            branch: branch.to_string(),
+            message: rec.message,
+            author: rec.author,
+            time: rec.time,
+            metadata: rec.metadata,
+        })
+    }
+
+    /// Finds a commit by full id or unique prefix among `candidates`.
+    fn resolve<'a>(
+        candidates: &'a [(String, CommitRecord)],
+        wanted: &str,
+        branch: &str,
+    ) -> Result<&'a (String, CommitRecord)> {
+        if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DaemonError::BadRequest(format!(
+                "'{wanted}' is not a commit id; give at least 4 hex digits of an id from `dm log`"
+            )));
+        }
+        let hits: Vec<_> = candidates
+            .iter()
+            .filter(|(_, c)| c.id.starts_with(&wanted.to_lowercase()))
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok(one),
+            [] => Err(DaemonError::NotFound(format!(
+                "commit {wanted} is not on branch '{branch}'; see its commits with `dm log`"
+            ))),
+            _ => Err(DaemonError::BadRequest(format!(
+                "commit id {wanted} is ambiguous; give more digits"
+            ))),
+        }
+    }
+
+    pub fn create_branch(
+        &self,
+        user: &str,
+        ns: &str,
+        name: &str,
+        req: &api::CreateBranch,
+    ) -> Result<BranchInfo> {
+        self.authorise(user, ns)?;
+        check_name(Kind::Branch, &req.name)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        if l.branches.iter().any(|b| b.name == req.name) {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' already exists; switch to it with `dm checkout {}`",
+                req.name, req.name
+            )));
+        }
+        let src = l.branch(&req.from_branch)?;
+        let history = self.history(&l, src)?;
+        let (fs_id, commit) = match &req.from_commit {
+            Some(c) => Self::resolve(&history, c, &src.name)?,
+            None => history.first().ok_or_else(|| {
+                DaemonError::BadRequest(format!(
+                    "branch '{}' has no commits yet; commit first with `dm commit -m MESSAGE`",
+                    src.name
+                ))
+            })?,
+        };
+        let snap = self
+            .pool
+            .filesystem(&Self::rel(fs_id))
+            .and_then(|f| f.get_snapshot(&commit.id))
+            .map_err(zfs_err)?;
+        let rec = BranchRecord {
+            name: req.name.clone(),
+            fs_id: new_id(),
+            origin: Some(OriginRecord {
+                fs_id: fs_id.clone(),
+                commit: commit.id.clone(),
+            }),
+        };
+        self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(&snap))?;
+        let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
+        if !matches!(created, Ok(true)) {
+            let _ = self.pool.filesystem(&Self::rel(&rec.fs_id)).map(|f| f.destroy());
+            created?;
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' was just created by someone else",
+                req.name
+            )));
+        }
+        let masters = self.store.all_masters()?;
+        let stats = self.stats()?;
+        let l = self.load(ns, name)?;
+        Ok(self.branch_info(&rec, &l, 0, &stats, &masters, true))
+    }
+
+    /// `git reset --hard`: the branch goes back to `commit`; later commits and uncommitted
+    /// changes are gone. Refuses when a later commit has branches made from it.
+    pub fn reset(
+        &self,
+        user: &str,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        req: &api::Reset,
+    ) -> Result<api::ResetDone> {
+        self.authorise(user, ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        let history = self.history(&l, b)?;
+        let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
+        let own: Vec<&CommitRecord> = history
+            .iter()
+            .filter(|(f, _)| f == &b.fs_id)
+            .map(|(_, c)| c)
+            .collect();
+        let removed: Vec<String> = if fs_id == &b.fs_id {
+            own.iter()
+                .take_while(|c| c.id != target.id)
+                .map(|c| c.id.clone())
+                .collect()
+        } else {
+            own.iter().map(|c| c.id.clone()).collect()
+        };
+        let dependants: Vec<&str> = l
+            .branches
+            .iter()
+            .filter(|x| {
+                x.origin
+                    .as_ref()
+                    .is_some_and(|o| o.fs_id == b.fs_id && removed.contains(&o.commit))
+            })
+            .map(|x| x.name.as_str())
+            .collect();
+        if !dependants.is_empty() {
+            return Err(DaemonError::Conflict(format!(
+                "cannot reset '{branch}': branch(es) {} were made from commits the reset would remove; delete them first",
+                dependants.join(", ")
+            )));
+        }
+        let busy = |e: ZfsError| match e {
+            ZfsError::Busy(_) => DaemonError::InUse(format!(
+                "branch '{branch}' is busy; close programs using {} and try again",
+                self.mountpoint(&b.fs_id).display()
+            )),
+            other => zfs_err(other),
+        };
+        if fs_id == &b.fs_id {
+            let fs = self.pool.filesystem(&Self::rel(&b.fs_id)).map_err(zfs_err)?;
+            let snap = fs.get_snapshot(&target.id).map_err(zfs_err)?;
+            fs.rollback_to(&snap).map_err(busy)?;
+        } else {
+            self.reclone(&l, b, fs_id, &target.id).map_err(|e| match e {
+                DaemonError::Zfs(z) => busy(z),
+                other => other,
+            })?;
+        }
+        self.store.delete_commits(&b.fs_id, &removed)?;
+        tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
+        Ok(api::ResetDone {
+            commit: target.id.clone(),
+            removed,
+        })
+    }
+
+    /// Resets a branch to a commit from before it was made: its filesystem is replaced by a
+    /// fresh clone of that commit, under the same id and mountpoint.
+    fn reclone(&self, l: &Loaded, b: &BranchRecord, fs_id: &str, commit: &str) -> Result<()> {
+        let snap = self
+            .pool
+            .filesystem(&Self::rel(fs_id))
+            .and_then(|f| f.get_snapshot(commit))
+            .map_err(zfs_err)?;
+        let mut old = self.pool.filesystem(&Self::rel(&b.fs_id)).map_err(zfs_err)?;
+        let aside = format!("{}/{DMFS}/{}-reset", self.pool.name(), b.fs_id);
+        old.set_property("mountpoint", "none").map_err(DaemonError::Zfs)?;
+        if let Err(e) = old.rename(&aside) {
+            let mp = self.mountpoint(&b.fs_id).display().to_string();
+            let _ = old.set_property("mountpoint", &mp);
+            return Err(DaemonError::Zfs(e));
+        }
+        if let Err(e) = self.make_branch_fs(&l.dot, &b.name, &b.fs_id, Some(&snap)) {
+            // Put the old branch back as it was.
+            let back = format!("{}/{DMFS}/{}", self.pool.name(), b.fs_id);
+            let mp = self.mountpoint(&b.fs_id).display().to_string();
+            let _ = old.rename(&back);
+            let _ = old.set_property("mountpoint", &mp);
+            return Err(e);
+        }
+        old.destroy().map_err(zfs_err)?;
+        let rec = BranchRecord {
+            name: b.name.clone(),
+            fs_id: b.fs_id.clone(),
+            origin: Some(OriginRecord {
+                fs_id: fs_id.to_string(),
+                commit: commit.to_string(),
+            }),
+        };
+        self.store.put_branch(&l.dot.id, &rec)?;
+        Ok(())
+    }
+
+    /// Host path of a subdot of a branch, created on request.
+    pub fn subdot_path(
+        &self,
+        user: &str,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        subdot: &str,
+        create: bool,
+    ) -> Result<api::SubdotPath> {
+        self.authorise(user, ns)?;
+        check_name(Kind::Subdot, subdot)?;
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        let mp = self.mountpoint(&b.fs_id);
+        let path = if subdot == names::ROOT_SUBDOT {
+            mp
+        } else {
+            mp.join(subdot)
+        };
+        if !path.is_dir() {
+            if !create {
+                return Err(DaemonError::NotFound(format!(
+                    "subdot '{subdot}' does not exist on branch '{branch}'"
+                )));
+            }
+            std::fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?;
+        }
+        Ok(api::SubdotPath {
+            subdot: subdot.to_string(),
+            path: path.display().to_string(),
+        })
+    }
+
+    /// Mounts every branch filesystem and re-registers what ZFS has but the registry lacks
+    /// (e.g. after etcd's data was lost). Never deletes: ZFS is the ground truth for data.
+    pub fn recover(&self) -> Result<()> {
+        let top = match self.pool.filesystem(DMFS) {
+            Ok(f) => f,
+            Err(ZfsError::NotFound(_)) => {
+                let mp = self.mount_dir.display().to_string();
+                self.pool
+                    .create_filesystem(DMFS, &[("mountpoint", mp.as_str())])
+                    .map_err(zfs_err)?
+            }
+            Err(e) => return Err(zfs_err(e)),
+        };
+        top.ensure_mounted().map_err(zfs_err)?;
+        let listed = self
+            .pool
+            .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH])
+            .map_err(zfs_err)?;
+        let cols = commit_columns();
+        let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let snaps = self.pool.snapshots_under(DMFS, &col_refs).map_err(zfs_err)?;
+        let known = self.store.all_commits()?;
+        let prefix = format!("{}/{DMFS}/", self.pool.name());
+        let mut adopted = 0;
+        for item in &listed {
+            let Some(fs_id) = item.filesystem.name().strip_prefix(&prefix) else {
+                continue;
+            };
+            if fs_id.ends_with("-reset") {
+                tracing::warn!(fs = %item.filesystem.name(), "leftover from an interrupted reset; kept for inspection");
+                continue;
+            }
+            if let Err(e) = item.filesystem.ensure_mounted() {
+                tracing::error!(fs = %item.filesystem.name(), error = %e, "cannot mount");
+            }
+            let (Some(dot), Some(dot_id), Some(branch)) = (
+                item.props.get(P_DOT),
+                item.props.get(P_DOTID),
+                item.props.get(P_BRANCH),
+            ) else {
+                continue;
+            };
+            let Some((ns, name)) = dot.split_once('/') else {
+                continue;
+            };
+            let rec = DotRecord {
+                id: dot_id.clone(),
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                created: 0,
+            };
+            if branch == names::MASTER && self.store.adopt_dot(&rec)? {
+                adopted += 1;
+            }
+            let origin = item.origin.as_deref().and_then(|o| {
+                let (fs, commit) = o.strip_prefix(&prefix)?.split_once('@')?;
+                Some(OriginRecord {
+                    fs_id: fs.to_string(),
+                    commit: commit.to_string(),
+                })
+            });
+            let b = BranchRecord {
+                name: branch.clone(),
+                fs_id: fs_id.to_string(),
+                origin,
+            };
+            if self.store.adopt_branch(dot_id, &b, &self.id)? {
+                adopted += 1;
+            }
+        }
+        for s in &snaps {
+            let full = s.snapshot.full_name();
+            let Some((fs_id, _)) = full.strip_prefix(&prefix).and_then(|r| r.split_once('@'))
+            else {
+                continue;
+            };
+            let have = known
+                .get(fs_id)
+                .is_some_and(|v| v.iter().any(|c| c.id == s.snapshot.name()));
+            if have {
+                continue;
+            }
+            if let Some(c) = decode_commit(&s.props)
+                && self.store.adopt_commit(fs_id, &c)?
+            {
+                adopted += 1;
+            }
+        }
+        tracing::info!(
+            filesystems = listed.len(),
+            snapshots = snaps.len(),
+            adopted,
+            "recovered state from ZFS"
+        );
+        Ok(())
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> DaemonError {
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        DaemonError::PoolFull(
+            "the ZFS pool is full; delete dots or commits you no longer need, or grow the pool"
+                .into(),
+        )
+    } else {
+        DaemonError::Internal(format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_metadata_round_trips_through_properties() {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("big".to_string(), "x\ty\n".repeat(3000));
+        let c = CommitRecord {
+            id: new_id(),
+            message: "tabs\tand\nnewlines".into(),
+            author: "admin".into(),
+            time: 7,
+            seq: 9,
+            metadata,
+        };
+        let props: BTreeMap<String, String> = encode_commit(&c).into_iter().collect();
+        assert!(props.len() > 1 && props.len() <= MAX_CHUNKS);
+        assert!(props.values().all(|v| v.len() <= CHUNK && !v.contains('\t')));
+        assert_eq!(decode_commit(&props), Some(c));
+    }
+
+    #[test]
+    fn largest_allowed_commit_fits_in_the_chunks() {
+        // Tabs are the worst case allowed: each doubles when JSON-escaped.
+        let c = CommitRecord {
+            id: new_id(),
+            message: "\t".repeat(api::MAX_COMMIT_META),
+            author: "a".into(),
+            time: 0,
+            seq: 0,
+            metadata: BTreeMap::new(),
+        };
+        assert!(encode_commit(&c).len() <= MAX_CHUNKS);
+    }
+
+    #[test]
+    fn ids_are_unique_hex() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

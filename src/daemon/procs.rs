@@ -1,0 +1,61 @@
+//! Which processes use a path: what `fuser -m` reports, read from `/proc`.
+//!
+//! Deleting a dot whose files a process has open, or that is a process's working directory,
+//! would fail half-way on ZFS ("dataset is busy") or pull data from under a running program, so
+//! the daemon asks first and names the processes.
+
+use std::path::Path;
+
+/// `pid (command)` for every process with its cwd, root or an open file under one of `paths`.
+pub fn users_of(paths: &[&Path]) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut users = Vec::new();
+    for entry in entries.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let base = entry.path();
+        let under = |link: &Path| {
+            std::fs::read_link(link)
+                .map(|target| paths.iter().any(|p| target.starts_with(p)))
+                .unwrap_or(false)
+        };
+        let mut hit = under(&base.join("cwd")) || under(&base.join("root"));
+        if !hit && let Ok(fds) = std::fs::read_dir(base.join("fd")) {
+            hit = fds.flatten().any(|fd| under(&fd.path()));
+        }
+        if hit {
+            let comm = std::fs::read_to_string(base.join("comm")).unwrap_or_default();
+            users.push(format!("pid {pid} ({})", comm.trim()));
+        }
+    }
+    users.sort();
+    users
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_process_by_its_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(dir.path())
+            .spawn()
+            .unwrap();
+        let users = users_of(&[dir.path()]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            users.iter().any(|u| u == &format!("pid {} (sleep)", child.id())),
+            "{users:?}"
+        );
+        assert!(users_of(&[Path::new("/nonexistent-dm-test")]).is_empty());
+    }
+}

@@ -1,0 +1,15 @@
+//! `dm`: one binary for the CLI, the node daemon (`dm serve`) and, later, the volume drivers.
+
+mod api;
+mod cli;
+mod client;
+mod cluster;
+mod daemon;
+mod names;
+#[allow(dead_code)]
+mod plugins;
+mod zfs;
+
+fn main() {
+    std::process::exit(cli::run());
+}

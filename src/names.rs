@@ -1,0 +1,187 @@
+//! Names of namespaces, dots, branches and subdots, and the `[ns/]dot[@branch][.subdot]` syntax.
+//!
+//! Shared by the CLI (to refuse bad input before any request) and the daemon (which never trusts
+//! the client). Names are safe as path segments, ZFS property values and URL segments, which is
+//! why the alphabet is small.
+
+use std::fmt;
+
+/// The longest name accepted, in bytes.
+pub const MAX_NAME: usize = 100;
+/// The subdot used when none is named.
+pub const DEFAULT_SUBDOT: &str = "__default__";
+/// The subdot that means the branch's whole filesystem.
+pub const ROOT_SUBDOT: &str = "__root__";
+/// The branch every dot starts with.
+pub const MASTER: &str = "master";
+
+/// What kind of name is being checked, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Namespace,
+    Dot,
+    Branch,
+    Subdot,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Namespace => "namespace",
+            Kind::Dot => "dot",
+            Kind::Branch => "branch",
+            Kind::Subdot => "subdot",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} name {shown}: {why}; use 1-{MAX_NAME} letters, digits, '-' or '_', starting with a letter or digit")]
+pub struct NameError {
+    pub kind: Kind,
+    shown: String,
+    why: &'static str,
+}
+
+/// Checks one name. Subdots additionally accept the two reserved names `__default__` and `__root__`.
+pub fn validate(kind: Kind, name: &str) -> Result<(), NameError> {
+    if kind == Kind::Subdot && (name == DEFAULT_SUBDOT || name == ROOT_SUBDOT) {
+        return Ok(());
+    }
+    let err = |why| {
+        Err(NameError {
+            kind,
+            shown: format!("{:?}", truncate(name)),
+            why,
+        })
+    };
+    if name.is_empty() {
+        return err("it is empty");
+    }
+    if name.len() > MAX_NAME {
+        return err("it is longer than 100 bytes");
+    }
+    if name.starts_with('_') {
+        return err("names starting with '_' are reserved");
+    }
+    if name.chars().any(char::is_control) {
+        return err("it contains a control character");
+    }
+    if name.chars().any(char::is_whitespace) {
+        return err("it contains a space");
+    }
+    if name.contains('/') || name.contains('.') || name.contains('@') {
+        return err("'/', '.' and '@' separate namespace, branch and subdot");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return err("it contains a character other than letters, digits, '-' and '_'");
+    }
+    if name.starts_with('-') {
+        return err("it starts with '-'");
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 40 {
+        return s.to_string();
+    }
+    let mut end = 40;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A parsed `[ns/]dot[@branch][.subdot]` reference; missing parts are `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DotRef {
+    pub namespace: Option<String>,
+    pub dot: String,
+    pub branch: Option<String>,
+    pub subdot: Option<String>,
+}
+
+impl DotRef {
+    /// Parses and validates every part that is present.
+    pub fn parse(s: &str) -> Result<DotRef, NameError> {
+        let (namespace, rest) = match s.split_once('/') {
+            Some((ns, rest)) => (Some(ns.to_string()), rest),
+            None => (None, s),
+        };
+        let (rest, subdot) = match rest.split_once('.') {
+            Some((r, sub)) => (r, Some(sub.to_string())),
+            None => (rest, None),
+        };
+        let (dot, branch) = match rest.split_once('@') {
+            Some((d, b)) => (d.to_string(), Some(b.to_string())),
+            None => (rest.to_string(), None),
+        };
+        if let Some(ns) = &namespace {
+            validate(Kind::Namespace, ns)?;
+        }
+        validate(Kind::Dot, &dot)?;
+        if let Some(b) = &branch {
+            validate(Kind::Branch, b)?;
+        }
+        if let Some(sd) = &subdot {
+            validate(Kind::Subdot, sd)?;
+        }
+        Ok(DotRef {
+            namespace,
+            dot,
+            branch,
+            subdot,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_names() {
+        for n in ["a", "my-dot", "db_1", "X9", &"a".repeat(100)] {
+            validate(Kind::Dot, n).unwrap();
+        }
+        validate(Kind::Subdot, "__default__").unwrap();
+        validate(Kind::Subdot, "__root__").unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        for n in [
+            "", "..", "a/b", "a b", "a\tb", "a\u{1}", "_x", "-x", "a.b", "a@b", "ü",
+            &"a".repeat(101),
+        ] {
+            assert!(validate(Kind::Dot, n).is_err(), "{n:?} accepted");
+        }
+        assert!(validate(Kind::Subdot, "__other__").is_err());
+        assert!(validate(Kind::Branch, "__default__").is_err());
+    }
+
+    #[test]
+    fn message_says_what_to_do() {
+        let e = validate(Kind::Branch, "a b").unwrap_err().to_string();
+        assert!(e.contains("invalid branch name \"a b\""), "{e}");
+        assert!(e.contains("use 1-100 letters"), "{e}");
+    }
+
+    #[test]
+    fn parses_references() {
+        let r = DotRef::parse("alice/db@dev.logs").unwrap();
+        assert_eq!(r.namespace.as_deref(), Some("alice"));
+        assert_eq!(r.dot, "db");
+        assert_eq!(r.branch.as_deref(), Some("dev"));
+        assert_eq!(r.subdot.as_deref(), Some("logs"));
+        let r = DotRef::parse("db.__root__").unwrap();
+        assert_eq!(r.subdot.as_deref(), Some("__root__"));
+        assert!(r.branch.is_none());
+        assert!(DotRef::parse("db@").is_err());
+        assert!(DotRef::parse("a/b/c").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The one place that runs `zfs` and `zpool`.
+//!
+//! Arguments always go as a vector (never through a shell), every call is logged with its duration,
+//! and known stderr patterns become typed [`ZfsError`]s so callers never match on text. The patterns
+//! cover both zfs-fuse 0.7 and OpenZFS wording.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use super::ZfsError;
+
+/// Which of the two tools to run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Tool {
+    Zfs,
+    Zpool,
+}
+
+impl Tool {
+    fn program(self) -> &'static str {
+        match self {
+            Tool::Zfs => "zfs",
+            Tool::Zpool => "zpool",
+        }
+    }
+}
+
+/// Runs `tool args…`, returning stdout on success and a typed error otherwise.
+pub(crate) fn run(tool: Tool, args: &[&str]) -> Result<String, ZfsError> {
+    let started = Instant::now();
+    let output = Command::new(tool.program())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| ZfsError::ToolMissing {
+            tool: tool.program(),
+            source: e,
+        })?;
+    tracing::debug!(
+        tool = tool.program(),
+        ?args,
+        ms = started.elapsed().as_millis() as u64,
+        status = output.status.code(),
+        "zfs command"
+    );
+    check(tool, args, output)
+}
+
+fn check(tool: Tool, args: &[&str], output: Output) -> Result<String, ZfsError> {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        return Ok(stdout);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    Err(classify(tool, args, stderr))
+}
+
+/// Maps stderr text to a typed error; the last argument is usually the dataset acted on.
+pub(crate) fn classify(tool: Tool, args: &[&str], stderr: String) -> ZfsError {
+    let target = args.last().copied().unwrap_or_default().to_string();
+    let lower = stderr.to_lowercase();
+    if lower.contains("zfs-fuse daemon is running") || lower.contains("connect: no such file") {
+        ZfsError::DaemonDown(stderr)
+    } else if lower.contains("dataset does not exist")
+        || lower.contains("no such pool")
+        || lower.contains("could not find any snapshots")
+    {
+        ZfsError::NotFound(target)
+    } else if lower.contains("already exists") {
+        ZfsError::AlreadyExists(target)
+    } else if lower.contains("out of space") || lower.contains("no space left") {
+        ZfsError::NoSpace(target)
+    } else if lower.contains("more recent snapshots exist")
+        || lower.contains("has dependent clones")
+        || lower.contains("has children")
+    {
+        ZfsError::HasDependents { target, stderr }
+    } else if lower.contains("is busy") {
+        ZfsError::Busy(target)
+    } else {
+        ZfsError::Failed {
+            command: format!("{} {}", tool.program(), args.join(" ")),
+            stderr,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_known_messages() {
+        let c = |s: &str| classify(Tool::Zfs, &["destroy", "p/x"], s.to_string());
+        assert!(matches!(
+            c("cannot open 'p/x': dataset does not exist"),
+            ZfsError::NotFound(t) if t == "p/x"
+        ));
+        assert!(matches!(
+            c("cannot create 'p/x': dataset already exists"),
+            ZfsError::AlreadyExists(_)
+        ));
+        assert!(matches!(
+            c("cannot create 'p/x': out of space"),
+            ZfsError::NoSpace(_)
+        ));
+        assert!(matches!(
+            c("cannot rollback to 'p/x@a': more recent snapshots exist"),
+            ZfsError::HasDependents { .. }
+        ));
+        assert!(matches!(
+            c("cannot destroy 'p/x': dataset is busy"),
+            ZfsError::Busy(_)
+        ));
+        assert!(matches!(
+            c("connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running."),
+            ZfsError::DaemonDown(_)
+        ));
+        assert!(matches!(c("something odd"), ZfsError::Failed { .. }));
+    }
+}

@@ -1,0 +1,449 @@
+//! A small typed, git2-style API over ZFS: [`Pool`], [`Filesystem`] and [`Snapshot`] handles.
+//!
+//! Everything here drives the `zfs`/`zpool` commands through [`cmd`]; nothing above this module
+//! builds a command line. Only features that zfs-fuse (pool version 23) and OpenZFS share are used:
+//! `-H` output, `zfs get -Hp` for exact numbers (zfs-fuse's `zfs list` has no `-p`), no bookmarks,
+//! no resume tokens.
+
+mod cmd;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cmd::{Tool, run};
+
+/// Errors of the ZFS layer; each names what failed so the daemon can tell the user what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ZfsError {
+    #[error("`{tool}` could not be run ({source}); install ZFS (zfs-fuse or OpenZFS)")]
+    ToolMissing {
+        tool: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the ZFS daemon is not answering ({0}); start zfs-fuse or load the zfs module")]
+    DaemonDown(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}: the pool is out of space")]
+    NoSpace(String),
+    #[error("{0} is busy (a process has files open in it)")]
+    Busy(String),
+    #[error("{target} has dependents: {stderr}")]
+    HasDependents { target: String, stderr: String },
+    #[error("`{command}` failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("unexpected output from zfs: {0}")]
+    Parse(String),
+}
+
+pub type Result<T> = std::result::Result<T, ZfsError>;
+
+/// A property to set when creating a dataset.
+pub type Props<'a> = &'a [(&'a str, &'a str)];
+
+fn prop_args(props: Props<'_>) -> Vec<String> {
+    props
+        .iter()
+        .flat_map(|(k, v)| ["-o".to_string(), format!("{k}={v}")])
+        .collect()
+}
+
+fn run_owned(tool: Tool, args: &[String]) -> Result<String> {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(tool, &refs)
+}
+
+/// Reads exact (`-p`) values of `props` for one dataset, in order. `-` means unset.
+fn get_values(dataset: &str, props: &[&str]) -> Result<Vec<String>> {
+    let joined = props.join(",");
+    let out = run(Tool::Zfs, &["get", "-Hp", "-o", "property,value", &joined, dataset])?;
+    let mut map: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in out.lines() {
+        if let Some((k, v)) = line.split_once('\t') {
+            map.insert(k, v);
+        }
+    }
+    Ok(props
+        .iter()
+        .map(|p| map.get(p).copied().unwrap_or("-").to_string())
+        .collect())
+}
+
+fn parse_u64(dataset: &str, v: &str) -> Result<u64> {
+    v.parse()
+        .map_err(|_| ZfsError::Parse(format!("{dataset}: expected a number, got {v:?}")))
+}
+
+/// A ZFS pool.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    name: String,
+}
+
+impl Pool {
+    /// Opens an existing pool; `Ok(None)` when there is no pool of that name.
+    pub fn open(name: &str) -> Result<Option<Pool>> {
+        match run(Tool::Zpool, &["list", "-H", "-o", "name", name]) {
+            Ok(_) => Ok(Some(Pool {
+                name: name.to_string(),
+            })),
+            Err(ZfsError::NotFound(_)) => Ok(None),
+            Err(ZfsError::Failed { stderr, .. }) if stderr.contains("no such pool") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a pool on a sparse file of `size` bytes (made if missing), mounted under `mountpoint`.
+    pub fn create_on_file(name: &str, file: &Path, size: u64, mountpoint: &Path) -> Result<Pool> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ZfsError::Failed {
+                command: format!("mkdir {}", dir.display()),
+                stderr: e.to_string(),
+            })?;
+        }
+        if !file.exists() {
+            let f = std::fs::File::create(file).and_then(|f| f.set_len(size).map(|_| f));
+            f.map_err(|e| ZfsError::Failed {
+                command: format!("create sparse file {}", file.display()),
+                stderr: e.to_string(),
+            })?;
+        }
+        let mnt = mountpoint.display().to_string();
+        let path = file.display().to_string();
+        run(Tool::Zpool, &["create", "-m", &mnt, name, &path])?;
+        Ok(Pool {
+            name: name.to_string(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Destroys the pool and everything in it.
+    pub fn destroy(self) -> Result<()> {
+        run(Tool::Zpool, &["destroy", "-f", &self.name]).map(|_| ())
+    }
+
+    /// Bytes still free for new data.
+    pub fn available(&self) -> Result<u64> {
+        let v = get_values(&self.name, &["available"])?;
+        parse_u64(&self.name, &v[0])
+    }
+
+    /// Handle for `pool/rel`, checking that it exists.
+    pub fn filesystem(&self, rel: &str) -> Result<Filesystem> {
+        let name = format!("{}/{rel}", self.name);
+        run(Tool::Zfs, &["list", "-H", "-o", "name", &name])?;
+        Ok(Filesystem { name })
+    }
+
+    /// Creates `pool/rel` (and missing parents) with the given properties.
+    pub fn create_filesystem(&self, rel: &str, props: Props<'_>) -> Result<Filesystem> {
+        let name = format!("{}/{rel}", self.name);
+        let mut args = vec!["create".to_string(), "-p".to_string()];
+        args.extend(prop_args(props));
+        args.push(name.clone());
+        run_owned(Tool::Zfs, &args)?;
+        Ok(Filesystem { name })
+    }
+
+    /// Filesystems directly below `pool/rel`, with the requested user properties.
+    pub fn children(&self, rel: &str, user_props: &[&str]) -> Result<Vec<Listed>> {
+        let parent = format!("{}/{rel}", self.name);
+        let mut cols = vec!["name", "origin"];
+        cols.extend_from_slice(user_props);
+        let out = run(
+            Tool::Zfs,
+            &["list", "-H", "-r", "-d", "1", "-t", "filesystem", "-o", &cols.join(","), &parent],
+        )?;
+        Ok(parse_listing(&out, user_props)
+            .into_iter()
+            .filter(|l| l.name != parent)
+            .map(|l| Listed {
+                filesystem: Filesystem { name: l.name },
+                origin: l.origin,
+                props: l.props,
+            })
+            .collect())
+    }
+
+    /// All snapshots under `pool/rel`, with their createtxg and requested user properties.
+    pub fn snapshots_under(&self, rel: &str, user_props: &[&str]) -> Result<Vec<ListedSnapshot>> {
+        let parent = format!("{}/{rel}", self.name);
+        list_snapshots(&parent, user_props)
+    }
+}
+
+struct Row {
+    name: String,
+    origin: Option<String>,
+    props: BTreeMap<String, String>,
+}
+
+fn parse_listing(out: &str, user_props: &[&str]) -> Vec<Row> {
+    out.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let name = cols.next()?.to_string();
+            let origin = cols.next().filter(|o| *o != "-").map(str::to_string);
+            let props = user_props
+                .iter()
+                .zip(cols)
+                .filter(|(_, v)| *v != "-")
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Some(Row {
+                name,
+                origin,
+                props,
+            })
+        })
+        .collect()
+}
+
+fn list_snapshots(parent: &str, user_props: &[&str]) -> Result<Vec<ListedSnapshot>> {
+    let mut cols = vec!["name", "createtxg"];
+    cols.extend_from_slice(user_props);
+    let out = run(
+        Tool::Zfs,
+        &["list", "-H", "-r", "-t", "snapshot", "-o", &cols.join(","), parent],
+    )?;
+    let mut snaps = Vec::new();
+    for line in out.lines() {
+        let mut it = line.split('\t');
+        let (Some(name), Some(txg)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let Some((fs, snap)) = name.split_once('@') else {
+            continue;
+        };
+        let props = user_props
+            .iter()
+            .zip(it)
+            .filter(|(_, v)| *v != "-")
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        snaps.push(ListedSnapshot {
+            snapshot: Snapshot {
+                filesystem: fs.to_string(),
+                name: snap.to_string(),
+            },
+            createtxg: parse_u64(name, txg)?,
+            props,
+        });
+    }
+    snaps.sort_by_key(|s| s.createtxg);
+    Ok(snaps)
+}
+
+/// A filesystem from a listing, with its origin snapshot (for clones) and user properties.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub filesystem: Filesystem,
+    pub origin: Option<String>,
+    pub props: BTreeMap<String, String>,
+}
+
+/// A snapshot from a listing, in creation order.
+#[derive(Clone, Debug)]
+pub struct ListedSnapshot {
+    pub snapshot: Snapshot,
+    pub createtxg: u64,
+    pub props: BTreeMap<String, String>,
+}
+
+/// Sizes of a filesystem, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub used: u64,
+    pub referenced: u64,
+}
+
+/// A ZFS filesystem (`pool/path`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filesystem {
+    name: String,
+}
+
+impl Filesystem {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes a snapshot, setting `props` atomically with its creation.
+    pub fn snapshot(&self, snap: &str, props: Props<'_>) -> Result<Snapshot> {
+        let full = format!("{}@{snap}", self.name);
+        let mut args = vec!["snapshot".to_string()];
+        args.extend(prop_args(props));
+        args.push(full);
+        run_owned(Tool::Zfs, &args)?;
+        Ok(Snapshot {
+            filesystem: self.name.clone(),
+            name: snap.to_string(),
+        })
+    }
+
+    /// This filesystem's snapshots, oldest first.
+    pub fn snapshots(&self, user_props: &[&str]) -> Result<Vec<ListedSnapshot>> {
+        let all = list_snapshots(&self.name, user_props)?;
+        Ok(all
+            .into_iter()
+            .filter(|s| s.snapshot.filesystem == self.name)
+            .collect())
+    }
+
+    pub fn get_snapshot(&self, snap: &str) -> Result<Snapshot> {
+        let full = format!("{}@{snap}", self.name);
+        run(Tool::Zfs, &["list", "-H", "-o", "name", "-t", "snapshot", &full])?;
+        Ok(Snapshot {
+            filesystem: self.name.clone(),
+            name: snap.to_string(),
+        })
+    }
+
+    pub fn usage(&self) -> Result<Usage> {
+        let v = get_values(&self.name, &["used", "referenced"])?;
+        Ok(Usage {
+            used: parse_u64(&self.name, &v[0])?,
+            referenced: parse_u64(&self.name, &v[1])?,
+        })
+    }
+
+    /// Reads one property (`None` when unset).
+    pub fn property(&self, prop: &str) -> Result<Option<String>> {
+        let v = get_values(&self.name, &[prop])?.remove(0);
+        Ok(if v == "-" { None } else { Some(v) })
+    }
+
+    pub fn set_property(&self, prop: &str, value: &str) -> Result<()> {
+        let kv = format!("{prop}={value}");
+        run(Tool::Zfs, &["set", &kv, &self.name]).map(|_| ())
+    }
+
+    pub fn mountpoint(&self) -> Result<PathBuf> {
+        Ok(PathBuf::from(
+            self.property("mountpoint")?.unwrap_or_default(),
+        ))
+    }
+
+    pub fn is_mounted(&self) -> Result<bool> {
+        Ok(self.property("mounted")?.as_deref() == Some("yes"))
+    }
+
+    /// Mounts the filesystem if it is not mounted already.
+    pub fn ensure_mounted(&self) -> Result<()> {
+        if self.is_mounted()? {
+            return Ok(());
+        }
+        match run(Tool::Zfs, &["mount", &self.name]) {
+            Ok(_) => Ok(()),
+            Err(ZfsError::Failed { stderr, .. }) if stderr.contains("already mounted") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Rolls back to `snap`, destroying later snapshots (`zfs rollback -r`). Refuses when a later
+    /// snapshot has clones, so no branch is ever destroyed as a side effect.
+    pub fn rollback_to(&self, snap: &Snapshot) -> Result<()> {
+        let full = snap.full_name();
+        run(Tool::Zfs, &["rollback", "-r", &full]).map(|_| ())
+    }
+
+    pub fn rename(&mut self, new_name: &str) -> Result<()> {
+        run(Tool::Zfs, &["rename", &self.name, new_name])?;
+        self.name = new_name.to_string();
+        Ok(())
+    }
+
+    /// Destroys the filesystem and its snapshots (not clones of them: those make it fail).
+    pub fn destroy(self) -> Result<()> {
+        run(Tool::Zfs, &["destroy", "-r", &self.name]).map(|_| ())
+    }
+}
+
+/// A snapshot (`pool/path@name`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    filesystem: String,
+    name: String,
+}
+
+impl Snapshot {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn full_name(&self) -> String {
+        format!("{}@{}", self.filesystem, self.name)
+    }
+
+    /// All properties whose names start with `prefix` (user properties carry commit metadata).
+    pub fn properties_with_prefix(&self, prefix: &str) -> Result<BTreeMap<String, String>> {
+        let full = self.full_name();
+        let out = run(Tool::Zfs, &["get", "-Hp", "-o", "property,value", "all", &full])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect())
+    }
+
+    /// Creates a writable clone of this snapshot at `pool/rel`.
+    pub fn clone_to(&self, pool: &Pool, rel: &str, props: Props<'_>) -> Result<Filesystem> {
+        let name = format!("{}/{rel}", pool.name);
+        let mut args = vec!["clone".to_string()];
+        args.extend(prop_args(props));
+        args.push(self.full_name());
+        args.push(name.clone());
+        run_owned(Tool::Zfs, &args)?;
+        Ok(Filesystem { name })
+    }
+}
+
+/// Checks that the ZFS tools run and the ZFS service answers.
+pub fn check_available() -> Result<()> {
+    run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
+}
+
+/// Mountpoint-independent helper: `pool/rel` name for a pool.
+pub fn dataset_name(pool: &Pool, rel: &str) -> String {
+    format!("{}/{rel}", pool.name)
+}
+
+impl Snapshot {
+    /// Destroys this snapshot (fails if a clone depends on it).
+    pub fn destroy(self) -> Result<()> {
+        run(Tool::Zfs, &["destroy", &self.full_name()]).map(|_| ())
+    }
+}
+
+/// Exact values of `props` for `pool/rel` and everything below it (filesystems and snapshots), in
+/// one `zfs get -Hp -r` call: dataset name → property → value (unset values left out).
+pub fn get_recursive(
+    pool: &Pool,
+    rel: &str,
+    props: &[&str],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let top = format!("{}/{rel}", pool.name);
+    let out = run(
+        Tool::Zfs,
+        &["get", "-Hp", "-r", "-o", "name,property,value", &props.join(","), &top],
+    )?;
+    let mut map: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in out.lines() {
+        let mut it = line.splitn(3, '\t');
+        let (Some(name), Some(prop), Some(value)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        if value != "-" {
+            map.entry(name.to_string())
+                .or_default()
+                .insert(prop.to_string(), value.to_string());
+        }
+    }
+    Ok(map)
+}
