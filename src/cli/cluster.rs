@@ -117,7 +117,7 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
             file.display(),
             super::human_bytes(a.pool_size)
         );
-        let pool = Pool::create_on_file(&a.pool, &file, a.pool_size, &mount_dir.join(".pool"))
+        let pool = Pool::create_on_file(&a.pool, &file, a.pool_size, None)
             .with_context(|| format!("cannot create pool '{}'", a.pool))?;
         created_pool = Some((pool, file));
     }
@@ -148,8 +148,12 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         // Leave nothing half-done, so `dm cluster init` can simply be run again.
         let _ = std::fs::remove_file(config::node_file(&state_dir));
         if let Some((pool, file)) = created_pool {
-            let _ = pool.destroy();
-            let _ = std::fs::remove_file(file);
+            match pool.destroy() {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(file);
+                }
+                Err(d) => eprintln!("warning: could not remove the new pool: {d}"),
+            }
         }
         return Err(e.into());
     }

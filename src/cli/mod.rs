@@ -23,7 +23,7 @@ use anyhow::{Context as _, bail};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::client::{Client, ClientConfig, ClientError, config};
-use crate::daemon::{config::NodeConfig, launch};
+use crate::daemon::launch;
 use crate::names::{self, DotRef};
 
 /// git for data volumes: commit, branch, roll back and move container data on ZFS.
@@ -106,10 +106,6 @@ impl Ctx {
         }
     }
 
-    /// The namespace verbs use by default: the remote's user.
-    pub fn user(&self) -> anyhow::Result<String> {
-        Ok(self.cfg.current()?.1.user.clone())
-    }
 
     /// The dot a verb acts on: the one named, else the current one.
     pub fn target(&self, named: Option<&str>) -> anyhow::Result<Target> {
@@ -273,10 +269,6 @@ pub fn format_time(secs: u64) -> String {
     )
 }
 
-/// Loads the local node's config, for verbs that act on this machine.
-pub fn local_node(state_dir: &std::path::Path) -> anyhow::Result<NodeConfig> {
-    Ok(NodeConfig::load(state_dir)?)
-}
 
 #[cfg(test)]
 mod tests {

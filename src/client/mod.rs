@@ -157,6 +157,15 @@ impl Client {
         self.post(&format!("/dots/{ns}/{name}/branches"), req)
     }
 
+    pub fn delete_branch(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.delete(&format!("/dots/{ns}/{name}/branches/{br}"))
+    }
+
     pub fn log(&self, ns: &str, name: &str, br: &str) -> Result<Vec<api::CommitInfo>, ClientError> {
         self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits"))
     }

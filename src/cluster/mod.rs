@@ -140,9 +140,6 @@ impl Store {
         self.kv.put_ephemeral(&key, &encode(s), ttl_secs)
     }
 
-    pub fn servers(&self) -> Result<Vec<ServerRecord>> {
-        self.list_decoded(&format!("{PREFIX}servers/"))
-    }
 
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
         let key = format!("{PREFIX}users/{name}");
@@ -233,6 +230,14 @@ impl Store {
         self.kv.put_all_if_absent(&key, &puts)
     }
 
+    /// Removes a branch with its commits and master record.
+    pub fn delete_branch(&self, dot_id: &str, b: &BranchRecord) -> Result<()> {
+        self.kv.delete_all(
+            &[branch_key(dot_id, &b.name), master_key(&b.fs_id)],
+            &[format!("{PREFIX}commits/{}/", b.fs_id)],
+        )
+    }
+
     pub fn put_branch(&self, dot_id: &str, b: &BranchRecord) -> Result<()> {
         self.kv.put(&branch_key(dot_id, &b.name), &encode(b))
     }
@@ -267,12 +272,6 @@ impl Store {
         self.kv.delete_all(&keys, &[])
     }
 
-    pub fn master(&self, fs_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .kv
-            .get(&master_key(fs_id))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
 
     pub fn all_masters(&self) -> Result<BTreeMap<String, String>> {
         let prefix = format!("{PREFIX}masters/");
@@ -321,8 +320,9 @@ mod tests {
         assert!(s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap());
         assert!(!s.create_dot(&dot("a"), &master("fs2"), "n1").unwrap());
         assert_eq!(s.branches("id-a").unwrap(), vec![master("fs1")]);
-        assert_eq!(s.master("fs1").unwrap().as_deref(), Some("n1"));
-        assert_eq!(s.master("fs2").unwrap(), None);
+        let masters = s.all_masters().unwrap();
+        assert_eq!(masters.get("fs1").map(String::as_str), Some("n1"));
+        assert!(!masters.contains_key("fs2"));
     }
 
     #[test]

@@ -138,6 +138,10 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Reply, DaemonError> {
             let b: api::CreateBranch = body(req)?;
             Ok(json(201, &node.create_branch(u, ns, dot, &b)?))
         }
+        (Method::Delete, ["v1", "dots", ns, dot, "branches", br]) => {
+            node.delete_branch(u, ns, dot, br)?;
+            Ok(json(200, &serde_json::json!({ "deleted": br })))
+        }
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
             Ok(json(200, &node.log(u, ns, dot, br)?))
         }

@@ -110,18 +110,3 @@ pub fn log_tail(log: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
-/// Stops the daemon (SIGTERM, then SIGKILL after `grace`) and waits until it is gone.
-pub fn stop(state_dir: &Path, grace: Duration) -> bool {
-    let Some(pid) = running_pid(state_dir) else {
-        return false;
-    };
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + grace;
-    while running_pid(state_dir) == Some(pid) {
-        if Instant::now() > deadline {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}

@@ -190,6 +190,7 @@ impl Node {
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
         let props = [
             ("mountpoint", mp.as_str()),
+            ("atime", "off"),
             (P_DOT, dot_prop.as_str()),
             (P_DOTID, dot.id.as_str()),
             (P_BRANCH, branch),
@@ -205,7 +206,7 @@ impl Node {
                 let dir = self.mountpoint(fs_id).join(names::DEFAULT_SUBDOT);
                 std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
             }
-            let base = fs.usage().map_err(zfs_err)?.referenced;
+            let base = fs.referenced().map_err(zfs_err)?;
             fs.set_property(P_BASELINE, &base.to_string())
                 .map_err(zfs_err)
         };
@@ -445,6 +446,53 @@ impl Node {
 
     pub fn branches(&self, user: &str, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
         Ok(self.show(user, ns, name)?.branches)
+    }
+
+    pub fn delete_branch(&self, user: &str, ns: &str, name: &str, branch: &str) -> Result<()> {
+        self.authorise(user, ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        if branch == names::MASTER {
+            return Err(DaemonError::BadRequest(format!(
+                "the master branch cannot be deleted; delete the whole dot with `dm dot delete {name}`"
+            )));
+        }
+        let b = l.branch(branch)?;
+        let children: Vec<&str> = l
+            .branches
+            .iter()
+            .filter(|x| x.origin.as_ref().is_some_and(|o| o.fs_id == b.fs_id))
+            .map(|x| x.name.as_str())
+            .collect();
+        if !children.is_empty() {
+            return Err(DaemonError::Conflict(format!(
+                "branch(es) {} were made from commits of '{branch}'; delete them first",
+                children.join(", ")
+            )));
+        }
+        let mp = self.mountpoint(&b.fs_id);
+        let users = procs::users_of(&[mp.as_path()]);
+        if !users.is_empty() {
+            return Err(DaemonError::InUse(format!(
+                "branch '{branch}' is in use by {}; stop those processes and try again",
+                users.join(", ")
+            )));
+        }
+        match self.pool.filesystem(&Self::rel(&b.fs_id)) {
+            Ok(fs) => fs.destroy().map_err(|e| match e {
+                ZfsError::Busy(_) => DaemonError::InUse(format!(
+                    "branch '{branch}' is busy; close programs using {} and try again",
+                    mp.display()
+                )),
+                other => zfs_err(other),
+            })?,
+            Err(ZfsError::NotFound(_)) => {}
+            Err(e) => return Err(zfs_err(e)),
+        }
+        self.store.delete_branch(&l.dot.id, b)?;
+        tracing::info!(%ns, dot = %name, %branch, "deleted branch");
+        Ok(())
     }
 
     /// Commits reachable from a branch, newest first: its own, then its origin's up to the

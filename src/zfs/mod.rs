@@ -8,7 +8,7 @@
 mod cmd;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cmd::{Tool, run};
 
@@ -95,8 +95,14 @@ impl Pool {
         }
     }
 
-    /// Creates a pool on a sparse file of `size` bytes (made if missing), mounted under `mountpoint`.
-    pub fn create_on_file(name: &str, file: &Path, size: u64, mountpoint: &Path) -> Result<Pool> {
+    /// Creates a pool on a sparse file of `size` bytes (made if missing). The pool's root
+    /// filesystem is mounted at `mountpoint`, or not at all when `None`.
+    pub fn create_on_file(
+        name: &str,
+        file: &Path,
+        size: u64,
+        mountpoint: Option<&Path>,
+    ) -> Result<Pool> {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| ZfsError::Failed {
                 command: format!("mkdir {}", dir.display()),
@@ -110,7 +116,7 @@ impl Pool {
                 stderr: e.to_string(),
             })?;
         }
-        let mnt = mountpoint.display().to_string();
+        let mnt = mountpoint.map_or("none".to_string(), |m| m.display().to_string());
         let path = file.display().to_string();
         run(Tool::Zpool, &["create", "-m", &mnt, name, &path])?;
         Ok(Pool {
@@ -127,11 +133,6 @@ impl Pool {
         run(Tool::Zpool, &["destroy", "-f", &self.name]).map(|_| ())
     }
 
-    /// Bytes still free for new data.
-    pub fn available(&self) -> Result<u64> {
-        let v = get_values(&self.name, &["available"])?;
-        parse_u64(&self.name, &v[0])
-    }
 
     /// Handle for `pool/rel`, checking that it exists.
     pub fn filesystem(&self, rel: &str) -> Result<Filesystem> {
@@ -255,12 +256,6 @@ pub struct ListedSnapshot {
     pub props: BTreeMap<String, String>,
 }
 
-/// Sizes of a filesystem, in bytes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Usage {
-    pub used: u64,
-    pub referenced: u64,
-}
 
 /// A ZFS filesystem (`pool/path`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,14 +281,6 @@ impl Filesystem {
         })
     }
 
-    /// This filesystem's snapshots, oldest first.
-    pub fn snapshots(&self, user_props: &[&str]) -> Result<Vec<ListedSnapshot>> {
-        let all = list_snapshots(&self.name, user_props)?;
-        Ok(all
-            .into_iter()
-            .filter(|s| s.snapshot.filesystem == self.name)
-            .collect())
-    }
 
     pub fn get_snapshot(&self, snap: &str) -> Result<Snapshot> {
         let full = format!("{}@{snap}", self.name);
@@ -304,12 +291,10 @@ impl Filesystem {
         })
     }
 
-    pub fn usage(&self) -> Result<Usage> {
-        let v = get_values(&self.name, &["used", "referenced"])?;
-        Ok(Usage {
-            used: parse_u64(&self.name, &v[0])?,
-            referenced: parse_u64(&self.name, &v[1])?,
-        })
+    /// Bytes of data this filesystem references.
+    pub fn referenced(&self) -> Result<u64> {
+        let v = get_values(&self.name, &["referenced"])?;
+        parse_u64(&self.name, &v[0])
     }
 
     /// Reads one property (`None` when unset).
@@ -323,11 +308,6 @@ impl Filesystem {
         run(Tool::Zfs, &["set", &kv, &self.name]).map(|_| ())
     }
 
-    pub fn mountpoint(&self) -> Result<PathBuf> {
-        Ok(PathBuf::from(
-            self.property("mountpoint")?.unwrap_or_default(),
-        ))
-    }
 
     pub fn is_mounted(&self) -> Result<bool> {
         Ok(self.property("mounted")?.as_deref() == Some("yes"))
@@ -359,8 +339,18 @@ impl Filesystem {
     }
 
     /// Destroys the filesystem and its snapshots (not clones of them: those make it fail).
+    /// Busy is retried briefly: a FUSE mount stays busy for a moment after its last user exits.
     pub fn destroy(self) -> Result<()> {
-        run(Tool::Zfs, &["destroy", "-r", &self.name]).map(|_| ())
+        let mut tries = 0;
+        loop {
+            match run(Tool::Zfs, &["destroy", "-r", &self.name]) {
+                Err(ZfsError::Busy(_)) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100 * tries));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 }
 
@@ -380,17 +370,6 @@ impl Snapshot {
         format!("{}@{}", self.filesystem, self.name)
     }
 
-    /// All properties whose names start with `prefix` (user properties carry commit metadata).
-    pub fn properties_with_prefix(&self, prefix: &str) -> Result<BTreeMap<String, String>> {
-        let full = self.full_name();
-        let out = run(Tool::Zfs, &["get", "-Hp", "-o", "property,value", "all", &full])?;
-        Ok(out
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect())
-    }
 
     /// Creates a writable clone of this snapshot at `pool/rel`.
     pub fn clone_to(&self, pool: &Pool, rel: &str, props: Props<'_>) -> Result<Filesystem> {
@@ -409,10 +388,6 @@ pub fn check_available() -> Result<()> {
     run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
 }
 
-/// Mountpoint-independent helper: `pool/rel` name for a pool.
-pub fn dataset_name(pool: &Pool, rel: &str) -> String {
-    format!("{}/{rel}", pool.name)
-}
 
 impl Snapshot {
     /// Destroys this snapshot (fails if a clone depends on it).

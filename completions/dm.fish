@@ -1,0 +1,156 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dm_global_optspecs
+    string join \n c/config= h/help V/version
+end
+
+function __fish_dm_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dm_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dm_using_subcommand
+    set -l cmd (__fish_dm_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dm -n "__fish_dm_needs_command" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_needs_command" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_needs_command" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_needs_command" -f -a "init" -d 'Create a new, empty dot and switch to it'
+complete -c dm -n "__fish_dm_needs_command" -f -a "list" -d 'List dots (the current one is marked with *)'
+complete -c dm -n "__fish_dm_needs_command" -f -a "switch" -d 'Make DOT the current dot for later verbs'
+complete -c dm -n "__fish_dm_needs_command" -f -a "commit" -d 'Record the current state of the dot as a commit'
+complete -c dm -n "__fish_dm_needs_command" -f -a "log" -d 'Show the commits of the current branch, newest first'
+complete -c dm -n "__fish_dm_needs_command" -f -a "branch" -d 'List branches of the current dot (the checked-out one is marked with *), or delete one'
+complete -c dm -n "__fish_dm_needs_command" -f -a "checkout" -d 'Switch to another branch of the current dot, or create one with -b'
+complete -c dm -n "__fish_dm_needs_command" -f -a "reset" -d 'Roll the current branch back to COMMIT; later commits and uncommitted changes are discarded'
+complete -c dm -n "__fish_dm_needs_command" -f -a "dot"
+complete -c dm -n "__fish_dm_needs_command" -f -a "cluster"
+complete -c dm -n "__fish_dm_needs_command" -f -a "serve" -d 'Run the node daemon in the foreground'
+complete -c dm -n "__fish_dm_needs_command" -f -a "version" -d 'Show client and daemon versions'
+complete -c dm -n "__fish_dm_needs_command" -f -a "completions" -d 'Print a shell completion script (e.g. `dm completions bash > /etc/bash_completion.d/dm`)'
+complete -c dm -n "__fish_dm_needs_command" -f -a "generate-man" -d 'Write man pages for dm and every subcommand into DIR'
+complete -c dm -n "__fish_dm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand init" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand init" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand init" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand list" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand list" -l json -d 'Print JSON instead of a table'
+complete -c dm -n "__fish_dm_using_subcommand list" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand list" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand switch" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand switch" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand switch" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand commit" -s m -l message -d 'Commit message' -r
+complete -c dm -n "__fish_dm_using_subcommand commit" -s d -l metadata -d 'Extra metadata stored with the commit (lowercase KEY=VALUE; repeatable)' -r
+complete -c dm -n "__fish_dm_using_subcommand commit" -l dot -d 'Dot to commit [default: the current dot]' -r
+complete -c dm -n "__fish_dm_using_subcommand commit" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand commit" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand commit" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand log" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand log" -l json -d 'Print JSON instead of text'
+complete -c dm -n "__fish_dm_using_subcommand log" -l oneline -d 'One line per commit'
+complete -c dm -n "__fish_dm_using_subcommand log" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand log" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand branch" -s d -l delete -d 'Delete this branch with its commits' -r
+complete -c dm -n "__fish_dm_using_subcommand branch" -l dot -d 'Dot to act on [default: the current dot]' -r
+complete -c dm -n "__fish_dm_using_subcommand branch" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand branch" -l json -d 'Print JSON instead of text'
+complete -c dm -n "__fish_dm_using_subcommand branch" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand branch" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand checkout" -l from -d 'With -b: the commit to branch from [default: the newest]' -r
+complete -c dm -n "__fish_dm_using_subcommand checkout" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand checkout" -s b -d 'Create the branch from the newest commit of the current branch'
+complete -c dm -n "__fish_dm_using_subcommand checkout" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand checkout" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand reset" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand reset" -l hard -d 'Discard later commits and uncommitted changes (the only mode dm has)'
+complete -c dm -n "__fish_dm_using_subcommand reset" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand reset" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from show" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from show" -l json -d 'Print JSON instead of text'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Do not ask for confirmation'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool -d 'ZFS pool to use; created on a sparse file if it does not exist' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool-file -d 'Backing file for a new pool [default: STATE_DIR/dotmesh_data]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool-size -d 'Size of a new pool\'s backing file (e.g. 10G, 512M)' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l state-dir -d 'Directory for the node\'s config, logs, etcd data and mountpoints' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l mount-dir -d 'Where branch filesystems are mounted [default: STATE_DIR/mnt]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l bind -d 'Address the API listens on' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l advertise -d 'Address other nodes and clients use for this node [default: the bind address, or 127.0.0.1]' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l port -d 'API port' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-client-port -d 'Client port of this node\'s etcd' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-peer-port -d 'Peer port of this node\'s etcd' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-endpoints -d 'Use these etcd endpoints (comma-separated) instead of running etcd' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l remote-name -d 'Name of the client remote that points at this node' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand serve" -l state-dir -d 'The node\'s state directory (holds node.toml, logs, etcd data)' -r -F
+complete -c dm -n "__fish_dm_using_subcommand serve" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand version" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand version" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand version" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand completions" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand generate-man" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand generate-man" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand generate-man" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "init" -d 'Create a new, empty dot and switch to it'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "list" -d 'List dots (the current one is marked with *)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "switch" -d 'Make DOT the current dot for later verbs'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "commit" -d 'Record the current state of the dot as a commit'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "log" -d 'Show the commits of the current branch, newest first'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "branch" -d 'List branches of the current dot (the checked-out one is marked with *), or delete one'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "checkout" -d 'Switch to another branch of the current dot, or create one with -b'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "reset" -d 'Roll the current branch back to COMMIT; later commits and uncommitted changes are discarded'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "dot"
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "cluster"
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "serve" -d 'Run the node daemon in the foreground'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "version" -d 'Show client and daemon versions'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "completions" -d 'Print a shell completion script (e.g. `dm completions bash > /etc/bash_completion.d/dm`)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "generate-man" -d 'Write man pages for dm and every subcommand into DIR'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "delete" -d 'Delete a dot with all its branches and commits'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'

@@ -1,0 +1,267 @@
+//! Shared fixtures: a [`TestNode`] is a real single-node dm cluster (own ZFS pool on a file in a
+//! temp dir, own state dir, API and etcd ports, HOME and client config) driven through the real
+//! `dm` binary. Dropping it kills the daemon (its etcd dies with it) and destroys the pool, so tests
+//! run in parallel and leave nothing behind. `DM_TEST_KEEP=1` keeps everything for a post-mortem.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn dm_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dm")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fails the test early with a clear message when ZFS is not running.
+fn require_zfs() {
+    let ok = Command::new("zpool")
+        .arg("list")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(ok, "ZFS is not available: run scripts/services.sh (starts zfs-fuse) first");
+}
+
+pub struct TestNode {
+    pub dir: tempfile::TempDir,
+    pub pool: String,
+    pub port: u16,
+    pub etcd_client_port: u16,
+    pub etcd_peer_port: u16,
+}
+
+/// Result of one `dm` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl TestNode {
+    /// A node set up by `dm cluster init` with a 256 MiB pool.
+    pub fn new() -> TestNode {
+        Self::with_pool_size("256M")
+    }
+
+    pub fn with_pool_size(size: &str) -> TestNode {
+        let node = Self::uninitialised();
+        let out = node.dm(&node.init_args(size));
+        assert_eq!(out.code, 0, "cluster init failed: {}\n{}", out.stderr, out.stdout);
+        node
+    }
+
+    /// Everything allocated, nothing created yet.
+    pub fn uninitialised() -> TestNode {
+        require_zfs();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::Builder::new().prefix("dmtest").tempdir().unwrap();
+        TestNode {
+            dir,
+            pool: format!("dmt{}x{n}", std::process::id()),
+            port: free_port(),
+            etcd_client_port: free_port(),
+            etcd_peer_port: free_port(),
+        }
+    }
+
+    pub fn init_args(&self, size: &str) -> Vec<String> {
+        [
+            "cluster",
+            "init",
+            "--pool",
+            &self.pool,
+            "--pool-file",
+            &self.path("pool.img").display().to_string(),
+            "--pool-size",
+            size,
+            "--state-dir",
+            &self.state_dir().display().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &self.port.to_string(),
+            "--etcd-client-port",
+            &self.etcd_client_port.to_string(),
+            "--etcd-peer-port",
+            &self.etcd_peer_port.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("home/.dotmesh/config")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(dm_bin());
+        c.env_remove("DM_CONFIG")
+            .env_remove("DM_LOG")
+            .env("HOME", self.path("home"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `dm ARGS` with this node's HOME (so `~/.dotmesh/config` is the node's own).
+    pub fn dm<S: AsRef<str>>(&self, args: &[S]) -> Run {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+        Run::from(self.command().args(&args).output().unwrap())
+    }
+
+    /// Runs `dm ARGS` and asserts success, returning stdout.
+    pub fn ok<S: AsRef<str>>(&self, args: &[S]) -> String {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+        let r = self.dm(&args);
+        assert_eq!(r.code, 0, "dm {args:?} failed:\n{}\n{}", r.stderr, r.stdout);
+        r.stdout
+    }
+
+    /// Runs `dm ARGS`, asserts failure and a one-line error, returns stderr.
+    pub fn fails<S: AsRef<str>>(&self, args: &[S]) -> String {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+        let r = self.dm(&args);
+        assert_ne!(r.code, 0, "dm {args:?} should fail:\n{}", r.stdout);
+        let lines: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "want one error line, got:\n{}", r.stderr);
+        r.stderr
+    }
+
+    pub fn json<S: AsRef<str>>(&self, args: &[S]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
+    }
+
+    /// The admin API key from the client config.
+    pub fn api_key(&self) -> String {
+        let text = std::fs::read_to_string(self.config_path()).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        v["remotes"]["local"]["api_key"].as_str().unwrap().to_string()
+    }
+
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.state_dir().join("dm.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let zombie = stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+        (!zombie).then_some(pid)
+    }
+
+    /// SIGKILLs the daemon and waits until it and its etcd are gone.
+    pub fn kill_daemon(&self) {
+        if let Some(pid) = self.daemon_pid() {
+            Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+            wait_gone(pid);
+            self.wait_etcd_gone();
+        }
+    }
+
+    fn wait_etcd_gone(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.etcd_client_port)).is_ok() {
+            assert!(Instant::now() < deadline, "etcd outlived its daemon");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Raw HTTP request to the API: returns (status, body).
+    pub fn http(&self, method: &str, path: &str, auth: Option<(&str, &str)>, body: &[u8]) -> (u16, String) {
+        use base64::Engine as _;
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
+            body.len()
+        );
+        if let Some((u, k)) = auth {
+            let c = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{k}"));
+            head.push_str(&format!("Authorization: Basic {c}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        // The server may answer (413) before reading a large body; ignore a reset while sending.
+        let _ = s.write_all(body);
+        let mut resp = Vec::new();
+        let _ = s.read_to_end(&mut resp);
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+}
+
+pub fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if std::env::var_os("DM_TEST_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!("DM_TEST_KEEP: kept {} (pool {})", dir.keep().display(), self.pool);
+            return;
+        }
+        self.kill_daemon();
+        let _ = Command::new("zpool").args(["destroy", "-f", &self.pool]).output();
+    }
+}
+
+/// Runs `f` until it returns true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

@@ -1,0 +1,198 @@
+//! The single-node dot lifecycle, verb by verb, as a user would run it.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::TestNode;
+
+fn default_dir(n: &TestNode) -> PathBuf {
+    PathBuf::from(n.ok(&["dot", "path"]).trim())
+}
+
+#[test]
+fn init_commit_log_branch_checkout_reset_delete() {
+    let n = TestNode::new();
+    let out = n.ok(&["init", "mydot"]);
+    assert!(out.contains("Created dot 'mydot'"), "{out}");
+
+    let list = n.ok(&["list"]);
+    let row = list.lines().find(|l| l.contains("mydot")).unwrap();
+    assert!(row.starts_with('*'), "current dot not marked: {list}");
+    assert!(row.contains("master"), "{list}");
+
+    let dir = default_dir(&n);
+    assert!(dir.ends_with("__default__"), "{}", dir.display());
+    fs::write(dir.join("a.txt"), "one").unwrap();
+    let out = n.ok(&["commit", "-m", "first commit", "-d", "env=test", "--metadata", "k2=v2"]);
+    assert!(out.contains("first commit"), "{out}");
+    fs::write(dir.join("a.txt"), "two").unwrap();
+    fs::write(dir.join("b.txt"), "bee").unwrap();
+    n.ok(&["commit", "-m", "second"]);
+
+    // log: newest first, with author, metadata; the text form looks like git's.
+    let log = n.json(&["log", "--json"]);
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["message"], "second");
+    assert_eq!(log[1]["message"], "first commit");
+    assert_eq!(log[1]["author"], "admin");
+    assert_eq!(log[1]["metadata"]["env"], "test");
+    assert_eq!(log[1]["metadata"]["k2"], "v2");
+    assert!(log[0]["time"].as_u64().unwrap() >= log[1]["time"].as_u64().unwrap());
+    let first = log[1]["id"].as_str().unwrap().to_string();
+    let text = n.ok(&["log"]);
+    assert!(text.starts_with(&format!("commit {} (HEAD -> master)", log[0]["id"].as_str().unwrap())), "{text}");
+    assert!(text.contains("Author: admin") && text.contains("    first commit"), "{text}");
+
+    let listed = n.json(&["list", "--json"]);
+    assert_eq!(listed[0]["commits"], 2);
+    assert_eq!(listed[0]["current"], true);
+
+    // checkout -b: a new branch from the newest commit, marked current.
+    n.ok(&["checkout", "-b", "dev"]);
+    let branches = n.ok(&["branch"]);
+    assert!(branches.contains("* dev") && branches.contains("  master"), "{branches}");
+    let dev_dir = default_dir(&n);
+    assert_ne!(dev_dir, dir);
+    assert_eq!(fs::read_to_string(dev_dir.join("a.txt")).unwrap(), "two");
+    fs::write(dev_dir.join("dev.txt"), "dev only").unwrap();
+    n.ok(&["commit", "-m", "on dev"]);
+    let dev_log = n.json(&["log", "--json"]);
+    assert_eq!(dev_log.as_array().unwrap().len(), 3, "dev log includes master's history");
+    assert_eq!(dev_log[1]["branch"], "master");
+
+    // back on master, dev's file is not there
+    n.ok(&["checkout", "master"]);
+    assert_eq!(default_dir(&n), dir);
+    assert!(!dir.join("dev.txt").exists());
+    let list = n.json(&["list", "--json"]);
+    assert_eq!(list[0]["branch"], "master");
+
+    // reset --hard: back to the first commit, later commits and dirty changes gone. dev grew
+    // from a commit the reset removes, so it has to go first (git keeps it; ZFS clones can't).
+    fs::write(dir.join("dirty.txt"), "uncommitted").unwrap();
+    let err = n.fails(&["reset", "--hard", &first]);
+    assert!(err.contains("dev") && err.contains("delete them first"), "{err}");
+    let err = n.fails(&["branch", "-d", "master"]);
+    assert!(err.contains("checked-out"), "{err}");
+    n.ok(&["branch", "-d", "dev"]);
+    assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
+    n.fails(&["reset", "--hard", "dev-not-a-commit"]);
+    let short = &first[..8];
+    let out = n.ok(&["reset", "--hard", short]);
+    assert!(out.contains("1 later commit(s) removed"), "{out}");
+    assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "one");
+    assert!(!dir.join("b.txt").exists() && !dir.join("dirty.txt").exists());
+    let log = n.json(&["log", "--json"]);
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    assert_eq!(log[0]["id"], first.as_str());
+
+    // dot show: mountpoint of the current branch, branches
+    let show = n.json(&["dot", "show", "--json"]);
+    assert_eq!(show["name"], "mydot");
+    let master = show["branches"].as_array().unwrap().iter().find(|b| b["name"] == "master").unwrap();
+    assert_eq!(PathBuf::from(master["mountpoint"].as_str().unwrap()).join("__default__"), dir);
+    let text = n.ok(&["dot", "show"]);
+    assert!(text.contains("Mountpoint: ") && text.contains("* master"), "{text}");
+
+    // delete (confirmation skipped with -y); the current dot is forgotten
+    n.ok(&["dot", "delete", "-y", "mydot"]);
+    assert!(n.json(&["list", "--json"]).as_array().unwrap().is_empty());
+    assert!(!dir.exists());
+    let err = n.fails(&["commit", "-m", "x"]);
+    assert!(err.contains("no current dot"), "{err}");
+}
+
+#[test]
+fn switch_between_dots_and_head_references() {
+    let n = TestNode::new();
+    n.ok(&["init", "a"]);
+    n.ok(&["init", "b"]);
+    let list = n.ok(&["list"]);
+    assert!(list.lines().any(|l| l.starts_with("* b")), "{list}");
+    n.ok(&["switch", "a"]);
+    let list = n.ok(&["list"]);
+    assert!(list.lines().any(|l| l.starts_with("* a")), "{list}");
+    let dir = default_dir(&n);
+    for i in 0..3 {
+        fs::write(dir.join("n"), i.to_string()).unwrap();
+        n.ok(&["commit", "-m", &format!("c{i}")]);
+    }
+    n.ok(&["reset", "--hard", "HEAD~1"]);
+    assert_eq!(fs::read_to_string(dir.join("n")).unwrap(), "1");
+    let log = n.json(&["log", "--json"]);
+    assert_eq!(log[0]["message"], "c1");
+    // b is untouched
+    assert!(n.json(&["log", "b", "--json"]).as_array().unwrap().is_empty());
+}
+
+#[test]
+fn reset_to_a_commit_from_before_the_branch_was_made() {
+    let n = TestNode::new();
+    n.ok(&["init", "d"]);
+    let dir = default_dir(&n);
+    fs::write(dir.join("f"), "m1").unwrap();
+    n.ok(&["commit", "-m", "m1"]);
+    let m1 = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    fs::write(dir.join("f"), "m2").unwrap();
+    n.ok(&["commit", "-m", "m2"]);
+    n.ok(&["checkout", "-b", "dev"]);
+    let dev = default_dir(&n);
+    fs::write(dev.join("f"), "d1").unwrap();
+    n.ok(&["commit", "-m", "d1"]);
+    n.ok(&["reset", "--hard", &m1]);
+    assert_eq!(fs::read_to_string(default_dir(&n).join("f")).unwrap(), "m1");
+    let log = n.json(&["log", "--json"]);
+    let msgs: Vec<&str> = log.as_array().unwrap().iter().map(|c| c["message"].as_str().unwrap()).collect();
+    assert_eq!(msgs, ["m1"]);
+    // master is untouched and dev still works
+    n.ok(&["checkout", "master"]);
+    assert_eq!(fs::read_to_string(default_dir(&n).join("f")).unwrap(), "m2");
+    n.ok(&["checkout", "dev"]);
+    fs::write(default_dir(&n).join("g"), "new").unwrap();
+    n.ok(&["commit", "-m", "after reset"]);
+}
+
+#[test]
+fn reset_refuses_to_remove_commits_other_branches_grew_from() {
+    let n = TestNode::new();
+    n.ok(&["init", "d"]);
+    let dir = default_dir(&n);
+    fs::write(dir.join("f"), "1").unwrap();
+    n.ok(&["commit", "-m", "one"]);
+    let one = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    fs::write(dir.join("f"), "2").unwrap();
+    n.ok(&["commit", "-m", "two"]);
+    n.ok(&["checkout", "-b", "feature"]);
+    n.ok(&["checkout", "master"]);
+    fs::write(dir.join("f"), "dirty").unwrap();
+    let err = n.fails(&["reset", "--hard", &one]);
+    assert!(err.contains("feature") && err.contains("delete them first"), "{err}");
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "dirty", "nothing changed");
+    assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn pool_full_is_reported_and_nothing_is_lost() {
+    let n = TestNode::with_pool_size("96M");
+    n.ok(&["init", "big"]);
+    let dir = default_dir(&n);
+    fs::write(dir.join("keep.txt"), "precious").unwrap();
+    n.ok(&["commit", "-m", "keep"]);
+    // Fill the pool from the shell until ZFS says no.
+    let status = std::process::Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={}", dir.join("fill").display()), "bs=1M", "count=200"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "dd should run out of space");
+    let err = n.fails(&["init", "other"]);
+    assert!(err.contains("pool is full"), "{err}");
+    let err = n.fails(&["commit", "-m", "too much"]);
+    assert!(err.contains("pool is full"), "{err}");
+    assert_eq!(n.json(&["list", "--json"]).as_array().unwrap().len(), 1);
+    // Free the space: everything committed is intact and commits work again.
+    fs::remove_file(dir.join("fill")).unwrap();
+    assert!(crate::common::eventually(30, || n.dm(&["commit", "-m", "after"]).code == 0));
+    assert_eq!(fs::read_to_string(dir.join("keep.txt")).unwrap(), "precious");
+}

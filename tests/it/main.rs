@@ -1,0 +1,11 @@
+//! Integration tests: the real `dm` binary against real zfs-fuse and etcd (see `tests/common`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api;
+mod bad_input;
+mod daemon;
+mod generated;
+mod lifecycle;
+mod subdots;
