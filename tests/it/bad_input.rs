@@ -81,7 +81,8 @@ fn branch_errors() {
     let err = n.fails(&["branch", "-d", "dev"]);
     assert!(err.contains("grandchild") && err.contains("delete them first"), "{err}");
     n.ok(&["branch", "-d", "grandchild"]);
-    let err = n.fails(&["--config", "/dev/null/x", "branch"]);
+    let missing = n.path("no-such-config").display().to_string();
+    let err = n.fails(&["--config", &missing, "branch"]);
     assert!(err.contains("no remote"), "{err}");
     assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 2);
     n.ok(&["branch", "-d", "dev"]);
