@@ -130,7 +130,10 @@ pub fn check_commit(c: &CreateCommit) -> Result<(), String> {
             ));
         }
     }
-    let bad_char = |s: &str| s.chars().any(|ch| ch.is_control() && ch != '\n' && ch != '\t');
+    let bad_char = |s: &str| {
+        s.chars()
+            .any(|ch| ch.is_control() && ch != '\n' && ch != '\t')
+    };
     if bad_char(&c.message) || c.metadata.values().any(|v| bad_char(v)) {
         return Err("commit message and metadata may not contain control characters".into());
     }

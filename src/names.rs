@@ -36,7 +36,9 @@ impl fmt::Display for Kind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} name {shown}: {why}; use 1-{MAX_NAME} letters, digits, '-' or '_', starting with a letter or digit")]
+#[error(
+    "invalid {kind} name {shown}: {why}; use 1-{MAX_NAME} letters, digits, '-' or '_', starting with a letter or digit"
+)]
 pub struct NameError {
     pub kind: Kind,
     shown: String,
@@ -155,7 +157,17 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         for n in [
-            "", "..", "a/b", "a b", "a\tb", "a\u{1}", "_x", "-x", "a.b", "a@b", "ü",
+            "",
+            "..",
+            "a/b",
+            "a b",
+            "a\tb",
+            "a\u{1}",
+            "_x",
+            "-x",
+            "a.b",
+            "a@b",
+            "ü",
             &"a".repeat(101),
         ] {
             assert!(validate(Kind::Dot, n).is_err(), "{n:?} accepted");

@@ -28,7 +28,10 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         };
         let b = ctx.call(|c| c.create_branch(&t.ns, &t.dot, &req))?;
         ctx.set_branch(&t, &a.branch)?;
-        let from = b.origin.map(|o| o.commit[..12].to_string()).unwrap_or_default();
+        let from = b
+            .origin
+            .map(|o| o.commit[..12].to_string())
+            .unwrap_or_default();
         println!("Switched to a new branch '{}' (from {from}).", a.branch);
         println!("Uncommitted changes on '{}' stay there.", t.branch);
         return Ok(());

@@ -143,7 +143,10 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         admin_key_sha256: hash_key(&key),
     };
     node.save(&state_dir)?;
-    eprintln!("Starting the dm daemon (log: {})", config::log_file(&state_dir).display());
+    eprintln!(
+        "Starting the dm daemon (log: {})",
+        config::log_file(&state_dir).display()
+    );
     if let Err(e) = launch::start(&state_dir, Duration::from_secs(60)) {
         // Leave nothing half-done, so `dm cluster init` can simply be run again.
         let _ = std::fs::remove_file(config::node_file(&state_dir));
@@ -157,7 +160,11 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         }
         return Err(e.into());
     }
-    let host = if advertise == "0.0.0.0" { "127.0.0.1".into() } else { advertise };
+    let host = if advertise == "0.0.0.0" {
+        "127.0.0.1".into()
+    } else {
+        advertise
+    };
     ctx.cfg.remotes.insert(
         a.remote_name.clone(),
         Remote {

@@ -22,7 +22,8 @@ pub fn run(a: Args, mut cmd: clap::Command) -> anyhow::Result<()> {
 }
 
 pub fn man(a: ManArgs, cmd: clap::Command) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("cannot create {}", a.dir.display()))?;
+    std::fs::create_dir_all(&a.dir)
+        .with_context(|| format!("cannot create {}", a.dir.display()))?;
     clap_mangen::generate_to(cmd, &a.dir).context("cannot write man pages")?;
     Ok(())
 }

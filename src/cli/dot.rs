@@ -75,7 +75,13 @@ fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
         let from = b
             .origin
             .as_ref()
-            .map(|o| format!(" (from {}@{})", o.branch, &o.commit[..12.min(o.commit.len())]))
+            .map(|o| {
+                format!(
+                    " (from {}@{})",
+                    o.branch,
+                    &o.commit[..12.min(o.commit.len())]
+                )
+            })
             .unwrap_or_default();
         println!("  {mark} {}{from}", b.name);
     }

@@ -56,7 +56,12 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         return super::print_json(&rows);
     }
     let w = rows.iter().map(|r| r.dot.len()).max().unwrap_or(3).max(3);
-    let bw = rows.iter().map(|r| r.branch.len()).max().unwrap_or(6).max(6);
+    let bw = rows
+        .iter()
+        .map(|r| r.branch.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     println!(
         "  {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}",
         "DOT", "BRANCH", "SERVER", "SIZE", "COMMITS", "DIRTY"

@@ -20,7 +20,10 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         return super::print_json(&commits);
     }
     if commits.is_empty() {
-        println!("Branch '{}' of dot '{}' has no commits yet.", t.branch, t.dot);
+        println!(
+            "Branch '{}' of dot '{}' has no commits yet.",
+            t.branch, t.dot
+        );
         return Ok(());
     }
     for (i, c) in commits.iter().enumerate() {
@@ -32,7 +35,11 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             String::new()
         };
         if a.oneline {
-            println!("{}{head} {}", &c.id[..12], c.message.lines().next().unwrap_or(""));
+            println!(
+                "{}{head} {}",
+                &c.id[..12],
+                c.message.lines().next().unwrap_or("")
+            );
             continue;
         }
         println!("commit {}{head}", c.id);

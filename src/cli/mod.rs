@@ -91,7 +91,10 @@ impl Ctx {
         let client = Client::new(remote);
         match f(&client) {
             Err(e) if e.is_unreachable() => {
-                let Some(dir) = remote.state_dir.as_ref().filter(|d| d.join("node.toml").exists())
+                let Some(dir) = remote
+                    .state_dir
+                    .as_ref()
+                    .filter(|d| d.join("node.toml").exists())
                 else {
                     return Err(e.into());
                 };
@@ -105,7 +108,6 @@ impl Ctx {
             other => Ok(other?),
         }
     }
-
 
     /// The dot a verb acts on: the one named, else the current one.
     pub fn target(&self, named: Option<&str>) -> anyhow::Result<Target> {
@@ -268,7 +270,6 @@ pub fn format_time(secs: u64) -> String {
         rem % 60
     )
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -25,12 +25,14 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             r => r
                 .strip_prefix('~')
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| anyhow::anyhow!("cannot read {:?}; use HEAD, HEAD^ or HEAD~N", a.commit))?,
+                .ok_or_else(|| {
+                    anyhow::anyhow!("cannot read {:?}; use HEAD, HEAD^ or HEAD~N", a.commit)
+                })?,
         };
         let log = ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?;
-        log.get(n)
-            .map(|c| c.id.clone())
-            .ok_or_else(|| anyhow::anyhow!("branch '{}' has only {} commits", t.branch, log.len()))?
+        log.get(n).map(|c| c.id.clone()).ok_or_else(|| {
+            anyhow::anyhow!("branch '{}' has only {} commits", t.branch, log.len())
+        })?
     } else {
         a.commit.clone()
     };

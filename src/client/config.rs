@@ -71,7 +71,7 @@ impl ClientConfig {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let tmp = path.with_extension("tmp");
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let text = toml::to_string_pretty(self).expect("client config serialises");
         let mut f = std::fs::OpenOptions::new()
             .write(true)

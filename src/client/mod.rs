@@ -19,7 +19,9 @@ pub enum ClientError {
     NoRemote,
     #[error("cannot read or write {path}: {detail}")]
     Config { path: PathBuf, detail: String },
-    #[error("cannot reach the dm daemon at {addr} ({detail}); is it running? (`dm cluster init` starts it)")]
+    #[error(
+        "cannot reach the dm daemon at {addr} ({detail}); is it running? (`dm cluster init` starts it)"
+    )]
     Unreachable { addr: String, detail: String },
     /// The daemon answered with an error; its message already says what to do.
     #[error("{message}")]

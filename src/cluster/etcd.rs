@@ -75,7 +75,10 @@ impl EtcdKv {
 impl Kv for EtcdKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut c = self.client.clone();
-        let resp = self.rt.block_on(c.get(key, None)).map_err(|e| self.err(e))?;
+        let resp = self
+            .rt
+            .block_on(c.get(key, None))
+            .map_err(|e| self.err(e))?;
         Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
@@ -95,6 +98,20 @@ impl Kv for EtcdKv {
                     kv.value().to_vec(),
                 )
             })
+            .collect())
+    }
+
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut c = self.client.clone();
+        let opts = GetOptions::new().with_prefix().with_keys_only();
+        let resp = self
+            .rt
+            .block_on(c.get(prefix, Some(opts)))
+            .map_err(|e| self.err(e))?;
+        Ok(resp
+            .kvs()
+            .iter()
+            .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
             .collect())
     }
 
@@ -121,7 +138,10 @@ impl Kv for EtcdKv {
 
     fn delete_all(&self, keys: &[String], prefixes: &[String]) -> Result<()> {
         let mut c = self.client.clone();
-        let mut ops: Vec<TxnOp> = keys.iter().map(|k| TxnOp::delete(k.as_str(), None)).collect();
+        let mut ops: Vec<TxnOp> = keys
+            .iter()
+            .map(|k| TxnOp::delete(k.as_str(), None))
+            .collect();
         ops.extend(
             prefixes
                 .iter()
@@ -144,8 +164,7 @@ impl Kv for EtcdKv {
             .block_on(c.put(key, value, Some(PutOptions::new().with_lease(lease))))
             .map_err(|e| self.err(e))?;
         let (key, value) = (key.to_string(), value.to_vec());
-        self.rt
-            .spawn(keep_alive(c, key, value, ttl_secs, lease));
+        self.rt.spawn(keep_alive(c, key, value, ttl_secs, lease));
         Ok(())
     }
 }

@@ -24,6 +24,10 @@ impl Kv for MemoryKv {
             .collect())
     }
 
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.list(prefix)?.into_iter().map(|(k, _)| k).collect())
+    }
+
     fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.map
             .lock()

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("etcd is unreachable at {endpoints} ({detail}); check that it runs (its log is in the state dir)")]
+    #[error(
+        "etcd is unreachable at {endpoints} ({detail}); check that it runs (its log is in the state dir)"
+    )]
     Unavailable { endpoints: String, detail: String },
     #[error("etcd error: {0}")]
     Etcd(String),
@@ -34,6 +36,8 @@ pub trait Kv: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// All keys under `prefix`, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Keys under `prefix`, sorted, without values.
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>>;
     fn put(&self, key: &str, value: &[u8]) -> Result<()>;
     /// Writes all `puts` at once if `guard` does not exist; returns whether it did.
     fn put_all_if_absent(&self, guard: &str, puts: &[(String, Vec<u8>)]) -> Result<bool>;
@@ -140,14 +144,14 @@ impl Store {
         self.kv.put_ephemeral(&key, &encode(s), ttl_secs)
     }
 
-
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
         let key = format!("{PREFIX}users/{name}");
         self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
     pub fn put_user(&self, u: &UserRecord) -> Result<()> {
-        self.kv.put(&format!("{PREFIX}users/{}", u.name), &encode(u))
+        self.kv
+            .put(&format!("{PREFIX}users/{}", u.name), &encode(u))
     }
 
     pub fn dot(&self, ns: &str, name: &str) -> Result<Option<DotRecord>> {
@@ -177,12 +181,15 @@ impl Store {
     /// Re-creates records found on disk but missing from the registry (never overwrites).
     pub fn adopt_dot(&self, dot: &DotRecord) -> Result<bool> {
         let key = dot_key(&dot.namespace, &dot.name);
-        self.kv.put_all_if_absent(&key, &[(key.clone(), encode(dot))])
+        self.kv
+            .put_all_if_absent(&key, &[(key.clone(), encode(dot))])
     }
 
     pub fn adopt_branch(&self, dot_id: &str, b: &BranchRecord, node: &str) -> Result<bool> {
         let key = branch_key(dot_id, &b.name);
-        let done = self.kv.put_all_if_absent(&key, &[(key.clone(), encode(b))])?;
+        let done = self
+            .kv
+            .put_all_if_absent(&key, &[(key.clone(), encode(b))])?;
         let mkey = master_key(&b.fs_id);
         self.kv
             .put_all_if_absent(&mkey, &[(mkey.clone(), node.as_bytes().to_vec())])?;
@@ -253,6 +260,17 @@ impl Store {
         Ok(v)
     }
 
+    /// Number of commits per filesystem id (keys only: cheap even with many commits).
+    pub fn commit_counts(&self) -> Result<BTreeMap<String, usize>> {
+        let prefix = format!("{PREFIX}commits/");
+        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        for k in self.kv.list_keys(&prefix)? {
+            let fs = k[prefix.len()..].split('/').next().unwrap_or_default();
+            *out.entry(fs.to_string()).or_default() += 1;
+        }
+        Ok(out)
+    }
+
     /// Commits of every filesystem, keyed by filesystem id, oldest first.
     pub fn all_commits(&self) -> Result<BTreeMap<String, Vec<CommitRecord>>> {
         let prefix = format!("{PREFIX}commits/");
@@ -271,7 +289,6 @@ impl Store {
         let keys: Vec<String> = ids.iter().map(|c| commit_key(fs_id, c)).collect();
         self.kv.delete_all(&keys, &[])
     }
-
 
     pub fn all_masters(&self) -> Result<BTreeMap<String, String>> {
         let prefix = format!("{PREFIX}masters/");
@@ -364,5 +381,6 @@ mod tests {
         }
         let ids: Vec<_> = s.commits("fs").unwrap().into_iter().map(|c| c.id).collect();
         assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(s.commit_counts().unwrap().get("fs"), Some(&3));
     }
 }

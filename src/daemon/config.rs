@@ -41,7 +41,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not valid: {detail}; fix it or run `dm cluster init` again after removing it")]
+    #[error(
+        "{path} is not valid: {detail}; fix it or run `dm cluster init` again after removing it"
+    )]
     Invalid { path: PathBuf, detail: String },
     #[error("cannot write {path}: {source}")]
     Write {

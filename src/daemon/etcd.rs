@@ -121,7 +121,13 @@ impl EtcdProcess {
                 return;
             }
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') {
+            if stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+            {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use super::{DaemonError, Daemon};
+use super::{Daemon, DaemonError};
 use crate::api;
 
 const WORKERS: usize = 8;

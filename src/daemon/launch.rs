@@ -15,7 +15,9 @@ use super::config::{self, NodeConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("cannot start the dm daemon: {detail}; see its log {log}, or start it by hand with `dm serve --state-dir {state_dir}`")]
+    #[error(
+        "cannot start the dm daemon: {detail}; see its log {log}, or start it by hand with `dm serve --state-dir {state_dir}`"
+    )]
     Failed {
         detail: String,
         log: PathBuf,
@@ -32,7 +34,13 @@ pub fn running_pid(state_dir: &Path) -> Option<i32> {
         .ok()?;
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(true);
     (alive && !zombie).then_some(pid)
 }
@@ -109,4 +117,3 @@ pub fn log_tail(log: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
-

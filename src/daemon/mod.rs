@@ -18,15 +18,17 @@ use crate::cluster::etcd::EtcdKv;
 use crate::cluster::{RegistryError, ServerRecord, Store, UserRecord};
 use crate::zfs::{self, Pool, ZfsError};
 use config::NodeConfig;
-pub use node::new_id;
 use node::Node;
+pub use node::new_id;
 
 /// Errors of the daemon layer; each maps to one HTTP status and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("missing or wrong credentials; check the user and API key of this remote (`dm remote -v`)")]
+    #[error(
+        "missing or wrong credentials; check the user and API key of this remote (`dm remote -v`)"
+    )]
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
@@ -93,7 +95,11 @@ pub fn hash_key(key: &str) -> String {
 }
 
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Everything a request handler needs.
@@ -199,8 +205,9 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     let node = Node::new(cfg.node_id.clone(), pool, cfg.mount_dir.clone(), store);
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
-    let server = tiny_http::Server::http(&addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?"))?;
+    let server = tiny_http::Server::http(&addr).map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?")
+    })?;
     std::fs::write(&pid_path, std::process::id().to_string())
         .with_context(|| format!("cannot write {}", pid_path.display()))?;
     tracing::info!(%addr, "listening");

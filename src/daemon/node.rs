@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -40,6 +40,7 @@ pub struct Node {
     mount_dir: PathBuf,
     store: Store,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    stats: Arc<Mutex<StatsCache>>,
 }
 
 /// A fresh random id (128 bits, hex).
@@ -98,6 +99,69 @@ fn zfs_err(e: ZfsError) -> DaemonError {
     }
 }
 
+/// (size, dirty bytes) per filesystem id.
+type Stats = HashMap<String, (u64, u64)>;
+
+/// How long `dm list` may show sizes without refreshing them in the background.
+const STATS_FRESH: Duration = Duration::from_secs(2);
+
+/// Sizes of every branch for `dm list`, served stale-while-revalidate: one `zfs get` over
+/// thousands of filesystems costs far more than a listing should, and sizes a few seconds old
+/// are fine there. `dm dot show` always reads fresh values for its one dot.
+#[derive(Default)]
+struct StatsCache {
+    at: Option<Instant>,
+    data: Arc<Stats>,
+    refreshing: bool,
+}
+
+/// Reads sizes of `fs_ids` (or every branch) in one `zfs get`.
+fn read_stats(pool: &Pool, fs_ids: Option<&[String]>) -> Result<Stats> {
+    let rels: Vec<String> = match fs_ids {
+        Some(ids) => ids.iter().map(|id| format!("{DMFS}/{id}")).collect(),
+        None => vec![DMFS.to_string()],
+    };
+    let all = zfs::get_recursive(
+        pool,
+        &rels,
+        &["used", "referenced", "createtxg", P_BASELINE],
+    )
+    .map_err(zfs_err)?;
+    let prefix = format!("{}/{DMFS}/", pool.name());
+    let num = |m: &BTreeMap<String, String>, k: &str| {
+        m.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    // Newest snapshot of each filesystem: (createtxg, referenced, used).
+    let mut latest: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+    for (name, props) in &all {
+        if let Some((fs, _)) = name.split_once('@') {
+            let txg = num(props, "createtxg");
+            let entry = latest.entry(fs).or_insert((0, 0, 0));
+            if txg >= entry.0 {
+                *entry = (txg, num(props, "referenced"), num(props, "used"));
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for (name, props) in &all {
+        let Some(fs_id) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if fs_id.contains('@') || fs_id.contains('/') {
+            continue;
+        }
+        let referenced = num(props, "referenced");
+        // Pool v23 has no `written` property: estimate dirty bytes as growth since the newest
+        // commit plus what that commit holds that the live filesystem no longer shares.
+        let dirty = match latest.get(name.as_str()) {
+            Some(&(_, snap_ref, snap_used)) => referenced.saturating_sub(snap_ref) + snap_used,
+            None => referenced.saturating_sub(num(props, P_BASELINE)),
+        };
+        out.insert(fs_id.to_string(), (num(props, "used"), dirty));
+    }
+    Ok(out)
+}
+
 fn check_name(kind: Kind, name: &str) -> Result<()> {
     names::validate(kind, name).map_err(|e| DaemonError::BadRequest(e.to_string()))
 }
@@ -110,12 +174,15 @@ struct Loaded {
 
 impl Loaded {
     fn branch(&self, name: &str) -> Result<&BranchRecord> {
-        self.branches.iter().find(|b| b.name == name).ok_or_else(|| {
-            DaemonError::NotFound(format!(
-                "branch '{name}' does not exist in dot '{}'; list branches with `dm branch`",
-                self.dot.name
-            ))
-        })
+        self.branches
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| {
+                DaemonError::NotFound(format!(
+                    "branch '{name}' does not exist in dot '{}'; list branches with `dm branch`",
+                    self.dot.name
+                ))
+            })
     }
 
     fn branch_of_fs(&self, fs_id: &str) -> String {
@@ -135,6 +202,40 @@ impl Node {
             mount_dir,
             store,
             locks: Mutex::new(HashMap::new()),
+            stats: Arc::default(),
+        }
+    }
+
+    /// Sizes of every branch: fresh on first use, then at most [`STATS_FRESH`] stale plus one
+    /// background refresh.
+    fn cached_stats(&self) -> Result<Arc<Stats>> {
+        let mut c = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        match c.at {
+            None => {
+                let data = Arc::new(read_stats(&self.pool, None)?);
+                c.data = data.clone();
+                c.at = Some(Instant::now());
+                Ok(data)
+            }
+            Some(at) => {
+                if at.elapsed() > STATS_FRESH && !c.refreshing {
+                    c.refreshing = true;
+                    let (pool, cache) = (self.pool.clone(), self.stats.clone());
+                    std::thread::spawn(move || {
+                        let fresh = read_stats(&pool, None);
+                        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+                        c.refreshing = false;
+                        match fresh {
+                            Ok(data) => {
+                                c.data = Arc::new(data);
+                                c.at = Some(Instant::now());
+                            }
+                            Err(e) => tracing::warn!(error = %e, "refreshing sizes failed"),
+                        }
+                    });
+                }
+                Ok(c.data.clone())
+            }
         }
     }
 
@@ -243,7 +344,10 @@ impl Node {
         self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
         let created = self.store.create_dot(&dot, &master, &self.id);
         if !matches!(created, Ok(true)) {
-            let _ = self.pool.filesystem(&Self::rel(&master.fs_id)).map(|f| f.destroy());
+            let _ = self
+                .pool
+                .filesystem(&Self::rel(&master.fs_id))
+                .map(|f| f.destroy());
             created?;
             return Err(DaemonError::Conflict(format!(
                 "dot '{}' was just created by someone else; pick another name",
@@ -252,49 +356,6 @@ impl Node {
         }
         tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
         self.show(user, &dot.namespace, &dot.name)
-    }
-
-    /// Stats of every branch filesystem in one `zfs get`: (size, dirty bytes) by fs id.
-    fn stats(&self) -> Result<HashMap<String, (u64, u64)>> {
-        let all = zfs::get_recursive(
-            &self.pool,
-            DMFS,
-            &["used", "referenced", "createtxg", P_BASELINE],
-        )
-        .map_err(zfs_err)?;
-        let prefix = format!("{}/{DMFS}/", self.pool.name());
-        let num = |m: &BTreeMap<String, String>, k: &str| {
-            m.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        };
-        // Newest snapshot of each filesystem: its referenced and used bytes.
-        let mut latest: HashMap<&str, (u64, u64, u64)> = HashMap::new();
-        for (name, props) in &all {
-            if let Some((fs, _)) = name.split_once('@') {
-                let txg = num(props, "createtxg");
-                let entry = latest.entry(fs).or_insert((0, 0, 0));
-                if txg >= entry.0 {
-                    *entry = (txg, num(props, "referenced"), num(props, "used"));
-                }
-            }
-        }
-        let mut out = HashMap::new();
-        for (name, props) in &all {
-            let Some(fs_id) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            if fs_id.contains('@') || fs_id.contains('/') {
-                continue;
-            }
-            let referenced = num(props, "referenced");
-            // ZFS on pool v23 has no `written`: estimate dirty bytes as growth since the newest
-            // commit plus what that commit holds that the live filesystem no longer shares.
-            let dirty = match latest.get(name.as_str()) {
-                Some(&(_, snap_ref, snap_used)) => referenced.saturating_sub(snap_ref) + snap_used,
-                None => referenced.saturating_sub(num(props, P_BASELINE)),
-            };
-            out.insert(fs_id.to_string(), (num(props, "used"), dirty));
-        }
-        Ok(out)
     }
 
     fn branch_info(
@@ -342,9 +403,9 @@ impl Node {
     pub fn list(&self, user: &str) -> Result<Vec<DotInfo>> {
         let dots = self.store.dots(None)?;
         let all_branches = self.store.all_branches()?;
-        let commits = self.store.all_commits()?;
+        let counts = self.store.commit_counts()?;
         let masters = self.store.all_masters()?;
-        let stats = self.stats()?;
+        let stats = self.cached_stats()?;
         let mut out = Vec::new();
         for dot in dots {
             if self.authorise(user, &dot.namespace).is_err() {
@@ -356,7 +417,7 @@ impl Node {
                 .branches
                 .iter()
                 .map(|b| {
-                    let n = commits.get(&b.fs_id).map_or(0, Vec::len);
+                    let n = counts.get(&b.fs_id).copied().unwrap_or(0);
                     self.branch_info(b, &l, n, &stats, &masters, false)
                 })
                 .collect();
@@ -375,13 +436,18 @@ impl Node {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
         let masters = self.store.all_masters()?;
-        let stats = self.stats()?;
+        let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
+        let stats = read_stats(&self.pool, Some(&ids))?;
         let mut infos = Vec::new();
         for b in &l.branches {
             let n = self.store.commits(&b.fs_id)?.len();
             infos.push(self.branch_info(b, &l, n, &stats, &masters, true));
         }
-        let mps: Vec<PathBuf> = l.branches.iter().map(|b| self.mountpoint(&b.fs_id)).collect();
+        let mps: Vec<PathBuf> = l
+            .branches
+            .iter()
+            .map(|b| self.mountpoint(&b.fs_id))
+            .collect();
         let refs: Vec<&Path> = mps.iter().map(PathBuf::as_path).collect();
         Ok(DotInfo {
             namespace: l.dot.namespace.clone(),
@@ -397,7 +463,11 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
-        let mps: Vec<PathBuf> = l.branches.iter().map(|b| self.mountpoint(&b.fs_id)).collect();
+        let mps: Vec<PathBuf> = l
+            .branches
+            .iter()
+            .map(|b| self.mountpoint(&b.fs_id))
+            .collect();
         let refs: Vec<&Path> = mps.iter().map(PathBuf::as_path).collect();
         let users = procs::users_of(&refs);
         if !users.is_empty() {
@@ -556,7 +626,7 @@ impl Node {
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
-        let fs = self.pool.filesystem(&Self::rel(&b.fs_id)).map_err(zfs_err)?;
+        let fs = self.pool.dataset(&Self::rel(&b.fs_id));
         let last_seq = self.store.commits(&b.fs_id)?.last().map_or(0, |c| c.seq);
         let (secs, nanos) = now();
         let rec = CommitRecord {
@@ -568,8 +638,10 @@ impl Node {
             metadata: req.metadata.clone(),
         };
         let props = encode_commit(&rec);
-        let prop_refs: Vec<(&str, &str)> =
-            props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let prop_refs: Vec<(&str, &str)> = props
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let snap = fs.snapshot(&rec.id, &prop_refs).map_err(zfs_err)?;
         if let Err(e) = self.store.put_commit(&b.fs_id, &rec) {
             // Keep ZFS and the registry in step: a commit the user was told failed must not exist.
@@ -658,7 +730,10 @@ impl Node {
         self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(&snap))?;
         let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
         if !matches!(created, Ok(true)) {
-            let _ = self.pool.filesystem(&Self::rel(&rec.fs_id)).map(|f| f.destroy());
+            let _ = self
+                .pool
+                .filesystem(&Self::rel(&rec.fs_id))
+                .map(|f| f.destroy());
             created?;
             return Err(DaemonError::Conflict(format!(
                 "branch '{}' was just created by someone else",
@@ -666,7 +741,7 @@ impl Node {
             )));
         }
         let masters = self.store.all_masters()?;
-        let stats = self.stats()?;
+        let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
         let l = self.load(ns, name)?;
         Ok(self.branch_info(&rec, &l, 0, &stats, &masters, true))
     }
@@ -725,14 +800,18 @@ impl Node {
             other => zfs_err(other),
         };
         if fs_id == &b.fs_id {
-            let fs = self.pool.filesystem(&Self::rel(&b.fs_id)).map_err(zfs_err)?;
+            let fs = self
+                .pool
+                .filesystem(&Self::rel(&b.fs_id))
+                .map_err(zfs_err)?;
             let snap = fs.get_snapshot(&target.id).map_err(zfs_err)?;
             fs.rollback_to(&snap).map_err(busy)?;
         } else {
-            self.reclone(&l, b, fs_id, &target.id).map_err(|e| match e {
-                DaemonError::Zfs(z) => busy(z),
-                other => other,
-            })?;
+            self.reclone(&l, b, fs_id, &target.id)
+                .map_err(|e| match e {
+                    DaemonError::Zfs(z) => busy(z),
+                    other => other,
+                })?;
         }
         self.store.delete_commits(&b.fs_id, &removed)?;
         tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
@@ -750,9 +829,13 @@ impl Node {
             .filesystem(&Self::rel(fs_id))
             .and_then(|f| f.get_snapshot(commit))
             .map_err(zfs_err)?;
-        let mut old = self.pool.filesystem(&Self::rel(&b.fs_id)).map_err(zfs_err)?;
+        let mut old = self
+            .pool
+            .filesystem(&Self::rel(&b.fs_id))
+            .map_err(zfs_err)?;
         let aside = format!("{}/{DMFS}/{}-reset", self.pool.name(), b.fs_id);
-        old.set_property("mountpoint", "none").map_err(DaemonError::Zfs)?;
+        old.set_property("mountpoint", "none")
+            .map_err(DaemonError::Zfs)?;
         if let Err(e) = old.rename(&aside) {
             let mp = self.mountpoint(&b.fs_id).display().to_string();
             let _ = old.set_property("mountpoint", &mp);
@@ -816,24 +899,33 @@ impl Node {
     /// Mounts every branch filesystem and re-registers what ZFS has but the registry lacks
     /// (e.g. after etcd's data was lost). Never deletes: ZFS is the ground truth for data.
     pub fn recover(&self) -> Result<()> {
-        let top = match self.pool.filesystem(DMFS) {
-            Ok(f) => f,
+        // `dmfs` itself is never mounted: branch mountpoints then sit on the host filesystem, not
+        // inside a FUSE mount, which deadlocks zfs-fuse when a `zfs create` stats its mountpoint
+        // through a mount that zfs-fuse itself is busy serving.
+        match self.pool.filesystem(DMFS) {
+            Ok(top) => {
+                if top.property("mountpoint").map_err(zfs_err)?.as_deref() != Some("none") {
+                    top.set_property("mountpoint", "none").map_err(zfs_err)?;
+                }
+            }
             Err(ZfsError::NotFound(_)) => {
-                let mp = self.mount_dir.display().to_string();
                 self.pool
-                    .create_filesystem(DMFS, &[("mountpoint", mp.as_str())])
-                    .map_err(zfs_err)?
+                    .create_filesystem(DMFS, &[("mountpoint", "none")])
+                    .map_err(zfs_err)?;
             }
             Err(e) => return Err(zfs_err(e)),
-        };
-        top.ensure_mounted().map_err(zfs_err)?;
+        }
+        std::fs::create_dir_all(&self.mount_dir).map_err(|e| io_err(&self.mount_dir, e))?;
         let listed = self
             .pool
             .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH])
             .map_err(zfs_err)?;
         let cols = commit_columns();
         let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let snaps = self.pool.snapshots_under(DMFS, &col_refs).map_err(zfs_err)?;
+        let snaps = self
+            .pool
+            .snapshots_under(DMFS, &col_refs)
+            .map_err(zfs_err)?;
         let known = self.store.all_commits()?;
         let prefix = format!("{}/{DMFS}/", self.pool.name());
         let mut adopted = 0;
@@ -940,7 +1032,11 @@ mod tests {
         };
         let props: BTreeMap<String, String> = encode_commit(&c).into_iter().collect();
         assert!(props.len() > 1 && props.len() <= MAX_CHUNKS);
-        assert!(props.values().all(|v| v.len() <= CHUNK && !v.contains('\t')));
+        assert!(
+            props
+                .values()
+                .all(|v| v.len() <= CHUNK && !v.contains('\t'))
+        );
         assert_eq!(decode_commit(&props), Some(c));
     }
 

@@ -53,7 +53,9 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(
-            users.iter().any(|u| u == &format!("pid {} (sleep)", child.id())),
+            users
+                .iter()
+                .any(|u| u == &format!("pid {} (sleep)", child.id())),
             "{users:?}"
         );
         assert!(users_of(&[Path::new("/nonexistent-dm-test")]).is_empty());

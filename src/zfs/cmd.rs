@@ -113,7 +113,9 @@ mod tests {
             ZfsError::Busy(_)
         ));
         assert!(matches!(
-            c("connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running."),
+            c(
+                "connect: No such file or directory\nPlease make sure that the zfs-fuse daemon is running."
+            ),
             ZfsError::DaemonDown(_)
         ));
         assert!(matches!(c("something odd"), ZfsError::Failed { .. }));

@@ -58,7 +58,10 @@ fn run_owned(tool: Tool, args: &[String]) -> Result<String> {
 /// Reads exact (`-p`) values of `props` for one dataset, in order. `-` means unset.
 fn get_values(dataset: &str, props: &[&str]) -> Result<Vec<String>> {
     let joined = props.join(",");
-    let out = run(Tool::Zfs, &["get", "-Hp", "-o", "property,value", &joined, dataset])?;
+    let out = run(
+        Tool::Zfs,
+        &["get", "-Hp", "-o", "property,value", &joined, dataset],
+    )?;
     let mut map: BTreeMap<&str, &str> = BTreeMap::new();
     for line in out.lines() {
         if let Some((k, v)) = line.split_once('\t') {
@@ -133,12 +136,19 @@ impl Pool {
         run(Tool::Zpool, &["destroy", "-f", &self.name]).map(|_| ())
     }
 
-
     /// Handle for `pool/rel`, checking that it exists.
     pub fn filesystem(&self, rel: &str) -> Result<Filesystem> {
         let name = format!("{}/{rel}", self.name);
         run(Tool::Zfs, &["list", "-H", "-o", "name", &name])?;
         Ok(Filesystem { name })
+    }
+
+    /// Handle for `pool/rel` without asking ZFS (saves a call on hot paths); operations on a
+    /// missing filesystem fail with [`ZfsError::NotFound`].
+    pub fn dataset(&self, rel: &str) -> Filesystem {
+        Filesystem {
+            name: format!("{}/{rel}", self.name),
+        }
     }
 
     /// Creates `pool/rel` (and missing parents) with the given properties.
@@ -158,7 +168,18 @@ impl Pool {
         cols.extend_from_slice(user_props);
         let out = run(
             Tool::Zfs,
-            &["list", "-H", "-r", "-d", "1", "-t", "filesystem", "-o", &cols.join(","), &parent],
+            &[
+                "list",
+                "-H",
+                "-r",
+                "-d",
+                "1",
+                "-t",
+                "filesystem",
+                "-o",
+                &cols.join(","),
+                &parent,
+            ],
         )?;
         Ok(parse_listing(&out, user_props)
             .into_iter()
@@ -210,7 +231,16 @@ fn list_snapshots(parent: &str, user_props: &[&str]) -> Result<Vec<ListedSnapsho
     cols.extend_from_slice(user_props);
     let out = run(
         Tool::Zfs,
-        &["list", "-H", "-r", "-t", "snapshot", "-o", &cols.join(","), parent],
+        &[
+            "list",
+            "-H",
+            "-r",
+            "-t",
+            "snapshot",
+            "-o",
+            &cols.join(","),
+            parent,
+        ],
     )?;
     let mut snaps = Vec::new();
     for line in out.lines() {
@@ -256,7 +286,6 @@ pub struct ListedSnapshot {
     pub props: BTreeMap<String, String>,
 }
 
-
 /// A ZFS filesystem (`pool/path`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filesystem {
@@ -281,10 +310,12 @@ impl Filesystem {
         })
     }
 
-
     pub fn get_snapshot(&self, snap: &str) -> Result<Snapshot> {
         let full = format!("{}@{snap}", self.name);
-        run(Tool::Zfs, &["list", "-H", "-o", "name", "-t", "snapshot", &full])?;
+        run(
+            Tool::Zfs,
+            &["list", "-H", "-o", "name", "-t", "snapshot", &full],
+        )?;
         Ok(Snapshot {
             filesystem: self.name.clone(),
             name: snap.to_string(),
@@ -307,7 +338,6 @@ impl Filesystem {
         let kv = format!("{prop}={value}");
         run(Tool::Zfs, &["set", &kv, &self.name]).map(|_| ())
     }
-
 
     pub fn is_mounted(&self) -> Result<bool> {
         Ok(self.property("mounted")?.as_deref() == Some("yes"))
@@ -370,7 +400,6 @@ impl Snapshot {
         format!("{}@{}", self.filesystem, self.name)
     }
 
-
     /// Creates a writable clone of this snapshot at `pool/rel`.
     pub fn clone_to(&self, pool: &Pool, rel: &str, props: Props<'_>) -> Result<Filesystem> {
         let name = format!("{}/{rel}", pool.name);
@@ -388,7 +417,6 @@ pub fn check_available() -> Result<()> {
     run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
 }
 
-
 impl Snapshot {
     /// Destroys this snapshot (fails if a clone depends on it).
     pub fn destroy(self) -> Result<()> {
@@ -396,18 +424,46 @@ impl Snapshot {
     }
 }
 
-/// Exact values of `props` for `pool/rel` and everything below it (filesystems and snapshots), in
-/// one `zfs get -Hp -r` call: dataset name → property → value (unset values left out).
+/// Exact values of `props` for the datasets `pool/rel…` and everything below them (filesystems
+/// and snapshots), in one `zfs get -Hp -r` call: dataset name → property → value (unset values
+/// left out). Datasets that do not exist are skipped rather than failing the whole call.
 pub fn get_recursive(
     pool: &Pool,
-    rel: &str,
+    rels: &[String],
     props: &[&str],
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let top = format!("{}/{rel}", pool.name);
-    let out = run(
-        Tool::Zfs,
-        &["get", "-Hp", "-r", "-o", "name,property,value", &props.join(","), &top],
-    )?;
+    if rels.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let joined = props.join(",");
+    let mut args = vec![
+        "get",
+        "-Hp",
+        "-r",
+        "-o",
+        "name,property,value",
+        joined.as_str(),
+    ];
+    let names: Vec<String> = rels.iter().map(|r| format!("{}/{r}", pool.name)).collect();
+    args.extend(names.iter().map(String::as_str));
+    let out = match run(Tool::Zfs, &args) {
+        Ok(out) => out,
+        Err(ZfsError::NotFound(_)) if names.len() > 1 => {
+            // One vanished (deleted meanwhile); ask again for the survivors.
+            let alive: Vec<String> = rels
+                .iter()
+                .filter(|r| pool.filesystem(r).is_ok())
+                .cloned()
+                .collect();
+            return if alive.len() < rels.len() {
+                get_recursive(pool, &alive, props)
+            } else {
+                Err(ZfsError::NotFound(names.join(" ")))
+            };
+        }
+        Err(ZfsError::NotFound(_)) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
     let mut map: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for line in out.lines() {
         let mut it = line.splitn(3, '\t');

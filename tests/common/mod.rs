@@ -34,7 +34,10 @@ fn require_zfs() {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(ok, "ZFS is not available: run scripts/services.sh (starts zfs-fuse) first");
+    assert!(
+        ok,
+        "ZFS is not available: run scripts/services.sh (starts zfs-fuse) first"
+    );
 }
 
 pub struct TestNode {
@@ -71,7 +74,11 @@ impl TestNode {
     pub fn with_pool_size(size: &str) -> TestNode {
         let node = Self::uninitialised();
         let out = node.dm(&node.init_args(size));
-        assert_eq!(out.code, 0, "cluster init failed: {}\n{}", out.stderr, out.stdout);
+        assert_eq!(
+            out.code, 0,
+            "cluster init failed: {}\n{}",
+            out.stderr, out.stdout
+        );
         node
     }
 
@@ -155,7 +162,11 @@ impl TestNode {
         let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
         let r = self.dm(&args);
         assert_ne!(r.code, 0, "dm {args:?} should fail:\n{}", r.stdout);
-        let lines: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        let lines: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
         assert_eq!(lines.len(), 1, "want one error line, got:\n{}", r.stderr);
         r.stderr
     }
@@ -169,7 +180,10 @@ impl TestNode {
     pub fn api_key(&self) -> String {
         let text = std::fs::read_to_string(self.config_path()).unwrap();
         let v: toml::Value = toml::from_str(&text).unwrap();
-        v["remotes"]["local"]["api_key"].as_str().unwrap().to_string()
+        v["remotes"]["local"]["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn daemon_pid(&self) -> Option<i32> {
@@ -179,14 +193,22 @@ impl TestNode {
             .parse()
             .ok()?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let zombie = stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z');
         (!zombie).then_some(pid)
     }
 
     /// SIGKILLs the daemon and waits until it and its etcd are gone.
     pub fn kill_daemon(&self) {
         if let Some(pid) = self.daemon_pid() {
-            Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+            Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap();
             wait_gone(pid);
             self.wait_etcd_gone();
         }
@@ -201,7 +223,13 @@ impl TestNode {
     }
 
     /// Raw HTTP request to the API: returns (status, body).
-    pub fn http(&self, method: &str, path: &str, auth: Option<(&str, &str)>, body: &[u8]) -> (u16, String) {
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: &[u8],
+    ) -> (u16, String) {
         use base64::Engine as _;
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -225,7 +253,10 @@ impl TestNode {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 }
@@ -234,7 +265,14 @@ pub fn wait_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') {
+        if stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        {
             return;
         }
         assert!(Instant::now() < deadline, "pid {pid} did not exit");
@@ -246,11 +284,33 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         if std::env::var_os("DM_TEST_KEEP").is_some() {
             let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-            eprintln!("DM_TEST_KEEP: kept {} (pool {})", dir.keep().display(), self.pool);
+            eprintln!(
+                "DM_TEST_KEEP: kept {} (pool {})",
+                dir.keep().display(),
+                self.pool
+            );
             return;
         }
         self.kill_daemon();
-        let _ = Command::new("zpool").args(["destroy", "-f", &self.pool]).output();
+        // Destroying can be refused for a moment while FUSE mounts drain; never leave a pool
+        // behind (its file goes with the temp dir, and zfs-fuse would keep a FAULTED pool).
+        for attempt in 0..20 {
+            let o = Command::new("zpool")
+                .args(["destroy", "-f", &self.pool])
+                .output()
+                .unwrap();
+            if o.status.success() {
+                return;
+            }
+            if attempt == 19 {
+                eprintln!(
+                    "could not destroy pool {}: {}",
+                    self.pool,
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 }
 

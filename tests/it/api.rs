@@ -22,7 +22,10 @@ fn missing_or_wrong_credentials_get_401_and_change_nothing() {
     let cfg = std::fs::read_to_string(n.config_path()).unwrap();
     std::fs::write(n.config_path(), cfg.replace(&key, "bad")).unwrap();
     let err = n.fails(&["list"]);
-    assert!(err.contains("credentials") && err.contains("API key"), "{err}");
+    assert!(
+        err.contains("credentials") && err.contains("API key"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -35,7 +38,12 @@ fn malformed_and_oversized_requests_are_refused_without_harm() {
     assert!(text.contains("malformed JSON"), "{text}");
     let (status, _) = n.http("POST", "/v1/dots", auth, br#"{"namespace":"admin"}"#);
     assert_eq!(status, 400);
-    let (status, _) = n.http("POST", "/v1/dots", auth, br#"{"namespace":"admin","name":"../x"}"#);
+    let (status, _) = n.http(
+        "POST",
+        "/v1/dots",
+        auth,
+        br#"{"namespace":"admin","name":"../x"}"#,
+    );
     assert_eq!(status, 400);
     let big = vec![b'x'; 2 << 20];
     let (status, _) = n.http("POST", "/v1/dots", auth, &big);
@@ -44,7 +52,12 @@ fn malformed_and_oversized_requests_are_refused_without_harm() {
     assert_eq!(status, 404);
     let (status, _) = n.http("GET", "/v1/dots/admin/..", auth, b"");
     assert_eq!(status, 400);
-    let (status, _) = n.http("POST", "/v1/dots/admin/ghost/branches/master/commits", auth, br#"{"message":"m"}"#);
+    let (status, _) = n.http(
+        "POST",
+        "/v1/dots/admin/ghost/branches/master/commits",
+        auth,
+        br#"{"message":"m"}"#,
+    );
     assert_eq!(status, 404);
     // still alive and unharmed
     let (status, text) = n.http("GET", "/v1/dots", auth, b"");

@@ -13,10 +13,23 @@ fn dot_count(n: &TestNode) -> usize {
 fn invalid_names_are_refused_with_a_hint() {
     let n = TestNode::new();
     let long = "a".repeat(101);
-    let bad = ["", "..", "a/b/c", "with space", "tab\there", "ctl\u{7}", "_reserved", &long, "x.y.z"];
+    let bad = [
+        "",
+        "..",
+        "a/b/c",
+        "with space",
+        "tab\there",
+        "ctl\u{7}",
+        "_reserved",
+        &long,
+        "x.y.z",
+    ];
     for name in bad {
         let err = n.fails(&["init", name]);
-        assert!(err.contains("invalid") && err.contains("name"), "{name:?}: {err}");
+        assert!(
+            err.contains("invalid") && err.contains("name"),
+            "{name:?}: {err}"
+        );
         assert!(err.contains("use 1-100 letters"), "{name:?}: {err}");
     }
     assert_eq!(dot_count(&n), 0);
@@ -35,7 +48,10 @@ fn invalid_names_are_refused_with_a_hint() {
 fn commit_without_a_current_dot() {
     let n = TestNode::new();
     let err = n.fails(&["commit", "-m", "nothing"]);
-    assert!(err.contains("no current dot") && err.contains("dm init"), "{err}");
+    assert!(
+        err.contains("no current dot") && err.contains("dm init"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -66,10 +82,16 @@ fn branch_errors() {
     fs::write(dir.join("f"), "x").unwrap();
     n.ok(&["commit", "-m", "c"]);
     let err = n.fails(&["checkout", "missing"]);
-    assert!(err.contains("does not exist") && err.contains("dm checkout -b missing"), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("dm checkout -b missing"),
+        "{err}"
+    );
     n.ok(&["checkout", "-b", "dev"]);
     let err = n.fails(&["checkout", "-b", "dev"]);
-    assert!(err.contains("already exists") && err.contains("dm checkout dev"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("dm checkout dev"),
+        "{err}"
+    );
     let err = n.fails(&["checkout", "-b", "master"]);
     assert!(err.contains("already exists"), "{err}");
     let err = n.fails(&["branch", "-d", "ghost"]);
@@ -79,7 +101,10 @@ fn branch_errors() {
     n.ok(&["checkout", "-b", "grandchild"]);
     n.ok(&["checkout", "master"]);
     let err = n.fails(&["branch", "-d", "dev"]);
-    assert!(err.contains("grandchild") && err.contains("delete them first"), "{err}");
+    assert!(
+        err.contains("grandchild") && err.contains("delete them first"),
+        "{err}"
+    );
     n.ok(&["branch", "-d", "grandchild"]);
     let missing = n.path("no-such-config").display().to_string();
     let err = n.fails(&["--config", &missing, "branch"]);
@@ -96,23 +121,36 @@ fn reset_errors() {
     let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
     fs::write(dir.join("f"), "1").unwrap();
     n.ok(&["commit", "-m", "one"]);
-    let one = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    let one = n.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     n.ok(&["checkout", "-b", "other"]);
     fs::write(PathBuf::from(n.ok(&["dot", "path"]).trim()).join("f"), "2").unwrap();
     n.ok(&["commit", "-m", "on other"]);
-    let other = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    let other = n.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     n.ok(&["checkout", "master"]);
     fs::write(dir.join("f"), "dirty").unwrap();
 
     let err = n.fails(&["reset", "--hard", &other]);
-    assert!(err.contains("not on branch 'master'") && err.contains("dm log"), "{err}");
+    assert!(
+        err.contains("not on branch 'master'") && err.contains("dm log"),
+        "{err}"
+    );
     let err = n.fails(&["reset", &one]);
     assert!(err.contains("--hard"), "{err}");
     let err = n.fails(&["reset", "--hard", "zz"]);
     assert!(err.contains("not a commit id"), "{err}");
     let err = n.fails(&["reset", "--hard", "HEAD~5"]);
     assert!(err.contains("only 1 commits"), "{err}");
-    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "dirty", "nothing changed");
+    assert_eq!(
+        fs::read_to_string(dir.join("f")).unwrap(),
+        "dirty",
+        "nothing changed"
+    );
 }
 
 #[test]
@@ -132,12 +170,25 @@ fn delete_errors_and_in_use() {
         .spawn()
         .unwrap();
     let err = n.fails(&["dot", "delete", "-y", "busy"]);
-    assert!(err.contains("in use by") && err.contains(&format!("pid {} (sleep)", child.id())), "{err}");
+    assert!(
+        err.contains("in use by") && err.contains(&format!("pid {} (sleep)", child.id())),
+        "{err}"
+    );
     let show = n.json(&["dot", "show", "--json"]);
-    assert!(show["in_use_by"].as_array().unwrap().iter().any(|u| u.as_str().unwrap().contains("sleep")));
+    assert!(
+        show["in_use_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str().unwrap().contains("sleep"))
+    );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "x", "nothing lost");
+    assert_eq!(
+        fs::read_to_string(dir.join("f")).unwrap(),
+        "x",
+        "nothing lost"
+    );
     n.ok(&["dot", "delete", "--yes", "busy"]);
     assert_eq!(dot_count(&n), 0);
     // the name can be reused at once
@@ -151,6 +202,9 @@ fn duplicate_dot_is_refused() {
     let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
     fs::write(dir.join("f"), "keep").unwrap();
     let err = n.fails(&["init", "d"]);
-    assert!(err.contains("already exists") && err.contains("dm switch d"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("dm switch d"),
+        "{err}"
+    );
     assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "keep");
 }

@@ -12,19 +12,35 @@ fn cluster_init_sets_up_and_refuses_to_run_twice() {
     let mode = fs::metadata(n.config_path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "client config holds the API key");
     let config = fs::read_to_string(n.config_path()).unwrap();
-    assert!(config.contains("[remotes.local]") && config.contains("current_remote = \"local\""), "{config}");
+    assert!(
+        config.contains("[remotes.local]") && config.contains("current_remote = \"local\""),
+        "{config}"
+    );
     assert!(n.path("pool.img").exists());
     assert!(n.state_dir().join("dm.log").exists());
     let pid = n.daemon_pid().expect("daemon running");
     let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(cmdline.contains("serve"), "re-executed as dm serve: {cmdline}");
+    assert!(
+        cmdline.contains("serve"),
+        "re-executed as dm serve: {cmdline}"
+    );
     let node_toml = fs::read_to_string(n.state_dir().join("node.toml")).unwrap();
-    assert!(!node_toml.contains(&n.api_key()), "node.toml must not hold the key");
+    assert!(
+        !node_toml.contains(&n.api_key()),
+        "node.toml must not hold the key"
+    );
 
     let err = n.fails(&n.init_args("256M"));
     assert!(err.contains("already initialised"), "{err}");
-    assert_eq!(fs::read_to_string(n.config_path()).unwrap(), config, "client config unchanged");
-    assert_eq!(fs::read_to_string(n.state_dir().join("node.toml")).unwrap(), node_toml);
+    assert_eq!(
+        fs::read_to_string(n.config_path()).unwrap(),
+        config,
+        "client config unchanged"
+    );
+    assert_eq!(
+        fs::read_to_string(n.state_dir().join("node.toml")).unwrap(),
+        node_toml
+    );
     assert_eq!(n.daemon_pid(), Some(pid), "daemon untouched");
     let v = n.ok(&["version"]);
     assert!(v.contains("daemon: dm "), "{v}");
@@ -48,7 +64,11 @@ fn survives_kill_9_with_commits_branches_and_dirty_files() {
     // Any verb starts the daemon again, says so on stderr, and carries on.
     let r = n.dm(&["list"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("not running; starting it"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not running; starting it"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("db"), "{}", r.stdout);
     assert!(n.daemon_pid().is_some());
 
@@ -56,7 +76,10 @@ fn survives_kill_9_with_commits_branches_and_dirty_files() {
     let after_show = n.json(&["dot", "show", "--json"]);
     assert_eq!(after_show["branches"].as_array().unwrap().len(), 2);
     assert_eq!(after_show["id"], before_show["id"]);
-    assert_eq!(fs::read_to_string(dir.join("dirty")).unwrap(), "uncommitted");
+    assert_eq!(
+        fs::read_to_string(dir.join("dirty")).unwrap(),
+        "uncommitted"
+    );
     assert_eq!(fs::read_to_string(dir.join("committed")).unwrap(), "c");
     n.ok(&["commit", "-m", "after restart"]);
     assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 2);
@@ -67,9 +90,15 @@ fn sigterm_stops_cleanly_and_serve_starts_by_hand() {
     let n = TestNode::new();
     n.ok(&["init", "d"]);
     let pid = n.daemon_pid().unwrap();
-    std::process::Command::new("kill").arg(pid.to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     crate::common::wait_gone(pid);
-    assert!(!n.state_dir().join("dm.pid").exists(), "pid file removed on clean stop");
+    assert!(
+        !n.state_dir().join("dm.pid").exists(),
+        "pid file removed on clean stop"
+    );
     let mut child = n
         .command()
         .args(["serve", "--state-dir", &n.state_dir().display().to_string()])
@@ -79,7 +108,11 @@ fn sigterm_stops_cleanly_and_serve_starts_by_hand() {
     assert!(crate::common::eventually(30, || n.daemon_pid() == Some(child.id() as i32)));
     let r = n.dm(&["list"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("starting it"), "already running: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("starting it"),
+        "already running: {}",
+        r.stderr
+    );
     assert!(r.stdout.contains("* d"), "{}", r.stdout);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -92,13 +125,22 @@ fn daemon_that_cannot_start_says_why_and_where_the_log_is() {
     n.kill_daemon();
     let node_file = n.state_dir().join("node.toml");
     let text = fs::read_to_string(&node_file).unwrap();
-    let broken = text.replace(&format!("pool = \"{}\"", n.pool), "pool = \"no-such-pool-dm\"");
+    let broken = text.replace(
+        &format!("pool = \"{}\"", n.pool),
+        "pool = \"no-such-pool-dm\"",
+    );
     assert_ne!(broken, text);
     fs::write(&node_file, broken).unwrap();
     let err = n.fails(&["list"]);
     assert!(err.contains("cannot start the dm daemon"), "{err}");
-    assert!(err.contains("no-such-pool-dm") && err.contains("does not exist"), "{err}");
-    assert!(err.contains(&n.state_dir().join("dm.log").display().to_string()), "{err}");
+    assert!(
+        err.contains("no-such-pool-dm") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&n.state_dir().join("dm.log").display().to_string()),
+        "{err}"
+    );
     assert!(err.contains("dm serve --state-dir"), "{err}");
     fs::write(&node_file, text).unwrap();
     n.ok(&["list"]);
@@ -119,7 +161,12 @@ fn registry_is_rebuilt_from_zfs_when_etcd_data_is_lost() {
     n.ok(&["list"]);
     assert_eq!(n.json(&["log", "--json"]), before);
     let branches = n.json(&["branch", "--json"]);
-    let names: Vec<&str> = branches.as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = branches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["master", "side"]);
     // the restored admin key still works, and so does writing
     n.ok(&["commit", "-m", "after rebuild"]);

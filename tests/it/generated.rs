@@ -5,7 +5,10 @@ use std::path::Path;
 use crate::common::dm_bin;
 
 fn run(args: &[&str]) -> Vec<u8> {
-    let o = std::process::Command::new(dm_bin()).args(args).output().unwrap();
+    let o = std::process::Command::new(dm_bin())
+        .args(args)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     o.stdout
 }
@@ -17,7 +20,10 @@ fn committed_completions_match_the_cli() {
         let generated = run(&["completions", shell]);
         assert!(String::from_utf8_lossy(&generated).contains("checkout"));
         let committed = std::fs::read(root.join("completions").join(file)).unwrap();
-        assert!(generated == committed, "completions/{file} is stale: run scripts/generate.sh");
+        assert!(
+            generated == committed,
+            "completions/{file} is stale: run scripts/generate.sh"
+        );
     }
 }
 
@@ -29,9 +35,17 @@ fn committed_man_pages_match_the_cli() {
     let mut count = 0;
     for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
         let name = e.file_name();
-        let committed = std::fs::read(root.join("man").join(&name))
-            .unwrap_or_else(|_| panic!("man/{} missing: run scripts/generate.sh", name.to_string_lossy()));
-        assert!(std::fs::read(e.path()).unwrap() == committed, "man/{} is stale", name.to_string_lossy());
+        let committed = std::fs::read(root.join("man").join(&name)).unwrap_or_else(|_| {
+            panic!(
+                "man/{} missing: run scripts/generate.sh",
+                name.to_string_lossy()
+            )
+        });
+        assert!(
+            std::fs::read(e.path()).unwrap() == committed,
+            "man/{} is stale",
+            name.to_string_lossy()
+        );
         count += 1;
     }
     assert!(count >= 10, "a page per verb, got {count}");

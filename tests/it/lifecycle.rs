@@ -23,7 +23,15 @@ fn init_commit_log_branch_checkout_reset_delete() {
     let dir = default_dir(&n);
     assert!(dir.ends_with("__default__"), "{}", dir.display());
     fs::write(dir.join("a.txt"), "one").unwrap();
-    let out = n.ok(&["commit", "-m", "first commit", "-d", "env=test", "--metadata", "k2=v2"]);
+    let out = n.ok(&[
+        "commit",
+        "-m",
+        "first commit",
+        "-d",
+        "env=test",
+        "--metadata",
+        "k2=v2",
+    ]);
     assert!(out.contains("first commit"), "{out}");
     fs::write(dir.join("a.txt"), "two").unwrap();
     fs::write(dir.join("b.txt"), "bee").unwrap();
@@ -41,8 +49,17 @@ fn init_commit_log_branch_checkout_reset_delete() {
     assert!(log[0]["time"].as_u64().unwrap() >= log[1]["time"].as_u64().unwrap());
     let first = log[1]["id"].as_str().unwrap().to_string();
     let text = n.ok(&["log"]);
-    assert!(text.starts_with(&format!("commit {} (HEAD -> master)", log[0]["id"].as_str().unwrap())), "{text}");
-    assert!(text.contains("Author: admin") && text.contains("    first commit"), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "commit {} (HEAD -> master)",
+            log[0]["id"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("Author: admin") && text.contains("    first commit"),
+        "{text}"
+    );
 
     let listed = n.json(&["list", "--json"]);
     assert_eq!(listed[0]["commits"], 2);
@@ -51,14 +68,21 @@ fn init_commit_log_branch_checkout_reset_delete() {
     // checkout -b: a new branch from the newest commit, marked current.
     n.ok(&["checkout", "-b", "dev"]);
     let branches = n.ok(&["branch"]);
-    assert!(branches.contains("* dev") && branches.contains("  master"), "{branches}");
+    assert!(
+        branches.contains("* dev") && branches.contains("  master"),
+        "{branches}"
+    );
     let dev_dir = default_dir(&n);
     assert_ne!(dev_dir, dir);
     assert_eq!(fs::read_to_string(dev_dir.join("a.txt")).unwrap(), "two");
     fs::write(dev_dir.join("dev.txt"), "dev only").unwrap();
     n.ok(&["commit", "-m", "on dev"]);
     let dev_log = n.json(&["log", "--json"]);
-    assert_eq!(dev_log.as_array().unwrap().len(), 3, "dev log includes master's history");
+    assert_eq!(
+        dev_log.as_array().unwrap().len(),
+        3,
+        "dev log includes master's history"
+    );
     assert_eq!(dev_log[1]["branch"], "master");
 
     // back on master, dev's file is not there
@@ -72,7 +96,10 @@ fn init_commit_log_branch_checkout_reset_delete() {
     // from a commit the reset removes, so it has to go first (git keeps it; ZFS clones can't).
     fs::write(dir.join("dirty.txt"), "uncommitted").unwrap();
     let err = n.fails(&["reset", "--hard", &first]);
-    assert!(err.contains("dev") && err.contains("delete them first"), "{err}");
+    assert!(
+        err.contains("dev") && err.contains("delete them first"),
+        "{err}"
+    );
     let err = n.fails(&["branch", "-d", "master"]);
     assert!(err.contains("checked-out"), "{err}");
     n.ok(&["branch", "-d", "dev"]);
@@ -90,10 +117,21 @@ fn init_commit_log_branch_checkout_reset_delete() {
     // dot show: mountpoint of the current branch, branches
     let show = n.json(&["dot", "show", "--json"]);
     assert_eq!(show["name"], "mydot");
-    let master = show["branches"].as_array().unwrap().iter().find(|b| b["name"] == "master").unwrap();
-    assert_eq!(PathBuf::from(master["mountpoint"].as_str().unwrap()).join("__default__"), dir);
+    let master = show["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "master")
+        .unwrap();
+    assert_eq!(
+        PathBuf::from(master["mountpoint"].as_str().unwrap()).join("__default__"),
+        dir
+    );
     let text = n.ok(&["dot", "show"]);
-    assert!(text.contains("Mountpoint: ") && text.contains("* master"), "{text}");
+    assert!(
+        text.contains("Mountpoint: ") && text.contains("* master"),
+        "{text}"
+    );
 
     // delete (confirmation skipped with -y); the current dot is forgotten
     n.ok(&["dot", "delete", "-y", "mydot"]);
@@ -123,7 +161,12 @@ fn switch_between_dots_and_head_references() {
     let log = n.json(&["log", "--json"]);
     assert_eq!(log[0]["message"], "c1");
     // b is untouched
-    assert!(n.json(&["log", "b", "--json"]).as_array().unwrap().is_empty());
+    assert!(
+        n.json(&["log", "b", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -133,7 +176,10 @@ fn reset_to_a_commit_from_before_the_branch_was_made() {
     let dir = default_dir(&n);
     fs::write(dir.join("f"), "m1").unwrap();
     n.ok(&["commit", "-m", "m1"]);
-    let m1 = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    let m1 = n.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     fs::write(dir.join("f"), "m2").unwrap();
     n.ok(&["commit", "-m", "m2"]);
     n.ok(&["checkout", "-b", "dev"]);
@@ -143,7 +189,12 @@ fn reset_to_a_commit_from_before_the_branch_was_made() {
     n.ok(&["reset", "--hard", &m1]);
     assert_eq!(fs::read_to_string(default_dir(&n).join("f")).unwrap(), "m1");
     let log = n.json(&["log", "--json"]);
-    let msgs: Vec<&str> = log.as_array().unwrap().iter().map(|c| c["message"].as_str().unwrap()).collect();
+    let msgs: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"].as_str().unwrap())
+        .collect();
     assert_eq!(msgs, ["m1"]);
     // master is untouched and dev still works
     n.ok(&["checkout", "master"]);
@@ -160,15 +211,25 @@ fn reset_refuses_to_remove_commits_other_branches_grew_from() {
     let dir = default_dir(&n);
     fs::write(dir.join("f"), "1").unwrap();
     n.ok(&["commit", "-m", "one"]);
-    let one = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    let one = n.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     fs::write(dir.join("f"), "2").unwrap();
     n.ok(&["commit", "-m", "two"]);
     n.ok(&["checkout", "-b", "feature"]);
     n.ok(&["checkout", "master"]);
     fs::write(dir.join("f"), "dirty").unwrap();
     let err = n.fails(&["reset", "--hard", &one]);
-    assert!(err.contains("feature") && err.contains("delete them first"), "{err}");
-    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "dirty", "nothing changed");
+    assert!(
+        err.contains("feature") && err.contains("delete them first"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("f")).unwrap(),
+        "dirty",
+        "nothing changed"
+    );
     assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 2);
 }
 
@@ -181,7 +242,12 @@ fn pool_full_is_reported_and_nothing_is_lost() {
     n.ok(&["commit", "-m", "keep"]);
     // Fill the pool from the shell until ZFS says no.
     let status = std::process::Command::new("dd")
-        .args(["if=/dev/zero", &format!("of={}", dir.join("fill").display()), "bs=1M", "count=200"])
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", dir.join("fill").display()),
+            "bs=1M",
+            "count=200",
+        ])
         .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
@@ -193,6 +259,12 @@ fn pool_full_is_reported_and_nothing_is_lost() {
     assert_eq!(n.json(&["list", "--json"]).as_array().unwrap().len(), 1);
     // Free the space: everything committed is intact and commits work again.
     fs::remove_file(dir.join("fill")).unwrap();
-    assert!(crate::common::eventually(30, || n.dm(&["commit", "-m", "after"]).code == 0));
-    assert_eq!(fs::read_to_string(dir.join("keep.txt")).unwrap(), "precious");
+    assert!(crate::common::eventually(30, || n
+        .dm(&["commit", "-m", "after"])
+        .code
+        == 0));
+    assert_eq!(
+        fs::read_to_string(dir.join("keep.txt")).unwrap(),
+        "precious"
+    );
 }

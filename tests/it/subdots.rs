@@ -19,7 +19,10 @@ fn subdots_travel_with_the_branch() {
     fs::write(default.join("db"), "v1").unwrap();
     fs::write(logs.join("log"), "l1").unwrap();
     n.ok(&["commit", "-m", "both subdots"]);
-    let first = n.json(&["log", "--json"])[0]["id"].as_str().unwrap().to_string();
+    let first = n.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let show = n.json(&["dot", "show", "--json"]);
     let subdots = &show["branches"][0]["subdots"];
@@ -51,6 +54,10 @@ fn reserved_and_invalid_subdot_names_are_refused() {
         assert!(err.contains("invalid subdot name"), "{bad}: {err}");
     }
     let root = PathBuf::from(n.ok(&["dot", "path", "app.__root__"]).trim());
-    let entries: Vec<_> = fs::read_dir(&root).unwrap().flatten().map(|e| e.file_name()).collect();
+    let entries: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(entries, ["__default__"], "nothing was created");
 }

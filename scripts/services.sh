@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts what dm and its tests need: zfs-fuse, etcd, protoc.
+# Idempotent: safe to run on every test run and on a machine that already has everything.
+set -euo pipefail
+
+pkgs=()
+command -v zfs-fuse >/dev/null || pkgs+=(zfs-fuse)
+command -v etcd >/dev/null || pkgs+=(etcd-server)
+command -v etcdctl >/dev/null || pkgs+=(etcd-client)
+command -v protoc >/dev/null || pkgs+=(protobuf-compiler)
+if ((${#pkgs[@]})); then
+    echo "services: installing ${pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+
+zfs_up() { zpool list >/dev/null 2>&1; }
+
+if ! zfs_up; then
+    # A zfs-fuse that died (or was killed with -9) leaves dead FUSE mounts behind; unmount
+    # them deepest first and let the old process exit before starting a new one.
+    if pgrep -x zfs-fuse >/dev/null; then
+        pkill -x zfs-fuse || true
+        for _ in $(seq 50); do pgrep -x zfs-fuse >/dev/null || break; sleep 0.2; done
+    fi
+    awk '$3 == "fuse.zfs" {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" || true
+    done
+    echo "services: starting zfs-fuse"
+    setsid nohup zfs-fuse --no-daemon >/var/log/zfs-fuse.log 2>&1 </dev/null &
+    for _ in $(seq 100); do zfs_up && break; sleep 0.2; done
+    zfs_up || { echo "zfs-fuse did not start; see /var/log/zfs-fuse.log" >&2; exit 1; }
+    # Pools come back unmounted after a restart.
+    zfs mount -a 2>/dev/null || true
+fi
+echo "services: zfs-fuse $(pgrep -x zfs-fuse | head -1), etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}')"
