@@ -49,6 +49,9 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
 
 fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let t = ctx.target(a.dot.as_deref())?;
+    // Mount the current branch first: a mountpoint printed while unmounted would lead writes
+    // onto the host filesystem underneath it.
+    ctx.call(|c| c.subdot_path(&t.ns, &t.dot, &t.branch, names::ROOT_SUBDOT, false))?;
     let info = ctx.call(|c| c.show(&t.ns, &t.dot))?;
     if a.json {
         return super::print_json(&info);

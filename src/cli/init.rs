@@ -15,13 +15,11 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         anyhow::bail!("give just the dot's name to `dm init` (no @branch or .subdot)");
     }
     let t = ctx.target(Some(&a.name))?;
-    let info = ctx.call(|c| c.create_dot(&t.ns, &t.dot))?;
+    ctx.call(|c| c.create_dot(&t.ns, &t.dot))?;
     let key = ctx.key(&t);
     ctx.cfg.current_mut()?.current_dot = Some(key.clone());
     ctx.save()?;
     println!("Created dot '{key}' and switched to it.");
-    if let Some(b) = info.branches.first() {
-        println!("Write files in {}/__default__", b.mountpoint);
-    }
+    println!("Its files are in `dm dot path` (e.g. cd \"$(dm dot path)\").");
     Ok(())
 }

@@ -291,6 +291,9 @@ impl Node {
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
         let props = [
             ("mountpoint", mp.as_str()),
+            // Mounted on first use: zfs-fuse cannot hold more than ~1000 mounts, and a node
+            // with thousands of dots should not mount them all at start.
+            ("canmount", "noauto"),
             ("atime", "off"),
             (P_DOT, dot_prop.as_str()),
             (P_DOTID, dot.id.as_str()),
@@ -302,11 +305,6 @@ impl Node {
         }
         .map_err(zfs_err)?;
         let setup = || -> Result<()> {
-            fs.ensure_mounted().map_err(zfs_err)?;
-            if origin.is_none() {
-                let dir = self.mountpoint(fs_id).join(names::DEFAULT_SUBDOT);
-                std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-            }
             let base = fs.referenced().map_err(zfs_err)?;
             fs.set_property(P_BASELINE, &base.to_string())
                 .map_err(zfs_err)
@@ -369,7 +367,7 @@ impl Node {
     ) -> BranchInfo {
         let mp = self.mountpoint(&b.fs_id);
         let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
-        let subdots = if with_subdots {
+        let subdots = if with_subdots && mounted(&mp) {
             let mut v: Vec<String> = std::fs::read_dir(&mp)
                 .map(|rd| {
                     rd.flatten()
@@ -876,6 +874,10 @@ impl Node {
         check_name(Kind::Subdot, subdot)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
+        self.pool
+            .dataset(&Self::rel(&b.fs_id))
+            .ensure_mounted()
+            .map_err(zfs_err)?;
         let mp = self.mountpoint(&b.fs_id);
         let path = if subdot == names::ROOT_SUBDOT {
             mp
@@ -896,8 +898,8 @@ impl Node {
         })
     }
 
-    /// Mounts every branch filesystem and re-registers what ZFS has but the registry lacks
-    /// (e.g. after etcd's data was lost). Never deletes: ZFS is the ground truth for data.
+    /// Re-registers what ZFS has but the registry lacks (e.g. after etcd's data was lost).
+    /// Never deletes: ZFS is the ground truth for data. Branches are mounted on first use.
     pub fn recover(&self) -> Result<()> {
         // `dmfs` itself is never mounted: branch mountpoints then sit on the host filesystem, not
         // inside a FUSE mount, which deadlocks zfs-fuse when a `zfs create` stats its mountpoint
@@ -936,9 +938,6 @@ impl Node {
             if fs_id.ends_with("-reset") {
                 tracing::warn!(fs = %item.filesystem.name(), "leftover from an interrupted reset; kept for inspection");
                 continue;
-            }
-            if let Err(e) = item.filesystem.ensure_mounted() {
-                tracing::error!(fs = %item.filesystem.name(), error = %e, "cannot mount");
             }
             let (Some(dot), Some(dot_id), Some(branch)) = (
                 item.props.get(P_DOT),
@@ -1001,6 +1000,17 @@ impl Node {
         );
         Ok(())
     }
+}
+
+/// Whether `path` is a mountpoint right now (from /proc/mounts, no ZFS call).
+fn mounted(path: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return false;
+    };
+    mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .any(|mp| Path::new(mp) == path)
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> DaemonError {

@@ -25,8 +25,56 @@ impl Tool {
     }
 }
 
+/// Subcommands that mount or unmount. zfs-fuse hangs its FUSE side for good when two of these
+/// run at once (reproduced with four parallel `zfs create` + `mkdir` loops), so they are
+/// serialised machine-wide, across every dm process, with `flock` on [`LOCK_FILE`].
+const MOUNTING: &[&str] = &[
+    "create", "clone", "destroy", "rename", "rollback", "mount", "unmount", "set", "receive",
+    "recv", "promote", "import", "export",
+];
+
+const LOCK_FILE: &str = "/run/lock/dm-zfs.lock";
+
+/// Holds the machine-wide mount lock until dropped (closing the file releases the flock).
+struct MountLock {
+    _file: Option<std::fs::File>,
+}
+
+impl MountLock {
+    fn take() -> MountLock {
+        let path = if std::path::Path::new("/run/lock").is_dir() {
+            LOCK_FILE
+        } else {
+            "/tmp/dm-zfs.lock"
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path);
+        match file {
+            Ok(f) => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: flock on a descriptor we own; it is released when the file closes.
+                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                    tracing::warn!(path, "cannot lock; running unserialised");
+                }
+                MountLock { _file: Some(f) }
+            }
+            Err(e) => {
+                tracing::warn!(path, error = %e, "cannot open lock file; running unserialised");
+                MountLock { _file: None }
+            }
+        }
+    }
+}
+
 /// Runs `tool args…`, returning stdout on success and a typed error otherwise.
 pub(crate) fn run(tool: Tool, args: &[&str]) -> Result<String, ZfsError> {
+    let _lock = args
+        .first()
+        .filter(|a| MOUNTING.contains(a))
+        .map(|_| MountLock::take());
     let started = Instant::now();
     let output = Command::new(tool.program())
         .args(args)

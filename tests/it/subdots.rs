@@ -59,5 +59,5 @@ fn reserved_and_invalid_subdot_names_are_refused() {
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert_eq!(entries, ["__default__"], "nothing was created");
+    assert!(entries.is_empty(), "nothing was created: {entries:?}");
 }
