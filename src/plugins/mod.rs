@@ -1,2 +1,6 @@
-//! Integrations that adapt other systems' volume protocols to dm: the Docker volume plugin and
-//! the Kubernetes FlexVolume driver. Empty until those land; the daemon owns their lifecycle.
+//! Integrations that adapt other systems' volume protocols to dm. They sit below the daemon:
+//! each defines what it needs as a trait ([`docker::Volumes`]) that the daemon implements, so a
+//! plugin never reaches into daemon internals.
+
+pub mod docker;
+pub mod docker_api;
