@@ -307,7 +307,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__init)
-            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --etcd-endpoints --remote-name --config --help --version"
+            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --etcd-endpoints --docker-plugin-socket --no-docker-plugin --remote-name --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +354,10 @@ _dm() {
                     return 0
                     ;;
                 --etcd-endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --docker-plugin-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -967,7 +971,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__reset)
-            opts="-c -h -V --hard --config --help --version"
+            opts="-c -h -V --hard --force --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

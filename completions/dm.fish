@@ -76,6 +76,7 @@ complete -c dm -n "__fish_dm_using_subcommand checkout" -s h -l help -d 'Print h
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand reset" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand reset" -l hard -d 'Discard later commits and uncommitted changes (the only mode dm has)'
+complete -c dm -n "__fish_dm_using_subcommand reset" -l force -d 'Roll back even while containers have the branch mounted (restart them afterwards)'
 complete -c dm -n "__fish_dm_using_subcommand reset" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand reset" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
@@ -116,8 +117,10 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-client-port -d 'Client port of this node\'s etcd' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-peer-port -d 'Peer port of this node\'s etcd' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-endpoints -d 'Use these etcd endpoints (comma-separated) instead of running etcd' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l docker-plugin-socket -d 'Unix socket for the Docker volume plugin; its file name is the driver name' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l remote-name -d 'Name of the client remote that points at this node' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs (when missing) and starts what dm and its tests need: zfs-fuse, etcd, protoc.
+# Installs (when missing) and starts what dm and its tests need: zfs-fuse, etcd, protoc,
+# dockerd (with a tiny local/busybox image for the Docker tests).
 # Idempotent: safe to run on every test run and on a machine that already has everything.
 set -euo pipefail
 
@@ -8,6 +9,8 @@ command -v zfs-fuse >/dev/null || pkgs+=(zfs-fuse)
 command -v etcd >/dev/null || pkgs+=(etcd-server)
 command -v etcdctl >/dev/null || pkgs+=(etcd-client)
 command -v protoc >/dev/null || pkgs+=(protobuf-compiler)
+command -v dockerd >/dev/null || pkgs+=(docker.io)
+[ -x /bin/busybox ] || pkgs+=(busybox-static)
 if ((${#pkgs[@]})); then
     echo "services: installing ${pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -34,4 +37,20 @@ if ! zfs_up; then
     # Pools come back unmounted after a restart.
     zfs mount -a 2>/dev/null || true
 fi
+if ! docker info >/dev/null 2>&1; then
+    echo "services: starting dockerd"
+    setsid nohup dockerd --iptables=false --bridge=none >/var/log/dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+# A tiny image for the tests, made offline from busybox-static.
+if ! docker image inspect local/busybox >/dev/null 2>&1; then
+    root=$(mktemp -d)
+    mkdir -p "$root/bin"
+    cp /bin/busybox "$root/bin/"
+    for c in sh ls cat echo sleep mkdir rm sync test; do ln -s busybox "$root/bin/$c"; done
+    tar -C "$root" -c . | docker import - local/busybox >/dev/null
+    rm -rf "$root"
+fi
+
 echo "services: zfs-fuse $(pgrep -x zfs-fuse | head -1), etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}')"

@@ -45,6 +45,9 @@ pub struct BranchInfo {
     pub dirty_bytes: u64,
     pub origin: Option<Origin>,
     pub subdots: Vec<String>,
+    /// Containers (or Docker mount ids, where Docker does not say) that have this branch mounted.
+    #[serde(default)]
+    pub containers: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -92,6 +95,9 @@ pub struct CommitInfo {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Reset {
     pub commit: String,
+    /// Roll back even while containers have the branch mounted.
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

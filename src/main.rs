@@ -6,7 +6,6 @@ mod client;
 mod cluster;
 mod daemon;
 mod names;
-#[allow(dead_code)]
 mod plugins;
 mod zfs;
 

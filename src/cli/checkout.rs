@@ -47,5 +47,17 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
     }
     ctx.set_branch(&t, &a.branch)?;
     println!("Switched to branch '{}'.", a.branch);
+    for b in branches
+        .iter()
+        .filter(|b| b.name != a.branch && !b.containers.is_empty())
+    {
+        println!(
+            "Note: container(s) {} still use branch '{}'; to give a container this branch, start it with -v {}@{}:/PATH",
+            b.containers.join(", "),
+            b.name,
+            t.dot,
+            a.branch
+        );
+    }
     Ok(())
 }

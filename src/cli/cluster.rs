@@ -52,6 +52,12 @@ pub struct InitArgs {
     /// Use these etcd endpoints (comma-separated) instead of running etcd
     #[arg(long, value_delimiter = ',')]
     etcd_endpoints: Vec<String>,
+    /// Unix socket for the Docker volume plugin; its file name is the driver name
+    #[arg(long, default_value = config::DEFAULT_PLUGIN_SOCKET, conflicts_with = "no_docker_plugin")]
+    docker_plugin_socket: PathBuf,
+    /// Do not serve the Docker volume plugin
+    #[arg(long)]
+    no_docker_plugin: bool,
     /// Name of the client remote that points at this node
     #[arg(long, default_value = "local")]
     remote_name: String,
@@ -141,6 +147,8 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         etcd_peer_port: a.etcd_peer_port,
         etcd_endpoints: a.etcd_endpoints.clone(),
         admin_key_sha256: hash_key(&key),
+        docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
+        docker_api_socket: PathBuf::from("/var/run/docker.sock"),
     };
     node.save(&state_dir)?;
     eprintln!(

@@ -22,6 +22,7 @@ struct Row {
     commits: usize,
     dirty_bytes: u64,
     branches: usize,
+    containers: Vec<String>,
 }
 
 pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
@@ -49,6 +50,11 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             commits: b.map_or(0, |b| b.commits),
             dirty_bytes: b.map_or(0, |b| b.dirty_bytes),
             branches: d.branches.len(),
+            containers: d
+                .branches
+                .iter()
+                .flat_map(|b| b.containers.clone())
+                .collect(),
         });
     }
     rows.sort_by(|x, y| x.dot.cmp(&y.dot));
@@ -63,13 +69,13 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         .unwrap_or(6)
         .max(6);
     println!(
-        "  {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}",
+        "  {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}  CONTAINERS",
         "DOT", "BRANCH", "SERVER", "SIZE", "COMMITS", "DIRTY"
     );
     for r in &rows {
         let server: String = r.server.chars().take(16).collect();
         println!(
-            "{} {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}",
+            "{} {:<w$}  {:<bw$}  {:<16}  {:>10}  {:>7}  {:>10}  {}",
             if r.current { "*" } else { " " },
             r.dot,
             r.branch,
@@ -77,6 +83,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             human_bytes(r.size_bytes),
             r.commits,
             human_bytes(r.dirty_bytes),
+            r.containers.join(","),
         );
     }
     Ok(())

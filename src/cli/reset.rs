@@ -6,6 +6,9 @@ pub struct Args {
     /// Discard later commits and uncommitted changes (the only mode dm has)
     #[arg(long)]
     hard: bool,
+    /// Roll back even while containers have the branch mounted (restart them afterwards)
+    #[arg(long)]
+    force: bool,
     /// Commit id (or unique prefix), HEAD, or HEAD~N
     commit: String,
 }
@@ -36,11 +39,27 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
     } else {
         a.commit.clone()
     };
-    let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &commit))?;
+    let held = if a.force {
+        let info = ctx.call(|c| c.show(&t.ns, &t.dot))?;
+        info.branches
+            .into_iter()
+            .find(|b| b.name == t.branch)
+            .map(|b| b.containers)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &commit, a.force))?;
     println!(
         "HEAD is now at {} ({} later commit(s) removed).",
         &done.commit[..12],
         done.removed.len()
     );
+    if !held.is_empty() {
+        println!(
+            "Restart the containers using it so they see the reset: {}",
+            held.join(", ")
+        );
+    }
     Ok(())
 }

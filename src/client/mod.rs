@@ -188,9 +188,11 @@ impl Client {
         name: &str,
         br: &str,
         commit: &str,
+        force: bool,
     ) -> Result<api::ResetDone, ClientError> {
         let body = api::Reset {
             commit: commit.into(),
+            force,
         };
         self.post(&format!("/dots/{ns}/{name}/branches/{br}/reset"), &body)
     }

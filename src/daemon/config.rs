@@ -30,6 +30,22 @@ pub struct NodeConfig {
     #[serde(default)]
     pub etcd_endpoints: Vec<String>,
     pub admin_key_sha256: String,
+    /// Unix socket of the Docker volume plugin (its file name is the driver name); none = off.
+    #[serde(default = "default_plugin_socket")]
+    pub docker_plugin_socket: Option<PathBuf>,
+    /// The Docker Engine API, asked which containers use our volumes.
+    #[serde(default = "default_docker_api")]
+    pub docker_api_socket: PathBuf,
+}
+
+pub const DEFAULT_PLUGIN_SOCKET: &str = "/run/docker/plugins/dm.sock";
+
+fn default_plugin_socket() -> Option<PathBuf> {
+    Some(PathBuf::from(DEFAULT_PLUGIN_SOCKET))
+}
+
+fn default_docker_api() -> PathBuf {
+    PathBuf::from("/var/run/docker.sock")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +74,20 @@ pub fn node_file(state_dir: &Path) -> PathBuf {
 pub fn log_file(state_dir: &Path) -> PathBuf {
     state_dir.join("dm.log")
 }
+pub fn mounts_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("mounts.json")
+}
 pub fn pid_file(state_dir: &Path) -> PathBuf {
     state_dir.join("dm.pid")
 }
 
 impl NodeConfig {
+    /// The Docker volume driver name: the plugin socket's file name without `.sock`.
+    pub fn docker_driver(&self) -> Option<String> {
+        let sock = self.docker_plugin_socket.as_ref()?;
+        Some(sock.file_stem()?.to_string_lossy().into_owned())
+    }
+
     pub fn load(state_dir: &Path) -> Result<NodeConfig, ConfigError> {
         let path = node_file(state_dir);
         let text = match std::fs::read_to_string(&path) {

@@ -5,8 +5,10 @@ pub mod config;
 mod etcd;
 mod http;
 pub mod launch;
+mod mounts;
 mod node;
 mod procs;
+mod volumes;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -202,7 +204,19 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         },
         10,
     )?;
-    let node = Node::new(cfg.node_id.clone(), pool, cfg.mount_dir.clone(), store);
+    let mounts = mounts::MountTable::load(config::mounts_file(state_dir));
+    let docker = cfg.docker_driver().map(|driver| node::DockerLink {
+        driver,
+        api_socket: cfg.docker_api_socket.clone(),
+    });
+    let node = Node::new(
+        cfg.node_id.clone(),
+        pool,
+        cfg.mount_dir.clone(),
+        store,
+        mounts,
+        docker,
+    );
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
     let server = tiny_http::Server::http(&addr).map_err(|e| {
@@ -215,6 +229,11 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         node,
         admin_key_sha256: cfg.admin_key_sha256.clone(),
     });
+    if let Some(sock) = &cfg.docker_plugin_socket {
+        crate::plugins::docker::serve(sock, Arc::new(volumes::DockerVolumes(daemon.clone())))
+            .with_context(|| format!("cannot serve the Docker plugin on {}", sock.display()))?;
+        tracing::info!(socket = %sock.display(), "docker volume plugin ready");
+    }
     http::serve(Arc::new(server), daemon);
     Ok(())
 }

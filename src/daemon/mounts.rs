@@ -105,10 +105,17 @@ mod tests {
         t.add("a", rec("d"));
         t.add("b", rec("d"));
         assert!(t.remove("a", "d").is_some());
-        assert_eq!(t.find(|r| r.dot == "d").len(), 1, "one unmount leaves the other");
+        assert_eq!(
+            t.find(|r| r.dot == "d").len(),
+            1,
+            "one unmount leaves the other"
+        );
         let again = MountTable::load(file);
         assert_eq!(again.find(|_| true).len(), 1);
-        assert!(again.remove("", "d").is_some(), "no id: any mount of the volume");
+        assert!(
+            again.remove("", "d").is_some(),
+            "no id: any mount of the volume"
+        );
         assert!(again.remove("zzz", "d").is_none());
     }
 }

@@ -15,10 +15,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::DaemonError;
+use super::mounts::MountTable;
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, Store};
 use crate::names::{self, Kind};
+use crate::plugins::docker_api;
 use crate::zfs::{self, Pool, ZfsError};
 
 const DMFS: &str = "dmfs";
@@ -34,8 +36,16 @@ const MAX_CHUNKS: usize = 32;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
+/// Where Docker is, for naming the containers that hold our mounts.
+pub struct DockerLink {
+    pub driver: String,
+    pub api_socket: PathBuf,
+}
+
 pub struct Node {
     pub id: String,
+    pub mounts: MountTable,
+    docker: Option<DockerLink>,
     pool: Pool,
     mount_dir: PathBuf,
     store: Store,
@@ -195,9 +205,18 @@ impl Loaded {
 }
 
 impl Node {
-    pub fn new(id: String, pool: Pool, mount_dir: PathBuf, store: Store) -> Node {
+    pub fn new(
+        id: String,
+        pool: Pool,
+        mount_dir: PathBuf,
+        store: Store,
+        mounts: MountTable,
+        docker: Option<DockerLink>,
+    ) -> Node {
         Node {
             id,
+            mounts,
+            docker,
             pool,
             mount_dir,
             store,
@@ -246,6 +265,41 @@ impl Node {
     fn lock(&self, key: &str) -> Arc<Mutex<()>> {
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Containers holding mounts of `dot` (one `branch`, or any), by branch name. Names come
+    /// from Docker where it answers, else the mount id.
+    pub fn containers(&self, ns: &str, dot: &str) -> BTreeMap<String, Vec<String>> {
+        let held = self.mounts.find(|r| r.namespace == ns && r.dot == dot);
+        if held.is_empty() {
+            return BTreeMap::new();
+        }
+        let names = self
+            .docker
+            .as_ref()
+            .map(|d| docker_api::containers_by_volume(&d.api_socket, &d.driver))
+            .unwrap_or_default();
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, r) in held {
+            let who = match names.get(&r.volume) {
+                Some(n) if !n.is_empty() => n.clone(),
+                _ => vec![format!("container with mount {}", &id[..id.len().min(12)])],
+            };
+            let list = out.entry(r.branch.clone()).or_default();
+            for w in who {
+                if !list.contains(&w) {
+                    list.push(w);
+                }
+            }
+        }
+        out
+    }
+
+    fn in_use_error(what: &str, containers: &[String], hint: &str) -> DaemonError {
+        DaemonError::InUse(format!(
+            "{what} is in use by container(s) {}; {hint}",
+            containers.join(", ")
+        ))
     }
 
     fn mountpoint(&self, fs_id: &str) -> PathBuf {
@@ -364,6 +418,7 @@ impl Node {
         stats: &HashMap<String, (u64, u64)>,
         masters: &BTreeMap<String, String>,
         with_subdots: bool,
+        containers: &BTreeMap<String, Vec<String>>,
     ) -> BranchInfo {
         let mp = self.mountpoint(&b.fs_id);
         let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
@@ -395,6 +450,7 @@ impl Node {
                 commit: o.commit.clone(),
             }),
             subdots,
+            containers: containers.get(&b.name).cloned().unwrap_or_default(),
         }
     }
 
@@ -410,13 +466,14 @@ impl Node {
                 continue;
             }
             let branches = all_branches.get(&dot.id).cloned().unwrap_or_default();
+            let containers = self.containers(&dot.namespace, &dot.name);
             let l = Loaded { dot, branches };
             let infos = l
                 .branches
                 .iter()
                 .map(|b| {
                     let n = counts.get(&b.fs_id).copied().unwrap_or(0);
-                    self.branch_info(b, &l, n, &stats, &masters, false)
+                    self.branch_info(b, &l, n, &stats, &masters, false, &containers)
                 })
                 .collect();
             out.push(DotInfo {
@@ -436,10 +493,11 @@ impl Node {
         let masters = self.store.all_masters()?;
         let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
         let stats = read_stats(&self.pool, Some(&ids))?;
+        let containers = self.containers(ns, name);
         let mut infos = Vec::new();
         for b in &l.branches {
             let n = self.store.commits(&b.fs_id)?.len();
-            infos.push(self.branch_info(b, &l, n, &stats, &masters, true));
+            infos.push(self.branch_info(b, &l, n, &stats, &masters, true, &containers));
         }
         let mps: Vec<PathBuf> = l
             .branches
@@ -461,6 +519,14 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
+        let held: Vec<String> = self.containers(ns, name).into_values().flatten().collect();
+        if !held.is_empty() {
+            return Err(Self::in_use_error(
+                &format!("dot '{name}'"),
+                &held,
+                "stop and remove them first (`docker rm -f NAME`)",
+            ));
+        }
         let mps: Vec<PathBuf> = l
             .branches
             .iter()
@@ -538,6 +604,13 @@ impl Node {
                 "branch(es) {} were made from commits of '{branch}'; delete them first",
                 children.join(", ")
             )));
+        }
+        if let Some(held) = self.containers(ns, name).get(branch) {
+            return Err(Self::in_use_error(
+                &format!("branch '{branch}'"),
+                held,
+                "stop and remove them first",
+            ));
         }
         let mp = self.mountpoint(&b.fs_id);
         let users = procs::users_of(&[mp.as_path()]);
@@ -741,7 +814,7 @@ impl Node {
         let masters = self.store.all_masters()?;
         let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
         let l = self.load(ns, name)?;
-        Ok(self.branch_info(&rec, &l, 0, &stats, &masters, true))
+        Ok(self.branch_info(&rec, &l, 0, &stats, &masters, true, &BTreeMap::new()))
     }
 
     /// `git reset --hard`: the branch goes back to `commit`; later commits and uncommitted
@@ -761,6 +834,15 @@ impl Node {
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
         let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
+        if let Some(held) = self.containers(ns, name).get(branch)
+            && !req.force
+        {
+            return Err(Self::in_use_error(
+                &format!("branch '{branch}'"),
+                held,
+                "stop them first, or pass --force and restart them after the reset",
+            ));
+        }
         let own: Vec<&CommitRecord> = history
             .iter()
             .filter(|(f, _)| f == &b.fs_id)
@@ -792,7 +874,7 @@ impl Node {
         }
         let busy = |e: ZfsError| match e {
             ZfsError::Busy(_) => DaemonError::InUse(format!(
-                "branch '{branch}' is busy; close programs using {} and try again",
+                "branch '{branch}' is busy; stop containers and close programs using {} and try again",
                 self.mountpoint(&b.fs_id).display()
             )),
             other => zfs_err(other),
@@ -992,6 +1074,15 @@ impl Node {
                 adopted += 1;
             }
         }
+        // Containers may still hold mounts from before a restart; keep their branches mounted.
+        for (_, r) in self.mounts.find(|_| true) {
+            let fs = l_fs(&self.store, &r.namespace, &r.dot, &r.branch)?;
+            if let Some(fs_id) = fs {
+                if let Err(e) = self.pool.dataset(&Self::rel(&fs_id)).ensure_mounted() {
+                    tracing::error!(volume = %r.volume, error = %e, "cannot remount for a container");
+                }
+            }
+        }
         tracing::info!(
             filesystems = listed.len(),
             snapshots = snaps.len(),
@@ -1000,6 +1091,18 @@ impl Node {
         );
         Ok(())
     }
+}
+
+/// The filesystem id of a branch, if the dot and branch exist.
+fn l_fs(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Option<String>> {
+    let Some(d) = store.dot(ns, dot)? else {
+        return Ok(None);
+    };
+    Ok(store
+        .branches(&d.id)?
+        .into_iter()
+        .find(|b| b.name == branch)
+        .map(|b| b.fs_id))
 }
 
 /// Whether `path` is a mountpoint right now (from /proc/mounts, no ZFS call).

@@ -73,10 +73,7 @@ pub fn serve(socket: &Path, volumes: Arc<dyn Volumes>) -> std::io::Result<()> {
 fn handle(volumes: &dyn Volumes, mut req: Request) {
     let url = req.url().to_string();
     let mut body = Vec::new();
-    let read = req
-        .as_reader()
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut body);
+    let read = req.as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
     let reply = if read.is_err() || body.len() as u64 > MAX_BODY {
         err("request body too large or unreadable")
     } else {
@@ -132,9 +129,9 @@ fn dispatch(v: &dyn Volumes, url: &str, r: &Req) -> Value {
             .map(|p| json!({ "Mountpoint": p, "Err": "" })),
         "/VolumeDriver.Get" => need_name(r).and_then(|_| v.get(&r.name)).and_then(|found| {
             found
-                .map(|p| {
-                    json!({ "Volume": Vol { name: r.name.clone(), mountpoint: p }, "Err": "" })
-                })
+                .map(
+                    |p| json!({ "Volume": Vol { name: r.name.clone(), mountpoint: p }, "Err": "" }),
+                )
                 .ok_or_else(|| format!("no such volume: {}", r.name))
         }),
         "/VolumeDriver.List" => v.list().map(|vols| {

@@ -86,7 +86,10 @@ mod tests {
           {"Names":["/job"],"Mounts":[{"Type":"volume","Name":"db","Driver":"dm"}]}
         ]"#;
         let m = parse(body, "dm");
-        assert_eq!(m.get("db").unwrap(), &vec!["web".to_string(), "job".to_string()]);
+        assert_eq!(
+            m.get("db").unwrap(),
+            &vec!["web".to_string(), "job".to_string()]
+        );
         assert!(!m.contains_key("other"));
         assert!(parse(b"garbage", "dm").is_empty());
     }

@@ -116,10 +116,22 @@ impl TestNode {
             &self.etcd_client_port.to_string(),
             "--etcd-peer-port",
             &self.etcd_peer_port.to_string(),
+            "--docker-plugin-socket",
+            &self.plugin_socket().display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
         .collect()
+    }
+
+    /// This node's Docker volume plugin socket; its name is the driver name.
+    pub fn plugin_socket(&self) -> PathBuf {
+        PathBuf::from(format!("/run/docker/plugins/{}.sock", self.pool))
+    }
+
+    /// The Docker volume driver name of this node.
+    pub fn driver(&self) -> &str {
+        &self.pool
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -292,6 +304,7 @@ impl Drop for TestNode {
             return;
         }
         self.kill_daemon();
+        let _ = std::fs::remove_file(self.plugin_socket());
         // Destroying can be refused for a moment while FUSE mounts drain; never leave a pool
         // behind (its file goes with the temp dir, and zfs-fuse would keep a FAULTED pool).
         for attempt in 0..20 {

@@ -6,6 +6,7 @@ mod common;
 mod api;
 mod bad_input;
 mod daemon;
+mod docker;
 mod generated;
 mod lifecycle;
 mod subdots;

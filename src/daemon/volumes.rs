@@ -1,0 +1,148 @@
+//! The daemon's side of the Docker volume plugin: volume names mapped onto dots, branches and
+//! subdots. The plugin socket is trusted like the Docker socket itself, so it acts as admin.
+
+use std::sync::Arc;
+
+use super::mounts::MountRecord;
+use super::{Daemon, DaemonError};
+use crate::api::CreateDot;
+use crate::names::{self, DotRef};
+
+const ADMIN: &str = "admin";
+
+pub struct DockerVolumes(pub Arc<Daemon>);
+
+struct Parsed {
+    ns: String,
+    dot: String,
+    branch: String,
+    subdot: String,
+}
+
+fn parse(name: &str) -> Result<Parsed, String> {
+    let r = DotRef::parse(name)
+        .map_err(|e| format!("{e} (volume names are [NAMESPACE/]DOT[@BRANCH][.SUBDOT])"))?;
+    Ok(Parsed {
+        ns: r.namespace.unwrap_or_else(|| ADMIN.to_string()),
+        dot: r.dot,
+        branch: r.branch.unwrap_or_else(|| names::MASTER.to_string()),
+        subdot: r
+            .subdot
+            .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string()),
+    })
+}
+
+fn msg(e: DaemonError) -> String {
+    e.to_string()
+}
+
+impl DockerVolumes {
+    fn ensure(&self, p: &Parsed) -> Result<(), String> {
+        let node = &self.0.node;
+        let exists = node.store().dot(&p.ns, &p.dot).map_err(|e| e.to_string())?;
+        if exists.is_none() {
+            let req = CreateDot {
+                namespace: p.ns.clone(),
+                name: p.dot.clone(),
+            };
+            match node.create_dot(ADMIN, &req) {
+                Ok(_) | Err(DaemonError::Conflict(_)) => {}
+                Err(e) => return Err(msg(e)),
+            }
+        }
+        let branches = node.branches(ADMIN, &p.ns, &p.dot).map_err(msg)?;
+        if !branches.iter().any(|b| b.name == p.branch) {
+            return Err(format!(
+                "branch '{}' of dot '{}' does not exist; create it with `dm checkout -b {}`",
+                p.branch, p.dot, p.branch
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl crate::plugins::docker::Volumes for DockerVolumes {
+    fn create(&self, name: &str) -> Result<(), String> {
+        self.ensure(&parse(name)?)
+    }
+
+    fn mount(&self, name: &str, id: &str) -> Result<String, String> {
+        let p = parse(name)?;
+        self.ensure(&p)?;
+        let node = &self.0.node;
+        let path = node
+            .subdot_path(ADMIN, &p.ns, &p.dot, &p.branch, &p.subdot, true)
+            .map_err(msg)?
+            .path;
+        node.mounts.add(
+            id,
+            MountRecord {
+                volume: name.to_string(),
+                namespace: p.ns,
+                dot: p.dot,
+                branch: p.branch,
+                path: path.clone(),
+            },
+        );
+        tracing::info!(volume = name, id, %path, "docker mount");
+        Ok(path)
+    }
+
+    fn unmount(&self, name: &str, id: &str) -> Result<(), String> {
+        let removed = self.0.node.mounts.remove(id, name);
+        tracing::info!(
+            volume = name,
+            id,
+            known = removed.is_some(),
+            "docker unmount"
+        );
+        Ok(())
+    }
+
+    fn path(&self, name: &str) -> Result<String, String> {
+        let held = self.0.node.mounts.find(|r| r.volume == name);
+        Ok(held
+            .first()
+            .map(|(_, r)| r.path.clone())
+            .unwrap_or_default())
+    }
+
+    fn get(&self, name: &str) -> Result<Option<String>, String> {
+        let p = parse(name)?;
+        let node = &self.0.node;
+        if node
+            .store()
+            .dot(&p.ns, &p.dot)
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let branches = node.branches(ADMIN, &p.ns, &p.dot).map_err(msg)?;
+        if !branches.iter().any(|b| b.name == p.branch) {
+            return Ok(None);
+        }
+        self.path(name).map(Some)
+    }
+
+    fn list(&self) -> Result<Vec<(String, String)>, String> {
+        let dots = self.0.node.list(ADMIN).map_err(msg)?;
+        let mut out = Vec::new();
+        for d in dots {
+            let name = if d.namespace == ADMIN {
+                d.name.clone()
+            } else {
+                format!("{}/{}", d.namespace, d.name)
+            };
+            let path = self.path(&name)?;
+            out.push((name, path));
+        }
+        Ok(out)
+    }
+
+    fn remove(&self, name: &str) -> Result<(), String> {
+        // `docker volume rm` only drops Docker's record; the dot and its commits stay.
+        tracing::info!(volume = name, "docker forgot volume; dot kept");
+        Ok(())
+    }
+}
