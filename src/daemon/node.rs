@@ -176,6 +176,15 @@ fn check_name(kind: Kind, name: &str) -> Result<()> {
     names::validate(kind, name).map_err(|e| DaemonError::BadRequest(e.to_string()))
 }
 
+/// What [`Node::branch_info`] needs besides the branch itself, gathered once per request.
+#[derive(Clone, Copy)]
+struct Facts<'a> {
+    stats: &'a Stats,
+    masters: &'a BTreeMap<String, String>,
+    containers: &'a BTreeMap<String, Vec<String>>,
+    with_subdots: bool,
+}
+
 /// Everything known about one dot while its lock is held.
 struct Loaded {
     dot: DotRecord,
@@ -415,11 +424,14 @@ impl Node {
         b: &BranchRecord,
         l: &Loaded,
         commits: usize,
-        stats: &HashMap<String, (u64, u64)>,
-        masters: &BTreeMap<String, String>,
-        with_subdots: bool,
-        containers: &BTreeMap<String, Vec<String>>,
+        f: &Facts<'_>,
     ) -> BranchInfo {
+        let Facts {
+            stats,
+            masters,
+            containers,
+            with_subdots,
+        } = *f;
         let mp = self.mountpoint(&b.fs_id);
         let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
         let subdots = if with_subdots && mounted(&mp) {
@@ -473,7 +485,13 @@ impl Node {
                 .iter()
                 .map(|b| {
                     let n = counts.get(&b.fs_id).copied().unwrap_or(0);
-                    self.branch_info(b, &l, n, &stats, &masters, false, &containers)
+                    let f = Facts {
+                        stats: &stats,
+                        masters: &masters,
+                        containers: &containers,
+                        with_subdots: false,
+                    };
+                    self.branch_info(b, &l, n, &f)
                 })
                 .collect();
             out.push(DotInfo {
@@ -497,7 +515,13 @@ impl Node {
         let mut infos = Vec::new();
         for b in &l.branches {
             let n = self.store.commits(&b.fs_id)?.len();
-            infos.push(self.branch_info(b, &l, n, &stats, &masters, true, &containers));
+            let f = Facts {
+                stats: &stats,
+                masters: &masters,
+                containers: &containers,
+                with_subdots: true,
+            };
+            infos.push(self.branch_info(b, &l, n, &f));
         }
         let mps: Vec<PathBuf> = l
             .branches
@@ -814,7 +838,13 @@ impl Node {
         let masters = self.store.all_masters()?;
         let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
         let l = self.load(ns, name)?;
-        Ok(self.branch_info(&rec, &l, 0, &stats, &masters, true, &BTreeMap::new()))
+        let f = Facts {
+            stats: &stats,
+            masters: &masters,
+            containers: &BTreeMap::new(),
+            with_subdots: true,
+        };
+        Ok(self.branch_info(&rec, &l, 0, &f))
     }
 
     /// `git reset --hard`: the branch goes back to `commit`; later commits and uncommitted
@@ -1077,10 +1107,10 @@ impl Node {
         // Containers may still hold mounts from before a restart; keep their branches mounted.
         for (_, r) in self.mounts.find(|_| true) {
             let fs = l_fs(&self.store, &r.namespace, &r.dot, &r.branch)?;
-            if let Some(fs_id) = fs {
-                if let Err(e) = self.pool.dataset(&Self::rel(&fs_id)).ensure_mounted() {
-                    tracing::error!(volume = %r.volume, error = %e, "cannot remount for a container");
-                }
+            if let Some(fs_id) = fs
+                && let Err(e) = self.pool.dataset(&Self::rel(&fs_id)).ensure_mounted()
+            {
+                tracing::error!(volume = %r.volume, error = %e, "cannot remount for a container");
             }
         }
         tracing::info!(
