@@ -379,6 +379,22 @@ impl Node {
         Ok(())
     }
 
+    /// After making a branch filesystem: if registering it failed or lost a race, destroy the
+    /// filesystem again so ZFS never holds a branch the registry does not know.
+    fn registered_or_undo(
+        &self,
+        fs_id: &str,
+        created: crate::cluster::Result<bool>,
+        lost_race: impl FnOnce() -> String,
+    ) -> Result<()> {
+        if matches!(created, Ok(true)) {
+            return Ok(());
+        }
+        let _ = self.pool.filesystem(&Self::rel(fs_id)).map(|f| f.destroy());
+        created?;
+        Err(DaemonError::Conflict(lost_race()))
+    }
+
     pub fn create_dot(&self, user: &str, req: &api::CreateDot) -> Result<DotInfo> {
         check_name(Kind::Namespace, &req.namespace)?;
         check_name(Kind::Dot, &req.name)?;
@@ -404,17 +420,12 @@ impl Node {
         };
         self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
         let created = self.store.create_dot(&dot, &master, &self.id);
-        if !matches!(created, Ok(true)) {
-            let _ = self
-                .pool
-                .filesystem(&Self::rel(&master.fs_id))
-                .map(|f| f.destroy());
-            created?;
-            return Err(DaemonError::Conflict(format!(
+        self.registered_or_undo(&master.fs_id, created, || {
+            format!(
                 "dot '{}' was just created by someone else; pick another name",
                 req.name
-            )));
-        }
+            )
+        })?;
         tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
         self.show(user, &dot.namespace, &dot.name)
     }
@@ -824,17 +835,9 @@ impl Node {
         };
         self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(&snap))?;
         let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
-        if !matches!(created, Ok(true)) {
-            let _ = self
-                .pool
-                .filesystem(&Self::rel(&rec.fs_id))
-                .map(|f| f.destroy());
-            created?;
-            return Err(DaemonError::Conflict(format!(
-                "branch '{}' was just created by someone else",
-                req.name
-            )));
-        }
+        self.registered_or_undo(&rec.fs_id, created, || {
+            format!("branch '{}' was just created by someone else", req.name)
+        })?;
         let masters = self.store.all_masters()?;
         let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
         let l = self.load(ns, name)?;
