@@ -1021,8 +1021,11 @@ impl Node {
         // through a mount that zfs-fuse itself is busy serving.
         match self.pool.filesystem(DMFS) {
             Ok(top) => {
-                if top.property("mountpoint").map_err(zfs_err)?.as_deref() != Some("none") {
-                    top.set_property("mountpoint", "none").map_err(zfs_err)?;
+                if top.property("mountpoint").map_err(zfs_err)?.as_deref() != Some("none")
+                    && let Err(e) = top.set_property("mountpoint", "none")
+                {
+                    // Branches mounted below it keep it busy; the next start will retry.
+                    tracing::warn!(error = %e, "cannot unmount the dmfs parent; left as is");
                 }
             }
             Err(ZfsError::NotFound(_)) => {
