@@ -207,6 +207,11 @@ fn branch_named_in_the_volume() {
         err.contains("branch 'nope'") && err.contains("dm checkout -b"),
         "{err}"
     );
+    // a namespace in the volume name
+    d.run("ns", "alice/nsdot", false, "echo x > /data/f");
+    let list = n.json(&["list", "--json"]);
+    let rows = list.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["dot"] == "alice/nsdot"), "{list}");
 }
 
 #[test]
