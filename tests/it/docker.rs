@@ -212,6 +212,12 @@ fn branch_named_in_the_volume() {
     let list = n.json(&["list", "--json"]);
     let rows = list.as_array().unwrap();
     assert!(rows.iter().any(|r| r["dot"] == "alice/nsdot"), "{list}");
+    // `docker volume create` makes the dot; `docker volume rm` keeps its data
+    d.volumes.push("made-by-docker".into());
+    d.ok(&["volume", "create", "-d", n.driver(), "made-by-docker"]);
+    n.ok(&["switch", "made-by-docker"]);
+    d.ok(&["volume", "rm", "made-by-docker"]);
+    n.ok(&["dot", "show", "made-by-docker"]);
 }
 
 #[test]

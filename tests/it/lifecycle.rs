@@ -276,15 +276,28 @@ fn size_and_uncommitted_bytes_are_reported() {
     let dir = default_dir(&n);
     let dirty = || {
         let show = n.json(&["dot", "show", "--json"]);
-        (show["branches"][0]["dirty_bytes"].as_u64().unwrap(), show["branches"][0]["size_bytes"].as_u64().unwrap())
+        (
+            show["branches"][0]["dirty_bytes"].as_u64().unwrap(),
+            show["branches"][0]["size_bytes"].as_u64().unwrap(),
+        )
     };
-    let data: Vec<u8> = (0..2u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     fs::write(dir.join("blob"), &data).unwrap();
     // ZFS accounts space when a transaction group syncs: up to 30 s later on zfs-fuse.
-    assert!(crate::common::eventually(75, || dirty().0 >= 2 << 20), "dirty {:?}", dirty());
+    assert!(
+        crate::common::eventually(75, || dirty().0 >= 2 << 20),
+        "dirty {:?}",
+        dirty()
+    );
     assert!(dirty().1 >= 2 << 20);
     n.ok(&["commit", "-m", "blob"]);
-    assert!(crate::common::eventually(30, || dirty().0 < 256 << 10), "dirty after commit {:?}", dirty());
+    assert!(
+        crate::common::eventually(30, || dirty().0 < 256 << 10),
+        "dirty after commit {:?}",
+        dirty()
+    );
     let list = n.json(&["list", "--json"]);
     assert!(list[0]["size_bytes"].as_u64().unwrap() > 0);
     assert_eq!(list[0]["commits"], 1);
