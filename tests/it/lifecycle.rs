@@ -309,3 +309,39 @@ fn size_and_uncommitted_bytes_are_reported() {
     let text = n.ok(&["list"]);
     assert!(text.contains("MiB"), "{text}");
 }
+
+/// `dm dot delete` asks on a terminal (a pty from `script`), and only "y" deletes.
+#[test]
+fn delete_asks_for_confirmation_on_a_terminal() {
+    use std::io::Write;
+    let n = TestNode::new();
+    n.ok(&["init", "asked"]);
+    let answer = |reply: &str| {
+        let cmd = format!("{} dot delete asked", crate::common::dm_bin());
+        let mut script = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("HOME", n.path("home"))
+            .env_remove("DM_CONFIG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        script
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(reply.as_bytes())
+            .unwrap();
+        let out = script.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = answer("n\n");
+    assert!(
+        out.contains("[y/N]") && out.contains("Nothing deleted"),
+        "{out}"
+    );
+    assert_eq!(n.json(&["list", "--json"]).as_array().unwrap().len(), 1);
+    let out = answer("y\n");
+    assert!(out.contains("Deleted dot 'asked'"), "{out}");
+    assert!(n.json(&["list", "--json"]).as_array().unwrap().is_empty());
+}
