@@ -105,6 +105,9 @@ pub struct ResetDone {
     pub commit: String,
     /// Commits that the reset removed, newest first.
     pub removed: Vec<String>,
+    /// Containers that had the branch mounted (a forced reset): they need a restart.
+    #[serde(default)]
+    pub containers: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

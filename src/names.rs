@@ -98,6 +98,15 @@ fn truncate(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
+/// How a dot is written for someone whose own namespace is `home`: `name` there, else `ns/name`.
+pub fn short(ns: &str, dot: &str, home: &str) -> String {
+    if ns == home {
+        dot.to_string()
+    } else {
+        format!("{ns}/{dot}")
+    }
+}
+
 /// A parsed `[ns/]dot[@branch][.subdot]` reference; missing parts are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DotRef {
@@ -181,6 +190,12 @@ mod tests {
         let e = validate(Kind::Branch, "a b").unwrap_err().to_string();
         assert!(e.contains("invalid branch name \"a b\""), "{e}");
         assert!(e.contains("use 1-100 letters"), "{e}");
+    }
+
+    #[test]
+    fn short_names_drop_the_own_namespace() {
+        assert_eq!(short("admin", "d", "admin"), "d");
+        assert_eq!(short("alice", "d", "admin"), "alice/d");
     }
 
     #[test]

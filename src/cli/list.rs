@@ -30,11 +30,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
     let (_, remote) = ctx.cfg.current()?;
     let mut rows = Vec::new();
     for d in &dots {
-        let key = if d.namespace == remote.user {
-            d.name.clone()
-        } else {
-            format!("{}/{}", d.namespace, d.name)
-        };
+        let key = crate::names::short(&d.namespace, &d.name, &remote.user);
         let branch = remote
             .branches
             .get(&key)

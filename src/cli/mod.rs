@@ -142,10 +142,12 @@ impl Ctx {
 
     /// Config key of a dot: `name` in the user's own namespace, `ns/name` otherwise.
     pub fn key(&self, t: &Target) -> String {
-        match self.cfg.current() {
-            Ok((_, r)) if r.user == t.ns => t.dot.clone(),
-            _ => format!("{}/{}", t.ns, t.dot),
-        }
+        let home = self
+            .cfg
+            .current()
+            .map(|(_, r)| r.user.as_str())
+            .unwrap_or("");
+        names::short(&t.ns, &t.dot, home)
     }
 
     pub fn set_branch(&mut self, t: &Target, branch: &str) -> anyhow::Result<()> {

@@ -39,26 +39,16 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
     } else {
         a.commit.clone()
     };
-    let held = if a.force {
-        let info = ctx.call(|c| c.show(&t.ns, &t.dot))?;
-        info.branches
-            .into_iter()
-            .find(|b| b.name == t.branch)
-            .map(|b| b.containers)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
     let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &commit, a.force))?;
     println!(
         "HEAD is now at {} ({} later commit(s) removed).",
         &done.commit[..12],
         done.removed.len()
     );
-    if !held.is_empty() {
+    if !done.containers.is_empty() {
         println!(
             "Restart the containers using it so they see the reset: {}",
-            held.join(", ")
+            done.containers.join(", ")
         );
     }
     Ok(())

@@ -50,6 +50,18 @@ impl EtcdKv {
         Ok(kv)
     }
 
+    /// Every key under `prefix`, with values unless `keys_only`.
+    fn range(&self, prefix: &str, keys_only: bool) -> Result<etcd_client::GetResponse> {
+        let mut c = self.client.clone();
+        let mut opts = GetOptions::new().with_prefix();
+        if keys_only {
+            opts = opts.with_keys_only();
+        }
+        self.rt
+            .block_on(c.get(prefix, Some(opts)))
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: etcd_client::Error) -> RegistryError {
         match e {
             etcd_client::Error::GRpcStatus(s)
@@ -83,12 +95,7 @@ impl Kv for EtcdKv {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut c = self.client.clone();
-        let opts = GetOptions::new().with_prefix();
-        let resp = self
-            .rt
-            .block_on(c.get(prefix, Some(opts)))
-            .map_err(|e| self.err(e))?;
+        let resp = self.range(prefix, false)?;
         Ok(resp
             .kvs()
             .iter()
@@ -102,12 +109,7 @@ impl Kv for EtcdKv {
     }
 
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut c = self.client.clone();
-        let opts = GetOptions::new().with_prefix().with_keys_only();
-        let resp = self
-            .rt
-            .block_on(c.get(prefix, Some(opts)))
-            .map_err(|e| self.err(e))?;
+        let resp = self.range(prefix, true)?;
         Ok(resp
             .kvs()
             .iter()

@@ -117,17 +117,7 @@ impl EtcdProcess {
         }
         unsafe { libc::kill(pid, libc::SIGTERM) };
         for _ in 0..100 {
-            if std::fs::metadata(format!("/proc/{pid}")).is_err() {
-                return;
-            }
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-            {
+            if !super::procs::is_running(pid) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

@@ -1,6 +1,6 @@
 //! The HTTP JSON API on port 32607: authentication, body limits, routing to [`Node`].
 //!
-//! A fixed pool of worker threads pulls requests from tiny_http. Every request but none is
+//! A fixed pool of worker threads pulls requests from tiny_http. Every request is
 //! authenticated (basic auth, user + API key). Bodies over [`api::MAX_BODY`] get 413, malformed
 //! JSON gets 400, and a panic in a handler becomes a 500 for that request only.
 

@@ -32,17 +32,7 @@ pub fn running_pid(state_dir: &Path) -> Option<i32> {
         .trim()
         .parse()
         .ok()?;
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(true);
-    (alive && !zombie).then_some(pid)
+    super::procs::is_running(pid).then_some(pid)
 }
 
 fn listening(cfg: &NodeConfig) -> bool {

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::DaemonError;
-use super::mounts::MountTable;
+use super::mounts::{MountRecord, MountTable};
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, Store};
@@ -111,6 +111,11 @@ fn zfs_err(e: ZfsError) -> DaemonError {
 
 /// (size, dirty bytes) per filesystem id.
 type Stats = HashMap<String, (u64, u64)>;
+
+/// (namespace, dot name).
+type DotKey = (String, String);
+/// Container names by branch name.
+type Held = BTreeMap<String, Vec<String>>;
 
 /// How long `dm list` may show sizes without refreshing them in the background.
 const STATS_FRESH: Duration = Duration::from_secs(2);
@@ -276,25 +281,37 @@ impl Node {
         map.entry(key.to_string()).or_default().clone()
     }
 
-    /// Containers holding mounts of `dot` (one `branch`, or any), by branch name. Names come
-    /// from Docker where it answers, else the mount id.
+    /// Containers holding mounts of `dot`, by branch name.
     pub fn containers(&self, ns: &str, dot: &str) -> BTreeMap<String, Vec<String>> {
-        let held = self.mounts.find(|r| r.namespace == ns && r.dot == dot);
+        self.containers_where(|r| r.namespace == ns && r.dot == dot)
+            .remove(&(ns.to_string(), dot.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// Containers holding the mounts that match `filter`, by (namespace, dot) then branch.
+    /// Docker is asked for names once, and only if something is mounted; where it does not
+    /// answer, the mount id stands in.
+    fn containers_where(&self, filter: impl Fn(&MountRecord) -> bool) -> BTreeMap<DotKey, Held> {
+        let held = self.mounts.find(filter);
+        let mut out: BTreeMap<DotKey, Held> = BTreeMap::new();
         if held.is_empty() {
-            return BTreeMap::new();
+            return out;
         }
         let names = self
             .docker
             .as_ref()
             .map(|d| docker_api::containers_by_volume(&d.api_socket, &d.driver))
             .unwrap_or_default();
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (id, r) in held {
             let who = match names.get(&r.volume) {
                 Some(n) if !n.is_empty() => n.clone(),
                 _ => vec![format!("container with mount {}", &id[..id.len().min(12)])],
             };
-            let list = out.entry(r.branch.clone()).or_default();
+            let list = out
+                .entry((r.namespace.clone(), r.dot.clone()))
+                .or_default()
+                .entry(r.branch.clone())
+                .or_default();
             for w in who {
                 if !list.contains(&w) {
                     list.push(w);
@@ -302,6 +319,19 @@ impl Node {
             }
         }
         out
+    }
+
+    /// Destroys a branch's filesystem (already gone is fine); busy becomes a message that says
+    /// what to close.
+    fn destroy_branch_fs(&self, b: &BranchRecord, what: &str) -> Result<()> {
+        match self.pool.dataset(&Self::rel(&b.fs_id)).destroy() {
+            Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
+            Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
+                "{what} is busy; close programs using {} and try again",
+                self.mountpoint(&b.fs_id).display()
+            ))),
+            Err(e) => Err(zfs_err(e)),
+        }
     }
 
     fn in_use_error(what: &str, containers: &[String], hint: &str) -> DaemonError {
@@ -390,7 +420,7 @@ impl Node {
         if matches!(created, Ok(true)) {
             return Ok(());
         }
-        let _ = self.pool.filesystem(&Self::rel(fs_id)).map(|f| f.destroy());
+        let _ = self.pool.dataset(&Self::rel(fs_id)).destroy();
         created?;
         Err(DaemonError::Conflict(lost_race()))
     }
@@ -483,13 +513,16 @@ impl Node {
         let counts = self.store.commit_counts()?;
         let masters = self.store.all_masters()?;
         let stats = self.cached_stats()?;
+        let mut held = self.containers_where(|_| true);
         let mut out = Vec::new();
         for dot in dots {
             if self.authorise(user, &dot.namespace).is_err() {
                 continue;
             }
             let branches = all_branches.get(&dot.id).cloned().unwrap_or_default();
-            let containers = self.containers(&dot.namespace, &dot.name);
+            let containers = held
+                .remove(&(dot.namespace.clone(), dot.name.clone()))
+                .unwrap_or_default();
             let l = Loaded { dot, branches };
             let infos = l
                 .branches
@@ -595,18 +628,7 @@ impl Node {
         let mut order = l.branches.clone();
         order.sort_by_key(|b| std::cmp::Reverse(depth(b)));
         for b in &order {
-            match self.pool.filesystem(&Self::rel(&b.fs_id)) {
-                Ok(fs) => fs.destroy().map_err(|e| match e {
-                    ZfsError::Busy(_) => DaemonError::InUse(format!(
-                        "branch '{}' of dot '{name}' is busy; close programs using {} and try again",
-                        b.name,
-                        self.mountpoint(&b.fs_id).display()
-                    )),
-                    other => zfs_err(other),
-                })?,
-                Err(ZfsError::NotFound(_)) => {}
-                Err(e) => return Err(zfs_err(e)),
-            }
+            self.destroy_branch_fs(b, &format!("branch '{}' of dot '{name}'", b.name))?;
         }
         self.store.delete_dot(&l.dot, &l.branches)?;
         tracing::info!(%ns, dot = %name, "deleted dot");
@@ -655,17 +677,7 @@ impl Node {
                 users.join(", ")
             )));
         }
-        match self.pool.filesystem(&Self::rel(&b.fs_id)) {
-            Ok(fs) => fs.destroy().map_err(|e| match e {
-                ZfsError::Busy(_) => DaemonError::InUse(format!(
-                    "branch '{branch}' is busy; close programs using {} and try again",
-                    mp.display()
-                )),
-                other => zfs_err(other),
-            })?,
-            Err(ZfsError::NotFound(_)) => {}
-            Err(e) => return Err(zfs_err(e)),
-        }
+        self.destroy_branch_fs(b, &format!("branch '{branch}'"))?;
         self.store.delete_branch(&l.dot.id, b)?;
         tracing::info!(%ns, dot = %name, %branch, "deleted branch");
         Ok(())
@@ -838,9 +850,8 @@ impl Node {
         self.registered_or_undo(&rec.fs_id, created, || {
             format!("branch '{}' was just created by someone else", req.name)
         })?;
-        let masters = self.store.all_masters()?;
+        let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
         let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
-        let l = self.load(ns, name)?;
         let f = Facts {
             stats: &stats,
             masters: &masters,
@@ -867,12 +878,11 @@ impl Node {
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
         let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
-        if let Some(held) = self.containers(ns, name).get(branch)
-            && !req.force
-        {
+        let held = self.containers(ns, name).remove(branch).unwrap_or_default();
+        if !held.is_empty() && !req.force {
             return Err(Self::in_use_error(
                 &format!("branch '{branch}'"),
-                held,
+                &held,
                 "stop them first, or pass --force and restart them after the reset",
             ));
         }
@@ -931,6 +941,7 @@ impl Node {
         Ok(api::ResetDone {
             commit: target.id.clone(),
             removed,
+            containers: held,
         })
     }
 
@@ -989,11 +1000,13 @@ impl Node {
         check_name(Kind::Subdot, subdot)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
-        self.pool
-            .dataset(&Self::rel(&b.fs_id))
-            .ensure_mounted()
-            .map_err(zfs_err)?;
         let mp = self.mountpoint(&b.fs_id);
+        if !mounted(&mp) {
+            self.pool
+                .dataset(&Self::rel(&b.fs_id))
+                .ensure_mounted()
+                .map_err(zfs_err)?;
+        }
         let path = if subdot == names::ROOT_SUBDOT {
             mp
         } else {
@@ -1112,7 +1125,7 @@ impl Node {
         }
         // Containers may still hold mounts from before a restart; keep their branches mounted.
         for (_, r) in self.mounts.find(|_| true) {
-            let fs = l_fs(&self.store, &r.namespace, &r.dot, &r.branch)?;
+            let fs = branch_fs_id(&self.store, &r.namespace, &r.dot, &r.branch)?;
             if let Some(fs_id) = fs
                 && let Err(e) = self.pool.dataset(&Self::rel(&fs_id)).ensure_mounted()
             {
@@ -1130,7 +1143,7 @@ impl Node {
 }
 
 /// The filesystem id of a branch, if the dot and branch exist.
-fn l_fs(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Option<String>> {
+fn branch_fs_id(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Option<String>> {
     let Some(d) = store.dot(ns, dot)? else {
         return Ok(None);
     };

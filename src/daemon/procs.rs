@@ -6,6 +6,18 @@
 
 use std::path::Path;
 
+/// Whether `pid` is a live process (a zombie, exited but not yet reaped, is not).
+pub fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
 /// `pid (command)` for every process with its cwd, root or an open file under one of `paths`.
 pub fn users_of(paths: &[&Path]) -> Vec<String> {
     let me = std::process::id().to_string();
@@ -59,5 +71,7 @@ mod tests {
             "{users:?}"
         );
         assert!(users_of(&[Path::new("/nonexistent-dm-test")]).is_empty());
+        assert!(is_running(std::process::id() as i32));
+        assert!(!is_running(child.id() as i32), "reaped child is gone");
     }
 }

@@ -129,11 +129,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         let dots = self.0.node.list(ADMIN).map_err(msg)?;
         let mut out = Vec::new();
         for d in dots {
-            let name = if d.namespace == ADMIN {
-                d.name.clone()
-            } else {
-                format!("{}/{}", d.namespace, d.name)
-            };
+            let name = names::short(&d.namespace, &d.name, ADMIN);
             let path = self.path(&name)?;
             out.push((name, path));
         }
