@@ -51,6 +51,9 @@ pub struct Node {
     store: Store,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     stats: Arc<Mutex<StatsCache>>,
+    /// Newest commit `seq` per filesystem, read from the registry once and then kept here, so a
+    /// commit does not re-read every commit of its branch. Only a branch's master commits to it.
+    last_seq: Mutex<HashMap<String, u64>>,
 }
 
 /// A fresh random id (128 bits, hex).
@@ -236,6 +239,7 @@ impl Node {
             store,
             locks: Mutex::new(HashMap::new()),
             stats: Arc::default(),
+            last_seq: Mutex::default(),
         }
     }
 
@@ -745,7 +749,16 @@ impl Node {
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
         let fs = self.pool.dataset(&Self::rel(&b.fs_id));
-        let last_seq = self.store.commits(&b.fs_id)?.last().map_or(0, |c| c.seq);
+        let cached = self
+            .last_seq
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&b.fs_id)
+            .copied();
+        let last_seq = match cached {
+            Some(seq) => seq,
+            None => self.store.commits(&b.fs_id)?.last().map_or(0, |c| c.seq),
+        };
         let (secs, nanos) = now();
         let rec = CommitRecord {
             id: new_id(),
@@ -766,6 +779,10 @@ impl Node {
             let _ = snap.destroy();
             return Err(e.into());
         }
+        self.last_seq
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(b.fs_id.clone(), rec.seq);
         tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
         Ok(CommitInfo {
             id: rec.id,
