@@ -236,6 +236,7 @@ fn reset_refuses_to_remove_commits_other_branches_grew_from() {
 #[test]
 fn pool_full_is_reported_and_nothing_is_lost() {
     let n = TestNode::with_pool_size("96M");
+    n.ok(&["init", "small"]);
     n.ok(&["init", "big"]);
     let dir = default_dir(&n);
     fs::write(dir.join("keep.txt"), "precious").unwrap();
@@ -254,17 +255,18 @@ fn pool_full_is_reported_and_nothing_is_lost() {
     assert!(!status.success(), "dd should run out of space");
     let err = n.fails(&["init", "other"]);
     assert!(err.contains("pool is full"), "{err}");
-    // A snapshot may still fit in ZFS's reserved slop space; if it does not, the user is told why.
-    let r = n.dm(&["commit", "-m", "too much"]);
+    // A snapshot may still fit in ZFS's reserved slop space; if it does not, the user is told
+    // why. (Committed on the other dot, so no commit ever holds the fill.)
+    let r = n.dm(&["commit", "-m", "too much", "--dot", "small"]);
     assert!(
         r.code == 0 || r.stderr.contains("pool is full"),
         "{}",
         r.stderr
     );
-    assert_eq!(n.json(&["list", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(n.json(&["list", "--json"]).as_array().unwrap().len(), 2);
     // Free the space: everything committed is intact and commits work again.
     fs::remove_file(dir.join("fill")).unwrap();
-    assert!(crate::common::eventually(30, || n
+    assert!(crate::common::eventually(60, || n
         .dm(&["commit", "-m", "after"])
         .code
         == 0));
