@@ -67,11 +67,35 @@ _dm() {
             dm__subcmd__cluster,init)
                 cmd="dm__subcmd__cluster__subcmd__init"
                 ;;
+            dm__subcmd__cluster,join)
+                cmd="dm__subcmd__cluster__subcmd__join"
+                ;;
+            dm__subcmd__cluster,nodes)
+                cmd="dm__subcmd__cluster__subcmd__nodes"
+                ;;
+            dm__subcmd__cluster,reset)
+                cmd="dm__subcmd__cluster__subcmd__reset"
+                ;;
+            dm__subcmd__cluster,upgrade)
+                cmd="dm__subcmd__cluster__subcmd__upgrade"
+                ;;
             dm__subcmd__cluster__subcmd__help,help)
                 cmd="dm__subcmd__cluster__subcmd__help__subcmd__help"
                 ;;
             dm__subcmd__cluster__subcmd__help,init)
                 cmd="dm__subcmd__cluster__subcmd__help__subcmd__init"
+                ;;
+            dm__subcmd__cluster__subcmd__help,join)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__join"
+                ;;
+            dm__subcmd__cluster__subcmd__help,nodes)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__nodes"
+                ;;
+            dm__subcmd__cluster__subcmd__help,reset)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__reset"
+                ;;
+            dm__subcmd__cluster__subcmd__help,upgrade)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__upgrade"
                 ;;
             dm__subcmd__dot,delete)
                 cmd="dm__subcmd__dot__subcmd__delete"
@@ -144,6 +168,18 @@ _dm() {
                 ;;
             dm__subcmd__help__subcmd__cluster,init)
                 cmd="dm__subcmd__help__subcmd__cluster__subcmd__init"
+                ;;
+            dm__subcmd__help__subcmd__cluster,join)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__join"
+                ;;
+            dm__subcmd__help__subcmd__cluster,nodes)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__nodes"
+                ;;
+            dm__subcmd__help__subcmd__cluster,reset)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__reset"
+                ;;
+            dm__subcmd__help__subcmd__cluster,upgrade)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__upgrade"
                 ;;
             dm__subcmd__help__subcmd__dot,delete)
                 cmd="dm__subcmd__help__subcmd__dot__subcmd__delete"
@@ -243,7 +279,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster)
-            opts="-c -h -V --config --help --version init help"
+            opts="-c -h -V --config --help --version init join nodes reset upgrade help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,7 +301,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__help)
-            opts="init help"
+            opts="init join nodes reset upgrade help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,8 +342,64 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__join)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__nodes)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__upgrade)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__cluster__subcmd__init)
-            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --etcd-endpoints --docker-plugin-socket --no-docker-plugin --remote-name --config --help --version"
+            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --etcd-endpoints --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,7 +445,81 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --docker-plugin-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --etcd-endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__join)
+            opts="-c -h -V --token --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pool)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pool-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pool-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mount-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --etcd-client-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --etcd-peer-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -362,6 +528,80 @@ _dm() {
                     return 0
                     ;;
                 --remote-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__nodes)
+            opts="-c -h -V --json --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__reset)
+            opts="-c -h -V --state-dir --force --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__upgrade)
+            opts="-c -h -V --state-dir --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -667,7 +907,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__cluster)
-            opts="init"
+            opts="init join nodes reset upgrade"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,6 +921,62 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__cluster__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__join)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__nodes)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__upgrade)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

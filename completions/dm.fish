@@ -101,11 +101,15 @@ complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_fr
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -s h -l help -d 'Print help'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool -d 'ZFS pool to use; created on a sparse file if it does not exist' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool-file -d 'Backing file for a new pool [default: STATE_DIR/dotmesh_data]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool-size -d 'Size of a new pool\'s backing file (e.g. 10G, 512M)' -r
@@ -115,15 +119,49 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l advertise -d 'Address other nodes and clients use for this node [default: the bind address, or 127.0.0.1]' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l port -d 'API port' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-client-port -d 'Client port of this node\'s etcd' -r
-complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-peer-port -d 'Peer port of this node\'s etcd' -r
-complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-endpoints -d 'Use these etcd endpoints (comma-separated) instead of running etcd' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-peer-port -d 'Peer port of this node\'s etcd (other nodes\' etcd connect to it)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l docker-plugin-socket -d 'Unix socket for the Docker volume plugin; its file name is the driver name' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l remote-name -d 'Name of the client remote that points at this node' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-endpoints -d 'Use these etcd endpoints (comma-separated) instead of running etcd' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l token -d 'The join token `dm cluster init` printed (the cluster\'s admin API key)' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool -d 'ZFS pool to use; created on a sparse file if it does not exist' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool-file -d 'Backing file for a new pool [default: STATE_DIR/dotmesh_data]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool-size -d 'Size of a new pool\'s backing file (e.g. 10G, 512M)' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l state-dir -d 'Directory for the node\'s config, logs, etcd data and mountpoints' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l mount-dir -d 'Where branch filesystems are mounted [default: STATE_DIR/mnt]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l bind -d 'Address the API listens on' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l advertise -d 'Address other nodes and clients use for this node [default: the bind address, or 127.0.0.1]' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l port -d 'API port' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l etcd-client-port -d 'Client port of this node\'s etcd' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l etcd-peer-port -d 'Peer port of this node\'s etcd (other nodes\' etcd connect to it)' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l docker-plugin-socket -d 'Unix socket for the Docker volume plugin; its file name is the driver name' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l remote-name -d 'Name of the client remote that points at this node' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from nodes" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from nodes" -l json -d 'Print JSON'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from nodes" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from nodes" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from reset" -l state-dir -d 'State directory of the node [default: the current remote\'s, else /var/lib/dotmesh]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from reset" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from reset" -l force -d 'Reset even if this node holds the only copy of uncommitted changes (they are lost)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -l state-dir -d 'State directory of the node [default: the current remote\'s, else /var/lib/dotmesh]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand serve" -l state-dir -d 'The node\'s state directory (holds node.toml, logs, etcd data)' -r -F
 complete -c dm -n "__fish_dm_using_subcommand serve" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
@@ -157,3 +195,7 @@ complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_f
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "delete" -d 'Delete a dot with all its branches and commits'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'

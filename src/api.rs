@@ -158,3 +158,56 @@ pub fn check_commit(c: &CreateCommit) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Which containers on a node hold some branches of a dot (node-to-node).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct HeldRequest {
+    pub namespace: String,
+    pub dot: String,
+    pub branches: Vec<String>,
+}
+
+/// A node asking to join the cluster (admin only).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct JoinRequest {
+    pub node_id: String,
+    /// The new node's etcd peer URL.
+    pub peer_url: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct JoinReply {
+    /// etcd `--initial-cluster` for the new member.
+    pub initial_cluster: String,
+    pub cluster_secret: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LeaveRequest {
+    /// Leave even if this node holds the only copy of uncommitted changes.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LeaveReply {
+    /// Branches this node was master of, now free for any node to take over.
+    pub released: Vec<String>,
+    /// Branches whose uncommitted changes were discarded (only with `force`).
+    pub discarded: Vec<String>,
+}
+
+/// One node of the cluster, for `dm cluster nodes`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct NodeInfo {
+    pub id: String,
+    pub address: String,
+    pub api_port: u16,
+    pub version: String,
+    /// Registered in etcd (its lease is alive).
+    pub alive: bool,
+    /// Member of the cluster's etcd.
+    pub etcd_member: bool,
+    /// Branches this node is the master of.
+    pub masters: usize,
+}

@@ -1,12 +1,13 @@
-//! `dm cluster init`: turn this machine into a one-node dm cluster (pool, daemon, admin user,
-//! client config with remote `local`).
+//! `dm cluster …`: set up a node (`init` a new cluster or `join` one), list nodes, take a node
+//! out (`reset`) and restart its daemon on a new binary (`upgrade`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::client::Remote;
+use crate::api;
+use crate::client::{Client, Remote};
 use crate::daemon::config::{self, NodeConfig};
 use crate::daemon::{hash_key, launch, new_id};
 use crate::zfs::{self, Pool};
@@ -15,10 +16,19 @@ use crate::zfs::{self, Pool};
 pub enum Command {
     /// Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config
     Init(InitArgs),
+    /// Add this machine to an existing cluster (run the command `dm cluster init` printed)
+    Join(JoinArgs),
+    /// List the cluster's nodes with their addresses and liveness
+    Nodes(NodesArgs),
+    /// Take this node out of its cluster and remove its dm state (ZFS data is kept)
+    Reset(ResetArgs),
+    /// Restart this node's daemon on the current `dm` binary, keeping state and mounts
+    Upgrade(UpgradeArgs),
 }
 
+/// Options of the node being set up, shared by `init` and `join`.
 #[derive(clap::Args, Debug)]
-pub struct InitArgs {
+pub struct NodeArgs {
     /// ZFS pool to use; created on a sparse file if it does not exist
     #[arg(long, default_value = "pool")]
     pool: String,
@@ -46,12 +56,9 @@ pub struct InitArgs {
     /// Client port of this node's etcd
     #[arg(long, default_value_t = config::DEFAULT_ETCD_CLIENT_PORT)]
     etcd_client_port: u16,
-    /// Peer port of this node's etcd
+    /// Peer port of this node's etcd (other nodes' etcd connect to it)
     #[arg(long, default_value_t = config::DEFAULT_ETCD_PEER_PORT)]
     etcd_peer_port: u16,
-    /// Use these etcd endpoints (comma-separated) instead of running etcd
-    #[arg(long, value_delimiter = ',')]
-    etcd_endpoints: Vec<String>,
     /// Unix socket for the Docker volume plugin; its file name is the driver name
     #[arg(long, default_value = config::DEFAULT_PLUGIN_SOCKET, conflicts_with = "no_docker_plugin")]
     docker_plugin_socket: PathBuf,
@@ -61,6 +68,50 @@ pub struct InitArgs {
     /// Name of the client remote that points at this node
     #[arg(long, default_value = "local")]
     remote_name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Use these etcd endpoints (comma-separated) instead of running etcd
+    #[arg(long, value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct JoinArgs {
+    /// A node of the cluster: HOST[:PORT]
+    address: String,
+    /// The join token `dm cluster init` printed (the cluster's admin API key)
+    #[arg(long, env = "DM_JOIN_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NodesArgs {
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResetArgs {
+    /// State directory of the node [default: the current remote's, else /var/lib/dotmesh]
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Reset even if this node holds the only copy of uncommitted changes (they are lost)
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpgradeArgs {
+    /// State directory of the node [default: the current remote's, else /var/lib/dotmesh]
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 /// "10G" → bytes. Accepts K, M, G, T (powers of 1024), optional "iB"/"B".
@@ -87,6 +138,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
 pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
     match c {
         Command::Init(a) => init(ctx, a),
+        Command::Join(a) => join(ctx, a),
+        Command::Nodes(a) => nodes(ctx, a),
+        Command::Reset(a) => reset(ctx, a),
+        Command::Upgrade(a) => upgrade(ctx, a),
     }
 }
 
@@ -94,11 +149,12 @@ fn random_key() -> String {
     format!("{}{}", new_id(), &new_id()[..8])
 }
 
-fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
+/// A node config for `a`, its pool created if needed; returns the pool dm created, if any.
+fn prepare(a: &NodeArgs, admin_key: &str) -> anyhow::Result<(NodeConfig, Option<(Pool, PathBuf)>)> {
     let state_dir = absolute(&a.state_dir)?;
     if config::node_file(&state_dir).exists() {
         bail!(
-            "this node is already initialised (state in {}); nothing changed",
+            "this node is already initialised (state in {}); nothing changed. `dm cluster reset` removes it",
             state_dir.display()
         );
     }
@@ -127,7 +183,6 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create pool '{}'", a.pool))?;
         created_pool = Some((pool, file));
     }
-    let key = random_key();
     let advertise = a.advertise.clone().unwrap_or_else(|| {
         if a.bind == "0.0.0.0" {
             "127.0.0.1".to_string()
@@ -141,23 +196,38 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         pool_file: created_pool.as_ref().map(|(_, f)| f.clone()),
         mount_dir,
         bind: a.bind.clone(),
-        advertise: advertise.clone(),
+        advertise,
         api_port: a.port,
         etcd_client_port: a.etcd_client_port,
         etcd_peer_port: a.etcd_peer_port,
-        etcd_endpoints: a.etcd_endpoints.clone(),
-        admin_key_sha256: hash_key(&key),
+        etcd_endpoints: Vec::new(),
+        admin_key_sha256: hash_key(admin_key),
+        cluster_secret: new_id(),
+        etcd_initial_cluster: None,
         docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
         docker_api_socket: PathBuf::from("/var/run/docker.sock"),
     };
+    Ok((node, created_pool))
+}
+
+/// Saves the config, starts the daemon and points the client at it; undoes everything on failure.
+fn start_node(
+    ctx: &mut super::Ctx,
+    a: &NodeArgs,
+    node: &NodeConfig,
+    created_pool: Option<(Pool, PathBuf)>,
+    admin_key: &str,
+) -> anyhow::Result<()> {
+    let state_dir = absolute(&a.state_dir)?;
     node.save(&state_dir)?;
     eprintln!(
         "Starting the dm daemon (log: {})",
         config::log_file(&state_dir).display()
     );
     if let Err(e) = launch::start(&state_dir, Duration::from_secs(60)) {
-        // Leave nothing half-done, so `dm cluster init` can simply be run again.
+        // Leave nothing half-done, so the command can simply be run again.
         let _ = std::fs::remove_file(config::node_file(&state_dir));
+        let _ = std::fs::remove_dir_all(state_dir.join("etcd"));
         if let Some((pool, file)) = created_pool {
             match pool.destroy() {
                 Ok(()) => {
@@ -168,18 +238,13 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         }
         return Err(e.into());
     }
-    let host = if advertise == "0.0.0.0" {
-        "127.0.0.1".into()
-    } else {
-        advertise
-    };
     ctx.cfg.remotes.insert(
         a.remote_name.clone(),
         Remote {
             user: "admin".into(),
-            host,
+            host: node.host().to_string(),
             port: a.port,
-            api_key: key,
+            api_key: admin_key.to_string(),
             state_dir: Some(state_dir.clone()),
             current_dot: None,
             branches: Default::default(),
@@ -188,16 +253,203 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
     ctx.cfg.current_remote = Some(a.remote_name.clone());
     ctx.save()?;
     ctx.call(|c| c.ping())
-        .context("the daemon started but does not accept the new admin key")?;
+        .context("the daemon started but does not accept the admin key")?;
+    Ok(())
+}
+
+fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
+    let key = random_key();
+    let (mut node, created_pool) = prepare(&a.node, &key)?;
+    node.etcd_endpoints = a.etcd_endpoints.clone();
+    start_node(ctx, &a.node, &node, created_pool, &key)?;
     println!(
         "Node {} initialised: pool '{}', API on port {}, remote '{}' written to {}.",
         node.node_id,
         node.pool,
         node.api_port,
-        a.remote_name,
+        a.node.remote_name,
         ctx.cfg_path.display()
     );
     println!("Next: `dm init NAME` to create a dot.");
+    if node.etcd_endpoints.is_empty() {
+        println!(
+            "To add another machine to this cluster, run there (keep the token secret; it is the admin API key):"
+        );
+        println!(
+            "  dm cluster join {}:{} --token {key}",
+            node.host(),
+            node.api_port
+        );
+    }
+    Ok(())
+}
+
+fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
+    let (host, port) = match a.address.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>()
+                .with_context(|| format!("bad port in {:?}; write HOST[:PORT]", a.address))?,
+        ),
+        None => (a.address.clone(), config::DEFAULT_API_PORT),
+    };
+    let remote = Remote {
+        user: "admin".into(),
+        host,
+        port,
+        api_key: a.token.clone(),
+        state_dir: None,
+        current_dot: None,
+        branches: Default::default(),
+    };
+    let cluster = Client::new(&remote);
+    cluster
+        .ping()
+        .with_context(|| format!("cannot use the cluster at {}", a.address))?;
+    let (mut node, created_pool) = prepare(&a.node, &a.token)?;
+    let reply = cluster
+        .join(&api::JoinRequest {
+            node_id: node.node_id.clone(),
+            peer_url: node.etcd_peer_url(),
+        })
+        .context("the cluster refused to add this node")?;
+    node.etcd_initial_cluster = Some(reply.initial_cluster);
+    node.cluster_secret = reply.cluster_secret;
+    start_node(ctx, &a.node, &node, created_pool, &a.token).context(
+        "this node was added to the cluster's etcd but could not start; fix the cause and run `dm cluster join` again",
+    )?;
+    println!(
+        "Node {} joined the cluster at {} (pool '{}', API on port {}); remote '{}' points at it.",
+        node.node_id, a.address, node.pool, node.api_port, a.node.remote_name
+    );
+    Ok(())
+}
+
+fn nodes(ctx: &mut super::Ctx, a: NodesArgs) -> anyhow::Result<()> {
+    let list = ctx.call(|c| c.nodes())?;
+    if a.json {
+        return super::print_json(&list);
+    }
+    println!(
+        "{:<18} {:<22} {:<9} {:<8} {:<6} MASTERS",
+        "NODE", "ADDRESS", "VERSION", "STATUS", "ETCD"
+    );
+    for n in list {
+        let addr = if n.api_port > 0 {
+            format!("{}:{}", n.address, n.api_port)
+        } else {
+            n.address.clone()
+        };
+        println!(
+            "{:<18} {:<22} {:<9} {:<8} {:<6} {}",
+            n.id,
+            addr,
+            if n.version.is_empty() {
+                "-"
+            } else {
+                &n.version
+            },
+            if n.alive { "up" } else { "down" },
+            if n.etcd_member { "member" } else { "-" },
+            n.masters
+        );
+    }
+    Ok(())
+}
+
+/// The state dir a maintenance verb acts on.
+fn node_state_dir(ctx: &super::Ctx, given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = given {
+        return absolute(d);
+    }
+    if let Ok((_, r)) = ctx.cfg.current()
+        && let Some(d) = &r.state_dir
+    {
+        return Ok(d.clone());
+    }
+    Ok(PathBuf::from(config::DEFAULT_STATE_DIR))
+}
+
+fn reset(ctx: &mut super::Ctx, a: ResetArgs) -> anyhow::Result<()> {
+    let state_dir = node_state_dir(ctx, a.state_dir.as_deref())?;
+    let node = NodeConfig::load(&state_dir)?;
+    let remote = local_remote(ctx, &state_dir);
+    match &remote {
+        Some(r) => {
+            if launch::running_pid(&state_dir).is_none() {
+                launch::start(&state_dir, Duration::from_secs(60))?;
+            }
+            let left = Client::new(r).leave(&api::LeaveRequest { force: a.force });
+            match left {
+                Ok(reply) => {
+                    for b in &reply.discarded {
+                        eprintln!("discarded the uncommitted changes of {b}");
+                    }
+                }
+                Err(e) if a.force => eprintln!("warning: could not leave cleanly: {e}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None if !a.force => bail!(
+            "no remote points at the node in {}, so its uncommitted data cannot be checked; pass --force to reset anyway",
+            state_dir.display()
+        ),
+        None => {}
+    }
+    launch::stop(&state_dir, Duration::from_secs(30))?;
+    for f in ["node.toml", "mounts.json", "dm.pid"] {
+        let _ = std::fs::remove_file(state_dir.join(f));
+    }
+    let _ = std::fs::remove_dir_all(state_dir.join("etcd"));
+    let names: Vec<String> = ctx
+        .cfg
+        .remotes
+        .iter()
+        .filter(|(_, r)| r.state_dir.as_deref() == Some(state_dir.as_path()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for n in &names {
+        ctx.cfg.remotes.remove(n);
+        if ctx.cfg.current_remote.as_deref() == Some(n.as_str()) {
+            ctx.cfg.current_remote = None;
+        }
+    }
+    ctx.save()?;
+    println!(
+        "Node {} reset: left the cluster and removed its state in {}.",
+        node.node_id,
+        state_dir.display()
+    );
+    println!(
+        "The dots in ZFS pool '{}' were kept; `dm cluster init` on this pool adopts them again, `zpool destroy {}` removes them.",
+        node.pool, node.pool
+    );
+    Ok(())
+}
+
+/// The configured remote for the node in `state_dir`.
+fn local_remote(ctx: &super::Ctx, state_dir: &Path) -> Option<Remote> {
+    ctx.cfg
+        .remotes
+        .values()
+        .find(|r| r.state_dir.as_deref() == Some(state_dir))
+        .cloned()
+}
+
+fn upgrade(ctx: &mut super::Ctx, a: UpgradeArgs) -> anyhow::Result<()> {
+    let state_dir = node_state_dir(ctx, a.state_dir.as_deref())?;
+    NodeConfig::load(&state_dir)?;
+    let old = launch::running_pid(&state_dir);
+    launch::stop(&state_dir, Duration::from_secs(30))?;
+    let pid = launch::start(&state_dir, Duration::from_secs(60))?;
+    let version = match local_remote(ctx, &state_dir) {
+        Some(r) => Client::new(&r).ping()?.version,
+        None => env!("CARGO_PKG_VERSION").to_string(),
+    };
+    match old {
+        Some(o) => println!("Daemon restarted on dm {version} (pid {o} → {pid}); mounts kept."),
+        None => println!("Daemon was not running; started dm {version} (pid {pid})."),
+    }
     Ok(())
 }
 

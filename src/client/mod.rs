@@ -211,4 +211,16 @@ impl Client {
         };
         self.post(&format!("/dots/{ns}/{name}/branches/{br}/subdots"), &body)
     }
+
+    pub fn join(&self, req: &api::JoinRequest) -> Result<api::JoinReply, ClientError> {
+        self.post("/cluster/members", req)
+    }
+
+    pub fn nodes(&self) -> Result<Vec<api::NodeInfo>, ClientError> {
+        self.get("/cluster/nodes")
+    }
+
+    pub fn leave(&self, req: &api::LeaveRequest) -> Result<api::LeaveReply, ClientError> {
+        self.post("/cluster/leave", req)
+    }
 }

@@ -4,10 +4,13 @@
 //! blocking calls, so async stays inside the registry. Every call has a timeout, so a dead etcd
 //! becomes a clear [`RegistryError::Unavailable`] rather than a hang.
 
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
+    WatchOptions,
 };
 use tokio::runtime::Runtime;
 
@@ -15,8 +18,19 @@ use super::{Kv, RegistryError, Result};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One etcd cluster member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub id: u64,
+    /// Empty until the member has started.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+#[derive(Clone)]
 pub struct EtcdKv {
-    rt: Runtime,
+    rt: Arc<Runtime>,
     client: Client,
     endpoints: String,
 }
@@ -42,12 +56,57 @@ impl EtcdKv {
             .block_on(Client::connect(endpoints, Some(opts)))
             .map_err(unavailable)?;
         let kv = EtcdKv {
-            rt,
+            rt: Arc::new(rt),
             client,
             endpoints: joined,
         };
         kv.get("dm/ping")?;
         Ok(kv)
+    }
+
+    fn members_of(list: &[etcd_client::Member]) -> Vec<Member> {
+        list.iter()
+            .map(|m| Member {
+                id: m.id(),
+                name: m.name().to_string(),
+                peer_urls: m.peer_urls().to_vec(),
+                client_urls: m.client_urls().to_vec(),
+            })
+            .collect()
+    }
+
+    pub fn members(&self) -> Result<Vec<Member>> {
+        let mut c = self.client.clone();
+        let resp = self.rt.block_on(c.member_list()).map_err(|e| self.err(e))?;
+        Ok(Self::members_of(resp.members()))
+    }
+
+    /// Adds a member that will start at `peer_url`; returns the members including it.
+    pub fn add_member(&self, peer_url: &str) -> Result<Vec<Member>> {
+        let mut c = self.client.clone();
+        let resp = self
+            .rt
+            .block_on(c.member_add([peer_url], None))
+            .map_err(|e| self.err(e))?;
+        Ok(Self::members_of(resp.member_list()))
+    }
+
+    pub fn remove_member(&self, id: u64) -> Result<()> {
+        let mut c = self.client.clone();
+        self.rt
+            .block_on(c.member_remove(id))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sends every key changed (put or deleted) under `prefixes` to `tx`, for as long as `tx`
+    /// has a receiver; re-watches after etcd restarts. Missed changes are the caller's to catch
+    /// up on (the replicator also sweeps periodically).
+    pub fn watch(&self, prefixes: &[&str], tx: Sender<String>) {
+        for prefix in prefixes {
+            let (client, prefix, tx) = (self.client.clone(), prefix.to_string(), tx.clone());
+            self.rt.spawn(watch_loop(client, prefix, tx));
+        }
     }
 
     /// Every key under `prefix`, with values unless `keys_only`.
@@ -138,12 +197,18 @@ impl Kv for EtcdKv {
         Ok(resp.succeeded())
     }
 
-    fn delete_all(&self, keys: &[String], prefixes: &[String]) -> Result<()> {
+    fn write_all(
+        &self,
+        puts: &[(String, Vec<u8>)],
+        keys: &[String],
+        prefixes: &[String],
+    ) -> Result<()> {
         let mut c = self.client.clone();
-        let mut ops: Vec<TxnOp> = keys
+        let mut ops: Vec<TxnOp> = puts
             .iter()
-            .map(|k| TxnOp::delete(k.as_str(), None))
+            .map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None))
             .collect();
+        ops.extend(keys.iter().map(|k| TxnOp::delete(k.as_str(), None)));
         ops.extend(
             prefixes
                 .iter()
@@ -153,6 +218,21 @@ impl Kv for EtcdKv {
             .block_on(c.txn(Txn::new().and_then(ops)))
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    fn swap(&self, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool> {
+        let mut c = self.client.clone();
+        let cond = match expected {
+            Some(v) => Compare::value(key, CompareOp::Equal, v.to_vec()),
+            None => Compare::version(key, CompareOp::Equal, 0),
+        };
+        let op = match new {
+            Some(v) => TxnOp::put(key, v.to_vec(), None),
+            None => TxnOp::delete(key, None),
+        };
+        let txn = Txn::new().when([cond]).and_then([op]);
+        let resp = self.rt.block_on(c.txn(txn)).map_err(|e| self.err(e))?;
+        Ok(resp.succeeded())
     }
 
     fn put_ephemeral(&self, key: &str, value: &[u8], ttl_secs: i64) -> Result<()> {
@@ -198,5 +278,31 @@ async fn keep_alive(mut c: Client, key: String, value: Vec<u8>, ttl: i64, mut le
                 }
             }
         }
+    }
+}
+
+async fn watch_loop(mut c: Client, prefix: String, tx: Sender<String>) {
+    loop {
+        let opts = WatchOptions::new().with_prefix();
+        if let Ok(mut stream) = c.watch(prefix.as_str(), Some(opts)).await {
+            // Anything may have changed while the watch was down.
+            if tx.send(String::new()).is_err() {
+                return;
+            }
+            while let Ok(Some(resp)) = stream.message().await {
+                for ev in resp.events() {
+                    if let Some(kv) = ev.kv() {
+                        let key = String::from_utf8_lossy(kv.key()).into_owned();
+                        if tx.send(key).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if resp.canceled() {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -47,13 +47,33 @@ impl Kv for MemoryKv {
         Ok(true)
     }
 
-    fn delete_all(&self, keys: &[String], prefixes: &[String]) -> Result<()> {
+    fn write_all(
+        &self,
+        puts: &[(String, Vec<u8>)],
+        keys: &[String],
+        prefixes: &[String],
+    ) -> Result<()> {
         let mut map = self.map.lock().unwrap();
+        for (k, v) in puts {
+            map.insert(k.clone(), v.clone());
+        }
         for k in keys {
             map.remove(k);
         }
         map.retain(|k, _| !prefixes.iter().any(|p| k.starts_with(p)));
         Ok(())
+    }
+
+    fn swap(&self, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool> {
+        let mut map = self.map.lock().unwrap();
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(v) => map.insert(key.to_string(), v.to_vec()),
+            None => map.remove(key),
+        };
+        Ok(true)
     }
 
     fn put_ephemeral(&self, key: &str, value: &[u8], _ttl_secs: i64) -> Result<()> {

@@ -8,6 +8,9 @@
 //! - `branches/<dot-id>/<branch>`: [`BranchRecord`]
 //! - `commits/<fs-id>/<commit-id>`: [`CommitRecord`]
 //! - `masters/<fs-id>`: the node id that holds the branch's writable filesystem
+//! - `replicas/<fs-id>/<node>`: the newest commit that node holds of that filesystem
+//! - `deleted/<fs-id>`: tombstone of a deleted branch, so nodes that were away destroy their copy
+//!   instead of re-registering it
 
 pub mod etcd;
 #[cfg(test)]
@@ -41,8 +44,15 @@ pub trait Kv: Send + Sync {
     fn put(&self, key: &str, value: &[u8]) -> Result<()>;
     /// Writes all `puts` at once if `guard` does not exist; returns whether it did.
     fn put_all_if_absent(&self, guard: &str, puts: &[(String, Vec<u8>)]) -> Result<bool>;
-    /// Deletes the given keys and every key under the given prefixes, at once.
-    fn delete_all(&self, keys: &[String], prefixes: &[String]) -> Result<()>;
+    /// Writes `puts`, then deletes the given keys and every key under the given prefixes, at once.
+    fn write_all(
+        &self,
+        puts: &[(String, Vec<u8>)],
+        keys: &[String],
+        prefixes: &[String],
+    ) -> Result<()>;
+    /// Sets `key` to `new` (`None` deletes it) only if it now holds `expected` (`None`: absent).
+    fn swap(&self, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool>;
     /// Keeps `key` = `value` alive while this process runs, re-creating it if its lease is lost.
     fn put_ephemeral(&self, key: &str, value: &[u8], ttl_secs: i64) -> Result<()>;
 }
@@ -125,6 +135,29 @@ fn commit_key(fs_id: &str, commit: &str) -> String {
 fn master_key(fs_id: &str) -> String {
     format!("{PREFIX}masters/{fs_id}")
 }
+fn deleted_key(fs_id: &str) -> String {
+    format!("{PREFIX}deleted/{fs_id}")
+}
+
+/// Key prefixes other nodes watch to replicate: commits, branches, masters and tombstones.
+pub const WATCHED: &[&str] = &["dm/commits/", "dm/masters/", "dm/deleted/"];
+
+/// The filesystem id a watched key is about.
+pub fn fs_of_key(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(PREFIX)?;
+    let (kind, rest) = rest.split_once('/')?;
+    match kind {
+        "commits" | "masters" | "deleted" | "replicas" => rest.split('/').next(),
+        _ => None,
+    }
+}
+
+fn tombstones(branches: &[BranchRecord]) -> Vec<(String, Vec<u8>)> {
+    branches
+        .iter()
+        .map(|b| (deleted_key(&b.fs_id), b.name.as_bytes().to_vec()))
+        .collect()
+}
 
 impl Store {
     pub fn new(kv: Box<dyn Kv>) -> Store {
@@ -185,14 +218,17 @@ impl Store {
             .put_all_if_absent(&key, &[(key.clone(), encode(dot))])
     }
 
-    pub fn adopt_branch(&self, dot_id: &str, b: &BranchRecord, node: &str) -> Result<bool> {
+    /// Re-registers a branch found on disk; `node` claims its master record if nobody holds it.
+    pub fn adopt_branch(&self, dot_id: &str, b: &BranchRecord, node: Option<&str>) -> Result<bool> {
         let key = branch_key(dot_id, &b.name);
         let done = self
             .kv
             .put_all_if_absent(&key, &[(key.clone(), encode(b))])?;
-        let mkey = master_key(&b.fs_id);
-        self.kv
-            .put_all_if_absent(&mkey, &[(mkey.clone(), node.as_bytes().to_vec())])?;
+        if let Some(node) = node {
+            let mkey = master_key(&b.fs_id);
+            self.kv
+                .put_all_if_absent(&mkey, &[(mkey.clone(), node.as_bytes().to_vec())])?;
+        }
         Ok(done)
     }
 
@@ -207,8 +243,9 @@ impl Store {
         for b in branches {
             keys.push(master_key(&b.fs_id));
             prefixes.push(format!("{PREFIX}commits/{}/", b.fs_id));
+            prefixes.push(format!("{PREFIX}replicas/{}/", b.fs_id));
         }
-        self.kv.delete_all(&keys, &prefixes)
+        self.kv.write_all(&tombstones(branches), &keys, &prefixes)
     }
 
     pub fn branches(&self, dot_id: &str) -> Result<Vec<BranchRecord>> {
@@ -239,9 +276,13 @@ impl Store {
 
     /// Removes a branch with its commits and master record.
     pub fn delete_branch(&self, dot_id: &str, b: &BranchRecord) -> Result<()> {
-        self.kv.delete_all(
+        self.kv.write_all(
+            &tombstones(std::slice::from_ref(b)),
             &[branch_key(dot_id, &b.name), master_key(&b.fs_id)],
-            &[format!("{PREFIX}commits/{}/", b.fs_id)],
+            &[
+                format!("{PREFIX}commits/{}/", b.fs_id),
+                format!("{PREFIX}replicas/{}/", b.fs_id),
+            ],
         )
     }
 
@@ -287,7 +328,79 @@ impl Store {
 
     pub fn delete_commits(&self, fs_id: &str, ids: &[String]) -> Result<()> {
         let keys: Vec<String> = ids.iter().map(|c| commit_key(fs_id, c)).collect();
-        self.kv.delete_all(&keys, &[])
+        self.kv.write_all(&[], &keys, &[])
+    }
+
+    /// Live servers (their records vanish with their lease).
+    pub fn servers(&self) -> Result<Vec<ServerRecord>> {
+        self.list_decoded(&format!("{PREFIX}servers/"))
+    }
+
+    pub fn server(&self, id: &str) -> Result<Option<ServerRecord>> {
+        let key = format!("{PREFIX}servers/{id}");
+        self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    pub fn master(&self, fs_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .kv
+            .get(&master_key(fs_id))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Moves the master of `fs_id` from `from` (`None`: no master) to `to`; false if it was not
+    /// `from` any more (another node won).
+    pub fn move_master(&self, fs_id: &str, from: Option<&str>, to: &str) -> Result<bool> {
+        self.kv.swap(
+            &master_key(fs_id),
+            from.map(str::as_bytes),
+            Some(to.as_bytes()),
+        )
+    }
+
+    /// Gives up mastership of `fs_id` if `node` holds it (a node leaving the cluster).
+    pub fn drop_master(&self, fs_id: &str, node: &str) -> Result<bool> {
+        self.kv
+            .swap(&master_key(fs_id), Some(node.as_bytes()), None)
+    }
+
+    pub fn is_deleted(&self, fs_id: &str) -> Result<bool> {
+        Ok(self.kv.get(&deleted_key(fs_id))?.is_some())
+    }
+
+    /// Filesystem ids of every deleted branch.
+    pub fn deleted(&self) -> Result<std::collections::BTreeSet<String>> {
+        let prefix = format!("{PREFIX}deleted/");
+        Ok(self
+            .kv
+            .list_keys(&prefix)?
+            .into_iter()
+            .map(|k| k[prefix.len()..].to_string())
+            .collect())
+    }
+
+    /// Records that `node` holds `fs_id` up to `commit`.
+    pub fn set_replica(&self, fs_id: &str, node: &str, commit: &str) -> Result<()> {
+        self.kv.put(
+            &format!("{PREFIX}replicas/{fs_id}/{node}"),
+            commit.as_bytes(),
+        )
+    }
+
+    /// Newest commit held per node, for one filesystem.
+    pub fn replicas(&self, fs_id: &str) -> Result<BTreeMap<String, String>> {
+        let prefix = format!("{PREFIX}replicas/{fs_id}/");
+        Ok(self
+            .kv
+            .list(&prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k[prefix.len()..].to_string(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect())
     }
 
     pub fn all_masters(&self) -> Result<BTreeMap<String, String>> {
@@ -363,6 +476,23 @@ mod tests {
         assert_eq!(s.commits("fs10").unwrap().len(), 1);
         assert!(s.dot("admin", "ab").unwrap().is_some());
         assert_eq!(s.all_masters().unwrap().len(), 1);
+        assert!(s.is_deleted("fs1").unwrap());
+        assert!(!s.is_deleted("fs10").unwrap());
+    }
+
+    #[test]
+    fn master_moves_only_from_the_expected_node() {
+        let s = store();
+        s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap();
+        assert!(!s.move_master("fs1", Some("n2"), "n3").unwrap());
+        assert!(s.move_master("fs1", Some("n1"), "n2").unwrap());
+        assert_eq!(s.master("fs1").unwrap().as_deref(), Some("n2"));
+        assert!(!s.drop_master("fs1", "n1").unwrap());
+        assert!(s.drop_master("fs1", "n2").unwrap());
+        assert!(s.move_master("fs1", None, "n3").unwrap());
+        assert_eq!(fs_of_key("dm/commits/fs1/c1"), Some("fs1"));
+        assert_eq!(fs_of_key("dm/masters/fs1"), Some("fs1"));
+        assert_eq!(fs_of_key("dm/dots/a/b"), None);
     }
 
     #[test]

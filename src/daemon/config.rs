@@ -1,5 +1,6 @@
 //! The node's own configuration, `<state-dir>/node.toml`, written by `dm cluster init` and read by
-//! `dm serve`. It holds no secret: the admin key is stored only as a SHA-256 hash.
+//! `dm serve`. The admin key is stored only as a SHA-256 hash; the file is private (0600) because
+//! it holds the secret the cluster's nodes use with each other.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,12 @@ pub struct NodeConfig {
     #[serde(default)]
     pub etcd_endpoints: Vec<String>,
     pub admin_key_sha256: String,
+    /// Shared by the nodes of one cluster; authenticates their calls to each other.
+    #[serde(default)]
+    pub cluster_secret: String,
+    /// Set on nodes that joined an existing cluster: etcd's `--initial-cluster` at first start.
+    #[serde(default)]
+    pub etcd_initial_cluster: Option<String>,
     /// Unix socket of the Docker volume plugin (its file name is the driver name); none = off.
     #[serde(default = "default_plugin_socket")]
     pub docker_plugin_socket: Option<PathBuf>,
@@ -108,8 +115,16 @@ impl NodeConfig {
         let text = toml::to_string_pretty(self).expect("node config serialises");
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(state_dir)?;
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
             let tmp = path.with_extension("toml.tmp");
-            std::fs::write(&tmp, text)?;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?
+                .write_all(text.as_bytes())?;
             std::fs::rename(&tmp, &path)
         };
         write().map_err(|source| ConfigError::Write {
@@ -118,10 +133,27 @@ impl NodeConfig {
         })
     }
 
-    /// etcd endpoints to use: the external ones, or our own etcd on loopback.
+    /// Host other nodes reach this node's API and etcd at.
+    pub fn host(&self) -> &str {
+        if self.advertise == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            &self.advertise
+        }
+    }
+
+    pub fn etcd_peer_url(&self) -> String {
+        format!("http://{}:{}", self.host(), self.etcd_peer_port)
+    }
+
+    pub fn etcd_client_url(&self) -> String {
+        format!("http://{}:{}", self.host(), self.etcd_client_port)
+    }
+
+    /// etcd endpoints to use: the external ones, or our own etcd.
     pub fn endpoints(&self) -> Vec<String> {
         if self.etcd_endpoints.is_empty() {
-            vec![format!("http://127.0.0.1:{}", self.etcd_client_port)]
+            vec![self.etcd_client_url()]
         } else {
             self.etcd_endpoints.clone()
         }

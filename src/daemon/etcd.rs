@@ -1,4 +1,5 @@
-//! Runs and supervises this node's own etcd (client port 42379, peer port 42380 by default).
+//! Runs and supervises this node's own etcd (client port 42379, peer port 42380 by default), on
+//! the node's advertised address so the other members of a multi-node cluster reach it.
 //!
 //! etcd is a child of `dm serve`; it gets SIGKILL when the daemon dies (even by `kill -9`), so a
 //! restarted daemon never finds a stray etcd holding its ports. If etcd exits on its own it is
@@ -28,8 +29,13 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .create(true)
         .append(true)
         .open(log_path(state_dir))?;
-    let client = format!("http://127.0.0.1:{}", cfg.etcd_client_port);
-    let peer = format!("http://127.0.0.1:{}", cfg.etcd_peer_port);
+    let client = cfg.etcd_client_url();
+    let peer = cfg.etcd_peer_url();
+    // Flags about the initial cluster only matter on the very first start (empty data dir).
+    let (initial, state) = match &cfg.etcd_initial_cluster {
+        Some(members) => (members.clone(), "existing"),
+        None => (format!("{}={peer}", cfg.node_id), "new"),
+    };
     let mut cmd = Command::new("etcd");
     cmd.arg("--name")
         .arg(&cfg.node_id)
@@ -44,7 +50,9 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .arg("--initial-advertise-peer-urls")
         .arg(&peer)
         .arg("--initial-cluster")
-        .arg(format!("{}={peer}", cfg.node_id))
+        .arg(initial)
+        .arg("--initial-cluster-state")
+        .arg(state)
         .arg("--log-level")
         .arg("warn")
         .stdin(Stdio::null())

@@ -14,12 +14,24 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use super::{Daemon, DaemonError};
+use super::{Daemon, DaemonError, peer};
 use crate::api;
 
 const WORKERS: usize = 8;
 
 type Reply = (u16, Vec<u8>);
+
+/// What a handler answers: JSON, or a `zfs send` stream for another node.
+enum Out {
+    Json(Reply),
+    Stream(crate::zfs::SendStream),
+}
+
+impl From<Reply> for Out {
+    fn from(r: Reply) -> Out {
+        Out::Json(r)
+    }
+}
 
 fn json<T: Serialize>(status: u16, v: &T) -> Reply {
     (status, serde_json::to_vec(v).expect("responses serialise"))
@@ -60,7 +72,11 @@ fn handle(daemon: &Daemon, mut req: Request) {
     let url = req.url().to_string();
     let outcome = catch_unwind(AssertUnwindSafe(|| route(daemon, &mut req)));
     let (status, body) = match outcome {
-        Ok(Ok(reply)) => reply,
+        Ok(Ok(Out::Stream(stream))) => {
+            send_stream(req, stream);
+            return;
+        }
+        Ok(Ok(Out::Json(reply))) => reply,
         Ok(Err(e)) => error_reply(&e),
         Err(_) => error_reply(&DaemonError::Internal(
             "the daemon hit a bug handling this request; see its log".into(),
@@ -77,6 +93,35 @@ fn handle(daemon: &Daemon, mut req: Request) {
     let _ = req.respond(resp);
 }
 
+/// Streams `zfs send` output as a chunked body. If `zfs send` fails half-way the connection is
+/// cut, and the receiving `zfs receive` rejects the incomplete stream.
+fn send_stream(req: Request, stream: crate::zfs::SendStream) {
+    struct Finishing(Option<crate::zfs::SendStream>);
+    impl Read for Finishing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(s) = self.0.as_mut() else {
+                return Ok(0);
+            };
+            let n = s.read(buf)?;
+            if n == 0 {
+                let s = self.0.take().expect("present");
+                s.finish().map_err(std::io::Error::other)?;
+            }
+            Ok(n)
+        }
+    }
+    let resp = Response::new(
+        tiny_http::StatusCode(200),
+        vec![Header::from_bytes("Content-Type", "application/octet-stream").expect("valid header")],
+        Finishing(Some(stream)),
+        None,
+        None,
+    );
+    if let Err(e) = req.respond(resp) {
+        tracing::warn!(error = %e, "send stream interrupted");
+    }
+}
+
 fn credentials(req: &Request) -> Option<(String, String)> {
     let h = req
         .headers()
@@ -88,7 +133,7 @@ fn credentials(req: &Request) -> Option<(String, String)> {
     Some((user.to_string(), key.to_string()))
 }
 
-fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, DaemonError> {
+fn raw_body(req: &mut Request) -> Result<Vec<u8>, DaemonError> {
     if req.body_length().is_some_and(|n| n > api::MAX_BODY) {
         return Err(DaemonError::TooLarge);
     }
@@ -100,19 +145,143 @@ fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, DaemonError> {
     if buf.len() > api::MAX_BODY {
         return Err(DaemonError::TooLarge);
     }
-    serde_json::from_slice(&buf)
+    Ok(buf)
+}
+
+fn parse<T: DeserializeOwned>(buf: &[u8]) -> Result<T, DaemonError> {
+    serde_json::from_slice(buf)
         .map_err(|e| DaemonError::BadRequest(format!("malformed JSON request: {e}")))
 }
 
-fn route(daemon: &Daemon, req: &mut Request) -> Result<Reply, DaemonError> {
+fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, DaemonError> {
+    parse(&raw_body(req)?)
+}
+
+fn header(req: &Request, name: &'static str) -> Option<String> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+fn query(url: &str, key: &str) -> Option<String> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Writes to a branch run on its master: sends the request there unless it came from a node.
+fn forward_to_master(
+    daemon: &Daemon,
+    req: &mut Request,
+    (ns, dot, br): (&str, &str, &str),
+) -> Result<Option<Reply>, DaemonError> {
+    if header(req, peer::FORWARDED).is_some() {
+        return Ok(None);
+    }
+    let Some(server) = daemon.node.master_elsewhere(ns, dot, br)? else {
+        return Ok(None);
+    };
+    let auth = header(req, "Authorization").unwrap_or_default();
+    let body = raw_body(req)?;
+    let method = req.method().to_string();
+    let url = req.url().to_string();
+    tracing::debug!(%url, to = %server.id, "forwarding to the branch's master");
+    daemon
+        .node
+        .peers
+        .forward(&server, &method, &url, &auth, body)
+        .map(Some)
+}
+
+/// Node-to-node calls, authenticated with the cluster secret.
+fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, DaemonError> {
+    let node = &daemon.node;
+    let url = req.url().to_string();
+    match (req.method(), parts) {
+        (Method::Get, ["v1", "internal", "send"]) => {
+            let need = |k: &str| {
+                query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
+            };
+            let stream = node.send_stream(
+                &need("fs")?,
+                query(&url, "from").as_deref(),
+                &need("to")?,
+                query(&url, "all").as_deref() == Some("1"),
+            )?;
+            Ok(Out::Stream(stream))
+        }
+        (Method::Post, ["v1", "internal", "release"]) => {
+            let b = body(req)?;
+            Ok(json(200, &node.release(&b)?).into())
+        }
+        (Method::Post, ["v1", "internal", "released"]) => {
+            let b = body(req)?;
+            node.released(&b)?;
+            Ok(json(200, &serde_json::json!({})).into())
+        }
+        (Method::Post, ["v1", "internal", "held"]) => {
+            let b: api::HeldRequest = body(req)?;
+            Ok(json(200, &node.held_here(&b)).into())
+        }
+        _ => Err(DaemonError::NoRoute(url)),
+    }
+}
+
+fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     let (user, key) = credentials(req).ok_or(DaemonError::Unauthorized)?;
     daemon.authenticate(&user, &key)?;
     let path = req.url().split('?').next().unwrap_or_default().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if user == peer::NODE_USER {
+        return internal(daemon, req, &parts);
+    }
+    if parts.get(1) == Some(&"internal") {
+        return Err(DaemonError::Forbidden(
+            "internal calls are for the cluster's nodes only".into(),
+        ));
+    }
+    // Writes that must run on a branch's master go there.
+    let writes_branch = matches!(
+        (req.method(), parts.as_slice()),
+        (
+            Method::Post,
+            ["v1", "dots", _, _, "branches", _, "commits" | "reset"]
+        )
+    );
+    if writes_branch
+        && let Some(reply) = forward_to_master(daemon, req, (parts[2], parts[3], parts[5]))?
+    {
+        return Ok(reply.into());
+    }
+    user_route(daemon, req, user, &parts).map(Out::from)
+}
+
+fn user_route(
+    daemon: &Daemon,
+    req: &mut Request,
+    user: String,
+    parts: &[&str],
+) -> Result<Reply, DaemonError> {
+    let path = parts.join("/");
     let node = &daemon.node;
     let method = req.method().clone();
     let u = user.as_str();
-    match (&method, parts.as_slice()) {
+    match (&method, parts) {
+        (Method::Get, ["v1", "cluster", "nodes"]) => Ok(json(200, &daemon.nodes()?)),
+        (Method::Post, ["v1", "cluster", "members"]) => {
+            daemon.require_admin(u)?;
+            let b: api::JoinRequest = body(req)?;
+            Ok(json(200, &daemon.add_member(&b)?))
+        }
+        (Method::Post, ["v1", "cluster", "leave"]) => {
+            daemon.require_admin(u)?;
+            let b: api::LeaveRequest = body(req)?;
+            Ok(json(200, &daemon.leave(&b)?))
+        }
         (Method::Get, ["v1", "ping"]) => Ok(json(
             200,
             &api::Ping {

@@ -107,3 +107,23 @@ pub fn log_tail(log: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
+
+/// Stops the daemon of `state_dir` (SIGTERM, then SIGKILL after `timeout`) and waits until it is
+/// gone. Mounts stay: they belong to ZFS, not to the daemon.
+pub fn stop(state_dir: &Path, timeout: Duration) -> Result<(), LaunchError> {
+    let Some(pid) = running_pid(state_dir) else {
+        return Ok(());
+    };
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + timeout;
+    while super::procs::is_running(pid) {
+        if Instant::now() > deadline {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            std::thread::sleep(Duration::from_millis(200));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(config::pid_file(state_dir));
+    Ok(())
+}

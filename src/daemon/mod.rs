@@ -3,11 +3,15 @@
 
 pub mod config;
 mod etcd;
+mod handoff;
 mod http;
 pub mod launch;
+mod membership;
 mod mounts;
 mod node;
+mod peer;
 mod procs;
+mod replicate;
 mod volumes;
 
 use std::path::Path;
@@ -51,6 +55,8 @@ pub enum DaemonError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -65,6 +71,7 @@ impl DaemonError {
             DaemonError::TooLarge => 413,
             DaemonError::PoolFull(_) => 507,
             DaemonError::Registry(RegistryError::Unavailable { .. }) => 503,
+            DaemonError::Unavailable(_) => 503,
             DaemonError::Zfs(ZfsError::DaemonDown(_)) => 503,
             DaemonError::Zfs(_) | DaemonError::Registry(_) | DaemonError::Internal(_) => 500,
         }
@@ -83,6 +90,7 @@ impl DaemonError {
             DaemonError::PoolFull(_) => "pool_full",
             DaemonError::Zfs(_) => "zfs",
             DaemonError::Registry(_) => "registry",
+            DaemonError::Unavailable(_) => "unavailable",
             DaemonError::Internal(_) => "internal",
         }
     }
@@ -108,11 +116,22 @@ fn same(a: &str, b: &str) -> bool {
 pub struct Daemon {
     pub node: Node,
     admin_key_sha256: String,
+    pub cfg: NodeConfig,
+    /// The etcd client, for cluster membership (the registry goes through `node.store()`).
+    pub kv: EtcdKv,
 }
 
 impl Daemon {
     /// Admin is checked against the node's own config, so it works even while etcd is down.
     pub fn authenticate(&self, user: &str, key: &str) -> Result<(), DaemonError> {
+        if user == peer::NODE_USER {
+            let secret = &self.cfg.cluster_secret;
+            return if !secret.is_empty() && same(key, secret) {
+                Ok(())
+            } else {
+                Err(DaemonError::Unauthorized)
+            };
+        }
         let hash = hash_key(key);
         if user == "admin" && same(&hash, &self.admin_key_sha256) {
             return Ok(());
@@ -155,7 +174,12 @@ fn connect_registry(cfg: &NodeConfig, timeout: Duration) -> Result<EtcdKv, Regis
 /// Runs the daemon for `state_dir` until SIGTERM.
 pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let cfg = NodeConfig::load(state_dir)?;
+    let mut cfg = NodeConfig::load(state_dir)?;
+    if cfg.cluster_secret.is_empty() {
+        // Configs from before multi-node clusters; the secret is what joining nodes receive.
+        cfg.cluster_secret = new_id();
+        cfg.save(state_dir)?;
+    }
     tracing::info!(node = %cfg.node_id, pool = %cfg.pool, port = cfg.api_port, "dm serve starting");
     zfs::check_available().context("ZFS is not available")?;
     let pool = Pool::open(&cfg.pool)?.with_context(|| {
@@ -188,7 +212,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
             etcd::log_path(state_dir).display()
         )
     })?;
-    let store = Store::new(Box::new(kv));
+    let store = Store::new(Box::new(kv.clone()));
     if store.user("admin")?.is_none() {
         store.put_user(&UserRecord {
             name: "admin".into(),
@@ -216,6 +240,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         store,
         mounts,
         docker,
+        peer::Peers::new(&cfg.cluster_secret),
     );
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
@@ -228,7 +253,10 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     let daemon = Arc::new(Daemon {
         node,
         admin_key_sha256: cfg.admin_key_sha256.clone(),
+        cfg: cfg.clone(),
+        kv: kv.clone(),
     });
+    replicate::start(daemon.clone(), &kv);
     if let Some(sock) = &cfg.docker_plugin_socket {
         crate::plugins::docker::serve(sock, Arc::new(volumes::DockerVolumes(daemon.clone())))
             .with_context(|| format!("cannot serve the Docker plugin on {}", sock.display()))?;

@@ -23,10 +23,10 @@ use crate::names::{self, Kind};
 use crate::plugins::docker_api;
 use crate::zfs::{self, Pool, ZfsError};
 
-const DMFS: &str = "dmfs";
-const P_DOT: &str = "io.dm:dot";
-const P_DOTID: &str = "io.dm:dotid";
-const P_BRANCH: &str = "io.dm:branch";
+pub(super) const DMFS: &str = "dmfs";
+pub(super) const P_DOT: &str = "io.dm:dot";
+pub(super) const P_DOTID: &str = "io.dm:dotid";
+pub(super) const P_BRANCH: &str = "io.dm:branch";
 const P_BASELINE: &str = "io.dm:baseline";
 /// Commit records are base64 JSON split over `io.dm:commit.N`: zfs-fuse aborts on values of a
 /// few KiB, and tabs or newlines in a raw value would break `-H` parsing.
@@ -46,9 +46,12 @@ pub struct Node {
     pub id: String,
     pub mounts: MountTable,
     docker: Option<DockerLink>,
-    pool: Pool,
+    pub(super) pool: Pool,
     mount_dir: PathBuf,
-    store: Store,
+    pub(super) store: Store,
+    pub(super) peers: super::peer::Peers,
+    /// Branches this node is handing off to another node, by filesystem id.
+    pub(super) moving: Mutex<HashMap<String, super::handoff::Moving>>,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     stats: Arc<Mutex<StatsCache>>,
     /// Newest commit `seq` per filesystem, read from the registry once and then kept here, so a
@@ -73,7 +76,7 @@ fn now() -> (u64, u64) {
     (d.as_secs(), d.as_nanos() as u64)
 }
 
-fn encode_commit(c: &CommitRecord) -> Vec<(String, String)> {
+pub(super) fn encode_commit(c: &CommitRecord) -> Vec<(String, String)> {
     let b64 = B64.encode(serde_json::to_vec(c).expect("commit serialises"));
     b64.as_bytes()
         .chunks(CHUNK)
@@ -102,7 +105,7 @@ fn commit_columns() -> Vec<String> {
     (0..MAX_CHUNKS).map(|i| format!("{P_COMMIT}{i}")).collect()
 }
 
-fn zfs_err(e: ZfsError) -> DaemonError {
+pub(super) fn zfs_err(e: ZfsError) -> DaemonError {
     match e {
         ZfsError::NoSpace(_) => DaemonError::PoolFull(
             "the ZFS pool is full; delete dots or commits you no longer need, or grow the pool"
@@ -229,6 +232,7 @@ impl Node {
         store: Store,
         mounts: MountTable,
         docker: Option<DockerLink>,
+        peers: super::peer::Peers,
     ) -> Node {
         Node {
             id,
@@ -237,6 +241,8 @@ impl Node {
             pool,
             mount_dir,
             store,
+            peers,
+            moving: Mutex::default(),
             locks: Mutex::new(HashMap::new()),
             stats: Arc::default(),
             last_seq: Mutex::default(),
@@ -280,7 +286,7 @@ impl Node {
         &self.store
     }
 
-    fn lock(&self, key: &str) -> Arc<Mutex<()>> {
+    pub(super) fn lock(&self, key: &str) -> Arc<Mutex<()>> {
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.to_string()).or_default().clone()
     }
@@ -295,7 +301,10 @@ impl Node {
     /// Containers holding the mounts that match `filter`, by (namespace, dot) then branch.
     /// Docker is asked for names once, and only if something is mounted; where it does not
     /// answer, the mount id stands in.
-    fn containers_where(&self, filter: impl Fn(&MountRecord) -> bool) -> BTreeMap<DotKey, Held> {
+    pub(super) fn containers_where(
+        &self,
+        filter: impl Fn(&MountRecord) -> bool,
+    ) -> BTreeMap<DotKey, Held> {
         let held = self.mounts.find(filter);
         let mut out: BTreeMap<DotKey, Held> = BTreeMap::new();
         if held.is_empty() {
@@ -338,19 +347,86 @@ impl Node {
         }
     }
 
-    fn in_use_error(what: &str, containers: &[String], hint: &str) -> DaemonError {
+    pub(super) fn in_use_error(what: &str, containers: &[String], hint: &str) -> DaemonError {
         DaemonError::InUse(format!(
             "{what} is in use by container(s) {}; {hint}",
             containers.join(", ")
         ))
     }
 
-    fn mountpoint(&self, fs_id: &str) -> PathBuf {
+    pub(super) fn mountpoint(&self, fs_id: &str) -> PathBuf {
         self.mount_dir.join(fs_id)
     }
 
-    fn rel(fs_id: &str) -> String {
+    pub(super) fn rel(fs_id: &str) -> String {
         format!("{DMFS}/{fs_id}")
+    }
+
+    /// Writes to a branch happen on its master (the API forwards them there).
+    fn check_master(&self, b: &BranchRecord) -> Result<()> {
+        match self.store.master(&b.fs_id)? {
+            Some(m) if m != self.id => Err(DaemonError::Conflict(format!(
+                "branch '{}' is mastered by node {m} now; try again (requests go to its master)",
+                b.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The node to send a write on `branch` to, if its master is another node.
+    pub fn master_elsewhere(
+        &self,
+        ns: &str,
+        name: &str,
+        branch: &str,
+    ) -> Result<Option<crate::cluster::ServerRecord>> {
+        let Some(fs) = branch_fs_id(&self.store, ns, name, branch)? else {
+            return Ok(None);
+        };
+        match self.store.master(&fs)? {
+            Some(m) if m != self.id => match self.store.server(&m)? {
+                Some(s) => Ok(Some(s)),
+                None => Err(DaemonError::Unavailable(format!(
+                    "branch '{branch}' lives on node {m}, which is down; writes to it wait until that node is back (its commits are readable on every node)"
+                ))),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Containers on other nodes holding any of `branches` (asked of each branch's master).
+    fn held_elsewhere(&self, l: &Loaded, branches: &[BranchRecord]) -> Result<Vec<String>> {
+        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for b in branches {
+            if let Some(m) = self.store.master(&b.fs_id)?
+                && m != self.id
+            {
+                by_node.entry(m).or_default().push(b.name.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for (node, names) in by_node {
+            let Some(server) = self.store.server(&node)? else {
+                continue;
+            };
+            let req = api::HeldRequest {
+                namespace: l.dot.namespace.clone(),
+                dot: l.dot.name.clone(),
+                branches: names,
+            };
+            let held: Vec<String> = self.peers.post(&server, "/internal/held", &req)?;
+            out.extend(held.into_iter().map(|c| format!("{c} (on node {node})")));
+        }
+        Ok(out)
+    }
+
+    /// Containers on this node holding the named branches (for another node's check).
+    pub fn held_here(&self, req: &api::HeldRequest) -> Vec<String> {
+        self.containers(&req.namespace, &req.dot)
+            .into_iter()
+            .filter(|(b, _)| req.branches.contains(b))
+            .flat_map(|(_, c)| c)
+            .collect()
     }
 
     /// Users may act in their own namespace; admin in all.
@@ -591,7 +667,8 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
-        let held: Vec<String> = self.containers(ns, name).into_values().flatten().collect();
+        let mut held: Vec<String> = self.containers(ns, name).into_values().flatten().collect();
+        held.extend(self.held_elsewhere(&l, &l.branches)?);
         if !held.is_empty() {
             return Err(Self::in_use_error(
                 &format!("dot '{name}'"),
@@ -666,10 +743,12 @@ impl Node {
                 children.join(", ")
             )));
         }
-        if let Some(held) = self.containers(ns, name).get(branch) {
+        let mut held = self.containers(ns, name).remove(branch).unwrap_or_default();
+        held.extend(self.held_elsewhere(&l, std::slice::from_ref(b))?);
+        if !held.is_empty() {
             return Err(Self::in_use_error(
                 &format!("branch '{branch}'"),
-                held,
+                &held,
                 "stop and remove them first",
             ));
         }
@@ -748,6 +827,8 @@ impl Node {
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
+        self.check_not_moving(&b.fs_id, branch)?;
+        self.check_master(b)?;
         let fs = self.pool.dataset(&Self::rel(&b.fs_id));
         let cached = self
             .last_seq
@@ -849,6 +930,8 @@ impl Node {
                 ))
             })?,
         };
+        let cat = super::replicate::Catalog::load(self)?;
+        self.ensure_commit(fs_id, &commit.id, &cat)?;
         let snap = self
             .pool
             .filesystem(&Self::rel(fs_id))
@@ -895,6 +978,8 @@ impl Node {
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
         let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
+        self.check_not_moving(&b.fs_id, branch)?;
+        self.check_master(b)?;
         let held = self.containers(ns, name).remove(branch).unwrap_or_default();
         if !held.is_empty() && !req.force {
             return Err(Self::in_use_error(
@@ -1017,6 +1102,7 @@ impl Node {
         check_name(Kind::Subdot, subdot)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
+        self.procure(&l.dot, b)?;
         let mp = self.mountpoint(&b.fs_id);
         if !mounted(&mp) {
             self.pool
@@ -1068,8 +1154,9 @@ impl Node {
         std::fs::create_dir_all(&self.mount_dir).map_err(|e| io_err(&self.mount_dir, e))?;
         let listed = self
             .pool
-            .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH])
+            .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH, "readonly"])
             .map_err(zfs_err)?;
+        let deleted = self.store.deleted()?;
         let cols = commit_columns();
         let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
         let snaps = self
@@ -1083,6 +1170,13 @@ impl Node {
             let Some(fs_id) = item.filesystem.name().strip_prefix(&prefix) else {
                 continue;
             };
+            if deleted.contains(fs_id) {
+                // Deleted while this node was away.
+                if let Err(e) = self.pool.dataset(&Self::rel(fs_id)).destroy() {
+                    tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
+                }
+                continue;
+            }
             if fs_id.ends_with("-reset") {
                 tracing::warn!(fs = %item.filesystem.name(), "leftover from an interrupted reset; kept for inspection");
                 continue;
@@ -1118,7 +1212,10 @@ impl Node {
                 fs_id: fs_id.to_string(),
                 origin,
             };
-            if self.store.adopt_branch(dot_id, &b, &self.id)? {
+            // A read-only copy is a replica: it never claims to be the master.
+            let replica = item.props.get("readonly").map(String::as_str) == Some("on");
+            let master = (!replica).then_some(self.id.as_str());
+            if self.store.adopt_branch(dot_id, &b, master)? {
                 adopted += 1;
             }
         }
@@ -1128,6 +1225,20 @@ impl Node {
             else {
                 continue;
             };
+            if s.snapshot
+                .name()
+                .starts_with(super::replicate::HANDOFF_PREFIX)
+            {
+                // A handoff was interrupted by a restart: the master record says how it ended.
+                let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
+                if let Err(e) = self.finish_move(fs_id, s.snapshot.name(), moved) {
+                    tracing::warn!(%fs_id, error = %e, "cannot settle an interrupted handoff");
+                }
+                continue;
+            }
+            if deleted.contains(fs_id) {
+                continue;
+            }
             let have = known
                 .get(fs_id)
                 .is_some_and(|v| v.iter().any(|c| c.id == s.snapshot.name()));
@@ -1172,7 +1283,7 @@ fn branch_fs_id(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Opti
 }
 
 /// Whether `path` is a mountpoint right now (from /proc/mounts, no ZFS call).
-fn mounted(path: &Path) -> bool {
+pub(super) fn mounted(path: &Path) -> bool {
     let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
         return false;
     };

@@ -94,6 +94,77 @@ pub(crate) fn run(tool: Tool, args: &[&str]) -> Result<String, ZfsError> {
     check(tool, args, output)
 }
 
+/// Starts `zfs send ARGS` with its stream on stdout, for the caller to read.
+pub(crate) fn spawn_send(args: &[String]) -> Result<std::process::Child, ZfsError> {
+    tracing::debug!(?args, "zfs send");
+    Command::new("zfs")
+        .arg("send")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ZfsError::ToolMissing {
+            tool: "zfs",
+            source: e,
+        })
+}
+
+/// Waits for a `zfs send` child and turns a failure into a typed error.
+pub(crate) fn finish_send(args: &[String], child: std::process::Child) -> Result<(), ZfsError> {
+    let out = child.wait_with_output().map_err(|e| ZfsError::Failed {
+        command: "zfs send".into(),
+        stderr: e.to_string(),
+    })?;
+    let mut full: Vec<&str> = vec!["send"];
+    full.extend(args.iter().map(String::as_str));
+    check(Tool::Zfs, &full, out).map(|_| ())
+}
+
+/// Runs `zfs receive ARGS` fed from `input`; returns the bytes it was fed. Holds the mount lock:
+/// a receive creates (and may mount) datasets.
+pub(crate) fn receive(args: &[String], input: &mut dyn std::io::Read) -> Result<u64, ZfsError> {
+    let _lock = MountLock::take();
+    let started = Instant::now();
+    let mut child = Command::new("zfs")
+        .arg("receive")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ZfsError::ToolMissing {
+            tool: "zfs",
+            source: e,
+        })?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let copied = std::io::copy(input, &mut stdin);
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| ZfsError::Failed {
+        command: "zfs receive".into(),
+        stderr: e.to_string(),
+    })?;
+    let mut full: Vec<&str> = vec!["receive"];
+    full.extend(args.iter().map(String::as_str));
+    tracing::debug!(
+        ?args,
+        ms = started.elapsed().as_millis() as u64,
+        "zfs receive"
+    );
+    let bytes = match copied {
+        Ok(n) => n,
+        // The stream broke (sender died, connection dropped): whatever zfs says, it failed.
+        Err(e) => {
+            let _ = check(Tool::Zfs, &full, out);
+            return Err(ZfsError::Failed {
+                command: full.join(" "),
+                stderr: format!("the stream was cut off: {e}"),
+            });
+        }
+    };
+    check(Tool::Zfs, &full, out).map(|_| bytes)
+}
+
 fn check(tool: Tool, args: &[&str], output: Output) -> Result<String, ZfsError> {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.success() {

@@ -192,6 +192,18 @@ impl Pool {
             .collect())
     }
 
+    /// Receives a `zfs send` stream from `input` into `pool/rel` (created if the stream is a full
+    /// or clone stream). `force` rolls `pool/rel` back to its newest snapshot first, which is
+    /// right only for read-only replicas. Returns the stream's size in bytes.
+    pub fn receive(&self, rel: &str, force: bool, input: &mut dyn std::io::Read) -> Result<u64> {
+        let mut args = Vec::new();
+        if force {
+            args.push("-F".to_string());
+        }
+        args.push(format!("{}/{rel}", self.name));
+        cmd::receive(&args, input)
+    }
+
     /// All snapshots under `pool/rel`, with their createtxg and requested user properties.
     pub fn snapshots_under(&self, rel: &str, user_props: &[&str]) -> Result<Vec<ListedSnapshot>> {
         let parent = format!("{}/{rel}", self.name);
@@ -310,6 +322,32 @@ impl Filesystem {
         })
     }
 
+    /// This filesystem's snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        Ok(list_snapshots(&self.name, &[])?
+            .into_iter()
+            .map(|s| s.snapshot)
+            .filter(|s| s.filesystem == self.name)
+            .collect())
+    }
+
+    /// Unmounts the filesystem if it is mounted.
+    pub fn unmount(&self) -> Result<()> {
+        if !self.is_mounted()? {
+            return Ok(());
+        }
+        match run(Tool::Zfs, &["unmount", &self.name]) {
+            Ok(_) => Ok(()),
+            Err(ZfsError::Failed { stderr, .. }) if stderr.contains("not currently mounted") => {
+                Ok(())
+            }
+            Err(ZfsError::Failed { stderr, .. }) if stderr.contains("busy") => {
+                Err(ZfsError::Busy(self.name.clone()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn get_snapshot(&self, snap: &str) -> Result<Snapshot> {
         let full = format!("{}@{snap}", self.name);
         run(
@@ -417,7 +455,95 @@ pub fn check_available() -> Result<()> {
     run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
 }
 
+/// A running `zfs send`: read the stream, then [`SendStream::finish`] to learn whether it was whole.
+pub struct SendStream {
+    /// `None` once finished.
+    child: Option<std::process::Child>,
+    args: Vec<String>,
+}
+
+impl std::io::Read for SendStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.child.as_mut().and_then(|c| c.stdout.as_mut()) {
+            Some(out) => out.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl SendStream {
+    /// Waits for `zfs send` to exit; an error means the stream just read is not complete.
+    pub fn finish(mut self) -> Result<()> {
+        let child = self.child.take().expect("finish is called once");
+        cmd::finish_send(&self.args, child)
+    }
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        // A reader that gave up (client gone) must not leave `zfs send` running.
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 impl Snapshot {
+    pub fn set_property(&self, prop: &str, value: &str) -> Result<()> {
+        let kv = format!("{prop}={value}");
+        run(Tool::Zfs, &["set", &kv, &self.full_name()]).map(|_| ())
+    }
+
+    /// Starts `zfs send` of this snapshot: in full, or the increment since `from` (a snapshot of
+    /// the same filesystem, or of the origin for a clone). `intermediates` includes every
+    /// snapshot in between (`-I`), not just this one.
+    pub fn send(&self, from: Option<&Snapshot>, intermediates: bool) -> Result<SendStream> {
+        let mut args = Vec::new();
+        if let Some(f) = from {
+            args.push(if intermediates { "-I" } else { "-i" }.to_string());
+            args.push(f.full_name());
+        }
+        args.push(self.full_name());
+        let child = cmd::spawn_send(&args)?;
+        Ok(SendStream {
+            child: Some(child),
+            args,
+        })
+    }
+
+    /// Whether anything changed between `older` and this snapshot: the increment between them
+    /// holds more than its begin and end records. Exact, unlike space accounting, and cheap: only
+    /// the first two records of the stream are read.
+    pub fn differs_from(&self, older: &Snapshot) -> Result<bool> {
+        /// Size of one record header in a send stream (`dmu_replay_record_t`).
+        const RECORD: usize = 312;
+        const DRR_END: u32 = 5;
+        let mut stream = self.send(Some(older), false)?;
+        let mut buf = vec![0u8; 2 * RECORD];
+        let mut got = 0;
+        while got < buf.len() {
+            match std::io::Read::read(&mut stream, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => {
+                    return Err(ZfsError::Failed {
+                        command: "zfs send".into(),
+                        stderr: e.to_string(),
+                    });
+                }
+            }
+        }
+        if got < buf.len() {
+            stream.finish()?;
+            return Err(ZfsError::Parse(
+                "send stream shorter than two records".into(),
+            ));
+        }
+        let kind = u32::from_le_bytes(buf[RECORD..RECORD + 4].try_into().expect("4 bytes"));
+        Ok(kind != DRR_END && kind.swap_bytes() != DRR_END)
+    }
+
     /// Destroys this snapshot (fails if a clone depends on it).
     pub fn destroy(self) -> Result<()> {
         run(Tool::Zfs, &["destroy", &self.full_name()]).map(|_| ())

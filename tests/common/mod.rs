@@ -42,6 +42,8 @@ fn require_zfs() {
 
 pub struct TestNode {
     pub dir: tempfile::TempDir,
+    /// Loopback address the node's API and etcd listen on (each node has its own).
+    pub addr: String,
     pub pool: String,
     pub port: u16,
     pub etcd_client_port: u16,
@@ -89,6 +91,7 @@ impl TestNode {
         let dir = tempfile::Builder::new().prefix("dmtest").tempdir().unwrap();
         TestNode {
             dir,
+            addr: format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250),
             pool: format!("dmt{}x{n}", std::process::id()),
             port: free_port(),
             etcd_client_port: free_port(),
@@ -97,9 +100,34 @@ impl TestNode {
     }
 
     pub fn init_args(&self, size: &str) -> Vec<String> {
+        let mut v = vec!["cluster".to_string(), "init".to_string()];
+        v.extend(self.node_args(size));
+        v
+    }
+
+    /// A node that joined `first`'s cluster.
+    pub fn join(first: &TestNode) -> TestNode {
+        let node = Self::uninitialised();
+        let mut args = vec![
+            "cluster".to_string(),
+            "join".to_string(),
+            format!("{}:{}", first.addr, first.port),
+            "--token".to_string(),
+            first.api_key(),
+        ];
+        args.extend(node.node_args("256M"));
+        let out = node.dm(&args);
+        assert_eq!(
+            out.code, 0,
+            "cluster join failed: {}\n{}",
+            out.stderr, out.stdout
+        );
+        node
+    }
+
+    /// Options shared by `cluster init` and `cluster join`.
+    pub fn node_args(&self, size: &str) -> Vec<String> {
         [
-            "cluster",
-            "init",
             "--pool",
             &self.pool,
             "--pool-file",
@@ -109,7 +137,7 @@ impl TestNode {
             "--state-dir",
             &self.state_dir().display().to_string(),
             "--bind",
-            "127.0.0.1",
+            &self.addr,
             "--port",
             &self.port.to_string(),
             "--etcd-client-port",
@@ -228,7 +256,7 @@ impl TestNode {
 
     fn wait_etcd_gone(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.etcd_client_port)).is_ok() {
+        while TcpStream::connect((self.addr.as_str(), self.etcd_client_port)).is_ok() {
             assert!(Instant::now() < deadline, "etcd outlived its daemon");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -243,7 +271,7 @@ impl TestNode {
         body: &[u8],
     ) -> (u16, String) {
         use base64::Engine as _;
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut s = TcpStream::connect((self.addr.as_str(), self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
@@ -337,4 +365,27 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// Snapshot names (commit ids) a pool holds, from ZFS itself.
+pub fn snapshots(pool: &str) -> Vec<String> {
+    let o = Command::new("zfs")
+        .args(["list", "-H", "-t", "snapshot", "-r", "-o", "name", pool])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('@').map(|(_, s)| s.to_string()))
+        .collect()
+}
+
+/// MD5 of a file, via md5sum.
+pub fn md5(path: &std::path::Path) -> String {
+    let o = Command::new("md5sum").arg(path).output().unwrap();
+    assert!(o.status.success(), "md5sum {}", path.display());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }

@@ -8,14 +8,14 @@ use std::process::Command;
 
 use crate::common::{TestNode, eventually};
 
-struct Docker<'a> {
+pub(crate) struct Docker<'a> {
     node: &'a TestNode,
     containers: Vec<String>,
     volumes: Vec<String>,
 }
 
 impl<'a> Docker<'a> {
-    fn new(node: &'a TestNode) -> Self {
+    pub(crate) fn new(node: &'a TestNode) -> Self {
         Docker {
             node,
             containers: Vec::new(),
@@ -23,7 +23,7 @@ impl<'a> Docker<'a> {
         }
     }
 
-    fn raw(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn raw(&self, args: &[&str]) -> (i32, String, String) {
         let o = Command::new("docker")
             .args(args)
             .output()
@@ -35,14 +35,14 @@ impl<'a> Docker<'a> {
         )
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.raw(args);
         assert_eq!(code, 0, "docker {args:?}: {err}");
         out
     }
 
     /// `docker run` with our driver; `detach` keeps it running under `name`.
-    fn run(&mut self, name: &str, volume: &str, detach: bool, script: &str) -> String {
+    pub(crate) fn run(&mut self, name: &str, volume: &str, detach: bool, script: &str) -> String {
         let cname = format!("{}-{name}", self.node.pool);
         let spec = format!("{volume}:/data");
         if !self.volumes.contains(&volume.to_string()) {
@@ -71,7 +71,7 @@ impl<'a> Docker<'a> {
         out
     }
 
-    fn cname(&self, name: &str) -> String {
+    pub(crate) fn cname(&self, name: &str) -> String {
         format!("{}-{name}", self.node.pool)
     }
 }

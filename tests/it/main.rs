@@ -5,6 +5,7 @@ mod common;
 
 mod api;
 mod bad_input;
+mod cluster;
 mod daemon;
 mod docker;
 mod generated;

@@ -1,0 +1,334 @@
+//! Handoff: moving a branch's master, with its uncommitted changes, to the node that mounts it.
+//!
+//! The new node first pulls the commits it lacks, then asks the master to release the branch.
+//! The master refuses while containers or processes use it; otherwise it unmounts the branch,
+//! makes it read-only and snapshots it (`dmh-…`, never a commit). The new node pulls only the
+//! increment since the newest commit, moves `masters/<fs>` to itself with a compare-and-swap
+//! (so of two nodes asking at once, one wins and the other gets a clear error), and tells the
+//! old master, which rolls its copy back to the newest commit and keeps it as a read-only replica.
+//! A handoff that stalls (the new node died) is settled after [`STALE`] from the master record.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::node::{Node, P_BRANCH, P_DOT, new_id, zfs_err};
+use super::replicate::{Catalog, HANDOFF_PREFIX};
+use super::{DaemonError, procs};
+use crate::cluster::{BranchRecord, DotRecord, ServerRecord};
+use crate::names::{self, Kind};
+use crate::zfs::ZfsError;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+/// How long a release may wait for the new master before it is settled without it.
+const STALE: Duration = Duration::from_secs(120);
+
+/// A handoff in progress on the old master.
+pub struct Moving {
+    pub to: String,
+    pub snapshot: String,
+    pub since: Instant,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ReleaseRequest {
+    pub fs: String,
+    pub to: String,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Release {
+    /// The handoff snapshot holding the uncommitted state.
+    pub snapshot: String,
+    /// `FS@SNAP` the increment is taken from: the newest commit, or the origin of a branch
+    /// without commits; none for a new dot without commits (sent in full).
+    pub base: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Released {
+    pub fs: String,
+    pub snapshot: String,
+    /// Whether the new node took over; if not, the old master carries on as before.
+    pub moved: bool,
+}
+
+fn check_fs(fs: &str) -> Result<()> {
+    names::validate(Kind::Branch, fs).map_err(|e| DaemonError::BadRequest(e.to_string()))
+}
+
+impl Node {
+    pub(super) fn is_moving(&self, fs: &str) -> bool {
+        self.moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(fs)
+    }
+
+    /// Refuses writes to a branch that is on its way to another node.
+    pub(super) fn check_not_moving(&self, fs: &str, branch: &str) -> Result<()> {
+        let moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+        match moving.get(fs) {
+            Some(m) => Err(DaemonError::Conflict(format!(
+                "branch '{branch}' is moving to node {}; try again in a moment",
+                m.to
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes this node the master of branch `b`, bringing its uncommitted changes here, so it
+    /// can be mounted writable here.
+    pub(super) fn procure(&self, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
+        let fs = b.fs_id.as_str();
+        let lock = self.lock(&format!("fs:{fs}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let master = self.store.master(fs)?;
+        match master.as_deref() {
+            Some(m) if m == self.id => {}
+            None => {
+                // Its node left the cluster with everything committed: carry on from there.
+                let cat = Catalog::load(self)?;
+                self.sync_locked(fs, &cat, None, true)?;
+                if !self.store.move_master(fs, None, &self.id)? {
+                    return Err(self.lost_race(b));
+                }
+            }
+            Some(m) => {
+                let server = self.store.server(m)?.ok_or_else(|| {
+                    DaemonError::Unavailable(format!(
+                        "branch '{}' of dot '{}' lives on node {m}, which is down; its uncommitted changes are unavailable until that node is back. Its commits are here: `dm checkout -b NEW` branches from the newest one",
+                        b.name, dot.name
+                    ))
+                })?;
+                let cat = Catalog::load(self)?;
+                // Commits first, so the handoff itself carries only uncommitted changes.
+                self.sync_locked(fs, &cat, Some(&server), true)?;
+                let rel: Release = self.peers.post(
+                    &server,
+                    "/internal/release",
+                    &ReleaseRequest {
+                        fs: fs.to_string(),
+                        to: self.id.clone(),
+                    },
+                )?;
+                let moved = self.take_over(dot, b, &server, &rel, &cat);
+                let done = Released {
+                    fs: fs.to_string(),
+                    snapshot: rel.snapshot.clone(),
+                    moved: moved.is_ok(),
+                };
+                if let Err(e) =
+                    self.peers
+                        .post::<_, serde_json::Value>(&server, "/internal/released", &done)
+                {
+                    // The old master settles by itself from the master record.
+                    tracing::warn!(%fs, error = %e, "could not tell the old master");
+                }
+                moved?;
+            }
+        }
+        let ds = self.pool.dataset(&Node::rel(fs));
+        if ds.property("readonly").map_err(zfs_err)?.as_deref() == Some("on") {
+            ds.set_property("readonly", "off").map_err(zfs_err)?;
+        }
+        Ok(())
+    }
+
+    fn lost_race(&self, b: &BranchRecord) -> DaemonError {
+        DaemonError::Conflict(format!(
+            "another node took branch '{}' at the same moment; only one node can have it mounted. Stop the containers there, or try again",
+            b.name
+        ))
+    }
+
+    /// Pulls the released state and claims the master record.
+    fn take_over(
+        &self,
+        dot: &DotRecord,
+        b: &BranchRecord,
+        server: &ServerRecord,
+        rel: &Release,
+        cat: &Catalog,
+    ) -> Result<()> {
+        let fs = b.fs_id.as_str();
+        let ds = self.pool.dataset(&Node::rel(fs));
+        // A commit may have landed between our pull and the release.
+        if let Some((bfs, snap)) = rel.base.as_deref().and_then(|x| x.split_once('@')) {
+            if bfs == fs {
+                if ds.get_snapshot(snap).is_err() {
+                    self.sync_locked(fs, cat, Some(server), true)?;
+                }
+            } else {
+                self.ensure_commit(bfs, snap, cat)?;
+            }
+        }
+        let existed = ds.snapshots().is_ok();
+        let bytes = self.pull(server, fs, rel.base.as_deref(), &rel.snapshot, false)?;
+        if !existed {
+            self.init_replica(fs, dot, b)?;
+        }
+        let handoff = ds.get_snapshot(&rel.snapshot).map_err(zfs_err)?;
+        let old = self.store.master(fs)?;
+        if old.as_deref() != Some(server.id.as_str())
+            || !self.store.move_master(fs, Some(&server.id), &self.id)?
+        {
+            let _ = handoff.destroy();
+            return Err(self.lost_race(b));
+        }
+        // The live filesystem now holds the same data; the snapshot was only the vehicle.
+        if let Err(e) = handoff.destroy() {
+            tracing::warn!(%fs, error = %e, "could not drop the handoff snapshot");
+        }
+        tracing::info!(%fs, from = %server.id, bytes, "took over branch");
+        Ok(())
+    }
+
+    /// The old master's side: stop serving the branch and snapshot its uncommitted state.
+    pub fn release(&self, req: &ReleaseRequest) -> Result<Release> {
+        check_fs(&req.fs)?;
+        let fs = req.fs.as_str();
+        let lock = self.lock(&format!("fs:{fs}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.settle_stale(fs)?;
+        if self.store.master(fs)?.as_deref() != Some(self.id.as_str()) {
+            return Err(DaemonError::Conflict(format!(
+                "node {} is no longer the master of this branch; try again",
+                self.id
+            )));
+        }
+        if let Some(m) = self
+            .moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(fs)
+        {
+            return Err(DaemonError::Conflict(format!(
+                "the branch is already moving to node {}; only one node can have it mounted",
+                m.to
+            )));
+        }
+        let ds = self.pool.filesystem(&Node::rel(fs)).map_err(zfs_err)?;
+        let dot = ds.property(P_DOT).map_err(zfs_err)?.unwrap_or_default();
+        let branch = ds.property(P_BRANCH).map_err(zfs_err)?.unwrap_or_default();
+        let (ns, name) = dot.split_once('/').unwrap_or(("", ""));
+        let held: Vec<String> = self
+            .containers_where(|r| r.namespace == ns && r.dot == name && r.branch == branch)
+            .into_values()
+            .flat_map(|m| m.into_values().flatten())
+            .collect();
+        if !held.is_empty() {
+            return Err(Node::in_use_error(
+                &format!("branch '{branch}' of dot '{name}'"),
+                &held,
+                &format!(
+                    "it is mounted on node {}, and a branch can be mounted on one node at a time; stop them there first",
+                    self.id
+                ),
+            ));
+        }
+        let mp = self.mountpoint(fs);
+        let users = procs::users_of(&[mp.as_path()]);
+        if !users.is_empty() {
+            return Err(DaemonError::InUse(format!(
+                "branch '{branch}' of dot '{name}' is in use on node {} by {}; stop them there first",
+                self.id,
+                users.join(", ")
+            )));
+        }
+        ds.unmount().map_err(|e| match e {
+            ZfsError::Busy(_) => DaemonError::InUse(format!(
+                "branch '{branch}' is busy on node {}; close programs using {} there",
+                self.id,
+                mp.display()
+            )),
+            other => zfs_err(other),
+        })?;
+        ds.set_property("readonly", "on").map_err(zfs_err)?;
+        let snapshot = format!("{HANDOFF_PREFIX}{}", &new_id()[..16]);
+        if let Err(e) = ds.snapshot(&snapshot, &[]) {
+            let _ = ds.set_property("readonly", "off");
+            return Err(zfs_err(e));
+        }
+        let base = match self.store.commits(fs)?.last() {
+            Some(c) => Some(format!("{fs}@{}", c.id)),
+            None => ds.property("origin").map_err(zfs_err)?.and_then(|o| {
+                o.strip_prefix(&format!("{}/{}/", self.pool.name(), super::node::DMFS))
+                    .map(str::to_string)
+            }),
+        };
+        self.moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                fs.to_string(),
+                Moving {
+                    to: req.to.clone(),
+                    snapshot: snapshot.clone(),
+                    since: Instant::now(),
+                },
+            );
+        tracing::info!(%fs, to = %req.to, "releasing branch");
+        Ok(Release { snapshot, base })
+    }
+
+    /// The old master's side, once the new node is done (or gave up).
+    pub fn released(&self, req: &Released) -> Result<()> {
+        check_fs(&req.fs)?;
+        let lock = self.lock(&format!("fs:{}", req.fs));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = self
+            .moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&req.fs);
+        let Some(m) = entry else {
+            return Ok(());
+        };
+        let moved = self.store.master(&req.fs)?.as_deref() != Some(self.id.as_str());
+        if moved != req.moved {
+            tracing::warn!(fs = %req.fs, moved, "the master record decides the handoff");
+        }
+        self.finish_move(&req.fs, &m.snapshot, moved)
+    }
+
+    /// Settles a handoff the new node never finished, from the master record.
+    fn settle_stale(&self, fs: &str) -> Result<()> {
+        let stale = {
+            let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+            match moving.get(fs) {
+                Some(m) if m.since.elapsed() > STALE => moving.remove(fs),
+                _ => None,
+            }
+        };
+        if let Some(m) = stale {
+            let moved = self.store.master(fs)?.as_deref() != Some(self.id.as_str());
+            self.finish_move(fs, &m.snapshot, moved)?;
+        }
+        Ok(())
+    }
+
+    /// After a handoff: keep our copy as a replica at the newest commit (the uncommitted state
+    /// now lives on the new master), or, if it did not happen, carry on as master.
+    pub(super) fn finish_move(&self, fs: &str, snapshot: &str, moved: bool) -> Result<()> {
+        let ds = self.pool.dataset(&Node::rel(fs));
+        if moved {
+            match self.store.commits(fs)?.last() {
+                Some(c) => {
+                    let snap = ds.get_snapshot(&c.id).map_err(zfs_err)?;
+                    ds.rollback_to(&snap).map_err(zfs_err)?;
+                }
+                None => ds.destroy().map_err(zfs_err)?,
+            }
+            tracing::info!(%fs, "handed off");
+        } else {
+            if let Ok(s) = ds.get_snapshot(snapshot) {
+                s.destroy().map_err(zfs_err)?;
+            }
+            ds.set_property("readonly", "off").map_err(zfs_err)?;
+            tracing::info!(%fs, "handoff abandoned; still the master");
+        }
+        Ok(())
+    }
+}

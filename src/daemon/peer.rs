@@ -1,0 +1,165 @@
+//! Calls from this node to other nodes' APIs on port 32607: internal calls (replication streams,
+//! handoff) authenticated with the cluster secret, and user requests forwarded to a branch's
+//! master node with the user's own credentials.
+
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::DaemonError;
+use crate::api;
+use crate::cluster::ServerRecord;
+
+/// The user name nodes authenticate as with each other.
+pub const NODE_USER: &str = "_node";
+
+/// Header marking a request already forwarded once, so it is never forwarded again.
+pub const FORWARDED: &str = "X-Dm-Forwarded";
+
+pub struct Peers {
+    agent: ureq::Agent,
+    auth: String,
+}
+
+/// Base URL of a node's API.
+pub fn base(s: &ServerRecord) -> String {
+    let host = s
+        .addresses
+        .first()
+        .map(String::as_str)
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}:{}/v1", s.api_port)
+}
+
+fn unreachable(s: &ServerRecord, e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Unavailable(format!(
+        "node {} at {} does not answer ({e}); check that its dm daemon runs",
+        s.id,
+        base(s)
+    ))
+}
+
+impl Peers {
+    pub fn new(secret: &str) -> Peers {
+        // Replication streams run as long as they need; only connecting is bounded.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(3)))
+            .build()
+            .into();
+        Peers {
+            agent,
+            auth: format!("Basic {}", B64.encode(format!("{NODE_USER}:{secret}"))),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        s: &ServerRecord,
+        resp: ureq::http::Response<ureq::Body>,
+    ) -> Result<T, DaemonError> {
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .into_with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| unreachable(s, e))?;
+        if status >= 400 {
+            return Err(remote_error(status, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            DaemonError::Internal(format!("node {} sent an unreadable answer: {e}", s.id))
+        })
+    }
+
+    /// POSTs an internal call to node `s`.
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        s: &ServerRecord,
+        path: &str,
+        body: &B,
+    ) -> Result<T, DaemonError> {
+        let resp = self
+            .agent
+            .post(format!("{}{path}", base(s)))
+            .header("Authorization", &self.auth)
+            .send_json(body)
+            .map_err(|e| unreachable(s, e))?;
+        Self::decode(s, resp)
+    }
+
+    /// Opens a `zfs send` stream served by node `s` at `path`.
+    pub fn stream(&self, s: &ServerRecord, path: &str) -> Result<impl Read + 'static, DaemonError> {
+        let resp = self
+            .agent
+            .get(format!("{}{path}", base(s)))
+            .header("Authorization", &self.auth)
+            .call()
+            .map_err(|e| unreachable(s, e))?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body();
+        if status >= 400 {
+            let text = body
+                .into_with_config()
+                .limit(1 << 20)
+                .read_to_string()
+                .unwrap_or_default();
+            return Err(remote_error(status, &text));
+        }
+        Ok(body.into_with_config().limit(u64::MAX).reader())
+    }
+
+    /// Sends a user's request on to node `s` unchanged (same credentials); returns its answer.
+    pub fn forward(
+        &self,
+        s: &ServerRecord,
+        method: &str,
+        path_and_query: &str,
+        authorization: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), DaemonError> {
+        let uri = format!("{}{}", base(s).trim_end_matches("/v1"), path_and_query);
+        let builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Authorization", authorization)
+            .header("Content-Type", "application/json")
+            .header(FORWARDED, "1");
+        let req = builder
+            .body(body)
+            .map_err(|e| DaemonError::Internal(e.to_string()))?;
+        let resp = self.agent.run(req).map_err(|e| unreachable(s, e))?;
+        let status = resp.status().as_u16();
+        let mut out = Vec::new();
+        resp.into_body()
+            .into_with_config()
+            .limit(64 << 20)
+            .reader()
+            .read_to_end(&mut out)
+            .map_err(|e| unreachable(s, e))?;
+        Ok((status, out))
+    }
+}
+
+/// Turns another node's error answer back into the error it was.
+fn remote_error(status: u16, text: &str) -> DaemonError {
+    let msg = serde_json::from_str::<api::ErrorBody>(text)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| format!("HTTP {status}: {text}"));
+    match status {
+        400 => DaemonError::BadRequest(msg),
+        401 => DaemonError::Internal(format!(
+            "another node refused this node's cluster secret ({msg}); rejoin it with `dm cluster reset` and `dm cluster join`"
+        )),
+        403 => DaemonError::Forbidden(msg),
+        404 => DaemonError::NotFound(msg),
+        409 => DaemonError::Conflict(msg),
+        503 => DaemonError::Unavailable(msg),
+        507 => DaemonError::PoolFull(msg),
+        _ => DaemonError::Internal(msg),
+    }
+}

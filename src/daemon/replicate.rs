@@ -1,0 +1,402 @@
+//! Replication: every node holds every commit of every branch.
+//!
+//! A node that is not a branch's master pulls the commits it lacks from the node that has them
+//! (the master, else any live node that recorded them under `replicas/`), as `zfs send` streams
+//! over HTTP on the API port: a full or clone stream for the first commit, then one `-I` stream
+//! for the rest. The replicator thread wakes on etcd watch events for commits, masters and
+//! tombstones, and sweeps everything every [`SWEEP`] to catch what a watch missed. Replicas are
+//! `readonly=on` and never mounted; deleted branches (tombstones) are destroyed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use super::node::{DMFS, Node, P_BRANCH, P_DOT, P_DOTID, encode_commit, zfs_err};
+use super::{Daemon, DaemonError};
+use crate::cluster::etcd::EtcdKv;
+use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, ServerRecord};
+use crate::names::{self, Kind};
+use crate::zfs::{SendStream, ZfsError};
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+const SWEEP: Duration = Duration::from_secs(10);
+
+/// Prefix of the snapshot a handoff moves dirty state with; never a commit.
+pub const HANDOFF_PREFIX: &str = "dmh-";
+
+/// The registry and local ZFS state the replicator works from, read once per batch.
+pub(super) struct Catalog {
+    branches: HashMap<String, (DotRecord, BranchRecord)>,
+    commits: BTreeMap<String, Vec<CommitRecord>>,
+    deleted: BTreeSet<String>,
+    /// Local filesystem ids with their snapshot names, oldest first.
+    local: BTreeMap<String, Vec<String>>,
+}
+
+impl Catalog {
+    pub(super) fn load(node: &Node) -> Result<Catalog> {
+        let dots: HashMap<String, DotRecord> = node
+            .store
+            .dots(None)?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        let mut branches = HashMap::new();
+        for (dot_id, list) in node.store.all_branches()? {
+            let Some(dot) = dots.get(&dot_id) else {
+                continue;
+            };
+            for b in list {
+                branches.insert(b.fs_id.clone(), (dot.clone(), b));
+            }
+        }
+        let prefix = format!("{}/{DMFS}/", node.pool.name());
+        let mut local: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for l in node.pool.children(DMFS, &[]).map_err(zfs_err)? {
+            if let Some(id) = l.filesystem.name().strip_prefix(&prefix) {
+                local.insert(id.to_string(), Vec::new());
+            }
+        }
+        for s in node.pool.snapshots_under(DMFS, &[]).map_err(zfs_err)? {
+            let full = s.snapshot.full_name();
+            if let Some((fs, snap)) = full.strip_prefix(&prefix).and_then(|r| r.split_once('@')) {
+                local
+                    .entry(fs.to_string())
+                    .or_default()
+                    .push(snap.to_string());
+            }
+        }
+        Ok(Catalog {
+            branches,
+            commits: node.store.all_commits()?,
+            deleted: node.store.deleted()?,
+            local,
+        })
+    }
+
+    /// Filesystems worth a look in a full sweep.
+    fn all_ids(&self) -> BTreeSet<String> {
+        let mut ids: BTreeSet<String> = self.commits.keys().cloned().collect();
+        ids.extend(
+            self.local
+                .keys()
+                .filter(|id| self.deleted.contains(*id))
+                .cloned(),
+        );
+        ids
+    }
+}
+
+/// Starts the replicator thread for this daemon.
+pub fn start(daemon: Arc<Daemon>, kv: &EtcdKv) {
+    let (tx, rx) = mpsc::channel::<String>();
+    kv.watch(cluster::WATCHED, tx);
+    std::thread::Builder::new()
+        .name("replicator".into())
+        .spawn(move || {
+            loop {
+                let mut sweep = false;
+                let mut wanted = BTreeSet::new();
+                match rx.recv_timeout(SWEEP) {
+                    Ok(key) => note(&key, &mut sweep, &mut wanted),
+                    Err(RecvTimeoutError::Timeout) => sweep = true,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                while let Ok(key) = rx.try_recv() {
+                    note(&key, &mut sweep, &mut wanted);
+                }
+                daemon.node.replicate(sweep, &wanted);
+            }
+        })
+        .expect("can spawn the replicator");
+}
+
+fn note(key: &str, sweep: &mut bool, wanted: &mut BTreeSet<String>) {
+    match cluster::fs_of_key(key) {
+        Some(fs) => {
+            wanted.insert(fs.to_string());
+        }
+        None => *sweep = true,
+    }
+}
+
+impl Node {
+    /// One replicator pass over `wanted` filesystems, or all of them.
+    pub(super) fn replicate(&self, sweep: bool, wanted: &BTreeSet<String>) {
+        let cat = match Catalog::load(self) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "replication paused");
+                return;
+            }
+        };
+        let ids = if sweep { cat.all_ids() } else { wanted.clone() };
+        let mut failed = Vec::new();
+        for fs in ids {
+            if let Err(e) = self.sync_fs(&fs, &cat) {
+                failed.push((fs, e));
+            }
+        }
+        // A deleted origin cannot go before its deleted clones; one more round settles that.
+        for (fs, first) in failed {
+            let retry = if cat.deleted.contains(&fs) {
+                self.sync_fs(&fs, &cat)
+            } else {
+                Err(first)
+            };
+            if let Err(e) = retry {
+                tracing::warn!(%fs, error = %e, "replication failed; will retry");
+            }
+        }
+    }
+
+    /// Brings this node's copy of `fs` up to the registry's newest commit (or destroys it if the
+    /// branch was deleted). Does nothing where this node is the master.
+    pub(super) fn sync_fs(&self, fs: &str, cat: &Catalog) -> Result<()> {
+        let lock = self.lock(&format!("fs:{fs}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.sync_locked(fs, cat, None, false)
+    }
+
+    /// [`Node::sync_fs`] with the filesystem's lock held; `source` overrides where to pull from.
+    /// `taking_over`: this node is about to become the master, so sync even though it is not.
+    pub(super) fn sync_locked(
+        &self,
+        fs: &str,
+        cat: &Catalog,
+        source: Option<&ServerRecord>,
+        taking_over: bool,
+    ) -> Result<()> {
+        if cat.deleted.contains(fs) || self.store.is_deleted(fs)? {
+            return self.destroy_replica(fs);
+        }
+        let master = self.store.master(fs)?;
+        // No master means nobody may write it, and our copy may be the best there is: keep it.
+        let mine = master.is_none() || master.as_deref() == Some(self.id.as_str());
+        if !taking_over && (mine || self.is_moving(fs)) {
+            return Ok(());
+        }
+        let Some((dot, branch)) = cat.branches.get(fs) else {
+            return Ok(());
+        };
+        let commits = self.store.commits(fs)?;
+        let Some(last) = commits.last() else {
+            return Ok(());
+        };
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let local = match ds.snapshots() {
+            Ok(v) => Some(v),
+            Err(ZfsError::NotFound(_)) => None,
+            Err(e) => return Err(zfs_err(e)),
+        };
+        let mut base = None;
+        if let Some(local) = &local {
+            base = commits
+                .iter()
+                .rposition(|c| local.iter().any(|s| s.name() == c.id));
+            match base {
+                // Nothing in common (the branch was reset to before it was made): start over.
+                None => self.destroy_replica(fs)?,
+                Some(i) => {
+                    if local.last().map(|s| s.name()) != Some(commits[i].id.as_str()) {
+                        // Commits that a reset removed, or a finished handoff's snapshot.
+                        let snap = ds.get_snapshot(&commits[i].id).map_err(zfs_err)?;
+                        ds.rollback_to(&snap).map_err(zfs_err)?;
+                    }
+                }
+            }
+        }
+        if base == Some(commits.len() - 1) {
+            return self.note_replica(fs, &last.id);
+        }
+        let src = match source {
+            Some(s) => s.clone(),
+            None => self.source_for(fs, master.as_deref(), &last.id)?,
+        };
+        // `from`: the newest commit both sides have; `first_new`: the first one pulled now.
+        let (from, first_new) = match base {
+            Some(i) => (i, i + 1),
+            None => {
+                let origin = match &branch.origin {
+                    Some(o) => {
+                        self.ensure_commit(&o.fs_id, &o.commit, cat)?;
+                        Some(format!("{}@{}", o.fs_id, o.commit))
+                    }
+                    None => None,
+                };
+                self.pull(&src, fs, origin.as_deref(), &commits[0].id, false)?;
+                self.init_replica(fs, dot, branch)?;
+                (0, 0)
+            }
+        };
+        if from < commits.len() - 1 {
+            let base_snap = format!("{fs}@{}", commits[from].id);
+            self.pull(&src, fs, Some(&base_snap), &last.id, true)?;
+        }
+        for c in &commits[first_new..] {
+            self.label_commit(fs, c)?;
+        }
+        tracing::info!(%fs, commits = commits.len() - first_new, from = %src.id, "replicated");
+        self.note_replica(fs, &last.id)
+    }
+
+    fn note_replica(&self, fs: &str, commit: &str) -> Result<()> {
+        let have = self.store.replicas(fs)?;
+        if have.get(&self.id).map(String::as_str) != Some(commit) {
+            self.store.set_replica(fs, &self.id, commit)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure `fs@commit` exists here (pulling `fs` first if needed), e.g. to branch from it.
+    pub(super) fn ensure_commit(&self, fs: &str, commit: &str, cat: &Catalog) -> Result<()> {
+        let ds = self.pool.dataset(&Node::rel(fs));
+        if ds.get_snapshot(commit).is_ok() {
+            return Ok(());
+        }
+        self.sync_fs(fs, cat)?;
+        ds.get_snapshot(commit).map(|_| ()).map_err(|_| {
+            DaemonError::Unavailable(format!(
+                "commit {commit} has not reached this node yet and no live node could send it; try again shortly"
+            ))
+        })
+    }
+
+    /// Who to pull `fs` from: its master if alive, else a live node that holds `commit`.
+    fn source_for(&self, fs: &str, master: Option<&str>, commit: &str) -> Result<ServerRecord> {
+        let servers: HashMap<String, ServerRecord> = self
+            .store
+            .servers()?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        if let Some(s) = master.and_then(|m| servers.get(m)) {
+            return Ok(s.clone());
+        }
+        for (node, have) in self.store.replicas(fs)? {
+            if have == commit
+                && node != self.id
+                && let Some(s) = servers.get(&node)
+            {
+                return Ok(s.clone());
+            }
+        }
+        Err(DaemonError::Unavailable(format!(
+            "no live node holds commit {commit} of filesystem {fs}; it arrives when its node is back"
+        )))
+    }
+
+    /// Receives `fs@to` (from `from`, or in full) from node `src`.
+    pub(super) fn pull(
+        &self,
+        src: &ServerRecord,
+        fs: &str,
+        from: Option<&str>,
+        to: &str,
+        intermediates: bool,
+    ) -> Result<u64> {
+        let mut path = format!("/internal/send?fs={fs}&to={to}");
+        if let Some(f) = from {
+            path.push_str(&format!("&from={f}&all={}", u8::from(intermediates)));
+        }
+        let mut stream = self.peers.stream(src, &path)?;
+        let exists = self.pool.dataset(&Node::rel(fs)).snapshots().is_ok();
+        // Only ever into replicas (or a branch about to be handed over), so rolling back local
+        // changes first (`-F`) loses nothing.
+        self.pool
+            .receive(&Node::rel(fs), exists, &mut stream)
+            .map_err(zfs_err)
+    }
+
+    /// Properties of a freshly received replica: where it mounts once it is master, read-only
+    /// until then, and what it belongs to (for recovery from ZFS).
+    pub(super) fn init_replica(&self, fs: &str, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let mp = self.mountpoint(fs).display().to_string();
+        let dot_prop = format!("{}/{}", dot.namespace, dot.name);
+        for (k, v) in [
+            ("canmount", "noauto"),
+            ("readonly", "on"),
+            ("atime", "off"),
+            ("mountpoint", mp.as_str()),
+            (P_DOT, dot_prop.as_str()),
+            (P_DOTID, dot.id.as_str()),
+            (P_BRANCH, b.name.as_str()),
+        ] {
+            ds.set_property(k, v).map_err(zfs_err)?;
+        }
+        Ok(())
+    }
+
+    /// Copies a commit's record onto its replicated snapshot, as the master has it.
+    fn label_commit(&self, fs: &str, c: &CommitRecord) -> Result<()> {
+        let snap = self
+            .pool
+            .dataset(&Node::rel(fs))
+            .get_snapshot(&c.id)
+            .map_err(zfs_err)?;
+        for (k, v) in encode_commit(c) {
+            snap.set_property(&k, &v).map_err(zfs_err)?;
+        }
+        Ok(())
+    }
+
+    /// Destroys this node's copy of a deleted (or superseded) branch, if it has one.
+    fn destroy_replica(&self, fs: &str) -> Result<()> {
+        match self.pool.dataset(&Node::rel(fs)).destroy() {
+            Ok(()) => {
+                tracing::info!(%fs, "destroyed local copy");
+                Ok(())
+            }
+            Err(ZfsError::NotFound(_)) => Ok(()),
+            Err(e) => Err(zfs_err(e)),
+        }
+    }
+
+    /// Serves `zfs send` of `fs@to`, in full or from `from` (`FS@SNAP`) for another node.
+    pub fn send_stream(
+        &self,
+        fs: &str,
+        from: Option<&str>,
+        to: &str,
+        intermediates: bool,
+    ) -> Result<SendStream> {
+        let check = |s: &str| {
+            names::validate(Kind::Branch, s.trim_start_matches(HANDOFF_PREFIX))
+                .map_err(|e| DaemonError::BadRequest(e.to_string()))
+        };
+        check(fs)?;
+        check(to)?;
+        let missing = |what: String| {
+            move |_| DaemonError::NotFound(format!("{what} does not exist on this node"))
+        };
+        let snap = self
+            .pool
+            .dataset(&Node::rel(fs))
+            .get_snapshot(to)
+            .map_err(missing(format!("{fs}@{to}")))?;
+        let from_snap = match from {
+            Some(f) => {
+                let (ffs, fsnap) = f
+                    .split_once('@')
+                    .ok_or_else(|| DaemonError::BadRequest(format!("bad base snapshot {f}")))?;
+                check(ffs)?;
+                check(fsnap)?;
+                let s = self
+                    .pool
+                    .dataset(&Node::rel(ffs))
+                    .get_snapshot(fsnap)
+                    .map_err(missing(f.to_string()))?;
+                Some((s, ffs == fs))
+            }
+            None => None,
+        };
+        snap.send(
+            from_snap.as_ref().map(|(s, _)| s),
+            intermediates && from_snap.as_ref().is_some_and(|(_, same)| *same),
+        )
+        .map_err(zfs_err)
+    }
+}

@@ -1,0 +1,296 @@
+//! Multi-node clusters on one machine: three `dm serve` daemons, each with its own pool, state
+//! dir, etcd member, loopback address and Docker plugin socket, driven through the real binary,
+//! real etcd membership and a real dockerd.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::common::{TestNode, eventually, md5, snapshots};
+use crate::docker::Docker;
+
+fn path(n: &TestNode, r: &str) -> PathBuf {
+    PathBuf::from(n.ok(&["dot", "path", r]).trim())
+}
+
+fn cluster3() -> (TestNode, TestNode, TestNode) {
+    let a = TestNode::new();
+    let b = TestNode::join(&a);
+    let c = TestNode::join(&a);
+    (a, b, c)
+}
+
+/// Newest commit id of `dot` (master), as `dm log` shows it.
+fn head(n: &TestNode, dot: &str) -> String {
+    let log = n.json(&["log", "--json", dot]);
+    log[0]["id"].as_str().unwrap().to_string()
+}
+
+fn has_commit(n: &TestNode, id: &str) -> bool {
+    snapshots(&n.pool).iter().any(|s| s == id)
+}
+
+fn write_random(path: &std::path::Path, mib: usize) {
+    let o = Command::new("dd")
+        .args([
+            "if=/dev/urandom",
+            &format!("of={}", path.display()),
+            "bs=1M",
+            &format!("count={mib}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn three_nodes_replicate_commits_and_move_dirty_state_to_the_mounting_node() {
+    let (a, b, c) = cluster3();
+    let nodes = c.json(&["cluster", "nodes", "--json"]);
+    let nodes = nodes.as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["alive"] == true && n["etcd_member"] == true)
+    );
+
+    // A commit on A reaches B and C as a ZFS snapshot.
+    a.ok(&["init", "shared"]);
+    std::fs::write(path(&a, "shared").join("committed"), "v1\n").unwrap();
+    a.ok(&["commit", "-m", "one"]);
+    let first = head(&a, "shared");
+    assert!(eventually(30, || has_commit(&b, &first) && has_commit(&c, &first)));
+    // Every node sees the same dots.
+    assert_eq!(b.json(&["list", "--json"])[0]["dot"], "shared");
+
+    // Uncommitted changes on A move to B when a container on B mounts the branch.
+    let dirty = path(&a, "shared").join("dirty.bin");
+    write_random(&dirty, 1);
+    let want = md5(&dirty);
+    let mut db = Docker::new(&b);
+    let out = db.run(
+        "r",
+        "shared",
+        false,
+        "md5sum /data/dirty.bin; cat /data/committed",
+    );
+    assert!(out.starts_with(&want), "{out} vs {want}");
+    assert!(out.ends_with("v1"), "{out}");
+    let info = b.json(&["dot", "show", "--json", "shared"]);
+    let b_id = info["branches"][0]["master_node"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(b.ok(&["version"]).contains(&b_id), "B is the master now");
+
+    // A commit asked of A runs on the master (B) and comes back to A.
+    std::fs::write(path(&b, "shared").join("after"), "b\n").unwrap();
+    a.ok(&["switch", "shared"]);
+    a.ok(&["commit", "-m", "asked on A"]);
+    let second = head(&a, "shared");
+    assert!(eventually(30, || has_commit(&a, &second) && has_commit(&c, &second)));
+
+    // Two nodes want the branch: B has it in use, so C gets a clear error. (Docker volume names
+    // are unique across drivers, so C names the same branch differently.)
+    db.run("hold", "shared", true, "sleep 300");
+    let dc = Docker::new(&c);
+    let (code, _, err) = dc.raw(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volume-driver",
+        c.driver(),
+        "-v",
+        "shared@master:/data",
+        "local/busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("in use by container"), "{err}");
+    assert!(err.contains(&db.cname("hold")), "{err}");
+    dc.ok(&["volume", "rm", "-f", "shared@master"]);
+    db.ok(&["rm", "-f", &db.cname("hold")]);
+
+    // Concurrent commits to different dots from different nodes.
+    let threads: Vec<_> = [&a, &b, &c]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let (home, bin) = (n.path("home"), crate::common::dm_bin().to_string());
+            std::thread::spawn(move || {
+                let dm = |args: &[&str]| {
+                    let o = Command::new(&bin)
+                        .args(args)
+                        .env("HOME", &home)
+                        .output()
+                        .unwrap();
+                    assert!(
+                        o.status.success(),
+                        "{args:?}: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                    String::from_utf8_lossy(&o.stdout).trim().to_string()
+                };
+                let name = format!("par{i}");
+                dm(&["init", &name]);
+                let p = dm(&["dot", "path", &name]);
+                for k in 0..4 {
+                    std::fs::write(format!("{p}/f{k}"), format!("{i}-{k}")).unwrap();
+                    dm(&["commit", "-m", &format!("{i}-{k}")]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let log = a.json(&["log", "--json", &format!("par{i}")]);
+        assert_eq!(log.as_array().unwrap().len(), 4);
+        ids.extend(
+            log.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string()),
+        );
+    }
+    assert!(eventually(60, || [&a, &b, &c]
+        .iter()
+        .all(|n| ids.iter().all(|id| has_commit(n, id)))));
+
+    // C leaves: refused while it holds uncommitted changes, fine once they are committed.
+    c.ok(&["switch", "par2"]);
+    std::fs::write(path(&c, "par2").join("unsaved"), "x").unwrap();
+    let err = c.fails(&[
+        "cluster",
+        "reset",
+        "--state-dir",
+        &c.state_dir().display().to_string(),
+    ]);
+    assert!(
+        err.contains("uncommitted changes in admin/par2@master"),
+        "{err}"
+    );
+    c.ok(&["commit", "-m", "saved"]);
+    let saved = head(&c, "par2");
+    assert!(eventually(30, || has_commit(&a, &saved)));
+    c.ok(&[
+        "cluster",
+        "reset",
+        "--state-dir",
+        &c.state_dir().display().to_string(),
+    ]);
+    assert!(c.daemon_pid().is_none());
+    let nodes = a.json(&["cluster", "nodes", "--json"]);
+    assert!(
+        eventually(30, || a
+            .json(&["cluster", "nodes", "--json"])
+            .as_array()
+            .unwrap()
+            .len()
+            == 2),
+        "{nodes}"
+    );
+    // What C mastered can now be taken over by another node, from its last commit.
+    a.ok(&["switch", "par2"]);
+    assert_eq!(
+        std::fs::read_to_string(path(&a, "par2").join("unsaved")).unwrap(),
+        "x"
+    );
+}
+
+#[test]
+fn committed_data_survives_a_dead_node_and_etcd_members_restart() {
+    let (a, b, c) = cluster3();
+
+    // One member's etcd dies; its supervisor restarts it and the node carries on.
+    let etcd = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!(
+                "etcd --name .* --data-dir {}",
+                c.state_dir().join("etcd").display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&etcd.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "C's etcd is running");
+    Command::new("kill").args(["-9", &pid]).status().unwrap();
+    // Registry calls fail with a clear message until etcd is back, then work again.
+    assert!(eventually(30, || c.dm(&["init", "onc"]).code == 0));
+    std::fs::write(path(&c, "onc").join("f"), "c").unwrap();
+    assert!(eventually(30, || c
+        .dm(&["commit", "-m", "after etcd restart"])
+        .code
+        == 0));
+
+    // A holds committed and uncommitted data, then dies.
+    a.ok(&["init", "ona"]);
+    let pa = path(&a, "ona");
+    write_random(&pa.join("committed.bin"), 2);
+    let want = md5(&pa.join("committed.bin"));
+    a.ok(&["commit", "-m", "safe"]);
+    let id = head(&a, "ona");
+    std::fs::write(pa.join("unsaved"), "only on A").unwrap();
+    assert!(eventually(30, || has_commit(&b, &id) && has_commit(&c, &id)));
+    a.kill_daemon();
+    // (zfs-fuse serves every pool on this machine, so A's pool stays readable by ZFS; what
+    // matters is that no node asks A for anything.)
+
+    // (etcd elects a new leader meanwhile; calls may fail for a moment.)
+    assert!(eventually(30, || {
+        let r = b.dm(&["cluster", "nodes", "--json"]);
+        let n: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+        n.as_array()
+            .is_some_and(|v| v.iter().filter(|x| x["alive"] == true).count() == 2)
+    }));
+    b.ok(&["switch", "ona"]);
+    let err = b.fails(&["dot", "path"]);
+    assert!(err.contains("which is down"), "{err}");
+    assert!(err.contains("uncommitted changes are unavailable"), "{err}");
+    // Committed data is readable on the others: branch from the newest commit.
+    b.ok(&["checkout", "-b", "rescue"]);
+    assert_eq!(md5(&path(&b, "ona@rescue").join("committed.bin")), want);
+    assert!(!path(&b, "ona@rescue").join("unsaved").exists());
+
+    // A comes back with its uncommitted data intact, and it can move again.
+    a.ok(&["list"]);
+    c.ok(&["switch", "ona"]);
+    assert!(eventually(30, || c.dm(&["dot", "path"]).code == 0));
+    assert_eq!(
+        std::fs::read_to_string(path(&c, "ona").join("unsaved")).unwrap(),
+        "only on A"
+    );
+}
+
+#[test]
+fn upgrade_restarts_the_daemon_and_keeps_state_and_mounts() {
+    let n = TestNode::new();
+    let mut d = Docker::new(&n);
+    d.run("w", "up", true, "echo before > /data/f; sleep 300");
+    n.ok(&["switch", "up"]);
+    assert!(eventually(20, || path(&n, "up").join("f").exists()));
+    n.ok(&["commit", "-m", "c"]);
+    let old = n.daemon_pid().unwrap();
+    let out = n.ok(&[
+        "cluster",
+        "upgrade",
+        "--state-dir",
+        &n.state_dir().display().to_string(),
+    ]);
+    assert!(out.contains("mounts kept"), "{out}");
+    let new = n.daemon_pid().unwrap();
+    assert_ne!(old, new);
+    // The container still writes to the same mount, and dm still knows it holds the dot.
+    d.ok(&["exec", &d.cname("w"), "sh", "-c", "echo after > /data/g"]);
+    assert_eq!(
+        std::fs::read_to_string(path(&n, "up").join("g")).unwrap(),
+        "after\n"
+    );
+    let list = n.json(&["list", "--json"]);
+    assert_eq!(list[0]["containers"][0], d.cname("w"));
+    assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 1);
+}
