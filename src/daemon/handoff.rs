@@ -5,14 +5,15 @@
 //! makes it read-only and snapshots it (`dmh-…`, never a commit). The new node pulls only the
 //! increment since the newest commit, moves `masters/<fs>` to itself with a compare-and-swap
 //! (so of two nodes asking at once, one wins and the other gets a clear error), and tells the
-//! old master, which rolls its copy back to the newest commit and keeps it as a read-only replica.
+//! old master, whose copy stays a read-only replica (its replicator rolls it back to the newest
+//! commit).
 //! A handoff that stalls (the new node died) is settled after [`STALE`] from the master record.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::node::{Node, P_BRANCH, P_DOT, new_id, zfs_err};
+use super::node::{Node, new_id, zfs_err};
 use super::replicate::{Catalog, HANDOFF_PREFIX};
 use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, ServerRecord};
@@ -35,6 +36,10 @@ pub struct Moving {
 pub struct ReleaseRequest {
     pub fs: String,
     pub to: String,
+    /// The branch, for finding containers that hold it.
+    pub namespace: String,
+    pub dot: String,
+    pub branch: String,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -89,7 +94,7 @@ impl Node {
             Some(m) if m == self.id => {}
             None => {
                 // Its node left the cluster with everything committed: carry on from there.
-                let cat = Catalog::load(self)?;
+                let cat = Catalog::for_dot(self, dot)?;
                 self.sync_locked(fs, &cat, None, true)?;
                 if !self.store.move_master(fs, None, &self.id)? {
                     return Err(self.lost_race(b));
@@ -102,7 +107,7 @@ impl Node {
                         b.name, dot.name
                     ))
                 })?;
-                let cat = Catalog::load(self)?;
+                let cat = Catalog::for_dot(self, dot)?;
                 // Commits first, so the handoff itself carries only uncommitted changes.
                 self.sync_locked(fs, &cat, Some(&server), true)?;
                 let rel: Release = self.peers.post(
@@ -111,6 +116,9 @@ impl Node {
                     &ReleaseRequest {
                         fs: fs.to_string(),
                         to: self.id.clone(),
+                        namespace: dot.namespace.clone(),
+                        dot: dot.name.clone(),
+                        branch: b.name.clone(),
                     },
                 )?;
                 let moved = self.take_over(dot, b, &server, &rel, &cat);
@@ -119,14 +127,20 @@ impl Node {
                     snapshot: rel.snapshot.clone(),
                     moved: moved.is_ok(),
                 };
-                if let Err(e) =
-                    self.peers
-                        .post::<_, serde_json::Value>(&server, "/internal/released", &done)
-                {
-                    // The old master settles by itself from the master record.
-                    tracing::warn!(%fs, error = %e, "could not tell the old master");
-                }
+                // The old master's clean-up need not delay the mount here.
+                let peers = self.peers.clone();
+                std::thread::spawn(move || {
+                    let told =
+                        peers.post::<_, serde_json::Value>(&server, "/internal/released", &done);
+                    if let Err(e) = told {
+                        // The old master settles by itself from the master record.
+                        tracing::warn!(fs = %done.fs, error = %e, "could not tell the old master");
+                    }
+                });
                 moved?;
+                // It arrived as a read-only replica.
+                let ds = self.pool.dataset(&Node::rel(fs));
+                return ds.set_property("readonly", "off").map_err(zfs_err);
             }
         }
         let ds = self.pool.dataset(&Node::rel(fs));
@@ -209,12 +223,10 @@ impl Node {
                 m.to
             )));
         }
-        let ds = self.pool.filesystem(&Node::rel(fs)).map_err(zfs_err)?;
-        let dot = ds.property(P_DOT).map_err(zfs_err)?.unwrap_or_default();
-        let branch = ds.property(P_BRANCH).map_err(zfs_err)?.unwrap_or_default();
-        let (ns, name) = dot.split_once('/').unwrap_or(("", ""));
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let (ns, name, branch) = (&req.namespace, &req.dot, &req.branch);
         let held: Vec<String> = self
-            .containers_where(|r| r.namespace == ns && r.dot == name && r.branch == branch)
+            .containers_where(|r| &r.namespace == ns && &r.dot == name && &r.branch == branch)
             .into_values()
             .flat_map(|m| m.into_values().flatten())
             .collect();
@@ -237,7 +249,12 @@ impl Node {
                 users.join(", ")
             )));
         }
-        ds.unmount().map_err(|e| match e {
+        let unmounted = if super::node::mounted(&mp) {
+            ds.unmount()
+        } else {
+            Ok(())
+        };
+        unmounted.map_err(|e| match e {
             ZfsError::Busy(_) => DaemonError::InUse(format!(
                 "branch '{branch}' is busy on node {}; close programs using {} there",
                 self.id,
@@ -314,12 +331,11 @@ impl Node {
     pub(super) fn finish_move(&self, fs: &str, snapshot: &str, moved: bool) -> Result<()> {
         let ds = self.pool.dataset(&Node::rel(fs));
         if moved {
-            match self.store.commits(fs)?.last() {
-                Some(c) => {
-                    let snap = ds.get_snapshot(&c.id).map_err(zfs_err)?;
-                    ds.rollback_to(&snap).map_err(zfs_err)?;
-                }
-                None => ds.destroy().map_err(zfs_err)?,
+            // Our copy is a read-only replica now. With commits, the replicator rolls it back to
+            // the newest one on its next pass (a rollback here would only compete with the new
+            // master's mount); without, it holds nothing worth keeping.
+            if self.store.commits(fs)?.is_empty() {
+                ds.destroy().map_err(zfs_err)?;
             }
             tracing::info!(%fs, "handed off");
         } else {

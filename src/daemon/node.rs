@@ -930,7 +930,7 @@ impl Node {
                 ))
             })?,
         };
-        let cat = super::replicate::Catalog::load(self)?;
+        let cat = super::replicate::Catalog::for_dot(self, &l.dot)?;
         self.ensure_commit(fs_id, &commit.id, &cat)?;
         let snap = self
             .pool

@@ -20,6 +20,7 @@ pub const NODE_USER: &str = "_node";
 /// Header marking a request already forwarded once, so it is never forwarded again.
 pub const FORWARDED: &str = "X-Dm-Forwarded";
 
+#[derive(Clone)]
 pub struct Peers {
     agent: ureq::Agent,
     auth: String,

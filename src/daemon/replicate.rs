@@ -36,7 +36,9 @@ pub(super) struct Catalog {
 }
 
 impl Catalog {
-    pub(super) fn load(node: &Node) -> Result<Catalog> {
+    /// The registry's view, plus local ZFS state when `with_local` (full sweeps only: event
+    /// passes touch the named filesystems alone, and listing every snapshot costs time).
+    pub(super) fn load(node: &Node, with_local: bool) -> Result<Catalog> {
         let dots: HashMap<String, DotRecord> = node
             .store
             .dots(None)?
@@ -54,6 +56,14 @@ impl Catalog {
         }
         let prefix = format!("{}/{DMFS}/", node.pool.name());
         let mut local: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if !with_local {
+            return Ok(Catalog {
+                branches,
+                commits: BTreeMap::new(),
+                deleted: node.store.deleted()?,
+                local,
+            });
+        }
         for l in node.pool.children(DMFS, &[]).map_err(zfs_err)? {
             if let Some(id) = l.filesystem.name().strip_prefix(&prefix) {
                 local.insert(id.to_string(), Vec::new());
@@ -73,6 +83,23 @@ impl Catalog {
             commits: node.store.all_commits()?,
             deleted: node.store.deleted()?,
             local,
+        })
+    }
+
+    /// Just what syncing the branches of one dot needs (no ZFS listing): cheap enough for
+    /// every handoff and branch creation.
+    pub(super) fn for_dot(node: &Node, dot: &DotRecord) -> Result<Catalog> {
+        let branches = node
+            .store
+            .branches(&dot.id)?
+            .into_iter()
+            .map(|b| (b.fs_id.clone(), (dot.clone(), b)))
+            .collect();
+        Ok(Catalog {
+            branches,
+            commits: BTreeMap::new(),
+            deleted: BTreeSet::new(),
+            local: BTreeMap::new(),
         })
     }
 
@@ -125,7 +152,7 @@ fn note(key: &str, sweep: &mut bool, wanted: &mut BTreeSet<String>) {
 impl Node {
     /// One replicator pass over `wanted` filesystems, or all of them.
     pub(super) fn replicate(&self, sweep: bool, wanted: &BTreeSet<String>) {
-        let cat = match Catalog::load(self) {
+        let cat = match Catalog::load(self, sweep) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "replication paused");
