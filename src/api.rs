@@ -48,6 +48,9 @@ pub struct BranchInfo {
     /// Containers (or Docker mount ids, where Docker does not say) that have this branch mounted.
     #[serde(default)]
     pub containers: Vec<String>,
+    /// The master node is down: its uncommitted changes are unavailable until it returns.
+    #[serde(default)]
+    pub master_down: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -211,3 +214,7 @@ pub struct NodeInfo {
     /// Branches this node is the master of.
     pub masters: usize,
 }
+
+/// Response header carrying the age in seconds of a listing served from cache while etcd is
+/// unreachable.
+pub const STALE_HEADER: &str = "X-Dm-Stale-Seconds";

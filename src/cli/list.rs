@@ -21,12 +21,19 @@ struct Row {
     size_bytes: u64,
     commits: usize,
     dirty_bytes: u64,
+    /// The branch's master node is down: its uncommitted changes are unavailable.
+    dirty_unavailable: bool,
     branches: usize,
     containers: Vec<String>,
 }
 
 pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
-    let dots = ctx.call(|c| c.list())?;
+    let (dots, stale) = ctx.call(|c| Ok((c.list()?, c.stale_secs())))?;
+    if let Some(age) = stale {
+        eprintln!(
+            "warning: etcd is unreachable; this is the registry as this node last saw it, {age}s ago. Changes fail until etcd is back"
+        );
+    }
     let (_, remote) = ctx.cfg.current()?;
     let mut rows = Vec::new();
     for d in &dots {
@@ -45,6 +52,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             size_bytes: b.map_or(0, |b| b.size_bytes),
             commits: b.map_or(0, |b| b.commits),
             dirty_bytes: b.map_or(0, |b| b.dirty_bytes),
+            dirty_unavailable: b.is_some_and(|b| b.master_down),
             branches: d.branches.len(),
             containers: d
                 .branches
@@ -78,7 +86,11 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             server,
             human_bytes(r.size_bytes),
             r.commits,
-            human_bytes(r.dirty_bytes),
+            if r.dirty_unavailable {
+                "node down".to_string()
+            } else {
+                human_bytes(r.dirty_bytes)
+            },
             r.containers.join(","),
         );
     }

@@ -41,6 +41,8 @@ impl ClientError {
 }
 
 pub struct Client {
+    /// Age of the last answer when the daemon served it from cache (etcd unreachable).
+    stale: std::cell::Cell<Option<u64>>,
     agent: ureq::Agent,
     base: String,
     auth: String,
@@ -56,6 +58,7 @@ impl Client {
             .into();
         let creds = B64.encode(format!("{}:{}", remote.user, remote.api_key));
         Client {
+            stale: std::cell::Cell::new(None),
             agent,
             base: format!("http://{}:{}/v1", remote.host, remote.port),
             auth: format!("Basic {creds}"),
@@ -71,6 +74,11 @@ impl Client {
             detail: e.to_string(),
         })?;
         let status = resp.status().as_u16();
+        self.stale.set(
+            resp.headers()
+                .get(api::STALE_HEADER)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+        );
         let text = resp
             .body_mut()
             .with_config()
@@ -120,6 +128,11 @@ impl Client {
             .header("Authorization", &self.auth)
             .call();
         self.finish(r)
+    }
+
+    /// Seconds old the last answer was, if the daemon could only serve it from cache.
+    pub fn stale_secs(&self) -> Option<u64> {
+        self.stale.get()
     }
 
     pub fn ping(&self) -> Result<api::Ping, ClientError> {

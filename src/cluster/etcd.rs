@@ -126,7 +126,10 @@ impl EtcdKv {
             etcd_client::Error::GRpcStatus(s)
                 if matches!(
                     s.code(),
-                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                    // Our own call timeout shows up as Cancelled.
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Cancelled
                 ) =>
             {
                 RegistryError::Unavailable {

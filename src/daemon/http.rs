@@ -21,9 +21,11 @@ const WORKERS: usize = 8;
 
 type Reply = (u16, Vec<u8>);
 
-/// What a handler answers: JSON, or a `zfs send` stream for another node.
+/// What a handler answers: JSON, JSON from a cache while etcd is down (with its age in
+/// seconds), or a `zfs send` stream for another node.
 enum Out {
     Json(Reply),
+    Stale(Reply, u64),
     Stream(crate::zfs::SendStream),
 }
 
@@ -71,12 +73,17 @@ fn handle(daemon: &Daemon, mut req: Request) {
     let method = req.method().clone();
     let url = req.url().to_string();
     let outcome = catch_unwind(AssertUnwindSafe(|| route(daemon, &mut req)));
+    let mut stale = None;
     let (status, body) = match outcome {
         Ok(Ok(Out::Stream(stream))) => {
             send_stream(req, stream);
             return;
         }
         Ok(Ok(Out::Json(reply))) => reply,
+        Ok(Ok(Out::Stale(reply, age))) => {
+            stale = Some(age);
+            reply
+        }
         Ok(Err(e)) => error_reply(&e),
         Err(_) => error_reply(&DaemonError::Internal(
             "the daemon hit a bug handling this request; see its log".into(),
@@ -85,6 +92,11 @@ fn handle(daemon: &Daemon, mut req: Request) {
     tracing::debug!(%method, %url, status, "request");
     let mut resp = Response::from_data(body).with_status_code(status);
     resp.add_header(Header::from_bytes("Content-Type", "application/json").expect("valid header"));
+    if let Some(age) = stale {
+        resp.add_header(
+            Header::from_bytes(api::STALE_HEADER, age.to_string()).expect("valid header"),
+        );
+    }
     if status == 401 {
         resp.add_header(
             Header::from_bytes("WWW-Authenticate", "Basic realm=\"dm\"").expect("valid header"),
@@ -257,6 +269,15 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     {
         return Ok(reply.into());
     }
+    if matches!(
+        (req.method(), parts.as_slice()),
+        (Method::Get, ["v1", "dots"])
+    ) {
+        return match daemon.node.list(&user)? {
+            (list, None) => Ok(json(200, &list).into()),
+            (list, Some(age)) => Ok(Out::Stale(json(200, &list), age)),
+        };
+    }
     user_route(daemon, req, user, &parts).map(Out::from)
 }
 
@@ -290,7 +311,6 @@ fn user_route(
                 user,
             },
         )),
-        (Method::Get, ["v1", "dots"]) => Ok(json(200, &node.list(u)?)),
         (Method::Post, ["v1", "dots"]) => {
             let b: api::CreateDot = body(req)?;
             Ok(json(201, &node.create_dot(u, &b)?))

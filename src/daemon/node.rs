@@ -18,7 +18,7 @@ use super::DaemonError;
 use super::mounts::{MountRecord, MountTable};
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
-use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, Store};
+use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, RegistryError, Store};
 use crate::names::{self, Kind};
 use crate::plugins::docker_api;
 use crate::zfs::{self, Pool, ZfsError};
@@ -54,6 +54,8 @@ pub struct Node {
     pub(super) moving: Mutex<HashMap<String, super::handoff::Moving>>,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     stats: Arc<Mutex<StatsCache>>,
+    /// The last full listing, served (marked stale) while etcd is unreachable.
+    last_list: Mutex<Option<(Instant, Vec<DotInfo>)>>,
     /// Newest commit `seq` per filesystem, read from the registry once and then kept here, so a
     /// commit does not re-read every commit of its branch. Only a branch's master commits to it.
     last_seq: Mutex<HashMap<String, u64>>,
@@ -192,6 +194,8 @@ fn check_name(kind: Kind, name: &str) -> Result<()> {
 struct Facts<'a> {
     stats: &'a Stats,
     masters: &'a BTreeMap<String, String>,
+    /// Master nodes that are not registered (down): their branches' dirty state is unavailable.
+    down: &'a std::collections::BTreeSet<String>,
     containers: &'a BTreeMap<String, Vec<String>>,
     with_subdots: bool,
 }
@@ -245,6 +249,7 @@ impl Node {
             moving: Mutex::default(),
             locks: Mutex::new(HashMap::new()),
             stats: Arc::default(),
+            last_list: Mutex::default(),
             last_seq: Mutex::default(),
         }
     }
@@ -550,6 +555,7 @@ impl Node {
         let Facts {
             stats,
             masters,
+            down,
             containers,
             with_subdots,
         } = *f;
@@ -574,6 +580,7 @@ impl Node {
             name: b.name.clone(),
             filesystem_id: b.fs_id.clone(),
             master_node: masters.get(&b.fs_id).cloned().unwrap_or_default(),
+            master_down: masters.get(&b.fs_id).is_some_and(|m| down.contains(m)),
             mountpoint: mp.display().to_string(),
             commits,
             size_bytes: size,
@@ -587,18 +594,47 @@ impl Node {
         }
     }
 
-    pub fn list(&self, user: &str) -> Result<Vec<DotInfo>> {
+    /// Every dot `user` may see. While etcd is unreachable, the last listing this node made,
+    /// with its age in seconds, so the caller can say it is stale.
+    pub fn list(&self, user: &str) -> Result<(Vec<DotInfo>, Option<u64>)> {
+        let (all, age) = match self.list_all() {
+            Ok(all) => {
+                *self.last_list.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), all.clone()));
+                (all, None)
+            }
+            Err(e @ DaemonError::Registry(RegistryError::Unavailable { .. })) => {
+                let last = self.last_list.lock().unwrap_or_else(|p| p.into_inner());
+                match last.as_ref() {
+                    Some((at, all)) => (all.clone(), Some(at.elapsed().as_secs())),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let mine = all
+            .into_iter()
+            .filter(|d| self.authorise(user, &d.namespace).is_ok())
+            .collect();
+        Ok((mine, age))
+    }
+
+    fn list_all(&self) -> Result<Vec<DotInfo>> {
         let dots = self.store.dots(None)?;
         let all_branches = self.store.all_branches()?;
         let counts = self.store.commit_counts()?;
         let masters = self.store.all_masters()?;
+        let alive: std::collections::BTreeSet<String> =
+            self.store.servers()?.into_iter().map(|s| s.id).collect();
+        let down = masters
+            .values()
+            .filter(|m| !alive.contains(*m))
+            .cloned()
+            .collect();
         let stats = self.cached_stats()?;
         let mut held = self.containers_where(|_| true);
         let mut out = Vec::new();
         for dot in dots {
-            if self.authorise(user, &dot.namespace).is_err() {
-                continue;
-            }
             let branches = all_branches.get(&dot.id).cloned().unwrap_or_default();
             let containers = held
                 .remove(&(dot.namespace.clone(), dot.name.clone()))
@@ -612,6 +648,7 @@ impl Node {
                     let f = Facts {
                         stats: &stats,
                         masters: &masters,
+                        down: &down,
                         containers: &containers,
                         with_subdots: false,
                     };
@@ -633,6 +670,13 @@ impl Node {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
         let masters = self.store.all_masters()?;
+        let alive: std::collections::BTreeSet<String> =
+            self.store.servers()?.into_iter().map(|s| s.id).collect();
+        let down = masters
+            .values()
+            .filter(|m| !alive.contains(*m))
+            .cloned()
+            .collect();
         let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
         let stats = read_stats(&self.pool, Some(&ids))?;
         let containers = self.containers(ns, name);
@@ -642,6 +686,7 @@ impl Node {
             let f = Facts {
                 stats: &stats,
                 masters: &masters,
+                down: &down,
                 containers: &containers,
                 with_subdots: true,
             };
@@ -955,6 +1000,7 @@ impl Node {
         let f = Facts {
             stats: &stats,
             masters: &masters,
+            down: &Default::default(),
             containers: &BTreeMap::new(),
             with_subdots: true,
         };

@@ -46,10 +46,12 @@ fn unreachable(s: &ServerRecord, e: impl std::fmt::Display) -> DaemonError {
 
 impl Peers {
     pub fn new(secret: &str) -> Peers {
-        // Replication streams run as long as they need; only connecting is bounded.
+        // Replication streams run as long as they need; connecting and the first byte of an
+        // answer are bounded, so a node that hangs does not hold a handoff forever.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(3)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
             .build()
             .into();
         Peers {

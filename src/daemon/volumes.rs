@@ -126,7 +126,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     }
 
     fn list(&self) -> Result<Vec<(String, String)>, String> {
-        let dots = self.0.node.list(ADMIN).map_err(msg)?;
+        let (dots, _) = self.0.node.list(ADMIN).map_err(msg)?;
         let mut out = Vec::new();
         for d in dots {
             let name = names::short(&d.namespace, &d.name, ADMIN);

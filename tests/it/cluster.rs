@@ -25,6 +25,21 @@ fn head(n: &TestNode, dot: &str) -> String {
     log[0]["id"].as_str().unwrap().to_string()
 }
 
+/// Pid of the node's own etcd.
+fn etcd_pid(n: &TestNode) -> String {
+    let data = n.state_dir().join("etcd");
+    let o = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!("etcd --name .* --data-dir {}", data.display()),
+        ])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "the node's etcd is running");
+    pid
+}
+
 fn has_commit(n: &TestNode, id: &str) -> bool {
     snapshots(&n.pool).iter().any(|s| s == id)
 }
@@ -248,6 +263,15 @@ fn committed_data_survives_a_dead_node_and_etcd_members_restart() {
             .is_some_and(|v| v.iter().filter(|x| x["alive"] == true).count() == 2)
     }));
     b.ok(&["switch", "ona"]);
+    let list = b.json(&["list", "--json"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dot"] == "ona")
+        .unwrap();
+    assert_eq!(row["dirty_unavailable"], true, "{row}");
+    assert!(b.ok(&["list"]).contains("node down"));
     let err = b.fails(&["dot", "path"]);
     assert!(err.contains("which is down"), "{err}");
     assert!(err.contains("uncommitted changes are unavailable"), "{err}");
@@ -293,4 +317,34 @@ fn upgrade_restarts_the_daemon_and_keeps_state_and_mounts() {
     let list = n.json(&["list", "--json"]);
     assert_eq!(list[0]["containers"][0], d.cname("w"));
     assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn etcd_outage_serves_cached_listings_refuses_writes_and_recovers() {
+    let n = TestNode::new();
+    n.ok(&["init", "kept"]);
+    std::fs::write(path(&n, "kept").join("f"), "x").unwrap();
+    n.ok(&["list"]);
+    let pid = etcd_pid(&n);
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    let listed = n.dm(&["list"]);
+    let commit = n.dm(&["commit", "-m", "while etcd is frozen"]);
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains("kept"), "{}", listed.stdout);
+    assert!(
+        listed.stderr.contains("etcd is unreachable"),
+        "{}",
+        listed.stderr
+    );
+    assert_ne!(commit.code, 0);
+    assert!(
+        commit.stderr.contains("etcd is unreachable"),
+        "{}",
+        commit.stderr
+    );
+    // Back to normal once etcd answers; the failed commit left nothing behind.
+    assert!(eventually(30, || n.dm(&["commit", "-m", "after"]).code == 0));
+    assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 1);
+    assert!(!n.dm(&["list"]).stderr.contains("unreachable"));
 }
