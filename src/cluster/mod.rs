@@ -389,25 +389,19 @@ impl Store {
 
     /// Newest commit held per node, for one filesystem.
     pub fn replicas(&self, fs_id: &str) -> Result<BTreeMap<String, String>> {
-        let prefix = format!("{PREFIX}replicas/{fs_id}/");
-        Ok(self
-            .kv
-            .list(&prefix)?
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k[prefix.len()..].to_string(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                )
-            })
-            .collect())
+        self.list_text(&format!("{PREFIX}replicas/{fs_id}/"))
     }
 
+    /// Master node per filesystem id.
     pub fn all_masters(&self) -> Result<BTreeMap<String, String>> {
-        let prefix = format!("{PREFIX}masters/");
+        self.list_text(&format!("{PREFIX}masters/"))
+    }
+
+    /// Plain-text values under `prefix`, keyed by the rest of their key.
+    fn list_text(&self, prefix: &str) -> Result<BTreeMap<String, String>> {
         Ok(self
             .kv
-            .list(&prefix)?
+            .list(prefix)?
             .into_iter()
             .map(|(k, v)| {
                 (

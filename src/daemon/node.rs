@@ -619,10 +619,10 @@ impl Node {
         Ok((mine, age))
     }
 
-    fn list_all(&self) -> Result<Vec<DotInfo>> {
-        let dots = self.store.dots(None)?;
-        let all_branches = self.store.all_branches()?;
-        let counts = self.store.commit_counts()?;
+    /// Master node per filesystem, and which of those nodes are down (not registered).
+    fn masters_and_down(
+        &self,
+    ) -> Result<(BTreeMap<String, String>, std::collections::BTreeSet<String>)> {
         let masters = self.store.all_masters()?;
         let alive: std::collections::BTreeSet<String> =
             self.store.servers()?.into_iter().map(|s| s.id).collect();
@@ -631,6 +631,14 @@ impl Node {
             .filter(|m| !alive.contains(*m))
             .cloned()
             .collect();
+        Ok((masters, down))
+    }
+
+    fn list_all(&self) -> Result<Vec<DotInfo>> {
+        let dots = self.store.dots(None)?;
+        let all_branches = self.store.all_branches()?;
+        let counts = self.store.commit_counts()?;
+        let (masters, down) = self.masters_and_down()?;
         let stats = self.cached_stats()?;
         let mut held = self.containers_where(|_| true);
         let mut out = Vec::new();
@@ -669,14 +677,7 @@ impl Node {
     pub fn show(&self, user: &str, ns: &str, name: &str) -> Result<DotInfo> {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
-        let masters = self.store.all_masters()?;
-        let alive: std::collections::BTreeSet<String> =
-            self.store.servers()?.into_iter().map(|s| s.id).collect();
-        let down = masters
-            .values()
-            .filter(|m| !alive.contains(*m))
-            .cloned()
-            .collect();
+        let (masters, down) = self.masters_and_down()?;
         let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
         let stats = read_stats(&self.pool, Some(&ids))?;
         let containers = self.containers(ns, name);
