@@ -35,7 +35,9 @@ complete -c dm -n "__fish_dm_needs_command" -f -a "log" -d 'Show the commits of 
 complete -c dm -n "__fish_dm_needs_command" -f -a "branch" -d 'List branches of the current dot (the checked-out one is marked with *), or delete one'
 complete -c dm -n "__fish_dm_needs_command" -f -a "checkout" -d 'Switch to another branch of the current dot, or create one with -b'
 complete -c dm -n "__fish_dm_needs_command" -f -a "reset" -d 'Roll the current branch back to COMMIT; later commits and uncommitted changes are discarded'
+complete -c dm -n "__fish_dm_needs_command" -f -a "remote" -d 'Manage remotes: the clusters this client talks to'
 complete -c dm -n "__fish_dm_needs_command" -f -a "dot"
+complete -c dm -n "__fish_dm_needs_command" -f -a "user" -d 'Manage users (admin only)'
 complete -c dm -n "__fish_dm_needs_command" -f -a "cluster"
 complete -c dm -n "__fish_dm_needs_command" -f -a "serve" -d 'Run the node daemon in the foreground'
 complete -c dm -n "__fish_dm_needs_command" -f -a "version" -d 'Show client and daemon versions'
@@ -79,6 +81,29 @@ complete -c dm -n "__fish_dm_using_subcommand reset" -l hard -d 'Discard later c
 complete -c dm -n "__fish_dm_using_subcommand reset" -l force -d 'Roll back even while containers have the branch mounted (restart them afterwards)'
 complete -c dm -n "__fish_dm_using_subcommand reset" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand reset" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -s v -l verbose -d 'Show each remote\'s user, host and port'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -f -a "add" -d 'Add a remote; asks for its API key (hidden) unless --api-key-file is given'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -f -a "rm" -d 'Remove a remote from this client\'s config (nothing on the cluster changes)'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -f -a "switch" -d 'Make the other verbs talk to this remote'
+complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -l api-key-file -d 'Read the API key from this file (`-` for standard input)' -r -F
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -l insecure -d 'Allow sending the API key over plain HTTP to another machine (trusted networks only)'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from rm" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from switch" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from switch" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from switch" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a remote; asks for its API key (hidden) unless --api-key-file is given'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a remote from this client\'s config (nothing on the cluster changes)'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "switch" -d 'Make the other verbs talk to this remote'
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s V -l version -d 'Print version'
@@ -101,6 +126,16 @@ complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_fr
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s V -l version -d 'Print version'
@@ -176,24 +211,30 @@ complete -c dm -n "__fish_dm_using_subcommand completions" -s V -l version -d 'P
 complete -c dm -n "__fish_dm_using_subcommand generate-man" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand generate-man" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand generate-man" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "init" -d 'Create a new, empty dot and switch to it'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "list" -d 'List dots (the current one is marked with *)'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "switch" -d 'Make DOT the current dot for later verbs'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "commit" -d 'Record the current state of the dot as a commit'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "log" -d 'Show the commits of the current branch, newest first'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "branch" -d 'List branches of the current dot (the checked-out one is marked with *), or delete one'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "checkout" -d 'Switch to another branch of the current dot, or create one with -b'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "reset" -d 'Roll the current branch back to COMMIT; later commits and uncommitted changes are discarded'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "dot"
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "cluster"
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "serve" -d 'Run the node daemon in the foreground'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "version" -d 'Show client and daemon versions'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "completions" -d 'Print a shell completion script (e.g. `dm completions bash > /etc/bash_completion.d/dm`)'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "generate-man" -d 'Write man pages for dm and every subcommand into DIR'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset dot cluster serve version completions generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "init" -d 'Create a new, empty dot and switch to it'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "list" -d 'List dots (the current one is marked with *)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "switch" -d 'Make DOT the current dot for later verbs'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "commit" -d 'Record the current state of the dot as a commit'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "log" -d 'Show the commits of the current branch, newest first'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "branch" -d 'List branches of the current dot (the checked-out one is marked with *), or delete one'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "checkout" -d 'Switch to another branch of the current dot, or create one with -b'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "reset" -d 'Roll the current branch back to COMMIT; later commits and uncommitted changes are discarded'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "remote" -d 'Manage remotes: the clusters this client talks to'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "dot"
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "user" -d 'Manage users (admin only)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "cluster"
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "serve" -d 'Run the node daemon in the foreground'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "version" -d 'Show client and daemon versions'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "completions" -d 'Print a shell completion script (e.g. `dm completions bash > /etc/bash_completion.d/dm`)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "generate-man" -d 'Write man pages for dm and every subcommand into DIR'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset remote dot user cluster serve version completions generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from remote" -f -a "add" -d 'Add a remote; asks for its API key (hidden) unless --api-key-file is given'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from remote" -f -a "rm" -d 'Remove a remote from this client\'s config (nothing on the cluster changes)'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from remote" -f -a "switch" -d 'Make the other verbs talk to this remote'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "delete" -d 'Delete a dot with all its branches and commits'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'

@@ -218,3 +218,15 @@ pub struct NodeInfo {
 /// Response header carrying the age in seconds of a listing served from cache while etcd is
 /// unreachable.
 pub const STALE_HEADER: &str = "X-Dm-Stale-Seconds";
+
+/// Admin creates a user; the answer carries its API key, shown once.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CreateUser {
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub api_key: String,
+}

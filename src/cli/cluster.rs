@@ -241,13 +241,8 @@ fn start_node(
     ctx.cfg.remotes.insert(
         a.remote_name.clone(),
         Remote {
-            user: "admin".into(),
-            host: node.host().to_string(),
-            port: a.port,
-            api_key: admin_key.to_string(),
             state_dir: Some(state_dir.clone()),
-            current_dot: None,
-            branches: Default::default(),
+            ..Remote::new("admin", node.host(), a.port, admin_key)
         },
     );
     ctx.cfg.current_remote = Some(a.remote_name.clone());
@@ -293,15 +288,7 @@ fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
         ),
         None => (a.address.clone(), config::DEFAULT_API_PORT),
     };
-    let remote = Remote {
-        user: "admin".into(),
-        host,
-        port,
-        api_key: a.token.clone(),
-        state_dir: None,
-        current_dot: None,
-        branches: Default::default(),
-    };
+    let remote = Remote::new("admin", &host, port, &a.token);
     let cluster = Client::new(&remote);
     cluster
         .ping()

@@ -10,9 +10,11 @@ mod dot;
 mod init;
 mod list;
 mod log;
+mod remote;
 mod reset;
 mod serve;
 mod switch;
+mod user;
 mod version;
 
 use std::io::IsTerminal;
@@ -48,8 +50,11 @@ enum Command {
     Branch(branch::Args),
     Checkout(checkout::Args),
     Reset(reset::Args),
+    Remote(remote::Args),
     #[command(subcommand)]
     Dot(dot::Command),
+    #[command(subcommand)]
+    User(user::Command),
     #[command(subcommand)]
     Cluster(cluster::Command),
     Serve(serve::Args),
@@ -216,6 +221,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Checkout(a) => checkout::run(&mut ctx, a),
                 Command::Reset(a) => reset::run(&ctx, a),
                 Command::Dot(c) => dot::run(&mut ctx, c),
+                Command::Remote(a) => remote::run(&mut ctx, a),
+                Command::User(c) => user::run(&ctx, c),
                 Command::Cluster(c) => cluster::run(&mut ctx, c),
                 Command::Version(a) => version::run(&ctx, a),
                 Command::Serve(_) | Command::Completions(_) | Command::GenerateMan(_) => {

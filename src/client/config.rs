@@ -25,6 +25,35 @@ pub struct Remote {
     /// Branch checked out per dot; missing means master.
     #[serde(default)]
     pub branches: BTreeMap<String, String>,
+    /// The user accepted sending credentials over plain HTTP to a host that is not this machine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+}
+
+impl Remote {
+    /// A remote with just an address and credentials.
+    pub fn new(user: &str, host: &str, port: u16, api_key: &str) -> Remote {
+        Remote {
+            user: user.to_string(),
+            host: host.to_string(),
+            port,
+            api_key: api_key.to_string(),
+            state_dir: None,
+            current_dot: None,
+            branches: BTreeMap::new(),
+            insecure: false,
+        }
+    }
+
+    /// Whether the API key may travel in clear: to this machine, or when the user said so.
+    pub fn may_send_key(&self) -> bool {
+        let local = self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        local || self.insecure || self.state_dir.is_some()
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -124,6 +153,7 @@ mod tests {
                 state_dir: None,
                 current_dot: Some("d".into()),
                 branches: BTreeMap::new(),
+                insecure: false,
             },
         );
         c.save(&path).unwrap();

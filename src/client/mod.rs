@@ -32,6 +32,10 @@ pub enum ClientError {
     },
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
+    #[error(
+        "refusing to send the API key in clear to {0}; use a TLS remote, or add the remote with --insecure if the network is trusted"
+    )]
+    Insecure(String),
 }
 
 impl ClientError {
@@ -41,6 +45,8 @@ impl ClientError {
 }
 
 pub struct Client {
+    /// Set when the key must not travel to this remote in clear: every call then fails.
+    refuse: Option<String>,
     /// Age of the last answer when the daemon served it from cache (etcd unreachable).
     stale: std::cell::Cell<Option<u64>>,
     agent: ureq::Agent,
@@ -58,6 +64,7 @@ impl Client {
             .into();
         let creds = B64.encode(format!("{}:{}", remote.user, remote.api_key));
         Client {
+            refuse: (!remote.may_send_key()).then(|| remote.host.clone()),
             stale: std::cell::Cell::new(None),
             agent,
             base: format!("http://{}:{}/v1", remote.host, remote.port),
@@ -99,7 +106,15 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| ClientError::Protocol(format!("{e}: {text}")))
     }
 
+    fn guard(&self) -> Result<(), ClientError> {
+        match &self.refuse {
+            Some(host) => Err(ClientError::Insecure(host.clone())),
+            None => Ok(()),
+        }
+    }
+
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.guard()?;
         let r = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -113,6 +128,7 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
+        self.guard()?;
         let r = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -122,6 +138,7 @@ impl Client {
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.guard()?;
         let r = self
             .agent
             .delete(format!("{}{path}", self.base))
@@ -227,6 +244,15 @@ impl Client {
 
     pub fn join(&self, req: &api::JoinRequest) -> Result<api::JoinReply, ClientError> {
         self.post("/cluster/members", req)
+    }
+
+    pub fn create_user(&self, name: &str) -> Result<api::NewUser, ClientError> {
+        self.post(
+            "/users",
+            &api::CreateUser {
+                name: name.to_string(),
+            },
+        )
     }
 
     pub fn nodes(&self) -> Result<Vec<api::NodeInfo>, ClientError> {

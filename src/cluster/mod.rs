@@ -182,6 +182,12 @@ impl Store {
         self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
+    /// Registers a new user unless the name is taken; returns whether it did.
+    pub fn create_user(&self, u: &UserRecord) -> Result<bool> {
+        let key = format!("{PREFIX}users/{}", u.name);
+        self.kv.put_all_if_absent(&key, &[(key.clone(), encode(u))])
+    }
+
     pub fn put_user(&self, u: &UserRecord) -> Result<()> {
         self.kv
             .put(&format!("{PREFIX}users/{}", u.name), &encode(u))

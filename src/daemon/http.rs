@@ -298,6 +298,11 @@ fn user_route(
             let b: api::JoinRequest = body(req)?;
             Ok(json(200, &daemon.add_member(&b)?))
         }
+        (Method::Post, ["v1", "users"]) => {
+            daemon.require_admin(u)?;
+            let b: api::CreateUser = body(req)?;
+            Ok(json(201, &daemon.create_user(&b)?))
+        }
         (Method::Post, ["v1", "cluster", "leave"]) => {
             daemon.require_admin(u)?;
             let b: api::LeaveRequest = body(req)?;

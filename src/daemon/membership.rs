@@ -16,9 +16,31 @@ impl Daemon {
             Ok(())
         } else {
             Err(DaemonError::Forbidden(
-                "only the admin user may change the cluster's membership".into(),
+                "only the admin user may manage the cluster and its users".into(),
             ))
         }
+    }
+
+    /// Creates a user whose API key opens its own namespace (`NAME/dot`).
+    pub fn create_user(&self, req: &api::CreateUser) -> Result<api::NewUser> {
+        names::validate(Kind::Namespace, &req.name)
+            .map_err(|e| DaemonError::BadRequest(format!("bad user name: {e}")))?;
+        let key = format!("{}{}", new_id(), &new_id()[..8]);
+        let rec = crate::cluster::UserRecord {
+            name: req.name.clone(),
+            api_key_sha256: super::hash_key(&key),
+        };
+        if !self.node.store().create_user(&rec)? {
+            return Err(DaemonError::Conflict(format!(
+                "user '{}' already exists",
+                req.name
+            )));
+        }
+        tracing::info!(user = %req.name, "created user");
+        Ok(api::NewUser {
+            name: req.name.clone(),
+            api_key: key,
+        })
     }
 
     /// Adds a node to etcd; it then starts its own etcd with the returned `--initial-cluster`.

@@ -10,4 +10,5 @@ mod daemon;
 mod docker;
 mod generated;
 mod lifecycle;
+mod remotes;
 mod subdots;

@@ -1,0 +1,149 @@
+//! `dm remote` and users: adding a remote checks its key (typed at a hidden prompt or read from
+//! a file), `-v`, switch and rm; a user's key opens only its own namespace.
+
+use std::io::{Read, Write};
+
+use crate::common::TestNode;
+
+fn remote_names(n: &TestNode) -> String {
+    n.ok(&["remote"])
+}
+
+#[test]
+fn users_get_their_own_namespace_through_a_checked_remote() {
+    let n = TestNode::new();
+    n.ok(&["init", "secret"]);
+    let key = n.ok(&["user", "add", "alice"]).trim().to_string();
+    assert!(
+        n.fails(&["user", "add", "alice"])
+            .contains("already exists")
+    );
+    let addr = format!("alice@{}:{}", n.addr, n.port);
+    let key_file = n.path("alice.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let bad_file = n.path("bad.key");
+    std::fs::write(&bad_file, "wrong").unwrap();
+
+    // A wrong key is refused and nothing is saved.
+    let err = n.fails(&[
+        "remote",
+        "add",
+        "hub",
+        &addr,
+        "--api-key-file",
+        &bad_file.display().to_string(),
+    ]);
+    assert!(
+        err.contains("refused the API key") && err.contains("nothing saved"),
+        "{err}"
+    );
+    assert!(!remote_names(&n).contains("hub"));
+    // No terminal and no key file: say how to give the key.
+    let err = n.fails(&["remote", "add", "hub", &addr]);
+    assert!(err.contains("--api-key-file"), "{err}");
+    // Plain HTTP to another machine needs --insecure.
+    let err = n.fails(&[
+        "remote",
+        "add",
+        "far",
+        "alice@192.0.2.1",
+        "--api-key-file",
+        &key_file.display().to_string(),
+    ]);
+    assert!(
+        err.contains("in clear") && err.contains("--insecure"),
+        "{err}"
+    );
+
+    n.ok(&[
+        "remote",
+        "add",
+        "hub",
+        &addr,
+        "--api-key-file",
+        &key_file.display().to_string(),
+    ]);
+    let v = n.ok(&["remote", "-v"]);
+    assert!(
+        v.contains(&format!("* local\tadmin@{}:{}", n.addr, n.port)),
+        "{v}"
+    );
+    assert!(v.contains(&format!("  hub\t{addr}")), "{v}");
+
+    // As alice: her own namespace only.
+    n.ok(&["remote", "switch", "hub"]);
+    n.ok(&["init", "mine"]);
+    let list = n.json(&["list", "--json"]);
+    let dots: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dot"].as_str().unwrap())
+        .collect();
+    assert_eq!(dots, ["mine"]);
+    let err = n.fails(&["log", "admin/secret"]);
+    assert!(err.contains("may not use namespace 'admin'"), "{err}");
+    let (status, body) = n.http(
+        "POST",
+        "/v1/dots",
+        Some(("alice", &key)),
+        br#"{"namespace":"admin","name":"x"}"#,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        n.fails(&["user", "add", "bob"])
+            .contains("only the admin user")
+    );
+
+    // Back as admin: alice's dot is in her namespace.
+    n.ok(&["remote", "switch", "local"]);
+    assert!(n.ok(&["list"]).contains("alice/mine"));
+    n.ok(&["remote", "rm", "hub"]);
+    assert!(!remote_names(&n).contains("hub"));
+    assert!(
+        n.fails(&["remote", "switch", "hub"])
+            .contains("no remote 'hub'")
+    );
+}
+
+/// The key is asked for at a hidden prompt on a terminal (a pty from `script`).
+#[test]
+fn remote_add_asks_for_the_key_without_echoing_it() {
+    let n = TestNode::new();
+    let key = n.ok(&["user", "add", "carol"]).trim().to_string();
+    let cmd = format!(
+        "{} remote add team carol@{}:{}",
+        crate::common::dm_bin(),
+        n.addr,
+        n.port
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", n.path("home"))
+        .env_remove("DM_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Type only once the prompt is up: hiding the echo flushes input typed ahead.
+    let mut stdout = script.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("API key for") {
+        let k = stdout.read(&mut buf).unwrap();
+        assert!(k > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..k]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut stdin = script.stdin.take().unwrap();
+    stdin.write_all(format!("{key}\n").as_bytes()).unwrap();
+    stdout.read_to_end(&mut seen).unwrap();
+    drop(stdin);
+    script.wait().unwrap();
+    let out = seen;
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("API key for"), "{out}");
+    assert!(out.contains("Added remote 'team'"), "{out}");
+    assert!(!out.contains(&key), "the key was echoed: {out}");
+    assert!(n.ok(&["remote", "-v"]).contains("team\tcarol@"));
+}
