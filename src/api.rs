@@ -230,3 +230,20 @@ pub struct NewUser {
     pub name: String,
     pub api_key: String,
 }
+
+/// What a receiving daemon got from a transfer stream.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Receipt {
+    pub sha256: String,
+    pub bytes: u64,
+    /// Commit ids that arrived (not visible until confirmed).
+    pub commits: Vec<String>,
+}
+
+/// The client's confirmation of a received stream: the hash of what it sent, and the commits'
+/// records (message, author, …) to register.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ConfirmReceive {
+    pub sha256: String,
+    pub commits: Vec<CommitInfo>,
+}

@@ -14,6 +14,7 @@ mod remote;
 mod reset;
 mod serve;
 mod switch;
+mod transfer;
 mod user;
 mod version;
 
@@ -51,6 +52,9 @@ enum Command {
     Checkout(checkout::Args),
     Reset(reset::Args),
     Remote(remote::Args),
+    Push(transfer::PushArgs),
+    Pull(transfer::PullArgs),
+    Clone(transfer::CloneArgs),
     #[command(subcommand)]
     Dot(dot::Command),
     #[command(subcommand)]
@@ -222,6 +226,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Reset(a) => reset::run(&ctx, a),
                 Command::Dot(c) => dot::run(&mut ctx, c),
                 Command::Remote(a) => remote::run(&mut ctx, a),
+                Command::Push(a) => transfer::push(&mut ctx, a),
+                Command::Pull(a) => transfer::pull(&ctx, a),
+                Command::Clone(a) => transfer::clone(&mut ctx, a),
                 Command::User(c) => user::run(&ctx, c),
                 Command::Cluster(c) => cluster::run(&mut ctx, c),
                 Command::Version(a) => version::run(&ctx, a),

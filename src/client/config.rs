@@ -25,6 +25,10 @@ pub struct Remote {
     /// Branch checked out per dot; missing means master.
     #[serde(default)]
     pub branches: BTreeMap<String, String>,
+    /// Dots here whose name on this remote differs (`dm clone --local-name`, `dm push
+    /// --remote-name`): local name → name on this remote.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dot_names: BTreeMap<String, String>,
     /// The user accepted sending credentials over plain HTTP to a host that is not this machine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
@@ -41,6 +45,7 @@ impl Remote {
             state_dir: None,
             current_dot: None,
             branches: BTreeMap::new(),
+            dot_names: BTreeMap::new(),
             insecure: false,
         }
     }
@@ -153,6 +158,7 @@ mod tests {
                 state_dir: None,
                 current_dot: Some("d".into()),
                 branches: BTreeMap::new(),
+                dot_names: BTreeMap::new(),
                 insecure: false,
             },
         );

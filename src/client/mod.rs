@@ -72,6 +72,35 @@ impl Client {
         }
     }
 
+    fn unreachable(&self, e: ureq::Error) -> ClientError {
+        ClientError::Unreachable {
+            addr: self.base.trim_end_matches("/v1").to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn api_error(&self, resp: ureq::http::Response<ureq::Body>) -> ClientError {
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .into_with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        match serde_json::from_str::<api::ErrorBody>(&text) {
+            Ok(b) => ClientError::Api {
+                status,
+                code: b.code,
+                message: b.error,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: "http".into(),
+                message: format!("HTTP {status}: {text}"),
+            },
+        }
+    }
+
     fn finish<T: DeserializeOwned>(
         &self,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -261,5 +290,59 @@ impl Client {
 
     pub fn leave(&self, req: &api::LeaveRequest) -> Result<api::LeaveReply, ClientError> {
         self.post("/cluster/leave", req)
+    }
+
+    /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
+    pub fn send_stream(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<Box<dyn std::io::Read>, ClientError> {
+        self.guard()?;
+        let mut url = format!("{}/dots/{ns}/{name}/branches/{br}/send?to={to}", self.base);
+        if let Some(f) = from {
+            url.push_str(&format!("&from={f}"));
+        }
+        let resp = self
+            .agent
+            .get(url)
+            .header("Authorization", &self.auth)
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status().as_u16() >= 400 {
+            return Err(self.api_error(resp));
+        }
+        Ok(Box::new(
+            resp.into_body().into_with_config().limit(u64::MAX).reader(),
+        ))
+    }
+
+    /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].
+    pub fn receive(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        from: Option<&str>,
+        stream: &mut dyn std::io::Read,
+    ) -> Result<api::Receipt, ClientError> {
+        self.guard()?;
+        let mut url = format!("{}/dots/{ns}/{name}/branches/{br}/receive", self.base);
+        if let Some(f) = from {
+            url.push_str(&format!("?from={f}"));
+        }
+        let r = self
+            .agent
+            .post(url)
+            .header("Authorization", &self.auth)
+            .send(ureq::SendBody::from_reader(stream));
+        self.finish(r)
+    }
+
+    pub fn confirm(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        req: &api::ConfirmReceive,
+    ) -> Result<Vec<String>, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/confirm"), req)
     }
 }

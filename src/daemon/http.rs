@@ -269,6 +269,36 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     {
         return Ok(reply.into());
     }
+    match (req.method(), parts.as_slice()) {
+        (Method::Get, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
+            let url = req.url().to_string();
+            let to = query(&url, "to")
+                .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
+            let from = query(&url, "from");
+            let s = daemon
+                .node
+                .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
+            return Ok(Out::Stream(s));
+        }
+        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
+            let from = query(req.url(), "from");
+            let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
+            let r = daemon.node.receive_commits(
+                &user,
+                (&ns, &dot, &br),
+                from.as_deref(),
+                req.as_reader(),
+            )?;
+            return Ok(json(200, &r).into());
+        }
+        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "confirm"]) => {
+            let b: api::ConfirmReceive = body(req)?;
+            let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
+            let done = daemon.node.confirm_commits(&user, (&ns, &dot, &br), &b)?;
+            return Ok(json(200, &done).into());
+        }
+        _ => {}
+    }
     if matches!(
         (req.method(), parts.as_slice()),
         (Method::Get, ["v1", "dots"])

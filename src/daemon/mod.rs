@@ -12,6 +12,7 @@ mod node;
 mod peer;
 mod procs;
 mod replicate;
+mod transfer;
 mod volumes;
 
 use std::path::Path;

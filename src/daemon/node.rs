@@ -52,6 +52,8 @@ pub struct Node {
     pub(super) peers: super::peer::Peers,
     /// Branches this node is handing off to another node, by filesystem id.
     pub(super) moving: Mutex<HashMap<String, super::handoff::Moving>>,
+    /// Streams from other clusters waiting for the client's checksum.
+    pub(super) pending: super::transfer::Pending,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     stats: Arc<Mutex<StatsCache>>,
     /// The last full listing, served (marked stale) while etcd is unreachable.
@@ -71,7 +73,7 @@ pub fn new_id() -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now() -> (u64, u64) {
+pub(super) fn now() -> (u64, u64) {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -185,7 +187,7 @@ fn read_stats(pool: &Pool, fs_ids: Option<&[String]>) -> Result<Stats> {
     Ok(out)
 }
 
-fn check_name(kind: Kind, name: &str) -> Result<()> {
+pub(super) fn check_name(kind: Kind, name: &str) -> Result<()> {
     names::validate(kind, name).map_err(|e| DaemonError::BadRequest(e.to_string()))
 }
 
@@ -201,13 +203,13 @@ struct Facts<'a> {
 }
 
 /// Everything known about one dot while its lock is held.
-struct Loaded {
-    dot: DotRecord,
-    branches: Vec<BranchRecord>,
+pub(super) struct Loaded {
+    pub(super) dot: DotRecord,
+    pub(super) branches: Vec<BranchRecord>,
 }
 
 impl Loaded {
-    fn branch(&self, name: &str) -> Result<&BranchRecord> {
+    pub(super) fn branch(&self, name: &str) -> Result<&BranchRecord> {
         self.branches
             .iter()
             .find(|b| b.name == name)
@@ -247,6 +249,7 @@ impl Node {
             store,
             peers,
             moving: Mutex::default(),
+            pending: Default::default(),
             locks: Mutex::new(HashMap::new()),
             stats: Arc::default(),
             last_list: Mutex::default(),
@@ -368,7 +371,7 @@ impl Node {
     }
 
     /// Writes to a branch happen on its master (the API forwards them there).
-    fn check_master(&self, b: &BranchRecord) -> Result<()> {
+    pub(super) fn check_master(&self, b: &BranchRecord) -> Result<()> {
         match self.store.master(&b.fs_id)? {
             Some(m) if m != self.id => Err(DaemonError::Conflict(format!(
                 "branch '{}' is mastered by node {m} now; try again (requests go to its master)",
@@ -445,7 +448,7 @@ impl Node {
         }
     }
 
-    fn load(&self, ns: &str, name: &str) -> Result<Loaded> {
+    pub(super) fn load(&self, ns: &str, name: &str) -> Result<Loaded> {
         check_name(Kind::Namespace, ns)?;
         check_name(Kind::Dot, name)?;
         let dot = self.store.dot(ns, name)?.ok_or_else(|| {
@@ -1222,6 +1225,11 @@ impl Node {
                 if let Err(e) = self.pool.dataset(&Self::rel(fs_id)).destroy() {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
                 }
+                continue;
+            }
+            if fs_id.starts_with(super::transfer::STAGING_PREFIX) {
+                // A transfer from another cluster that was never confirmed.
+                let _ = self.pool.dataset(&Self::rel(fs_id)).destroy();
                 continue;
             }
             if fs_id.ends_with("-reset") {

@@ -12,3 +12,4 @@ mod generated;
 mod lifecycle;
 mod remotes;
 mod subdots;
+mod transfer;

@@ -1,0 +1,425 @@
+//! `dm push`, `dm pull`, `dm clone`: move a branch's commits between clusters, like git.
+//!
+//! The client reads a `zfs send` stream of the commits the far side lacks from one daemon and
+//! writes it to the other, hashing what passes; the receiver registers the commits only when the
+//! hashes match. Only commits move, never uncommitted changes. The first transfer of a branch is a
+//! full stream; later ones are incremental from the newest common commit.
+
+use std::io::{IsTerminal, Read};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::{self, CommitInfo};
+use crate::client::{Client, ClientError};
+use crate::names::{self, DotRef};
+
+/// Send a branch's commits to another cluster
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// Remote to push to (`dm remote -v` lists them)
+    remote: String,
+    /// Dot to push [default: the current dot]
+    dot: Option<String>,
+    /// Name of the dot on the remote [default: the same name]
+    #[arg(long)]
+    remote_name: Option<String>,
+    /// Branch to push [default: the checked-out branch]
+    #[arg(long)]
+    branch: Option<String>,
+    /// Reset the remote branch to the last common commit first when it has commits this side
+    /// lacks (they are lost there)
+    #[arg(long)]
+    force: bool,
+    /// Print a JSON summary at the end
+    #[arg(long)]
+    json: bool,
+}
+
+/// Fetch a branch's new commits from another cluster into a dot that exists here
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// Remote to pull from
+    remote: String,
+    /// Dot to pull into [default: the current dot]
+    dot: Option<String>,
+    /// Branch to pull [default: the checked-out branch]
+    branch: Option<String>,
+    /// Print a JSON summary at the end
+    #[arg(long)]
+    json: bool,
+}
+
+/// Copy a dot from another cluster to this one
+#[derive(clap::Args, Debug)]
+pub struct CloneArgs {
+    /// Remote to clone from
+    remote: String,
+    /// Dot on the remote ([NAMESPACE/]NAME)
+    dot: String,
+    /// Branch to clone [default: master]
+    branch: Option<String>,
+    /// Name of the new dot here [default: the same name]
+    #[arg(long)]
+    local_name: Option<String>,
+    /// Print a JSON summary at the end
+    #[arg(long)]
+    json: bool,
+}
+
+/// One side of a transfer: a daemon and a branch on it.
+struct End<'a> {
+    client: &'a Client,
+    ns: String,
+    dot: String,
+    branch: String,
+    /// For messages: "this cluster" or "remote 'hub'".
+    label: String,
+}
+
+impl End<'_> {
+    fn at(&self) -> (&str, &str, &str) {
+        (&self.ns, &self.dot, &self.branch)
+    }
+
+    /// The branch's own commits, oldest first (empty when the dot or branch does not exist).
+    fn commits(&self) -> anyhow::Result<Vec<CommitInfo>> {
+        match self.client.log(&self.ns, &self.dot, &self.branch) {
+            Ok(mut v) => {
+                v.retain(|c| c.branch == self.branch);
+                v.reverse();
+                Ok(v)
+            }
+            Err(ClientError::Api { status: 404, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("cannot read commits from {}", self.label)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Summary {
+    dot: String,
+    branch: String,
+    from: String,
+    to: String,
+    commits: usize,
+    bytes: u64,
+    seconds: f64,
+    up_to_date: bool,
+}
+
+/// Counts and hashes the stream, and shows progress.
+struct Meter<R> {
+    inner: R,
+    hash: Sha256,
+    bytes: u64,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<R: Read> Read for Meter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        if let Some(b) = &self.bar {
+            b.set_position(self.bytes);
+        }
+        Ok(n)
+    }
+}
+
+fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes} sent ({bytes_per_sec}, {elapsed}) {msg}",
+    )
+    .expect("valid template");
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
+/// Moves `src`'s commits that `dst` lacks; refuses (or with `force`, resets `dst`) on divergence.
+fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let theirs = src.commits()?;
+    if theirs.is_empty() {
+        bail!(
+            "branch '{}' of dot '{}' on {} has no commits; only commits move, so commit first (`dm commit -m MESSAGE`)",
+            src.branch,
+            src.dot,
+            src.label
+        );
+    }
+    let mut ours = dst.commits()?;
+    let common = ours
+        .iter()
+        .zip(&theirs)
+        .take_while(|(a, b)| a.id == b.id)
+        .count();
+    if common < ours.len() {
+        let extra = ours.len() - common;
+        if !force {
+            bail!(
+                "{} has {extra} commit(s) on branch '{}' that {} lacks (newest {}): the branches diverged. Pull them first, or pass --force to reset {} to the last common commit (those commits are lost there)",
+                dst.label,
+                dst.branch,
+                src.label,
+                &ours[ours.len() - 1].id[..12],
+                dst.label
+            );
+        }
+        if common == 0 {
+            bail!(
+                "branch '{}' on {} has no commit in common with {}; delete it there first (`dm dot delete` or `dm branch -d`)",
+                dst.branch,
+                dst.label,
+                src.label
+            );
+        }
+        let base = &ours[common - 1].id;
+        dst.client
+            .reset(&dst.ns, &dst.dot, &dst.branch, base, true)
+            .with_context(|| format!("cannot reset the branch on {}", dst.label))?;
+        eprintln!(
+            "Reset '{}' on {} to {} ({extra} commit(s) dropped there).",
+            dst.branch,
+            dst.label,
+            &base[..12]
+        );
+        ours.truncate(common);
+    }
+    let mut summary = Summary {
+        dot: dst.dot.clone(),
+        branch: dst.branch.clone(),
+        from: src.label.clone(),
+        to: dst.label.clone(),
+        commits: theirs.len() - ours.len(),
+        bytes: 0,
+        seconds: 0.0,
+        up_to_date: ours.len() == theirs.len(),
+    };
+    // (from, to) indexes into `theirs`: a full stream of the first commit, then one increment.
+    let mut steps: Vec<(Option<usize>, usize)> = Vec::new();
+    let last = theirs.len() - 1;
+    match common {
+        0 => {
+            steps.push((None, 0));
+            if last > 0 {
+                steps.push((Some(0), last));
+            }
+        }
+        n if n <= last => steps.push((Some(n - 1), last)),
+        _ => {}
+    }
+    let bar = progress_bar(json);
+    for (from, to) in steps {
+        let from_id = from.map(|i| theirs[i].id.as_str());
+        let stream = src
+            .client
+            .send_stream(src.at(), from_id, &theirs[to].id)
+            .with_context(|| format!("cannot read commits from {}", src.label))?;
+        let mut meter = Meter {
+            inner: stream,
+            hash: Sha256::new(),
+            bytes: 0,
+            bar: bar.clone(),
+        };
+        let receipt = dst
+            .client
+            .receive(dst.at(), from_id, &mut meter)
+            .with_context(|| format!("{} did not take the commits", dst.label))?;
+        let sha: String = meter
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        summary.bytes += meter.bytes;
+        let first = from.map_or(0, |i| i + 1);
+        let confirm = api::ConfirmReceive {
+            sha256: sha,
+            commits: theirs[first..=to].to_vec(),
+        };
+        if receipt.bytes != meter.bytes {
+            eprintln!(
+                "warning: sent {} bytes but {} arrived; the far side will refuse them",
+                meter.bytes, receipt.bytes
+            );
+        }
+        dst.client
+            .confirm(dst.at(), &confirm)
+            .with_context(|| format!("{} did not keep the commits", dst.label))?;
+        if bar.is_none() && !json {
+            eprintln!(
+                "{} commit(s), {} sent",
+                to + 1 - first,
+                super::human_bytes(meter.bytes)
+            );
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn report(s: &Summary, json: bool, verb: &str) -> anyhow::Result<()> {
+    if json {
+        return super::print_json(s);
+    }
+    if s.up_to_date {
+        println!("Everything up to date ({} branch '{}').", s.dot, s.branch);
+    } else {
+        println!(
+            "{verb} {} commit(s) of {}@{} from {} to {}: {} in {:.1}s.",
+            s.commits,
+            s.dot,
+            s.branch,
+            s.from,
+            s.to,
+            super::human_bytes(s.bytes),
+            s.seconds
+        );
+    }
+    Ok(())
+}
+
+/// A client for the named remote.
+fn remote_client(ctx: &super::Ctx, name: &str) -> anyhow::Result<(Client, String)> {
+    let r = ctx.cfg.remotes.get(name).with_context(|| {
+        format!("no remote '{name}'; `dm remote -v` lists them, `dm remote add` adds one")
+    })?;
+    Ok((Client::new(r), r.user.clone()))
+}
+
+/// The dot's name on `remote`: as recorded by an earlier clone or push, else the same.
+fn far_name(ctx: &super::Ctx, remote: &str, key: &str, dot: &str) -> String {
+    ctx.cfg
+        .remotes
+        .get(remote)
+        .and_then(|r| r.dot_names.get(key).cloned())
+        .unwrap_or_else(|| dot.to_string())
+}
+
+fn remember_name(ctx: &mut super::Ctx, remote: &str, key: &str, far: &str) -> anyhow::Result<()> {
+    if let Some(r) = ctx.cfg.remotes.get_mut(remote) {
+        r.dot_names.insert(key.to_string(), far.to_string());
+        ctx.save()?;
+    }
+    Ok(())
+}
+
+/// The namespace a dot gets on the far side: the far user's own when it was ours here.
+fn far_namespace(ns: &str, here_user: &str, far_user: &str) -> String {
+    if ns == here_user {
+        far_user.to_string()
+    } else {
+        ns.to_string()
+    }
+}
+
+pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
+    let t = ctx.target(a.dot.as_deref())?;
+    let key = ctx.key(&t);
+    let branch = a.branch.clone().unwrap_or(t.branch.clone());
+    let (_, here) = ctx.cfg.current()?;
+    let local = Client::new(here);
+    let (far, far_user) = remote_client(ctx, &a.remote)?;
+    let src = End {
+        client: &local,
+        ns: t.ns.clone(),
+        dot: t.dot.clone(),
+        branch: branch.clone(),
+        label: "this cluster".into(),
+    };
+    let dst = End {
+        client: &far,
+        ns: far_namespace(&t.ns, &here.user, &far_user),
+        dot: a
+            .remote_name
+            .clone()
+            .unwrap_or_else(|| far_name(ctx, &a.remote, &key, &t.dot)),
+        branch,
+        label: format!("remote '{}'", a.remote),
+    };
+    let s = transfer(&src, &dst, a.force, a.json)?;
+    if a.remote_name.is_some() {
+        remember_name(ctx, &a.remote, &key, &dst.dot)?;
+    }
+    report(&s, a.json, "Pushed")
+}
+
+pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
+    let t = ctx.target(a.dot.as_deref())?;
+    let key = ctx.key(&t);
+    let branch = a.branch.clone().unwrap_or(t.branch.clone());
+    let (_, here) = ctx.cfg.current()?;
+    let local = Client::new(here);
+    let (far, far_user) = remote_client(ctx, &a.remote)?;
+    let src = End {
+        client: &far,
+        ns: far_namespace(&t.ns, &here.user, &far_user),
+        dot: far_name(ctx, &a.remote, &key, &t.dot),
+        branch: branch.clone(),
+        label: format!("remote '{}'", a.remote),
+    };
+    let dst = End {
+        client: &local,
+        ns: t.ns.clone(),
+        dot: t.dot.clone(),
+        branch,
+        label: "this cluster".into(),
+    };
+    let s = transfer(&src, &dst, false, a.json)?;
+    report(&s, a.json, "Pulled")
+}
+
+pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
+    let r = DotRef::parse(&a.dot)?;
+    let (far, far_user) = remote_client(ctx, &a.remote)?;
+    let (_, here) = ctx.cfg.current()?;
+    let local = Client::new(here);
+    let far_ns = r.namespace.clone().unwrap_or(far_user.clone());
+    let local_name = a.local_name.clone().unwrap_or(r.dot.clone());
+    names::validate(names::Kind::Dot, &local_name)?;
+    let local_ns = far_namespace(&far_ns, &far_user, &here.user);
+    if local.show(&local_ns, &local_name).is_ok() {
+        bail!(
+            "dot '{local_name}' already exists here; `dm pull {}` fetches new commits into it, or pick another name with --local-name",
+            a.remote
+        );
+    }
+    let branch = a
+        .branch
+        .clone()
+        .or(r.branch.clone())
+        .unwrap_or_else(|| names::MASTER.to_string());
+    let src = End {
+        client: &far,
+        ns: far_ns,
+        dot: r.dot.clone(),
+        branch: branch.clone(),
+        label: format!("remote '{}'", a.remote),
+    };
+    let dst = End {
+        client: &local,
+        ns: local_ns,
+        dot: local_name,
+        branch,
+        label: "this cluster".into(),
+    };
+    let key = names::short(&dst.ns, &dst.dot, &here.user);
+    let far_dot = src.dot.clone();
+    let s = transfer(&src, &dst, false, a.json)?;
+    if far_dot != dst.dot {
+        remember_name(ctx, &a.remote, &key, &far_dot)?;
+    }
+    report(&s, a.json, "Cloned")
+}

@@ -1,0 +1,393 @@
+//! Moving commits between clusters (`dm push`, `dm pull`, `dm clone`): this node's side.
+//!
+//! The client drives a transfer between two daemons: it reads a `zfs send` stream of a branch's
+//! commits from one ([`Node::send_commits`]) and writes it to the other
+//! ([`Node::receive_commits`]), hashing what passes. The receiving side hashes what it got too,
+//! and registers the commits only when the client confirms with the same SHA-256
+//! ([`Node::confirm_commits`]); until then they are invisible, and a failed or unconfirmed
+//! receive is rolled back to the newest registered commit before the next one.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use super::DaemonError;
+use super::node::{Node, check_name, encode_commit, new_id, now, zfs_err};
+use crate::api;
+use crate::cluster::{BranchRecord, CommitRecord, DotRecord};
+use crate::names::Kind;
+use crate::zfs::SendStream;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+/// A stream received and waiting for the client's confirmation, per filesystem id.
+#[derive(Default)]
+pub struct Pending(Mutex<HashMap<String, Received>>);
+
+pub struct Received {
+    sha256: String,
+    /// Snapshots the stream brought, oldest first.
+    snapshots: Vec<String>,
+    /// Set when the receive created the dot: its record, registered on confirmation.
+    new_dot: Option<(DotRecord, BranchRecord)>,
+}
+
+/// Where a new dot is received before it is confirmed; [`Node::recover`] destroys leftovers.
+pub(super) fn staging(fs: &str) -> String {
+    format!("{}/{STAGING_PREFIX}{fs}", super::node::DMFS)
+}
+
+pub(super) const STAGING_PREFIX: &str = "recv-";
+
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Node {
+    /// A stream of `branch`'s own commits: `to` in full, or everything after `from` up to `to`.
+    pub fn send_commits(
+        &self,
+        user: &str,
+        (ns, name, branch): (&str, &str, &str),
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<SendStream> {
+        self.authorise(user, ns)?;
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        let ds = self.pool.dataset(&Node::rel(&b.fs_id));
+        let snap = |id: &str| {
+            check_name(Kind::Branch, id)?;
+            ds.get_snapshot(id).map_err(|_| {
+                DaemonError::NotFound(format!(
+                    "commit {id} is not on branch '{branch}' on this node"
+                ))
+            })
+        };
+        let to = snap(to)?;
+        let from = from.map(snap).transpose()?;
+        to.send(from.as_ref(), true).map_err(zfs_err)
+    }
+
+    /// Receives a stream of commits into `branch` (creating the dot if it does not exist and
+    /// `from` is `None`); answers with the SHA-256 of what arrived.
+    pub fn receive_commits(
+        &self,
+        user: &str,
+        (ns, name, branch): (&str, &str, &str),
+        from: Option<&str>,
+        body: &mut dyn Read,
+    ) -> Result<api::Receipt> {
+        self.authorise(user, ns)?;
+        check_name(Kind::Namespace, ns)?;
+        check_name(Kind::Dot, name)?;
+        check_name(Kind::Branch, branch)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let existing = self.store.dot(ns, name)?;
+        let (fs, new_dot) = match (&existing, from) {
+            (None, None) if branch != crate::names::MASTER => {
+                return Err(DaemonError::NotFound(format!(
+                    "dot '{name}' does not exist here; transfer its master branch first"
+                )));
+            }
+            (None, None) => {
+                let dot = DotRecord {
+                    id: new_id(),
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                    created: now().0,
+                };
+                let b = BranchRecord {
+                    name: branch.to_string(),
+                    fs_id: new_id(),
+                    origin: None,
+                };
+                (b.fs_id.clone(), Some((dot, b)))
+            }
+            (None, Some(_)) => {
+                return Err(DaemonError::NotFound(format!(
+                    "dot '{name}' does not exist here; push it in full"
+                )));
+            }
+            (Some(_), _) => {
+                let l = self.load(ns, name)?;
+                let b = match l.branch(branch) {
+                    Ok(b) => b.clone(),
+                    Err(_) => {
+                        return Err(DaemonError::NotFound(format!(
+                            "branch '{branch}' does not exist in dot '{name}' here; only existing branches and new dots can be received"
+                        )));
+                    }
+                };
+                self.check_master(&b)?;
+                self.check_receivable(ns, name, &b, from)?;
+                (b.fs_id, None)
+            }
+        };
+        // A new dot is received under a hidden name and renamed when confirmed, so neither a
+        // crash nor an unconfirmed stream can ever leave a dot that looks real.
+        let rel = match new_dot {
+            Some(_) => staging(&fs),
+            None => Node::rel(&fs),
+        };
+        if let Some((dot, _)) = &new_dot {
+            self.drop_unconfirmed(&dot.namespace, &dot.name);
+        }
+        let ds = self.pool.dataset(&rel);
+        let before: Vec<String> = match new_dot {
+            Some(_) => Vec::new(),
+            None => ds
+                .snapshots()
+                .map_err(zfs_err)?
+                .iter()
+                .map(|s| s.name().to_string())
+                .collect(),
+        };
+        let mut hashing = Hashing {
+            inner: body,
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let received = self
+            .pool
+            .receive(&rel, new_dot.is_none(), &mut hashing)
+            .map_err(zfs_err);
+        let after: Vec<String> = ds
+            .snapshots()
+            .map(|v| v.iter().map(|s| s.name().to_string()).collect())
+            .unwrap_or_default();
+        let snapshots: Vec<String> = after
+            .iter()
+            .filter(|s| !before.contains(s))
+            .cloned()
+            .collect();
+        if let Err(e) = received {
+            self.undo_receive(&fs, new_dot.is_some(), from)?;
+            return Err(e);
+        }
+        let sha256 = hex(&hashing.hash.finalize());
+        self.pending
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                fs.clone(),
+                Received {
+                    sha256: sha256.clone(),
+                    snapshots: snapshots.clone(),
+                    new_dot,
+                },
+            );
+        tracing::info!(%ns, dot = %name, %branch, bytes = hashing.bytes, commits = snapshots.len(), "received commits");
+        Ok(api::Receipt {
+            sha256,
+            bytes: hashing.bytes,
+            commits: snapshots,
+        })
+    }
+
+    /// A branch may take a stream only if it is clean and its newest commit is `from`.
+    fn check_receivable(
+        &self,
+        ns: &str,
+        name: &str,
+        b: &BranchRecord,
+        from: Option<&str>,
+    ) -> Result<()> {
+        let commits = self.store.commits(&b.fs_id)?;
+        let newest = commits.last().map(|c| c.id.as_str());
+        if newest != from {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' of dot '{name}' is at {} here, not at {}; fetch its state again and retry",
+                b.name,
+                newest.unwrap_or("no commit"),
+                from.unwrap_or("no commit")
+            )));
+        }
+        if let Some(held) = self.containers(ns, name).get(&b.name) {
+            return Err(Node::in_use_error(
+                &format!("branch '{}' of dot '{name}'", b.name),
+                held,
+                "stop them on that cluster first",
+            ));
+        }
+        if self.uncommitted(&b.fs_id)? {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' of dot '{name}' has uncommitted changes on that cluster; commit or reset them there first",
+                b.name
+            )));
+        }
+        // Snapshots of an earlier transfer that was never confirmed.
+        if let Some(id) = from {
+            let ds = self.pool.dataset(&Node::rel(&b.fs_id));
+            let snaps = ds.snapshots().map_err(zfs_err)?;
+            if snaps.last().map(|s| s.name()) != Some(id) {
+                let snap = ds.get_snapshot(id).map_err(zfs_err)?;
+                ds.rollback_to(&snap).map_err(zfs_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets an earlier unconfirmed receive of a new dot `ns/name` (its client went away).
+    fn drop_unconfirmed(&self, ns: &str, name: &str) {
+        let mut pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
+        let stale: Vec<String> = pending
+            .iter()
+            .filter(|(_, r)| {
+                r.new_dot
+                    .as_ref()
+                    .is_some_and(|(d, _)| d.namespace == ns && d.name == name)
+            })
+            .map(|(fs, _)| fs.clone())
+            .collect();
+        for fs in stale {
+            pending.remove(&fs);
+            let _ = self.pool.dataset(&staging(&fs)).destroy();
+        }
+    }
+
+    /// After a failed receive: a new dot's staging filesystem goes; an existing branch goes back
+    /// to its newest registered commit.
+    fn undo_receive(&self, fs: &str, created: bool, from: Option<&str>) -> Result<()> {
+        if created {
+            let _ = self.pool.dataset(&staging(fs)).destroy();
+        } else if let Some(id) = from {
+            let ds = self.pool.dataset(&Node::rel(fs));
+            if let Ok(snap) = ds.get_snapshot(id) {
+                ds.rollback_to(&snap).map_err(zfs_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A confirmed new dot: its staging filesystem takes its real name and properties and the
+    /// dot is registered.
+    fn publish_received(&self, fs: &str, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
+        let mut ds = self.pool.dataset(&staging(fs));
+        ds.rename(&format!("{}/{}", self.pool.name(), Node::rel(fs)))
+            .map_err(zfs_err)?;
+        let mp = self.mountpoint(fs).display().to_string();
+        let dot_prop = format!("{}/{}", dot.namespace, dot.name);
+        for (k, v) in [
+            ("canmount", "noauto"),
+            ("atime", "off"),
+            ("mountpoint", mp.as_str()),
+            (super::node::P_DOT, dot_prop.as_str()),
+            (super::node::P_DOTID, dot.id.as_str()),
+            (super::node::P_BRANCH, b.name.as_str()),
+        ] {
+            ds.set_property(k, v).map_err(zfs_err)?;
+        }
+        if !self.store.create_dot(dot, b, &self.id)? {
+            let _ = ds.destroy();
+            return Err(DaemonError::Conflict(format!(
+                "dot '{}' was created here meanwhile; pull or push again",
+                dot.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Registers received commits once the client's SHA-256 matches what arrived.
+    pub fn confirm_commits(
+        &self,
+        user: &str,
+        (ns, name, branch): (&str, &str, &str),
+        req: &api::ConfirmReceive,
+    ) -> Result<Vec<String>> {
+        self.authorise(user, ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let fs = match self.store.dot(ns, name)? {
+            Some(_) => self.load(ns, name)?.branch(branch)?.fs_id.clone(),
+            None => {
+                let pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
+                pending
+                    .iter()
+                    .find(|(_, r)| {
+                        r.new_dot
+                            .as_ref()
+                            .is_some_and(|(d, _)| d.namespace == ns && d.name == name)
+                    })
+                    .map(|(fs, _)| fs.clone())
+                    .ok_or_else(|| {
+                        DaemonError::NotFound(format!("nothing received for dot '{name}'"))
+                    })?
+            }
+        };
+        let got = self
+            .pending
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&fs)
+            .ok_or_else(|| {
+                DaemonError::Conflict("nothing received to confirm; send the stream again".into())
+            })?;
+        if got.sha256 != req.sha256 {
+            let first = got.snapshots.first().cloned();
+            tracing::warn!(%fs, "checksum mismatch; received commits dropped");
+            let ds = self.pool.dataset(&Node::rel(&fs));
+            if got.new_dot.is_some() {
+                let _ = self.pool.dataset(&staging(&fs)).destroy();
+            } else if let Some(first) = first
+                && let Ok(s) = ds.get_snapshot(&first)
+            {
+                // Roll back to before the first received snapshot.
+                ds.rollback_to(&s).map_err(zfs_err)?;
+                let _ = ds.get_snapshot(&first).map(|s| s.destroy());
+            }
+            return Err(DaemonError::Conflict(format!(
+                "the data that arrived (sha256 {}) is not what was sent (sha256 {}); nothing was kept, try again",
+                got.sha256, req.sha256
+            )));
+        }
+        if let Some((dot, b)) = &got.new_dot {
+            self.publish_received(&fs, dot, b)?;
+        }
+        let ds = self.pool.dataset(&Node::rel(&fs));
+        let mut seq = self.store.commits(&fs)?.last().map_or(0, |c| c.seq);
+        let mut done = Vec::new();
+        for id in &got.snapshots {
+            let Some(info) = req.commits.iter().find(|c| &c.id == id) else {
+                continue;
+            };
+            seq = seq.max(now().1).max(seq + 1);
+            let rec = CommitRecord {
+                id: info.id.clone(),
+                message: info.message.clone(),
+                author: info.author.clone(),
+                time: info.time,
+                seq,
+                metadata: info.metadata.clone(),
+            };
+            let snap = ds.get_snapshot(id).map_err(zfs_err)?;
+            for (k, v) in encode_commit(&rec) {
+                snap.set_property(&k, &v).map_err(zfs_err)?;
+            }
+            self.store.put_commit(&fs, &rec)?;
+            done.push(id.clone());
+        }
+        tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
+        Ok(done)
+    }
+}

@@ -1,0 +1,225 @@
+//! Push, pull and clone between two single-node clusters (own pools, state dirs, ports): full then
+//! incremental streams, divergence, interrupted transfers, and who may push where.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::common::{TestNode, dm_bin, eventually, md5};
+
+fn path(n: &TestNode, r: &str) -> PathBuf {
+    PathBuf::from(n.ok(&["dot", "path", r]).trim())
+}
+
+/// `a` gets a remote `name` for `user` on `b`.
+fn add_remote(a: &TestNode, b: &TestNode, name: &str, user: &str, key: &str) {
+    let f = a.path(&format!("{name}.key"));
+    std::fs::write(&f, key).unwrap();
+    a.ok(&[
+        "remote",
+        "add",
+        name,
+        &format!("{user}@{}:{}", b.addr, b.port),
+        "--api-key-file",
+        &f.display().to_string(),
+    ]);
+}
+
+fn write_random(p: &std::path::Path, mib: usize) {
+    let o = Command::new("dd")
+        .args([
+            "if=/dev/urandom",
+            &format!("of={}", p.display()),
+            "bs=1M",
+            &format!("count={mib}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}
+
+fn ids(n: &TestNode, dot: &str) -> Vec<String> {
+    n.json(&["log", "--json", dot])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Bytes of the raw `zfs send -i` between two commits of the current branch of `dot` on `n`.
+fn raw_increment(n: &TestNode, dot: &str, from: &str, to: &str) -> u64 {
+    let show = n.json(&["dot", "show", "--json", dot]);
+    let fs = format!(
+        "{}/dmfs/{}",
+        n.pool,
+        show["branches"][0]["filesystem_id"].as_str().unwrap()
+    );
+    let o = Command::new("sh")
+        .args(["-c", &format!("zfs send -i {fs}@{from} {fs}@{to} | wc -c")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn push_pull_clone_incremental_and_diverged() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    add_remote(&b, &a, "a", "admin", &a.api_key());
+    a.ok(&["init", "data"]);
+    let p = path(&a, "data");
+    write_random(&p.join("big"), 8);
+    a.ok(&["commit", "-m", "one"]);
+    std::fs::write(p.join("small"), "v1").unwrap();
+    a.ok(&["commit", "-m", "two"]);
+    std::fs::write(p.join("dirty"), "never moves").unwrap();
+
+    let s = a.json(&["push", "b", "--json"]);
+    assert_eq!(s["commits"], 2, "{s}");
+    assert!(s["bytes"].as_u64().unwrap() > 8 << 20);
+    assert_eq!(ids(&b, "data"), ids(&a, "data"));
+    b.ok(&["switch", "data"]);
+    assert_eq!(md5(&path(&b, "data").join("big")), md5(&p.join("big")));
+    assert!(
+        !path(&b, "data").join("dirty").exists(),
+        "only commits move"
+    );
+
+    // Incremental: only the increment travels (within 5 % of the raw zfs stream).
+    std::fs::write(p.join("small"), "v2").unwrap();
+    write_random(&p.join("more"), 1);
+    a.ok(&["commit", "-m", "three"]);
+    let s = a.json(&["push", "b", "--json"]);
+    let list = ids(&a, "data");
+    let raw = raw_increment(&a, "data", &list[1], &list[0]);
+    let sent = s["bytes"].as_u64().unwrap();
+    assert!(
+        sent as f64 <= raw as f64 * 1.05 && sent > 0,
+        "{sent} vs raw {raw}"
+    );
+    assert!(sent < 4 << 20, "{sent}");
+    let s = a.json(&["push", "b", "--json"]);
+    assert_eq!(s["up_to_date"], true);
+    assert_eq!(s["bytes"], 0);
+
+    // Diverged: B commits on its own, A too; push is refused, --force resets B.
+    std::fs::write(path(&b, "data").join("b-only"), "b").unwrap();
+    b.ok(&["commit", "-m", "on b"]);
+    std::fs::write(p.join("a-only"), "a").unwrap();
+    a.ok(&["commit", "-m", "on a"]);
+    let err = a.fails(&["push", "b"]);
+    assert!(err.contains("diverged") && err.contains("--force"), "{err}");
+    a.ok(&["push", "b", "--force"]);
+    assert_eq!(ids(&b, "data"), ids(&a, "data"));
+
+    // Pull the other way, and clone under another name, then pull into the clone.
+    std::fs::write(path(&b, "data").join("from-b"), "b2").unwrap();
+    b.ok(&["commit", "-m", "from b"]);
+    a.ok(&["pull", "b"]);
+    assert_eq!(ids(&a, "data"), ids(&b, "data"));
+    b.ok(&["clone", "a", "data", "--local-name", "copy"]);
+    assert_eq!(ids(&b, "copy"), ids(&a, "data"));
+    assert!(
+        b.fails(&["clone", "a", "data", "--local-name", "copy"])
+            .contains("already exists")
+    );
+    std::fs::write(p.join("later"), "x").unwrap();
+    a.ok(&["commit", "-m", "later"]);
+    b.ok(&["switch", "copy"]);
+    b.ok(&["pull", "a"]);
+    assert_eq!(ids(&b, "copy"), ids(&a, "data"));
+    assert_eq!(
+        std::fs::read_to_string(path(&b, "copy").join("later")).unwrap(),
+        "x"
+    );
+}
+
+#[test]
+fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
+    let (a, b) = (
+        TestNode::with_pool_size("1G"),
+        TestNode::with_pool_size("1G"),
+    );
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    a.ok(&["init", "big"]);
+    let p = path(&a, "big");
+    write_random(&p.join("blob"), 200);
+    a.ok(&["commit", "-m", "big"]);
+    let want = md5(&p.join("blob"));
+
+    // kill -9 of the client half-way.
+    let mut child = a
+        .command()
+        .args(["push", "b"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        b.dm(&["log", "big"]).code != 0,
+        "no dot on B before a whole push"
+    );
+    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+
+    // kill -9 of the receiving daemon half-way (the next call starts it again).
+    let push = a
+        .command()
+        .args(["push", "b"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    b.kill_daemon();
+    let out = push.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    b.ok(&["list"]);
+    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+
+    a.ok(&["push", "b"]);
+    b.ok(&["switch", "big"]);
+    assert_eq!(md5(&path(&b, "big").join("blob")), want);
+    assert_eq!(ids(&b, "big"), ids(&a, "big"));
+    // Restarting B keeps exactly what was confirmed.
+    b.kill_daemon();
+    assert!(eventually(30, || b.dm(&["log", "big"]).code == 0));
+    assert_eq!(ids(&b, "big"), ids(&a, "big"));
+    let _ = dm_bin();
+}
+
+#[test]
+fn keys_and_namespaces_decide_who_may_push_where() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    let alice = b.ok(&["user", "add", "alice"]).trim().to_string();
+    add_remote(&a, &b, "alice", "alice", &alice);
+    a.ok(&["init", "mine"]);
+    std::fs::write(path(&a, "mine").join("f"), "x").unwrap();
+    a.ok(&["commit", "-m", "c"]);
+    // Into alice's own namespace: fine.
+    a.ok(&["push", "alice"]);
+    assert!(b.ok(&["list"]).contains("alice/mine"));
+    // Into bob's namespace with alice's key: 403.
+    a.ok(&["init", "bob/theirs"]);
+    std::fs::write(path(&a, "bob/theirs").join("f"), "y").unwrap();
+    a.ok(&["commit", "--dot", "bob/theirs", "-m", "c"]);
+    let err = a.fails(&["push", "alice", "bob/theirs"]);
+    assert!(err.contains("may not use namespace 'bob'"), "{err}");
+    let (status, _) = b.http(
+        "POST",
+        "/v1/dots/bob/theirs/branches/master/receive",
+        Some(("alice", &alice)),
+        b"",
+    );
+    assert_eq!(status, 403);
+    // A wrong key: 401.
+    let (status, _) = b.http(
+        "GET",
+        "/v1/dots/alice/mine/branches/master/commits",
+        Some(("alice", "wrong")),
+        b"",
+    );
+    assert_eq!(status, 401);
+}
