@@ -93,6 +93,7 @@ complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcom
 complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -f -a "switch" -d 'Make the other verbs talk to this remote'
 complete -c dm -n "__fish_dm_using_subcommand remote; and not __fish_seen_subcommand_from add rm switch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -l api-key-file -d 'Read the API key from this file (`-` for standard input)' -r -F
+complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -l fingerprint -d 'Expected TLS certificate fingerprint (SHA256:…); without it you are asked to confirm' -r
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -l insecure -d 'Allow sending the API key over plain HTTP to another machine (trusted networks only)'
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
@@ -176,12 +177,16 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-peer-port -d 'Peer port of this node\'s etcd (other nodes\' etcd connect to it)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l docker-plugin-socket -d 'Unix socket for the Docker volume plugin; its file name is the driver name' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l remote-name -d 'Name of the client remote that points at this node' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l tls-cert -d 'Serve the API over TLS with this certificate (PEM)' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l tls-key -d 'Private key (PKCS#8 PEM) of --tls-cert' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-endpoints -d 'Use these etcd endpoints (comma-separated) instead of running etcd' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l tls -d 'Serve the API over TLS with a new self-signed certificate (clients pin its fingerprint)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l token -d 'The join token `dm cluster init` printed (the cluster\'s admin API key)' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l fingerprint -d 'Expected TLS certificate fingerprint of the cluster\'s node (when it serves TLS)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool -d 'ZFS pool to use; created on a sparse file if it does not exist' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool-file -d 'Backing file for a new pool [default: STATE_DIR/dotmesh_data]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool-size -d 'Size of a new pool\'s backing file (e.g. 10G, 512M)' -r
@@ -194,8 +199,11 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l etcd-peer-port -d 'Peer port of this node\'s etcd (other nodes\' etcd connect to it)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l docker-plugin-socket -d 'Unix socket for the Docker volume plugin; its file name is the driver name' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l remote-name -d 'Name of the client remote that points at this node' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls-cert -d 'Serve the API over TLS with this certificate (PEM)' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls-key -d 'Private key (PKCS#8 PEM) of --tls-cert' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls -d 'Serve the API over TLS with a new self-signed certificate (clients pin its fingerprint)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from nodes" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F

@@ -7,6 +7,7 @@ mod cluster;
 mod daemon;
 mod names;
 mod plugins;
+mod tls;
 mod zfs;
 
 fn main() {

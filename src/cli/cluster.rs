@@ -68,6 +68,15 @@ pub struct NodeArgs {
     /// Name of the client remote that points at this node
     #[arg(long, default_value = "local")]
     remote_name: String,
+    /// Serve the API over TLS with a new self-signed certificate (clients pin its fingerprint)
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls: bool,
+    /// Serve the API over TLS with this certificate (PEM)
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PKCS#8 PEM) of --tls-cert
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -86,6 +95,9 @@ pub struct JoinArgs {
     /// The join token `dm cluster init` printed (the cluster's admin API key)
     #[arg(long, env = "DM_JOIN_TOKEN", hide_env_values = true)]
     token: String,
+    /// Expected TLS certificate fingerprint of the cluster's node (when it serves TLS)
+    #[arg(long, value_name = "SHA256")]
+    fingerprint: Option<String>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -204,10 +216,57 @@ fn prepare(a: &NodeArgs, admin_key: &str) -> anyhow::Result<(NodeConfig, Option<
         admin_key_sha256: hash_key(admin_key),
         cluster_secret: new_id(),
         etcd_initial_cluster: None,
+        tls_cert: None,
+        tls_key: None,
         docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
         docker_api_socket: PathBuf::from("/var/run/docker.sock"),
     };
+    let mut node = node;
+    setup_tls(a, &state_dir, &mut node)?;
     Ok((node, created_pool))
+}
+
+/// Points the node at its TLS certificate: the one given, or a new self-signed one naming the
+/// advertised address and this machine.
+fn setup_tls(a: &NodeArgs, state_dir: &Path, node: &mut NodeConfig) -> anyhow::Result<()> {
+    if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
+        let pem =
+            std::fs::read_to_string(c).with_context(|| format!("cannot read {}", c.display()))?;
+        crate::tls::fingerprint(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", c.display()))?;
+        node.tls_cert = Some(absolute(c)?);
+        node.tls_key = Some(absolute(k)?);
+    } else if a.tls {
+        let mut hosts = vec![node.host().to_string(), "localhost".to_string()];
+        if node.host() != "127.0.0.1" {
+            hosts.push("127.0.0.1".into());
+        }
+        let (cert, key) = crate::tls::self_signed(&hosts)?;
+        let dir = state_dir.join("tls");
+        std::fs::create_dir_all(&dir)?;
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert)?;
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key_path)?
+            .write_all(key.as_bytes())?;
+        node.tls_cert = Some(cert_path);
+        node.tls_key = Some(key_path);
+    }
+    Ok(())
+}
+
+/// The node's certificate (PEM), if it serves TLS.
+fn node_cert(node: &NodeConfig) -> anyhow::Result<Option<String>> {
+    node.tls_cert
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
+        .transpose()
 }
 
 /// Saves the config, starts the daemon and points the client at it; undoes everything on failure.
@@ -242,6 +301,7 @@ fn start_node(
         a.remote_name.clone(),
         Remote {
             state_dir: Some(state_dir.clone()),
+            tls_cert: node_cert(node)?,
             ..Remote::new("admin", node.host(), a.port, admin_key)
         },
     );
@@ -266,6 +326,12 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         ctx.cfg_path.display()
     );
     println!("Next: `dm init NAME` to create a dot.");
+    if let Some(pem) = node_cert(&node)? {
+        println!(
+            "The API serves TLS; certificate fingerprint: {}",
+            crate::tls::fingerprint(&pem)?
+        );
+    }
     if node.etcd_endpoints.is_empty() {
         println!(
             "To add another machine to this cluster, run there (keep the token secret; it is the admin API key):"
@@ -288,7 +354,10 @@ fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
         ),
         None => (a.address.clone(), config::DEFAULT_API_PORT),
     };
-    let remote = Remote::new("admin", &host, port, &a.token);
+    let remote = Remote {
+        tls_cert: super::remote::trust(&host, port, a.fingerprint.as_deref())?,
+        ..Remote::new("admin", &host, port, &a.token)
+    };
     let cluster = Client::new(&remote);
     cluster
         .ping()

@@ -50,6 +50,9 @@ struct AddArgs {
     /// Allow sending the API key over plain HTTP to another machine (trusted networks only)
     #[arg(long)]
     insecure: bool,
+    /// Expected TLS certificate fingerprint (SHA256:…); without it you are asked to confirm
+    #[arg(long, value_name = "SHA256")]
+    fingerprint: Option<String>,
 }
 
 pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
@@ -151,6 +154,7 @@ fn add_remote(ctx: &mut super::Ctx, a: AddArgs) -> anyhow::Result<()> {
     let (user, host, port) = parse_address(&a.address)?;
     let remote = Remote {
         insecure: a.insecure,
+        tls_cert: trust(&host, port, a.fingerprint.as_deref())?,
         ..Remote::new(&user, &host, port, "")
     };
     if !remote.may_send_key() {
@@ -176,6 +180,42 @@ fn add_remote(ctx: &mut super::Ctx, a: AddArgs) -> anyhow::Result<()> {
         a.name, ping.node, ping.version
     );
     Ok(())
+}
+
+/// Trust-on-first-use: if `host:port` serves TLS, its certificate, once the user accepts its
+/// fingerprint (given with --fingerprint, or confirmed at a prompt); `None` for plain HTTP.
+pub(super) fn trust(
+    host: &str,
+    port: u16,
+    expected: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let Some(pem) = crate::tls::probe(host, port)? else {
+        if expected.is_some() {
+            bail!("{host}:{port} does not serve TLS, so there is no certificate to check");
+        }
+        return Ok(None);
+    };
+    let fp = crate::tls::fingerprint(&pem)?;
+    match expected {
+        Some(want) if crate::tls::normalise_fingerprint(want) == fp => Ok(Some(pem)),
+        Some(want) => bail!(
+            "the certificate of {host}:{port} has fingerprint {fp}, not {want}; nothing saved. Someone may be in between: check the fingerprint on that machine"
+        ),
+        None if std::io::stdin().is_terminal() => {
+            eprintln!("The certificate of {host}:{port} has fingerprint\n  {fp}");
+            let ok = dialoguer::Confirm::new()
+                .with_prompt("Trust it from now on?")
+                .default(false)
+                .interact()?;
+            if !ok {
+                bail!("certificate not trusted; nothing saved");
+            }
+            Ok(Some(pem))
+        }
+        None => bail!(
+            "{host}:{port} serves TLS with certificate {fp}; there is no terminal to confirm it on, so pass --fingerprint {fp} if that is the one its cluster printed"
+        ),
+    }
 }
 
 #[cfg(test)]

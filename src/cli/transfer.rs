@@ -225,7 +225,7 @@ fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Re
             .send_stream(src.at(), from_id, &theirs[to].id)
             .with_context(|| format!("cannot read commits from {}", src.label))?;
         let mut meter = Meter {
-            inner: stream,
+            inner: std::io::BufReader::with_capacity(1 << 20, stream),
             hash: Sha256::new(),
             bytes: 0,
             bar: bar.clone(),

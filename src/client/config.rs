@@ -29,6 +29,9 @@ pub struct Remote {
     /// --remote-name`): local name → name on this remote.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dot_names: BTreeMap<String, String>,
+    /// The remote's TLS certificate (PEM), trusted on first use; the only one accepted for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
     /// The user accepted sending credentials over plain HTTP to a host that is not this machine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
@@ -46,8 +49,19 @@ impl Remote {
             current_dot: None,
             branches: BTreeMap::new(),
             dot_names: BTreeMap::new(),
+            tls_cert: None,
             insecure: false,
         }
+    }
+
+    /// `https://…` with a pinned certificate, or `http://…`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// Whether the API key may travel in clear: to this machine, or when the user said so.
@@ -57,7 +71,7 @@ impl Remote {
                 .host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        local || self.insecure || self.state_dir.is_some()
+        local || self.insecure || self.state_dir.is_some() || self.tls_cert.is_some()
     }
 }
 
@@ -159,6 +173,7 @@ mod tests {
                 current_dot: Some("d".into()),
                 branches: BTreeMap::new(),
                 dot_names: BTreeMap::new(),
+                tls_cert: None,
                 insecure: false,
             },
         );

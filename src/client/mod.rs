@@ -36,6 +36,10 @@ pub enum ClientError {
         "refusing to send the API key in clear to {0}; use a TLS remote, or add the remote with --insecure if the network is trusted"
     )]
     Insecure(String),
+    #[error(
+        "{addr} presented a TLS certificate other than the one trusted for this remote ({detail}); if it was replaced on purpose, `dm remote rm` the remote and add it again, checking the new fingerprint"
+    )]
+    CertificateChanged { addr: String, detail: String },
 }
 
 impl ClientError {
@@ -56,27 +60,39 @@ pub struct Client {
 
 impl Client {
     pub fn new(remote: &Remote) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(3)))
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build()
-            .into();
+            .timeout_recv_response(Some(Duration::from_secs(300)));
+        if let Some(pem) = &remote.tls_cert {
+            // Trust-on-first-use: the certificate stored with the remote is the only root.
+            let certs: Vec<ureq::tls::Certificate<'static>> =
+                ureq::tls::Certificate::from_pem(pem.as_bytes())
+                    .into_iter()
+                    .collect();
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build();
+            config = config.tls_config(tls);
+        }
+        let agent: ureq::Agent = config.build().into();
         let creds = B64.encode(format!("{}:{}", remote.user, remote.api_key));
         Client {
             refuse: (!remote.may_send_key()).then(|| remote.host.clone()),
             stale: std::cell::Cell::new(None),
             agent,
-            base: format!("http://{}:{}/v1", remote.host, remote.port),
+            base: format!("{}/v1", remote.base_url()),
             auth: format!("Basic {creds}"),
         }
     }
 
     fn unreachable(&self, e: ureq::Error) -> ClientError {
-        ClientError::Unreachable {
-            addr: self.base.trim_end_matches("/v1").to_string(),
-            detail: e.to_string(),
+        let addr = self.base.trim_end_matches("/v1").to_string();
+        let detail = e.to_string();
+        if self.base.starts_with("https") && detail.to_lowercase().contains("certificate") {
+            return ClientError::CertificateChanged { addr, detail };
         }
+        ClientError::Unreachable { addr, detail }
     }
 
     fn api_error(&self, resp: ureq::http::Response<ureq::Body>) -> ClientError {
@@ -105,10 +121,7 @@ impl Client {
         &self,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ClientError> {
-        let mut resp = result.map_err(|e| ClientError::Unreachable {
-            addr: self.base.trim_end_matches("/v1").to_string(),
-            detail: e.to_string(),
-        })?;
+        let mut resp = result.map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
         self.stale.set(
             resp.headers()
@@ -308,6 +321,8 @@ impl Client {
             .agent
             .get(url)
             .header("Authorization", &self.auth)
+            // The stream ends when the server closes the connection.
+            .header("Connection", "close")
             .call()
             .map_err(|e| self.unreachable(e))?;
         if resp.status().as_u16() >= 400 {

@@ -65,6 +65,9 @@ pub struct ServerRecord {
     pub addresses: Vec<String>,
     pub api_port: u16,
     pub version: String,
+    /// The API's TLS certificate (PEM) when it serves HTTPS; other nodes trust exactly this one.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -37,6 +37,11 @@ pub struct NodeConfig {
     /// Set on nodes that joined an existing cluster: etcd's `--initial-cluster` at first start.
     #[serde(default)]
     pub etcd_initial_cluster: Option<String>,
+    /// Serve the API over TLS with this certificate (PEM) and key (PKCS#8 PEM).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Unix socket of the Docker volume plugin (its file name is the driver name); none = off.
     #[serde(default = "default_plugin_socket")]
     pub docker_plugin_socket: Option<PathBuf>,

@@ -220,12 +220,26 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
             api_key_sha256: cfg.admin_key_sha256.clone(),
         })?;
     }
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => {
+            let read =
+                |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+            let (cert, key) = (read(c)?, read(k)?);
+            crate::tls::fingerprint(&String::from_utf8_lossy(&cert))
+                .with_context(|| format!("{} is not a PEM certificate", c.display()))?;
+            Some((cert, key))
+        }
+        _ => None,
+    };
     store.register_server(
         &ServerRecord {
             id: cfg.node_id.clone(),
             addresses: vec![cfg.advertise.clone()],
             api_port: cfg.api_port,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            tls_cert: tls
+                .as_ref()
+                .map(|(c, _)| String::from_utf8_lossy(c).into_owned()),
         },
         10,
     )?;
@@ -245,9 +259,17 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     );
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
-    let server = tiny_http::Server::http(&addr).map_err(|e| {
-        anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?")
-    })?;
+    let server = match tls {
+        Some((certificate, private_key)) => tiny_http::Server::https(
+            &addr,
+            tiny_http::SslConfig {
+                certificate,
+                private_key,
+            },
+        ),
+        None => tiny_http::Server::http(&addr),
+    }
+    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?"))?;
     std::fs::write(&pid_path, std::process::id().to_string())
         .with_context(|| format!("cannot write {}", pid_path.display()))?;
     tracing::info!(%addr, "listening");

@@ -2,7 +2,9 @@
 //! handoff) authenticated with the cluster secret, and user requests forwarded to a branch's
 //! master node with the user's own credentials.
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -23,7 +25,31 @@ pub const FORWARDED: &str = "X-Dm-Forwarded";
 #[derive(Clone)]
 pub struct Peers {
     agent: ureq::Agent,
+    /// Agents for nodes serving TLS, by certificate.
+    tls_agents: Arc<Mutex<HashMap<String, ureq::Agent>>>,
     auth: String,
+}
+
+/// Replication streams run as long as they need; connecting and the first byte of an answer are
+/// bounded, so a node that hangs does not hold a handoff forever. A node serving TLS is trusted
+/// by exactly the certificate it registered.
+fn agent_for(tls_cert: Option<&str>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(3)))
+        .timeout_recv_response(Some(Duration::from_secs(60)));
+    if let Some(pem) = tls_cert {
+        let certs: Vec<ureq::tls::Certificate<'static>> =
+            ureq::tls::Certificate::from_pem(pem.as_bytes())
+                .into_iter()
+                .collect();
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
+                .build(),
+        );
+    }
+    config.build().into()
 }
 
 /// Base URL of a node's API.
@@ -33,7 +59,12 @@ pub fn base(s: &ServerRecord) -> String {
         .first()
         .map(String::as_str)
         .unwrap_or("127.0.0.1");
-    format!("http://{host}:{}/v1", s.api_port)
+    let scheme = if s.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}:{}/v1", s.api_port)
 }
 
 fn unreachable(s: &ServerRecord, e: impl std::fmt::Display) -> DaemonError {
@@ -46,18 +77,23 @@ fn unreachable(s: &ServerRecord, e: impl std::fmt::Display) -> DaemonError {
 
 impl Peers {
     pub fn new(secret: &str) -> Peers {
-        // Replication streams run as long as they need; connecting and the first byte of an
-        // answer are bounded, so a node that hangs does not hold a handoff forever.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(3)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .build()
-            .into();
         Peers {
-            agent,
+            agent: agent_for(None),
+            tls_agents: Arc::default(),
             auth: format!("Basic {}", B64.encode(format!("{NODE_USER}:{secret}"))),
         }
+    }
+
+    /// The agent for node `s` (one per certificate, reused).
+    fn agent(&self, s: &ServerRecord) -> ureq::Agent {
+        let Some(pem) = &s.tls_cert else {
+            return self.agent.clone();
+        };
+        let mut agents = self.tls_agents.lock().unwrap_or_else(|p| p.into_inner());
+        agents
+            .entry(pem.clone())
+            .or_insert_with(|| agent_for(Some(pem)))
+            .clone()
     }
 
     fn decode<T: DeserializeOwned>(
@@ -87,7 +123,7 @@ impl Peers {
         body: &B,
     ) -> Result<T, DaemonError> {
         let resp = self
-            .agent
+            .agent(s)
             .post(format!("{}{path}", base(s)))
             .header("Authorization", &self.auth)
             .send_json(body)
@@ -98,9 +134,11 @@ impl Peers {
     /// Opens a `zfs send` stream served by node `s` at `path`.
     pub fn stream(&self, s: &ServerRecord, path: &str) -> Result<impl Read + 'static, DaemonError> {
         let resp = self
-            .agent
+            .agent(s)
             .get(format!("{}{path}", base(s)))
             .header("Authorization", &self.auth)
+            // The stream ends when the server closes the connection.
+            .header("Connection", "close")
             .call()
             .map_err(|e| unreachable(s, e))?;
         let status = resp.status().as_u16();
@@ -135,7 +173,7 @@ impl Peers {
         let req = builder
             .body(body)
             .map_err(|e| DaemonError::Internal(e.to_string()))?;
-        let resp = self.agent.run(req).map_err(|e| unreachable(s, e))?;
+        let resp = self.agent(s).run(req).map_err(|e| unreachable(s, e))?;
         let status = resp.status().as_u16();
         let mut out = Vec::new();
         resp.into_body()

@@ -138,7 +138,9 @@ pub(crate) fn receive(args: &[String], input: &mut dyn std::io::Read) -> Result<
             source: e,
         })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let copied = std::io::copy(input, &mut stdin);
+    // Large reads: the input is usually a network stream, and 8 KiB copies cost throughput.
+    let mut buffered = std::io::BufReader::with_capacity(1 << 20, input);
+    let copied = std::io::copy(&mut buffered, &mut stdin);
     drop(stdin);
     let out = child.wait_with_output().map_err(|e| ZfsError::Failed {
         command: "zfs receive".into(),

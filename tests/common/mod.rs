@@ -18,15 +18,6 @@ pub fn dm_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dm")
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Fails the test early with a clear message when ZFS is not running.
 fn require_zfs() {
     let ok = Command::new("zpool")
@@ -74,8 +65,15 @@ impl TestNode {
     }
 
     pub fn with_pool_size(size: &str) -> TestNode {
+        Self::with_args(size, &[])
+    }
+
+    /// A node set up by `dm cluster init` with extra options (e.g. `--tls`).
+    pub fn with_args(size: &str, extra: &[&str]) -> TestNode {
         let node = Self::uninitialised();
-        let out = node.dm(&node.init_args(size));
+        let mut args = node.init_args(size);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = node.dm(&args);
         assert_eq!(
             out.code, 0,
             "cluster init failed: {}\n{}",
@@ -89,13 +87,23 @@ impl TestNode {
         require_zfs();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::Builder::new().prefix("dmtest").tempdir().unwrap();
+        let addr = format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250);
+        // Held together so the three differ, and on the node's own address.
+        let listeners: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind((addr.as_str(), 0)).unwrap())
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(listeners);
         TestNode {
             dir,
-            addr: format!("127.0.{}.{}", 1 + n / 250, 2 + n % 250),
+            addr,
             pool: format!("dmt{}x{n}", std::process::id()),
-            port: free_port(),
-            etcd_client_port: free_port(),
-            etcd_peer_port: free_port(),
+            port: ports[0],
+            etcd_client_port: ports[1],
+            etcd_peer_port: ports[2],
         }
     }
 

@@ -41,12 +41,21 @@ fn users_get_their_own_namespace_through_a_checked_remote() {
     // No terminal and no key file: say how to give the key.
     let err = n.fails(&["remote", "add", "hub", &addr]);
     assert!(err.contains("--api-key-file"), "{err}");
-    // Plain HTTP to another machine needs --insecure.
+    // Plain HTTP to another machine needs --insecure. 0.0.0.0 reaches this machine without
+    // being a loopback address; a listener there answers like a plain HTTP server.
+    let plain = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in plain.incoming().flatten() {
+            let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let far = format!("alice@0.0.0.0:{plain_port}");
     let err = n.fails(&[
         "remote",
         "add",
         "far",
-        "alice@192.0.2.1",
+        &far,
         "--api-key-file",
         &key_file.display().to_string(),
     ]);

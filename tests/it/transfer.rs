@@ -223,3 +223,105 @@ fn keys_and_namespaces_decide_who_may_push_where() {
     );
     assert_eq!(status, 401);
 }
+
+#[test]
+fn tls_remote_is_trusted_by_fingerprint_only() {
+    let a = TestNode::with_args("256M", &["--tls"]);
+    let b = TestNode::new();
+    let cert = std::fs::read_to_string(a.state_dir().join("tls/cert.pem")).unwrap();
+    // The fingerprint as openssl computes it, independently of dm.
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "openssl x509 -in {} -outform der | sha256sum",
+                a.state_dir().join("tls/cert.pem").display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let fp = format!(
+        "SHA256:{}",
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    );
+    assert!(cert.contains("BEGIN CERTIFICATE"));
+    // a's own client talks HTTPS to it; plain HTTP gets nowhere.
+    a.ok(&["init", "secure"]);
+    std::fs::write(path(&a, "secure").join("f"), "over tls").unwrap();
+    a.ok(&["commit", "-m", "c"]);
+    let plain = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "5",
+            &format!("http://{}:{}/v1/ping", a.addr, a.port),
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("version"));
+
+    let key = a.path("a.key");
+    std::fs::write(&key, a.api_key()).unwrap();
+    let addr = format!("admin@{}:{}", a.addr, a.port);
+    let key_arg = key.display().to_string();
+    // No terminal to confirm on: the fingerprint must be given, and must match.
+    let err = b.fails(&["remote", "add", "a", &addr, "--api-key-file", &key_arg]);
+    assert!(err.contains(&fp) && err.contains("--fingerprint"), "{err}");
+    let wrong = format!("SHA256:{}", "0".repeat(64));
+    let err = b.fails(&[
+        "remote",
+        "add",
+        "a",
+        &addr,
+        "--api-key-file",
+        &key_arg,
+        "--fingerprint",
+        &wrong,
+    ]);
+    assert!(err.contains("nothing saved"), "{err}");
+    b.ok(&[
+        "remote",
+        "add",
+        "a",
+        &addr,
+        "--api-key-file",
+        &key_arg,
+        "--fingerprint",
+        &fp,
+    ]);
+    let cfg = std::fs::read_to_string(b.config_path()).unwrap();
+    assert!(
+        cfg.contains("BEGIN CERTIFICATE"),
+        "the certificate is pinned with the remote"
+    );
+    b.ok(&["clone", "a", "secure"]);
+    b.ok(&["switch", "secure"]);
+    assert_eq!(
+        std::fs::read_to_string(path(&b, "secure").join("f")).unwrap(),
+        "over tls"
+    );
+
+    // A different certificate at the same address is refused.
+    let other = TestNode::with_args("256M", &["--tls"]);
+    let mut text = cfg.clone();
+    text = text.replace(
+        &format!("port = {}", a.port),
+        &format!("port = {}", other.port),
+    );
+    text = text.replace(
+        &format!("host = \"{}\"", a.addr),
+        &format!("host = \"{}\"", other.addr),
+    );
+    std::fs::write(b.config_path(), text).unwrap();
+    b.ok(&["remote", "switch", "a"]);
+    let r = b.dm(&["list"]);
+    assert_ne!(r.code, 0, "a different certificate must not be accepted");
+    assert!(
+        r.stderr.contains("other than the one trusted"),
+        "{}",
+        r.stderr
+    );
+}
