@@ -329,6 +329,8 @@ pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
     let t = ctx.target(a.dot.as_deref())?;
     let key = ctx.key(&t);
     let branch = a.branch.clone().unwrap_or(t.branch.clone());
+    // Starts this machine's daemon if it is down, like every other verb.
+    ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
     let local = Client::new(here);
     let (far, far_user) = remote_client(ctx, &a.remote)?;
@@ -360,6 +362,8 @@ pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
     let t = ctx.target(a.dot.as_deref())?;
     let key = ctx.key(&t);
     let branch = a.branch.clone().unwrap_or(t.branch.clone());
+    // Starts this machine's daemon if it is down, like every other verb.
+    ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
     let local = Client::new(here);
     let (far, far_user) = remote_client(ctx, &a.remote)?;
@@ -384,6 +388,8 @@ pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
 pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     let r = DotRef::parse(&a.dot)?;
     let (far, far_user) = remote_client(ctx, &a.remote)?;
+    // Starts this machine's daemon if it is down, like every other verb.
+    ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
     let local = Client::new(here);
     let far_ns = r.namespace.clone().unwrap_or(far_user.clone());

@@ -179,6 +179,20 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     b.ok(&["list"]);
     assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
 
+    // kill -9 of the sending daemon half-way (the push starts it again next time).
+    let push = a
+        .command()
+        .args(["push", "b"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    a.kill_daemon();
+    let out = push.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+
     a.ok(&["push", "b"]);
     b.ok(&["switch", "big"]);
     assert_eq!(md5(&path(&b, "big").join("blob")), want);
