@@ -325,64 +325,83 @@ fn far_namespace(ns: &str, here_user: &str, far_user: &str) -> String {
     }
 }
 
-pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
-    let t = ctx.target(a.dot.as_deref())?;
+/// What push and pull share: the dot here, its name there, and a client for each side.
+struct Sides {
+    key: String,
+    ns: String,
+    dot: String,
+    branch: String,
+    far_ns: String,
+    far_dot: String,
+    local: Client,
+    far: Client,
+}
+
+fn sides(
+    ctx: &super::Ctx,
+    remote: &str,
+    dot: Option<&str>,
+    branch: Option<&str>,
+) -> anyhow::Result<Sides> {
+    let t = ctx.target(dot)?;
     let key = ctx.key(&t);
-    let branch = a.branch.clone().unwrap_or(t.branch.clone());
     // Starts this machine's daemon if it is down, like every other verb.
     ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
-    let local = Client::new(here);
-    let (far, far_user) = remote_client(ctx, &a.remote)?;
+    let (far, far_user) = remote_client(ctx, remote)?;
+    Ok(Sides {
+        far_ns: far_namespace(&t.ns, &here.user, &far_user),
+        far_dot: far_name(ctx, remote, &key, &t.dot),
+        branch: branch.map(str::to_string).unwrap_or(t.branch),
+        key,
+        ns: t.ns,
+        dot: t.dot,
+        local: Client::new(here),
+        far,
+    })
+}
+
+pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
+    let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref())?;
     let src = End {
-        client: &local,
-        ns: t.ns.clone(),
-        dot: t.dot.clone(),
-        branch: branch.clone(),
+        client: &s.local,
+        ns: s.ns.clone(),
+        dot: s.dot.clone(),
+        branch: s.branch.clone(),
         label: "this cluster".into(),
     };
     let dst = End {
-        client: &far,
-        ns: far_namespace(&t.ns, &here.user, &far_user),
-        dot: a
-            .remote_name
-            .clone()
-            .unwrap_or_else(|| far_name(ctx, &a.remote, &key, &t.dot)),
-        branch,
+        client: &s.far,
+        ns: s.far_ns.clone(),
+        dot: a.remote_name.clone().unwrap_or(s.far_dot.clone()),
+        branch: s.branch.clone(),
         label: format!("remote '{}'", a.remote),
     };
-    let s = transfer(&src, &dst, a.force, a.json)?;
+    let summary = transfer(&src, &dst, a.force, a.json)?;
     if a.remote_name.is_some() {
-        remember_name(ctx, &a.remote, &key, &dst.dot)?;
+        remember_name(ctx, &a.remote, &s.key, &dst.dot)?;
     }
-    report(&s, a.json, "Pushed")
+    report(&summary, a.json, "Pushed")
 }
 
 pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
-    let t = ctx.target(a.dot.as_deref())?;
-    let key = ctx.key(&t);
-    let branch = a.branch.clone().unwrap_or(t.branch.clone());
-    // Starts this machine's daemon if it is down, like every other verb.
-    ctx.call(|c| c.ping())?;
-    let (_, here) = ctx.cfg.current()?;
-    let local = Client::new(here);
-    let (far, far_user) = remote_client(ctx, &a.remote)?;
+    let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref())?;
     let src = End {
-        client: &far,
-        ns: far_namespace(&t.ns, &here.user, &far_user),
-        dot: far_name(ctx, &a.remote, &key, &t.dot),
-        branch: branch.clone(),
+        client: &s.far,
+        ns: s.far_ns.clone(),
+        dot: s.far_dot.clone(),
+        branch: s.branch.clone(),
         label: format!("remote '{}'", a.remote),
     };
     let dst = End {
-        client: &local,
-        ns: t.ns.clone(),
-        dot: t.dot.clone(),
-        branch,
+        client: &s.local,
+        ns: s.ns.clone(),
+        dot: s.dot.clone(),
+        branch: s.branch.clone(),
         label: "this cluster".into(),
     };
-    let s = transfer(&src, &dst, false, a.json)?;
-    report(&s, a.json, "Pulled")
+    let summary = transfer(&src, &dst, false, a.json)?;
+    report(&summary, a.json, "Pulled")
 }
 
 pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {

@@ -397,3 +397,17 @@ pub fn md5(path: &std::path::Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Writes `mib` MiB of random bytes to `path`.
+pub fn write_random(path: &std::path::Path, mib: usize) {
+    let o = Command::new("dd")
+        .args([
+            "if=/dev/urandom",
+            &format!("of={}", path.display()),
+            "bs=1M",
+            &format!("count={mib}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "dd failed");
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::{TestNode, eventually, md5, snapshots};
+use crate::common::{TestNode, eventually, md5, snapshots, write_random};
 use crate::docker::Docker;
 
 fn path(n: &TestNode, r: &str) -> PathBuf {
@@ -42,19 +42,6 @@ fn etcd_pid(n: &TestNode) -> String {
 
 fn has_commit(n: &TestNode, id: &str) -> bool {
     snapshots(&n.pool).iter().any(|s| s == id)
-}
-
-fn write_random(path: &std::path::Path, mib: usize) {
-    let o = Command::new("dd")
-        .args([
-            "if=/dev/urandom",
-            &format!("of={}", path.display()),
-            "bs=1M",
-            &format!("count={mib}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::{TestNode, dm_bin, eventually, md5};
+use crate::common::{TestNode, eventually, md5, write_random};
 
 fn path(n: &TestNode, r: &str) -> PathBuf {
     PathBuf::from(n.ok(&["dot", "path", r]).trim())
@@ -22,19 +22,6 @@ fn add_remote(a: &TestNode, b: &TestNode, name: &str, user: &str, key: &str) {
         "--api-key-file",
         &f.display().to_string(),
     ]);
-}
-
-fn write_random(p: &std::path::Path, mib: usize) {
-    let o = Command::new("dd")
-        .args([
-            "if=/dev/urandom",
-            &format!("of={}", p.display()),
-            "bs=1M",
-            &format!("count={mib}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
 }
 
 fn ids(n: &TestNode, dot: &str) -> Vec<String> {
@@ -147,51 +134,30 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     a.ok(&["commit", "-m", "big"]);
     let want = md5(&p.join("blob"));
 
-    // kill -9 of the client half-way.
-    let mut child = a
-        .command()
-        .args(["push", "b"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        b.dm(&["log", "big"]).code != 0,
-        "no dot on B before a whole push"
-    );
-    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
-
-    // kill -9 of the receiving daemon half-way (the next call starts it again).
-    let push = a
-        .command()
-        .args(["push", "b"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    b.kill_daemon();
-    let out = push.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    b.ok(&["list"]);
-    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
-
-    // kill -9 of the sending daemon half-way (the push starts it again next time).
-    let push = a
-        .command()
-        .args(["push", "b"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    a.kill_daemon();
-    let out = push.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+    // A push interrupted by `kill` 0.7 s in fails and leaves nothing on B.
+    let interrupted = |kill: &dyn Fn(&mut std::process::Child)| {
+        let mut push = a
+            .command()
+            .args(["push", "b"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        kill(&mut push);
+        let status = push.wait().unwrap();
+        assert!(
+            !status.success(),
+            "the push finished before it was interrupted"
+        );
+        b.ok(&["list"]);
+        assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+    };
+    // kill -9 of the client, of the receiving daemon, of the sending daemon (the next call
+    // starts a killed daemon again).
+    interrupted(&|p| p.kill().unwrap());
+    interrupted(&|_| b.kill_daemon());
+    interrupted(&|_| a.kill_daemon());
 
     a.ok(&["push", "b"]);
     b.ok(&["switch", "big"]);
@@ -201,7 +167,6 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     b.kill_daemon();
     assert!(eventually(30, || b.dm(&["log", "big"]).code == 0));
     assert_eq!(ids(&b, "big"), ids(&a, "big"));
-    let _ = dm_bin();
 }
 
 #[test]
