@@ -247,3 +247,6 @@ pub struct ConfirmReceive {
     pub sha256: String,
     pub commits: Vec<CommitInfo>,
 }
+
+/// Response header of a commit stream: about how many bytes it will carry.
+pub const SIZE_ESTIMATE_HEADER: &str = "X-Dm-Size-Estimate";

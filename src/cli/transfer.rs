@@ -135,13 +135,22 @@ fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    let style = indicatif::ProgressStyle::with_template(
-        "{spinner} {bytes} sent ({bytes_per_sec}, {elapsed}) {msg}",
-    )
-    .expect("valid template");
-    bar.set_style(style);
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(bar)
+}
+
+/// A bar with bytes, rate and ETA when the sender estimated the size; a spinner otherwise.
+fn start_step(bar: &indicatif::ProgressBar, estimate: Option<u64>, msg: String) {
+    let template = match estimate {
+        Some(n) => {
+            bar.set_length(n);
+            "{bar:30} {bytes}/~{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}"
+        }
+        None => "{spinner} {bytes} sent ({bytes_per_sec}, {elapsed}) {msg}",
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
+    bar.set_position(0);
+    bar.set_message(msg);
 }
 
 /// Moves `src`'s commits that `dst` lacks; refuses (or with `force`, resets `dst`) on divergence.
@@ -220,10 +229,14 @@ fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Re
     let bar = progress_bar(json);
     for (from, to) in steps {
         let from_id = from.map(|i| theirs[i].id.as_str());
-        let stream = src
+        let (stream, estimate) = src
             .client
             .send_stream(src.at(), from_id, &theirs[to].id)
             .with_context(|| format!("cannot read commits from {}", src.label))?;
+        if let Some(b) = &bar {
+            let n = to + 1 - from.map_or(0, |i| i + 1);
+            start_step(b, estimate, format!("{n} commit(s)"));
+        }
         let mut meter = Meter {
             inner: std::io::BufReader::with_capacity(1 << 20, stream),
             hash: Sha256::new(),

@@ -305,13 +305,14 @@ impl Client {
         self.post("/cluster/leave", req)
     }
 
-    /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
+    /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full), with the sender's
+    /// estimate of its size.
     pub fn send_stream(
         &self,
         (ns, name, br): (&str, &str, &str),
         from: Option<&str>,
         to: &str,
-    ) -> Result<Box<dyn std::io::Read>, ClientError> {
+    ) -> Result<(Box<dyn std::io::Read>, Option<u64>), ClientError> {
         self.guard()?;
         let mut url = format!("{}/dots/{ns}/{name}/branches/{br}/send?to={to}", self.base);
         if let Some(f) = from {
@@ -328,9 +329,12 @@ impl Client {
         if resp.status().as_u16() >= 400 {
             return Err(self.api_error(resp));
         }
-        Ok(Box::new(
-            resp.into_body().into_with_config().limit(u64::MAX).reader(),
-        ))
+        let estimate = resp
+            .headers()
+            .get(api::SIZE_ESTIMATE_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        Ok((Box::new(body), estimate))
     }
 
     /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].

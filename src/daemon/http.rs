@@ -26,7 +26,8 @@ type Reply = (u16, Vec<u8>);
 enum Out {
     Json(Reply),
     Stale(Reply, u64),
-    Stream(crate::zfs::SendStream),
+    /// With an estimate of its size, for the receiver's progress bar.
+    Stream(crate::zfs::SendStream, Option<u64>),
 }
 
 impl From<Reply> for Out {
@@ -75,8 +76,8 @@ fn handle(daemon: &Daemon, mut req: Request) {
     let outcome = catch_unwind(AssertUnwindSafe(|| route(daemon, &mut req)));
     let mut stale = None;
     let (status, body) = match outcome {
-        Ok(Ok(Out::Stream(stream))) => {
-            send_stream(req, stream);
+        Ok(Ok(Out::Stream(stream, estimate))) => {
+            send_stream(req, stream, estimate);
             return;
         }
         Ok(Ok(Out::Json(reply))) => reply,
@@ -109,11 +110,16 @@ fn handle(daemon: &Daemon, mut req: Request) {
 /// with `Connection: close`). tiny_http's chunked encoder writes 8 KiB chunks through a 1 KiB
 /// buffer, which halves throughput; this writes 1 MiB at a time. If `zfs send` fails half-way the
 /// stream ends early, and the receiving `zfs receive` rejects the incomplete stream.
-fn send_stream(req: Request, mut stream: crate::zfs::SendStream) {
+fn send_stream(req: Request, mut stream: crate::zfs::SendStream, estimate: Option<u64>) {
     use std::io::Write as _;
     let mut w = req.into_writer();
-    let head =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+    let mut head = String::from(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n",
+    );
+    if let Some(n) = estimate {
+        head.push_str(&format!("{}: {n}\r\n", api::SIZE_ESTIMATE_HEADER));
+    }
+    head.push_str("\r\n");
     let sent = w.write_all(head.as_bytes()).and_then(|_| {
         let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut stream);
         std::io::copy(&mut buffered, &mut w)
@@ -220,7 +226,7 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
                 &need("to")?,
                 query(&url, "all").as_deref() == Some("1"),
             )?;
-            Ok(Out::Stream(stream))
+            Ok(Out::Stream(stream, None))
         }
         (Method::Post, ["v1", "internal", "release"]) => {
             let b = body(req)?;
@@ -271,10 +277,11 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             let to = query(&url, "to")
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
             let from = query(&url, "from");
-            let s = daemon
-                .node
-                .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
-            return Ok(Out::Stream(s));
+            let (s, estimate) =
+                daemon
+                    .node
+                    .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
+            return Ok(Out::Stream(s, estimate));
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
             let from = query(req.url(), "from");

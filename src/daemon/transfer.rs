@@ -68,7 +68,7 @@ impl Node {
         (ns, name, branch): (&str, &str, &str),
         from: Option<&str>,
         to: &str,
-    ) -> Result<SendStream> {
+    ) -> Result<(SendStream, Option<u64>)> {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
@@ -83,7 +83,17 @@ impl Node {
         };
         let to = snap(to)?;
         let from = from.map(snap).transpose()?;
-        to.send(from.as_ref(), true).map_err(zfs_err)
+        // For the progress bar: exact enough for a full stream, a rough guess for an increment
+        // (growth between the two commits; rewritten data makes it low).
+        let estimate = match &from {
+            None => to.referenced().ok(),
+            Some(f) => match (to.referenced(), f.referenced()) {
+                (Ok(t), Ok(f)) if t > f => Some(t - f),
+                _ => None,
+            },
+        };
+        let stream = to.send(from.as_ref(), true).map_err(zfs_err)?;
+        Ok((stream, estimate))
     }
 
     /// Receives a stream of commits into `branch` (creating the dot if it does not exist and

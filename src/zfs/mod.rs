@@ -495,6 +495,13 @@ impl Snapshot {
         run(Tool::Zfs, &["set", &kv, &self.full_name()]).map(|_| ())
     }
 
+    /// Bytes of data the snapshot references (about the size of a full stream of it).
+    pub fn referenced(&self) -> Result<u64> {
+        let name = self.full_name();
+        let v = get_values(&name, &["referenced"])?;
+        parse_u64(&name, &v[0])
+    }
+
     /// Starts `zfs send` of this snapshot: in full, or the increment since `from` (a snapshot of
     /// the same filesystem, or of the origin for a clone). `intermediates` includes every
     /// snapshot in between (`-I`), not just this one.

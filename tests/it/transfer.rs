@@ -159,7 +159,21 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     interrupted(&|_| b.kill_daemon());
     interrupted(&|_| a.kill_daemon());
 
-    a.ok(&["push", "b"]);
+    // The rerun, on a terminal (a pty from `script`): a progress bar with an ETA.
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} push b", crate::common::dm_bin()),
+            "/dev/null",
+        ])
+        .env("HOME", a.path("home"))
+        .env_remove("DM_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Pushed 1 commit(s)"), "{text}");
+    assert!(text.contains("ETA"), "no progress bar: {text}");
     b.ok(&["switch", "big"]);
     assert_eq!(md5(&path(&b, "big").join("blob")), want);
     assert_eq!(ids(&b, "big"), ids(&a, "big"));
