@@ -41,9 +41,9 @@ fn users_get_their_own_namespace_through_a_checked_remote() {
     // No terminal and no key file: say how to give the key.
     let err = n.fails(&["remote", "add", "hub", &addr]);
     assert!(err.contains("--api-key-file"), "{err}");
-    // Plain HTTP to another machine needs --insecure. 0.0.0.0 reaches this machine without
-    // being a loopback address; a listener there answers like a plain HTTP server.
-    let plain = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    // Plain HTTP to another machine needs --insecure. 0.0.0.0 reaches this machine's loopback
+    // without being a loopback address; a listener there answers like a plain HTTP server.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let plain_port = plain.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for mut c in plain.incoming().flatten() {
