@@ -318,3 +318,28 @@ fn tls_remote_is_trusted_by_fingerprint_only() {
         r.stderr
     );
 }
+
+#[test]
+fn push_into_a_cluster_names_the_node_holding_the_branch() {
+    let a = TestNode::new();
+    let b = TestNode::join(&a);
+    let c = TestNode::new();
+    add_remote(&c, &a, "hub", "admin", &a.api_key());
+    c.ok(&["init", "shared"]);
+    std::fs::write(path(&c, "shared").join("f"), "1").unwrap();
+    c.ok(&["commit", "-m", "one"]);
+    c.ok(&["push", "hub"]);
+    // The branch moves to B (mounted there); the next push must go to B.
+    b.ok(&["switch", "shared"]);
+    assert!(eventually(30, || b.dm(&["dot", "path"]).code == 0));
+    std::fs::write(path(&c, "shared").join("f"), "2").unwrap();
+    c.ok(&["commit", "-m", "two"]);
+    let err = c.fails(&["push", "hub"]);
+    assert!(
+        err.contains("push to it") && err.contains(&format!("{}:{}", b.addr, b.port)),
+        "{err}"
+    );
+    add_remote(&c, &b, "hub-b", "admin", &a.api_key());
+    c.ok(&["push", "hub-b"]);
+    assert_eq!(ids(&a, "shared"), ids(&c, "shared"));
+}
