@@ -229,6 +229,9 @@ fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Re
     let bar = progress_bar(json);
     for (from, to) in steps {
         let from_id = from.map(|i| theirs[i].id.as_str());
+        dst.client
+            .receive_check(dst.at(), from_id)
+            .with_context(|| format!("{} will not take the commits", dst.label))?;
         let (stream, estimate) = src
             .client
             .send_stream(src.at(), from_id, &theirs[to].id)

@@ -357,6 +357,19 @@ impl Client {
         self.finish(r)
     }
 
+    /// Asks whether the branch would take a stream based on `from` (before sending one).
+    pub fn receive_check(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        from: Option<&str>,
+    ) -> Result<api::Receipt, ClientError> {
+        let mut path = format!("/dots/{ns}/{name}/branches/{br}/receive?check=1");
+        if let Some(f) = from {
+            path.push_str(&format!("&from={f}"));
+        }
+        self.post(&path, &serde_json::json!({}))
+    }
+
     pub fn confirm(
         &self,
         (ns, name, br): (&str, &str, &str),

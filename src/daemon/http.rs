@@ -285,13 +285,12 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
             let from = query(req.url(), "from");
+            let check_only = query(req.url(), "check").as_deref() == Some("1");
             let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
-            let r = daemon.node.receive_commits(
-                &user,
-                (&ns, &dot, &br),
-                from.as_deref(),
-                req.as_reader(),
-            )?;
+            let body = (!check_only).then(|| req.as_reader());
+            let r = daemon
+                .node
+                .receive_commits(&user, (&ns, &dot, &br), from.as_deref(), body)?;
             return Ok(json(200, &r).into());
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "confirm"]) => {

@@ -97,13 +97,14 @@ impl Node {
     }
 
     /// Receives a stream of commits into `branch` (creating the dot if it does not exist and
-    /// `from` is `None`); answers with the SHA-256 of what arrived.
+    /// `from` is `None`); answers with the SHA-256 of what arrived. Without a body, only checks
+    /// that it would take one.
     pub fn receive_commits(
         &self,
         user: &str,
         (ns, name, branch): (&str, &str, &str),
         from: Option<&str>,
-        body: &mut dyn Read,
+        body: Option<&mut dyn Read>,
     ) -> Result<api::Receipt> {
         self.authorise(user, ns)?;
         check_name(Kind::Namespace, ns)?;
@@ -159,6 +160,15 @@ impl Node {
                 self.check_receivable(ns, name, &b, from)?;
                 (b.fs_id, None)
             }
+        };
+        // Without a body, only check: the client asks before it starts a stream, because a
+        // refusal sent while it is still uploading reaches it as a broken pipe.
+        let Some(body) = body else {
+            return Ok(api::Receipt {
+                sha256: String::new(),
+                bytes: 0,
+                commits: Vec::new(),
+            });
         };
         // A new dot is received under a hidden name and renamed when confirmed, so neither a
         // crash nor an unconfirmed stream can ever leave a dot that looks real.
