@@ -187,28 +187,31 @@ fn query(url: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Writes to a branch run on its master: sends the request there unless it came from a node.
-fn forward_to_master(
+/// Commit and reset: run here, or, when this node is not the branch's master, sent on to it
+/// with the user's own credentials (unless the request already came from another node).
+fn branch_write(
     daemon: &Daemon,
     req: &mut Request,
-    (ns, dot, br): (&str, &str, &str),
-) -> Result<Option<Reply>, DaemonError> {
-    if header(req, peer::FORWARDED).is_some() {
-        return Ok(None);
-    }
-    let Some(server) = daemon.node.master_elsewhere(ns, dot, br)? else {
-        return Ok(None);
+    user: &str,
+    (ns, dot, br, verb): (&str, &str, &str, &str),
+) -> Result<Reply, DaemonError> {
+    let raw = raw_body(req)?;
+    let node = &daemon.node;
+    let done = if verb == "commits" {
+        parse(&raw).and_then(|b| node.commit(user, ns, dot, br, &b).map(|c| json(201, &c)))
+    } else {
+        parse(&raw).and_then(|b| node.reset(user, ns, dot, br, &b).map(|r| json(200, &r)))
     };
-    let auth = header(req, "Authorization").unwrap_or_default();
-    let body = raw_body(req)?;
-    let method = req.method().to_string();
-    let url = req.url().to_string();
-    tracing::debug!(%url, to = %server.id, "forwarding to the branch's master");
-    daemon
-        .node
-        .peers
-        .forward(&server, &method, &url, &auth, body)
-        .map(Some)
+    match done {
+        Err(DaemonError::MasterElsewhere(server)) if header(req, peer::FORWARDED).is_none() => {
+            let auth = header(req, "Authorization").unwrap_or_default();
+            let method = req.method().to_string();
+            let url = req.url().to_string();
+            tracing::debug!(%url, to = %server.id, "forwarding to the branch's master");
+            node.peers.forward(&server, &method, &url, &auth, raw)
+        }
+        other => other,
+    }
 }
 
 /// Node-to-node calls, authenticated with the cluster secret.
@@ -258,18 +261,21 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             "internal calls are for the cluster's nodes only".into(),
         ));
     }
-    // Writes that must run on a branch's master go there.
-    let writes_branch = matches!(
-        (req.method(), parts.as_slice()),
-        (
-            Method::Post,
-            ["v1", "dots", _, _, "branches", _, "commits" | "reset"]
-        )
-    );
-    if writes_branch
-        && let Some(reply) = forward_to_master(daemon, req, (parts[2], parts[3], parts[5]))?
+    if let (
+        Method::Post,
+        [
+            "v1",
+            "dots",
+            ns,
+            dot,
+            "branches",
+            br,
+            verb @ ("commits" | "reset"),
+        ],
+    ) = (req.method(), parts.as_slice())
     {
-        return Ok(reply.into());
+        let at = (*ns, *dot, *br, *verb);
+        return branch_write(daemon, req, &user, at).map(Out::from);
     }
     match (req.method(), parts.as_slice()) {
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
@@ -370,14 +376,6 @@ fn user_route(
         }
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
             Ok(json(200, &node.log(u, ns, dot, br)?))
-        }
-        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
-            let b: api::CreateCommit = body(req)?;
-            Ok(json(201, &node.commit(u, ns, dot, br, &b)?))
-        }
-        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "reset"]) => {
-            let b: api::Reset = body(req)?;
-            Ok(json(200, &node.reset(u, ns, dot, br, &b)?))
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "subdots"]) => {
             let b: api::SubdotRequest = body(req)?;

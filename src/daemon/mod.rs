@@ -57,6 +57,13 @@ pub enum DaemonError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     Unavailable(String),
+    #[error(
+        "the branch is held by node {} ({}:{}); requests to change it go there",
+        .0.id,
+        .0.addresses.first().map(String::as_str).unwrap_or("?"),
+        .0.api_port
+    )]
+    MasterElsewhere(Box<ServerRecord>),
     #[error("{0}")]
     Internal(String),
 }
@@ -68,7 +75,9 @@ impl DaemonError {
             DaemonError::Unauthorized => 401,
             DaemonError::Forbidden(_) => 403,
             DaemonError::NotFound(_) | DaemonError::NoRoute(_) => 404,
-            DaemonError::Conflict(_) | DaemonError::InUse(_) => 409,
+            DaemonError::Conflict(_) | DaemonError::InUse(_) | DaemonError::MasterElsewhere(_) => {
+                409
+            }
             DaemonError::TooLarge => 413,
             DaemonError::PoolFull(_) => 507,
             DaemonError::Registry(RegistryError::Unavailable { .. }) => 503,
@@ -92,6 +101,7 @@ impl DaemonError {
             DaemonError::Zfs(_) => "zfs",
             DaemonError::Registry(_) => "registry",
             DaemonError::Unavailable(_) => "unavailable",
+            DaemonError::MasterElsewhere(_) => "master_elsewhere",
             DaemonError::Internal(_) => "internal",
         }
     }

@@ -370,35 +370,18 @@ impl Node {
         format!("{DMFS}/{fs_id}")
     }
 
-    /// Writes to a branch happen on its master (the API forwards them there).
+    /// Writes to a branch happen on its master: elsewhere this names it, and the API forwards
+    /// the request there.
     pub(super) fn check_master(&self, b: &BranchRecord) -> Result<()> {
         match self.store.master(&b.fs_id)? {
-            Some(m) if m != self.id => Err(DaemonError::Conflict(format!(
-                "branch '{}' is mastered by node {m} now; try again (requests go to its master)",
-                b.name
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// The node to send a write on `branch` to, if its master is another node.
-    pub fn master_elsewhere(
-        &self,
-        ns: &str,
-        name: &str,
-        branch: &str,
-    ) -> Result<Option<crate::cluster::ServerRecord>> {
-        let Some(fs) = branch_fs_id(&self.store, ns, name, branch)? else {
-            return Ok(None);
-        };
-        match self.store.master(&fs)? {
             Some(m) if m != self.id => match self.store.server(&m)? {
-                Some(s) => Ok(Some(s)),
+                Some(s) => Err(DaemonError::MasterElsewhere(Box::new(s))),
                 None => Err(DaemonError::Unavailable(format!(
-                    "branch '{branch}' lives on node {m}, which is down; writes to it wait until that node is back (its commits are readable on every node)"
+                    "branch '{}' lives on node {m}, which is down; writes to it wait until that node is back (its commits are readable on every node)",
+                    b.name
                 ))),
             },
-            _ => Ok(None),
+            _ => Ok(()),
         }
     }
 

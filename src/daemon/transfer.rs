@@ -148,15 +148,16 @@ impl Node {
                         )));
                     }
                 };
-                if let Some(m) = self.master_elsewhere(ns, name, branch)? {
+                self.check_master(&b).map_err(|e| match e {
                     // A stream is not forwarded between nodes; say where it has to go.
-                    return Err(DaemonError::Conflict(format!(
+                    DaemonError::MasterElsewhere(m) => DaemonError::Conflict(format!(
                         "branch '{branch}' of dot '{name}' is held by node {} of that cluster; push to it (`dm remote add` with {}:{})",
                         m.id,
                         m.addresses.first().map(String::as_str).unwrap_or("?"),
                         m.api_port
-                    )));
-                }
+                    )),
+                    other => other,
+                })?;
                 self.check_receivable(ns, name, &b, from)?;
                 (b.fs_id, None)
             }
