@@ -13,21 +13,14 @@ BIN=$PWD/target/release/dm
 work=$(mktemp -d /tmp/dmbench.XXXXXX)
 pool=dmbench$$
 export DM_CONFIG=$work/config
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cleanup() {
-    [ -f "$work/state/dm.pid" ] && kill -9 "$(cat "$work/state/dm.pid")" 2>/dev/null || true
-    sleep 0.5
-    zpool destroy -f "$pool" 2>/dev/null || true
-    rm -rf "$work"
-}
+pools=$pool
+source bench/lib.sh
+cleanup() { teardown; }
 trap cleanup EXIT
 "$BIN" cluster init --pool "$pool" --pool-file "$work/pool.img" --pool-size 4G \
     --state-dir "$work/state" --bind 127.0.0.1 --port "$(port)" \
     --etcd-client-port "$(port)" --etcd-peer-port "$(port)" >/dev/null 2>&1
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms() { awk -v ns="$1" 'BEGIN {printf "%.1f", ns/1e6}'; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$(cat "$work/state/dm.pid")/status"; }
 
 "$BIN" init bench >/dev/null

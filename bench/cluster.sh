@@ -14,19 +14,11 @@ cargo build --release --quiet
 BIN=$PWD/target/release/dm
 work=$(mktemp -d /tmp/dmbench.XXXXXX)
 p1=dmbA$$; p2=dmbB$$
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pools="$p1 $p2"
+source bench/lib.sh
 cleanup() {
     [ -n "${DM_BENCH_LOGS:-}" ] && cp "$work/a/dm.log" "$DM_BENCH_LOGS/a.log" && cp "$work/b/dm.log" "$DM_BENCH_LOGS/b.log"
-    for n in a b; do
-        [ -f "$work/$n/dm.pid" ] && kill -9 "$(cat "$work/$n/dm.pid")" 2>/dev/null || true
-    done
-    for p in "$p1" "$p2"; do
-        for _ in $(seq 20); do
-            zpool list "$p" >/dev/null 2>&1 || break
-            zpool destroy -f "$p" 2>/dev/null || sleep 0.5
-        done
-    done
-    rm -rf "$work"
+    teardown
 }
 trap cleanup EXIT
 size=$((SIZE * 3 / 1024 + 2))G
@@ -44,9 +36,6 @@ aport=$(awk -F' = ' '/^port/ {print $2}' "$work/a.cfg")
 # shellcheck disable=SC2046
 B cluster join "127.0.0.2:$aport" --token "$token" $(node_args b "$p2" 127.0.0.3) >/dev/null 2>&1
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms() { awk -v ns="$1" 'BEGIN {printf "%.1f", ns/1e6}'; }
 fsid() { "$@" dot show --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["branches"][0]["filesystem_id"])'; }
 wait_snap() { until zfs list -H -o name -t snapshot "$1" >/dev/null 2>&1; do sleep 0.005; done; }
 

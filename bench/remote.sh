@@ -14,18 +14,10 @@ cargo build --release --quiet
 BIN=$PWD/target/release/dm
 work=$(mktemp -d /tmp/dmbench.XXXXXX)
 p1=dmrA$$; p2=dmrB$$
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pools="$p1 $p2"
+source bench/lib.sh
 cleanup() {
-    for n in a b; do
-        [ -f "$work/$n/dm.pid" ] && kill -9 "$(cat "$work/$n/dm.pid")" 2>/dev/null || true
-    done
-    for p in "$p1" "$p2"; do
-        for _ in $(seq 20); do
-            zpool list "$p" >/dev/null 2>&1 || break
-            zpool destroy -f "$p" 2>/dev/null || sleep 0.5
-        done
-    done
-    rm -rf "$work"
+    teardown
 }
 trap cleanup EXIT
 size=$((SIZE * 3 / 1024 + 2))G
@@ -41,9 +33,6 @@ python3 -c "import tomllib;print(tomllib.load(open('$work/b.cfg','rb'))['remotes
 bport=$(python3 -c "import tomllib;print(tomllib.load(open('$work/b.cfg','rb'))['remotes']['local']['port'])")
 A remote add b "admin@127.0.0.3:$bport" --api-key-file "$work/b.key" >/dev/null
 
-now() { date +%s%N; }
-ms() { awk -v ns="$1" 'BEGIN {printf "%.1f", ns/1e6}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 A init big >/dev/null
 dd if=/dev/urandom of="$(A dot path)/data" bs=1M count="$SIZE" status=none

@@ -30,6 +30,18 @@ pub fn self_signed(hosts: &[String]) -> Result<(String, String), TlsError> {
     Ok((ck.cert.pem(), ck.key_pair.serialize_pem()))
 }
 
+/// A ureq TLS configuration that trusts exactly the certificate(s) in `pem`: a pinned,
+/// possibly self-signed, certificate instead of the public roots.
+pub fn pinned(pem: &str) -> ureq::tls::TlsConfig {
+    let certs: Vec<ureq::tls::Certificate<'static>> =
+        ureq::tls::Certificate::from_pem(pem.as_bytes())
+            .into_iter()
+            .collect();
+    ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
+        .build()
+}
+
 /// The DER bytes of the first certificate in `pem`.
 fn der_of(pem: &str) -> Result<Vec<u8>, TlsError> {
     let cert = ureq::tls::Certificate::from_pem(pem.as_bytes())

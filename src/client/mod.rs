@@ -48,6 +48,22 @@ impl ClientError {
     }
 }
 
+/// The daemon's error answer as a [`ClientError::Api`] (its message already says what to do).
+fn error_body(status: u16, text: &str) -> ClientError {
+    match serde_json::from_str::<api::ErrorBody>(text) {
+        Ok(b) => ClientError::Api {
+            status,
+            code: b.code,
+            message: b.error,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "http".into(),
+            message: format!("HTTP {status}: {text}"),
+        },
+    }
+}
+
 pub struct Client {
     /// Set when the key must not travel to this remote in clear: every call then fails.
     refuse: Option<String>,
@@ -66,14 +82,7 @@ impl Client {
             .timeout_recv_response(Some(Duration::from_secs(300)));
         if let Some(pem) = &remote.tls_cert {
             // Trust-on-first-use: the certificate stored with the remote is the only root.
-            let certs: Vec<ureq::tls::Certificate<'static>> =
-                ureq::tls::Certificate::from_pem(pem.as_bytes())
-                    .into_iter()
-                    .collect();
-            let tls = ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
-                .build();
-            config = config.tls_config(tls);
+            config = config.tls_config(crate::tls::pinned(pem));
         }
         let agent: ureq::Agent = config.build().into();
         let creds = B64.encode(format!("{}:{}", remote.user, remote.api_key));
@@ -103,18 +112,7 @@ impl Client {
             .limit(1 << 20)
             .read_to_string()
             .unwrap_or_default();
-        match serde_json::from_str::<api::ErrorBody>(&text) {
-            Ok(b) => ClientError::Api {
-                status,
-                code: b.code,
-                message: b.error,
-            },
-            Err(_) => ClientError::Api {
-                status,
-                code: "http".into(),
-                message: format!("HTTP {status}: {text}"),
-            },
-        }
+        error_body(status, &text)
     }
 
     fn finish<T: DeserializeOwned>(
@@ -135,15 +133,7 @@ impl Client {
             .read_to_string()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if status >= 400 {
-            let (code, message) = match serde_json::from_str::<api::ErrorBody>(&text) {
-                Ok(b) => (b.code, b.error),
-                Err(_) => ("http".to_string(), format!("HTTP {status}: {text}")),
-            };
-            return Err(ClientError::Api {
-                status,
-                code,
-                message,
-            });
+            return Err(error_body(status, &text));
         }
         serde_json::from_str(&text).map_err(|e| ClientError::Protocol(format!("{e}: {text}")))
     }

@@ -39,15 +39,7 @@ fn agent_for(tls_cert: Option<&str>) -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(3)))
         .timeout_recv_response(Some(Duration::from_secs(60)));
     if let Some(pem) = tls_cert {
-        let certs: Vec<ureq::tls::Certificate<'static>> =
-            ureq::tls::Certificate::from_pem(pem.as_bytes())
-                .into_iter()
-                .collect();
-        config = config.tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
-                .build(),
-        );
+        config = config.tls_config(crate::tls::pinned(pem));
     }
     config.build().into()
 }

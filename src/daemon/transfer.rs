@@ -26,6 +26,23 @@ type Result<T> = std::result::Result<T, DaemonError>;
 #[derive(Default)]
 pub struct Pending(Mutex<HashMap<String, Received>>);
 
+impl Pending {
+    /// Filesystems of unconfirmed receives that would create dot `ns/name`.
+    fn new_dot(&self, ns: &str, name: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, r)| {
+                r.new_dot
+                    .as_ref()
+                    .is_some_and(|(d, _)| d.namespace == ns && d.name == name)
+            })
+            .map(|(fs, _)| fs.clone())
+            .collect()
+    }
+}
+
 pub struct Received {
     sha256: String,
     /// Snapshots the stream brought, oldest first.
@@ -278,16 +295,8 @@ impl Node {
 
     /// Forgets an earlier unconfirmed receive of a new dot `ns/name` (its client went away).
     fn drop_unconfirmed(&self, ns: &str, name: &str) {
+        let stale = self.pending.new_dot(ns, name);
         let mut pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
-        let stale: Vec<String> = pending
-            .iter()
-            .filter(|(_, r)| {
-                r.new_dot
-                    .as_ref()
-                    .is_some_and(|(d, _)| d.namespace == ns && d.name == name)
-            })
-            .map(|(fs, _)| fs.clone())
-            .collect();
         for fs in stale {
             pending.remove(&fs);
             let _ = self.pool.dataset(&staging(&fs)).destroy();
@@ -348,20 +357,14 @@ impl Node {
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let fs = match self.store.dot(ns, name)? {
             Some(_) => self.load(ns, name)?.branch(branch)?.fs_id.clone(),
-            None => {
-                let pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
-                pending
-                    .iter()
-                    .find(|(_, r)| {
-                        r.new_dot
-                            .as_ref()
-                            .is_some_and(|(d, _)| d.namespace == ns && d.name == name)
-                    })
-                    .map(|(fs, _)| fs.clone())
-                    .ok_or_else(|| {
-                        DaemonError::NotFound(format!("nothing received for dot '{name}'"))
-                    })?
-            }
+            None => self
+                .pending
+                .new_dot(ns, name)
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    DaemonError::NotFound(format!("nothing received for dot '{name}'"))
+                })?,
         };
         let got = self
             .pending
