@@ -268,9 +268,17 @@ fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Re
                 meter.bytes, receipt.bytes
             );
         }
-        dst.client
+        let kept = dst
+            .client
             .confirm(dst.at(), &confirm)
             .with_context(|| format!("{} did not keep the commits", dst.label))?;
+        if let Some(missing) = confirm.commits.iter().find(|c| !kept.contains(&c.id)) {
+            bail!(
+                "{} took the stream but did not register commit {}; run the same command again",
+                dst.label,
+                &missing.id[..12.min(missing.id.len())]
+            );
+        }
         if bar.is_none() && !json {
             eprintln!(
                 "{} commit(s), {} sent",

@@ -216,19 +216,24 @@ impl Node {
             .pool
             .receive(&rel, new_dot.is_none(), &mut hashing)
             .map_err(zfs_err);
-        let after: Vec<String> = ds
-            .snapshots()
-            .map(|v| v.iter().map(|s| s.name().to_string()).collect())
-            .unwrap_or_default();
-        let snapshots: Vec<String> = after
-            .iter()
-            .filter(|s| !before.contains(s))
-            .cloned()
-            .collect();
-        if let Err(e) = received {
-            self.undo_receive(&fs, new_dot.is_some(), from)?;
-            return Err(e);
-        }
+        // What arrived must be known exactly: a receive whose snapshots cannot be listed is
+        // undone rather than confirmed with fewer commits than were sent.
+        let snapshots = received.and_then(|_| {
+            ds.snapshots().map_err(zfs_err).map(|after| {
+                after
+                    .iter()
+                    .map(|s| s.name().to_string())
+                    .filter(|s| !before.contains(s))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let snapshots = match snapshots {
+            Ok(s) => s,
+            Err(e) => {
+                self.undo_receive(&fs, new_dot.is_some(), from)?;
+                return Err(e);
+            }
+        };
         let sha256 = hex(&hashing.hash.finalize());
         self.pending
             .0

@@ -181,7 +181,7 @@ impl Pool {
                 &parent,
             ],
         )?;
-        Ok(parse_listing(&out, user_props)
+        Ok(parse_listing(&out, true, user_props)
             .into_iter()
             .filter(|l| l.name != parent)
             .map(|l| Listed {
@@ -217,12 +217,17 @@ struct Row {
     props: BTreeMap<String, String>,
 }
 
-fn parse_listing(out: &str, user_props: &[&str]) -> Vec<Row> {
+/// Rows of `zfs list -H -o name[,origin],USER_PROPS…`.
+fn parse_listing(out: &str, with_origin: bool, user_props: &[&str]) -> Vec<Row> {
     out.lines()
         .filter_map(|line| {
             let mut cols = line.split('\t');
             let name = cols.next()?.to_string();
-            let origin = cols.next().filter(|o| *o != "-").map(str::to_string);
+            let origin = if with_origin {
+                cols.next().filter(|o| *o != "-").map(str::to_string)
+            } else {
+                None
+            };
             let props = user_props
                 .iter()
                 .zip(cols)
@@ -239,8 +244,10 @@ fn parse_listing(out: &str, user_props: &[&str]) -> Vec<Row> {
 }
 
 fn list_snapshots(parent: &str, user_props: &[&str]) -> Result<Vec<ListedSnapshot>> {
-    let mut cols = vec!["name", "createtxg"];
+    let mut cols = vec!["name"];
     cols.extend_from_slice(user_props);
+    // zfs sorts by creation itself: `zfs list` prints numbers rounded ("1.20K") and pool v23
+    // has no `-p`, so a createtxg column could not be parsed once the pool passed txg 999.
     let out = run(
         Tool::Zfs,
         &[
@@ -249,37 +256,30 @@ fn list_snapshots(parent: &str, user_props: &[&str]) -> Result<Vec<ListedSnapsho
             "-r",
             "-t",
             "snapshot",
+            "-s",
+            "createtxg",
             "-o",
             &cols.join(","),
             parent,
         ],
     )?;
-    let mut snaps = Vec::new();
-    for line in out.lines() {
-        let mut it = line.split('\t');
-        let (Some(name), Some(txg)) = (it.next(), it.next()) else {
-            continue;
-        };
-        let Some((fs, snap)) = name.split_once('@') else {
-            continue;
-        };
-        let props = user_props
-            .iter()
-            .zip(it)
-            .filter(|(_, v)| *v != "-")
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        snaps.push(ListedSnapshot {
-            snapshot: Snapshot {
-                filesystem: fs.to_string(),
-                name: snap.to_string(),
-            },
-            createtxg: parse_u64(name, txg)?,
-            props,
-        });
-    }
-    snaps.sort_by_key(|s| s.createtxg);
-    Ok(snaps)
+    Ok(parse_snapshot_listing(&out, user_props))
+}
+
+fn parse_snapshot_listing(out: &str, user_props: &[&str]) -> Vec<ListedSnapshot> {
+    parse_listing(out, false, user_props)
+        .into_iter()
+        .filter_map(|Row { name, props, .. }| {
+            let (fs, snap) = name.split_once('@')?;
+            Some(ListedSnapshot {
+                snapshot: Snapshot {
+                    filesystem: fs.to_string(),
+                    name: snap.to_string(),
+                },
+                props,
+            })
+        })
+        .collect()
 }
 
 /// A filesystem from a listing, with its origin snapshot (for clones) and user properties.
@@ -294,7 +294,6 @@ pub struct Listed {
 #[derive(Clone, Debug)]
 pub struct ListedSnapshot {
     pub snapshot: Snapshot,
-    pub createtxg: u64,
     pub props: BTreeMap<String, String>,
 }
 
@@ -610,4 +609,29 @@ pub fn get_recursive(
         }
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_listing_keeps_zfs_order_and_user_properties() {
+        let out = "p/dmfs/a@c1\t-\np/dmfs/b@c2\tx\np/dmfs/a@c3\ty\n";
+        let snaps = parse_snapshot_listing(out, &["io.dm:commit.0"]);
+        let names: Vec<_> = snaps.iter().map(|s| s.snapshot.full_name()).collect();
+        assert_eq!(names, ["p/dmfs/a@c1", "p/dmfs/b@c2", "p/dmfs/a@c3"]);
+        assert!(snaps[0].props.is_empty());
+        assert_eq!(snaps[2].props["io.dm:commit.0"], "y");
+    }
+
+    #[test]
+    fn filesystem_listing_reads_origin_then_user_properties() {
+        let out = "p/dmfs/a\t-\tv1\np/dmfs/b\tp/dmfs/a@c1\t-\n";
+        let rows = parse_listing(out, true, &["io.dm:dot"]);
+        assert_eq!(rows[0].origin, None);
+        assert_eq!(rows[0].props["io.dm:dot"], "v1");
+        assert_eq!(rows[1].origin.as_deref(), Some("p/dmfs/a@c1"));
+        assert!(rows[1].props.is_empty());
+    }
 }
