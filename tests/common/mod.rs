@@ -411,3 +411,30 @@ pub fn write_random(path: &std::path::Path, mib: usize) {
         .unwrap();
     assert!(o.status.success(), "dd failed");
 }
+
+/// Advances `pool`'s transaction group past `txg` (each `zfs set` syncs one or two), so a test
+/// sees what a pool that has run for hours looks like: `zfs list` then prints txgs as "1.20K".
+pub fn age_pool(pool: &str, txg: u64) {
+    let current = || {
+        let probe = format!("{pool}@dm-age-probe");
+        let ok = |args: &[&str]| Command::new("zfs").args(args).output().unwrap();
+        ok(&["snapshot", &probe]);
+        let o = ok(&["get", "-Hp", "-o", "value", "createtxg", &probe]);
+        ok(&["destroy", &probe]);
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut i = 0;
+    while current() <= txg {
+        for _ in 0..100 {
+            i += 1;
+            let o = Command::new("zfs")
+                .args(["set", &format!("io.dm:age={i}"), pool])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "zfs set on {pool}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::{TestNode, eventually, md5, write_random};
+use crate::common::{TestNode, age_pool, eventually, md5, write_random};
 
 fn path(n: &TestNode, r: &str) -> PathBuf {
     PathBuf::from(n.ok(&["dot", "path", r]).trim())
@@ -118,6 +118,34 @@ fn push_pull_clone_incremental_and_diverged() {
     assert_eq!(
         std::fs::read_to_string(path(&b, "copy").join("later")).unwrap(),
         "x"
+    );
+}
+
+/// Pools that have run for hours number their transaction groups past 999, which `zfs list`
+/// prints rounded ("1.20K"): commits, pushes and the rebuild from ZFS must not depend on it.
+#[test]
+fn pools_past_txg_999_commit_push_and_rebuild() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    std::thread::scope(|s| {
+        s.spawn(|| age_pool(&a.pool, 1100));
+        s.spawn(|| age_pool(&b.pool, 1100));
+    });
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    a.ok(&["init", "old"]);
+    std::fs::write(path(&a, "old").join("f"), "1").unwrap();
+    a.ok(&["commit", "-m", "one"]);
+    std::fs::write(path(&a, "old").join("f"), "2").unwrap();
+    a.ok(&["commit", "-m", "two"]);
+    let s = a.json(&["push", "b", "--json"]);
+    assert_eq!(s["commits"], 2, "{s}");
+    assert_eq!(ids(&b, "old"), ids(&a, "old"));
+    let before = b.json(&["log", "--json", "old"]);
+    b.kill_daemon();
+    std::fs::remove_dir_all(b.state_dir().join("etcd")).unwrap();
+    assert_eq!(
+        b.json(&["log", "--json", "old"]),
+        before,
+        "rebuilt from ZFS"
     );
 }
 
