@@ -234,19 +234,96 @@ pub struct NewUser {
 /// What a receiving daemon got from a transfer stream.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Receipt {
-    pub sha256: String,
+    /// [`crate::checksum`] of the bytes that arrived.
+    pub checksum: String,
     pub bytes: u64,
     /// Commit ids that arrived (not visible until confirmed).
     pub commits: Vec<String>,
 }
 
-/// The client's confirmation of a received stream: the hash of what it sent, and the commits'
-/// records (message, author, …) to register.
+/// The client's confirmation of a received stream: the checksum of what it sent, and the
+/// commits' records (message, author, …) to register.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ConfirmReceive {
-    pub sha256: String,
+    pub checksum: String,
     pub commits: Vec<CommitInfo>,
 }
 
 /// Response header of a commit stream: about how many bytes it will carry.
 pub const SIZE_ESTIMATE_HEADER: &str = "X-Dm-Size-Estimate";
+
+/// Response header of a commit stream: the id under which the sender keeps the stream's
+/// checksum once it has been sent ([`SentRecord`], `GET /v1/sends/ID`).
+pub const SEND_ID_HEADER: &str = "X-Dm-Send-Id";
+
+/// What a sender knows about a stream it finished sending.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SentRecord {
+    pub checksum: String,
+    pub bytes: u64,
+    /// `zfs send` exited cleanly and every byte was written.
+    pub complete: bool,
+}
+
+/// A cluster on the far side of a transfer, as the client knows it (`dm remote`). Its key
+/// reaches this daemon only for the transfer, in memory.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct FarCluster {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub api_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From a branch here to the far cluster.
+    Push,
+    /// From the far cluster to a branch here.
+    Pull,
+}
+
+/// `POST /v1/transfers`: this daemon streams commits straight to or from another cluster.
+/// The client compares logs and confirms; the data never passes through it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TransferRequest {
+    pub direction: Direction,
+    /// Namespace, dot and branch here.
+    pub here: (String, String, String),
+    pub far: FarCluster,
+    /// Namespace, dot and branch there.
+    pub there: (String, String, String),
+    /// Newest commit both sides have (`None`: send `to` in full).
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// One line of a transfer's response: progress while it runs, then how it ended.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferEvent {
+    Progress {
+        bytes: u64,
+        /// The sender's guess at the stream's size.
+        estimate: Option<u64>,
+    },
+    Done(TransferDone),
+    Error {
+        /// The HTTP status the error would have had as a plain answer.
+        status: u16,
+        error: String,
+        code: String,
+    },
+}
+
+/// A stream that arrived, and the sender's checksum for the client to confirm it with.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TransferDone {
+    pub sent_checksum: String,
+    pub receipt: Receipt,
+}

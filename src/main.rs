@@ -1,6 +1,7 @@
 //! `dm`: one binary for the CLI, the node daemon (`dm serve`) and, later, the volume drivers.
 
 mod api;
+mod checksum;
 mod cli;
 mod client;
 mod cluster;

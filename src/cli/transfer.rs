@@ -5,14 +5,14 @@
 //! hashes match. Only commits move, never uncommitted changes. The first transfer of a branch is a
 //! full stream; later ones are incremental from the newest common commit.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::api::{self, CommitInfo};
+use crate::client::config::Remote;
 use crate::client::{Client, ClientError};
 use crate::names::{self, DotRef};
 
@@ -110,26 +110,6 @@ struct Summary {
     up_to_date: bool,
 }
 
-/// Counts and hashes the stream, and shows progress.
-struct Meter<R> {
-    inner: R,
-    hash: Sha256,
-    bytes: u64,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl<R: Read> Read for Meter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        if let Some(b) = &self.bar {
-            b.set_position(self.bytes);
-        }
-        Ok(n)
-    }
-}
-
 fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
     if json || !std::io::stderr().is_terminal() {
         return None;
@@ -154,7 +134,15 @@ fn start_step(bar: &indicatif::ProgressBar, estimate: Option<u64>, msg: String) 
 }
 
 /// Moves `src`'s commits that `dst` lacks; refuses (or with `force`, resets `dst`) on divergence.
-fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Result<Summary> {
+/// The stream goes straight between the two daemons: this cluster's daemon sends to or reads
+/// from `far` (the other side), and the client only compares logs, shows progress and confirms.
+fn transfer(
+    src: &End<'_>,
+    dst: &End<'_>,
+    (direction, far): (api::Direction, &Remote),
+    force: bool,
+    json: bool,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let theirs = src.commits()?;
     if theirs.is_empty() {
@@ -227,47 +215,51 @@ fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Re
         _ => {}
     }
     let bar = progress_bar(json);
+    let (local, here, there) = match direction {
+        api::Direction::Push => (src.client, src, dst),
+        api::Direction::Pull => (dst.client, dst, src),
+    };
+    let owned = |e: &End<'_>| (e.ns.clone(), e.dot.clone(), e.branch.clone());
     for (from, to) in steps {
         let from_id = from.map(|i| theirs[i].id.as_str());
         dst.client
             .receive_check(dst.at(), from_id)
             .with_context(|| format!("{} will not take the commits", dst.label))?;
-        let (stream, estimate) = src
-            .client
-            .send_stream(src.at(), from_id, &theirs[to].id)
-            .with_context(|| format!("cannot read commits from {}", src.label))?;
-        if let Some(b) = &bar {
-            let n = to + 1 - from.map_or(0, |i| i + 1);
-            start_step(b, estimate, format!("{n} commit(s)"));
-        }
-        let mut meter = Meter {
-            inner: std::io::BufReader::with_capacity(1 << 20, stream),
-            hash: Sha256::new(),
-            bytes: 0,
-            bar: bar.clone(),
-        };
-        let receipt = dst
-            .client
-            .receive(dst.at(), from_id, &mut meter)
-            .with_context(|| format!("{} did not take the commits", dst.label))?;
-        let sha: String = meter
-            .hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        summary.bytes += meter.bytes;
         let first = from.map_or(0, |i| i + 1);
+        let n = to + 1 - first;
+        let req = api::TransferRequest {
+            direction,
+            here: owned(here),
+            far: far.to_far(),
+            there: owned(there),
+            from: from_id.map(str::to_string),
+            to: theirs[to].id.clone(),
+        };
+        let mut styled = false;
+        let mut progress = |bytes: u64, estimate: Option<u64>| {
+            if let Some(b) = &bar {
+                if !styled {
+                    start_step(b, estimate, format!("{n} commit(s)"));
+                    styled = true;
+                }
+                b.set_position(bytes);
+            }
+        };
+        if let Some(b) = &bar {
+            start_step(b, None, format!("{n} commit(s)"));
+        }
+        let done = local.transfer(&req, &mut progress).with_context(|| {
+            format!(
+                "cannot move the commits from {} to {}",
+                src.label, dst.label
+            )
+        })?;
+        let sent = done.receipt.bytes;
+        summary.bytes += sent;
         let confirm = api::ConfirmReceive {
-            sha256: sha,
+            checksum: done.sent_checksum,
             commits: theirs[first..=to].to_vec(),
         };
-        if receipt.bytes != meter.bytes {
-            eprintln!(
-                "warning: sent {} bytes but {} arrived; the far side will refuse them",
-                meter.bytes, receipt.bytes
-            );
-        }
         let kept = dst
             .client
             .confirm(dst.at(), &confirm)
@@ -280,11 +272,7 @@ fn transfer(src: &End<'_>, dst: &End<'_>, force: bool, json: bool) -> anyhow::Re
             );
         }
         if bar.is_none() && !json {
-            eprintln!(
-                "{} commit(s), {} sent",
-                to + 1 - first,
-                super::human_bytes(meter.bytes)
-            );
+            eprintln!("{n} commit(s), {} sent", super::human_bytes(sent));
         }
     }
     if let Some(b) = bar {
@@ -315,12 +303,12 @@ fn report(s: &Summary, json: bool, verb: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A client for the named remote.
-fn remote_client(ctx: &super::Ctx, name: &str) -> anyhow::Result<(Client, String)> {
+/// The named remote, and a client for it.
+fn remote_client(ctx: &super::Ctx, name: &str) -> anyhow::Result<(Client, Remote)> {
     let r = ctx.cfg.remotes.get(name).with_context(|| {
         format!("no remote '{name}'; `dm remote -v` lists them, `dm remote add` adds one")
     })?;
-    Ok((Client::new(r), r.user.clone()))
+    Ok((Client::new(r), r.clone()))
 }
 
 /// The dot's name on `remote`: as recorded by an earlier clone or push, else the same.
@@ -359,6 +347,7 @@ struct Sides {
     far_dot: String,
     local: Client,
     far: Client,
+    remote: Remote,
 }
 
 fn sides(
@@ -372,9 +361,9 @@ fn sides(
     // Starts this machine's daemon if it is down, like every other verb.
     ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
-    let (far, far_user) = remote_client(ctx, remote)?;
+    let (far, far_remote) = remote_client(ctx, remote)?;
     Ok(Sides {
-        far_ns: far_namespace(&t.ns, &here.user, &far_user),
+        far_ns: far_namespace(&t.ns, &here.user, &far_remote.user),
         far_dot: far_name(ctx, remote, &key, &t.dot),
         branch: branch.map(str::to_string).unwrap_or(t.branch),
         key,
@@ -382,6 +371,7 @@ fn sides(
         dot: t.dot,
         local: Client::new(here),
         far,
+        remote: far_remote,
     })
 }
 
@@ -401,7 +391,13 @@ pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
         branch: s.branch.clone(),
         label: format!("remote '{}'", a.remote),
     };
-    let summary = transfer(&src, &dst, a.force, a.json)?;
+    let summary = transfer(
+        &src,
+        &dst,
+        (api::Direction::Push, &s.remote),
+        a.force,
+        a.json,
+    )?;
     if a.remote_name.is_some() {
         remember_name(ctx, &a.remote, &s.key, &dst.dot)?;
     }
@@ -424,13 +420,14 @@ pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
         branch: s.branch.clone(),
         label: "this cluster".into(),
     };
-    let summary = transfer(&src, &dst, false, a.json)?;
+    let summary = transfer(&src, &dst, (api::Direction::Pull, &s.remote), false, a.json)?;
     report(&summary, a.json, "Pulled")
 }
 
 pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     let r = DotRef::parse(&a.dot)?;
-    let (far, far_user) = remote_client(ctx, &a.remote)?;
+    let (far, far_remote) = remote_client(ctx, &a.remote)?;
+    let far_user = far_remote.user.clone();
     // Starts this machine's daemon if it is down, like every other verb.
     ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
@@ -466,7 +463,13 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     };
     let key = names::short(&dst.ns, &dst.dot, &here.user);
     let far_dot = src.dot.clone();
-    let s = transfer(&src, &dst, false, a.json)?;
+    let s = transfer(
+        &src,
+        &dst,
+        (api::Direction::Pull, &far_remote),
+        false,
+        a.json,
+    )?;
     if far_dot != dst.dot {
         remember_name(ctx, &a.remote, &key, &far_dot)?;
     }

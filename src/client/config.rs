@@ -64,6 +64,34 @@ impl Remote {
         format!("{scheme}://{}:{}", self.host, self.port)
     }
 
+    /// The far side of a transfer, as a daemon is told it.
+    pub fn to_far(&self) -> crate::api::FarCluster {
+        crate::api::FarCluster {
+            user: self.user.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            api_key: self.api_key.clone(),
+            tls_cert: self.tls_cert.clone(),
+            insecure: self.insecure,
+        }
+    }
+
+    /// A daemon's view of the far side of a transfer it runs.
+    pub fn from_far(f: &crate::api::FarCluster) -> Remote {
+        Remote {
+            user: f.user.clone(),
+            host: f.host.clone(),
+            port: f.port,
+            api_key: f.api_key.clone(),
+            state_dir: None,
+            current_dot: None,
+            branches: BTreeMap::new(),
+            dot_names: BTreeMap::new(),
+            tls_cert: f.tls_cert.clone(),
+            insecure: f.insecure,
+        }
+    }
+
     /// Whether the API key may travel in clear: to this machine, or when the user said so.
     pub fn may_send_key(&self) -> bool {
         let local = self.host == "localhost"

@@ -64,6 +64,15 @@ fn error_body(status: u16, text: &str) -> ClientError {
     }
 }
 
+/// A stream of commits being read from a daemon.
+pub struct Incoming {
+    pub body: Box<dyn std::io::Read + Send>,
+    /// The sender's guess at the stream's size.
+    pub estimate: Option<u64>,
+    /// Where the sender keeps the stream's checksum once sent ([`Client::sent`]).
+    pub send_id: Option<String>,
+}
+
 pub struct Client {
     /// Set when the key must not travel to this remote in clear: every call then fails.
     refuse: Option<String>,
@@ -295,14 +304,13 @@ impl Client {
         self.post("/cluster/leave", req)
     }
 
-    /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full), with the sender's
-    /// estimate of its size.
+    /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
     pub fn send_stream(
         &self,
         (ns, name, br): (&str, &str, &str),
         from: Option<&str>,
         to: &str,
-    ) -> Result<(Box<dyn std::io::Read>, Option<u64>), ClientError> {
+    ) -> Result<Incoming, ClientError> {
         self.guard()?;
         let mut url = format!("{}/dots/{ns}/{name}/branches/{br}/send?to={to}", self.base);
         if let Some(f) = from {
@@ -319,12 +327,69 @@ impl Client {
         if resp.status().as_u16() >= 400 {
             return Err(self.api_error(resp));
         }
-        let estimate = resp
-            .headers()
-            .get(api::SIZE_ESTIMATE_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let estimate = header(api::SIZE_ESTIMATE_HEADER).and_then(|v| v.parse().ok());
+        let send_id = header(api::SEND_ID_HEADER);
         let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
-        Ok((Box::new(body), estimate))
+        Ok(Incoming {
+            body: Box::new(body),
+            estimate,
+            send_id,
+        })
+    }
+
+    /// The checksum of a stream the daemon sent (see [`Client::send_stream`]).
+    pub fn sent(&self, send_id: &str) -> Result<api::SentRecord, ClientError> {
+        self.get(&format!("/sends/{send_id}"))
+    }
+
+    /// Has the daemon stream commits straight to or from another cluster; `progress` hears the
+    /// bytes moved so far and the sender's estimate of the total.
+    pub fn transfer(
+        &self,
+        req: &api::TransferRequest,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<api::TransferDone, ClientError> {
+        self.guard()?;
+        let resp = self
+            .agent
+            .post(format!("{}/transfers", self.base))
+            .header("Authorization", &self.auth)
+            // Progress lines follow until the daemon closes the connection.
+            .header("Connection", "close")
+            .send_json(req)
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status().as_u16() >= 400 {
+            return Err(self.api_error(resp));
+        }
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(body)) {
+            let line = line.map_err(|e| ClientError::Protocol(format!("transfer cut off: {e}")))?;
+            match serde_json::from_str(&line) {
+                Ok(api::TransferEvent::Progress { bytes, estimate }) => progress(bytes, estimate),
+                Ok(api::TransferEvent::Done(done)) => return Ok(done),
+                Ok(api::TransferEvent::Error {
+                    status,
+                    error,
+                    code,
+                }) => {
+                    return Err(ClientError::Api {
+                        status,
+                        code,
+                        message: error,
+                    });
+                }
+                Err(e) => return Err(ClientError::Protocol(format!("{e}: {line}"))),
+            }
+        }
+        Err(ClientError::Protocol(
+            "the transfer ended without a result; the daemon may have stopped (see its log)".into(),
+        ))
     }
 
     /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].

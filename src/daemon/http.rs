@@ -28,6 +28,8 @@ enum Out {
     Stale(Reply, u64),
     /// With an estimate of its size, for the receiver's progress bar.
     Stream(crate::zfs::SendStream, Option<u64>),
+    /// A transfer to or from another cluster, run while progress lines go back (for the user).
+    Transfer(Box<api::TransferRequest>, String),
 }
 
 impl From<Reply> for Out {
@@ -77,7 +79,11 @@ fn handle(daemon: &Daemon, mut req: Request) {
     let mut stale = None;
     let (status, body) = match outcome {
         Ok(Ok(Out::Stream(stream, estimate))) => {
-            send_stream(req, stream, estimate);
+            send_stream(daemon, req, stream, estimate);
+            return;
+        }
+        Ok(Ok(Out::Transfer(t, user))) => {
+            run_transfer(daemon, req, &user, &t);
             return;
         }
         Ok(Ok(Out::Json(reply))) => reply,
@@ -108,32 +114,89 @@ fn handle(daemon: &Daemon, mut req: Request) {
 
 /// Streams `zfs send` output as the body, delimited by closing the connection (callers ask
 /// with `Connection: close`). tiny_http's chunked encoder writes 8 KiB chunks through a 1 KiB
-/// buffer, which halves throughput; this writes 1 MiB at a time. If `zfs send` fails half-way the
-/// stream ends early, and the receiving `zfs receive` rejects the incomplete stream.
-fn send_stream(req: Request, mut stream: crate::zfs::SendStream, estimate: Option<u64>) {
+/// buffer, which halves throughput; this writes 1 MiB at a time. The stream's checksum, and
+/// whether `zfs send` finished cleanly, are kept under the send id given in a header: a cut
+/// stream looks like a short one, and the receiver asks.
+fn send_stream(
+    daemon: &Daemon,
+    req: Request,
+    stream: crate::zfs::SendStream,
+    estimate: Option<u64>,
+) {
     use std::io::Write as _;
+    let id = super::node::new_id();
     let mut w = req.into_writer();
-    let mut head = String::from(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n",
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n{}: {id}\r\n",
+        api::SEND_ID_HEADER
     );
     if let Some(n) = estimate {
         head.push_str(&format!("{}: {n}\r\n", api::SIZE_ESTIMATE_HEADER));
     }
     head.push_str("\r\n");
+    let mut tally = crate::checksum::Tally::new(stream);
     let sent = w.write_all(head.as_bytes()).and_then(|_| {
-        let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut stream);
+        let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut tally);
         std::io::copy(&mut buffered, &mut w)
     });
     let _ = w.flush();
     drop(w);
-    match sent {
-        Ok(bytes) => {
-            if let Err(e) = stream.finish() {
+    let (checksum, bytes) = (tally.checksum(), tally.count());
+    let complete = match sent {
+        Ok(_) => match tally.into_inner().finish() {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::warn!(error = %e, bytes, "zfs send failed; the stream was cut short");
+                false
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "send stream interrupted");
+            false
+        }
+    };
+    daemon.node.sent.record(
+        id,
+        api::SentRecord {
+            checksum,
+            bytes,
+            complete,
+        },
+    );
+}
+
+/// Runs a transfer, answering with one JSON line per progress report and a last one with the
+/// outcome, delimited by closing the connection (callers ask with `Connection: close`).
+fn run_transfer(daemon: &Daemon, req: Request, user: &str, t: &api::TransferRequest) {
+    use std::io::Write;
+    let mut w = req.into_writer();
+    let line = |w: &mut dyn Write, ev: &api::TransferEvent| -> std::io::Result<()> {
+        serde_json::to_writer(&mut *w, ev)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    };
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n";
+    if w.write_all(head.as_bytes())
+        .and_then(|_| w.flush())
+        .is_err()
+    {
+        return;
+    }
+    let mut report =
+        |bytes, estimate| line(&mut *w, &api::TransferEvent::Progress { bytes, estimate });
+    let outcome = daemon.node.transfer(user, t, &mut report);
+    let ev = match outcome {
+        Ok(done) => api::TransferEvent::Done(done),
+        Err(e) => {
+            tracing::warn!(error = %e, "transfer failed");
+            api::TransferEvent::Error {
+                status: e.status(),
+                error: e.to_string(),
+                code: e.code().to_string(),
             }
         }
-        Err(e) => tracing::warn!(error = %e, "send stream interrupted"),
-    }
+    };
+    let _ = line(&mut *w, &ev);
 }
 
 fn credentials(req: &Request) -> Option<(String, String)> {
@@ -178,6 +241,17 @@ fn header(req: &Request, name: &'static str) -> Option<String> {
         .map(|h| h.value.as_str().to_string())
 }
 
+/// Streamed answers end when the connection closes, which tiny_http does only for requests
+/// that ask; any other would leave the caller waiting for more.
+fn streams_need_close(req: &Request) -> Result<(), DaemonError> {
+    match header(req, "Connection") {
+        Some(v) if v.to_ascii_lowercase().contains("close") => Ok(()),
+        _ => Err(DaemonError::BadRequest(
+            "this answer is a stream that ends when the connection closes: send the request with `Connection: close`".into(),
+        )),
+    }
+}
+
 fn query(url: &str, key: &str) -> Option<String> {
     url.split_once('?')?
         .1
@@ -220,6 +294,7 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
     let url = req.url().to_string();
     match (req.method(), parts) {
         (Method::Get, ["v1", "internal", "send"]) => {
+            streams_need_close(req)?;
             let need = |k: &str| {
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
             };
@@ -279,6 +354,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     }
     match (req.method(), parts.as_slice()) {
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
+            streams_need_close(req)?;
             let url = req.url().to_string();
             let to = query(&url, "to")
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
@@ -288,6 +364,14 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
                     .node
                     .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
             return Ok(Out::Stream(s, estimate));
+        }
+        (Method::Post, ["v1", "transfers"]) => {
+            streams_need_close(req)?;
+            let t: api::TransferRequest = body(req)?;
+            return Ok(Out::Transfer(Box::new(t), user));
+        }
+        (Method::Get, ["v1", "sends", id]) => {
+            return Ok(json(200, &daemon.node.sent_record(id)?).into());
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
             let from = query(req.url(), "from");

@@ -64,6 +64,9 @@ pub enum DaemonError {
         .0.api_port
     )]
     MasterElsewhere(Box<ServerRecord>),
+    /// The other cluster of a transfer refused or failed; its own message.
+    #[error("{0}")]
+    Far(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -82,6 +85,7 @@ impl DaemonError {
             DaemonError::PoolFull(_) => 507,
             DaemonError::Registry(RegistryError::Unavailable { .. }) => 503,
             DaemonError::Unavailable(_) => 503,
+            DaemonError::Far(_) => 502,
             DaemonError::Zfs(ZfsError::DaemonDown(_)) => 503,
             DaemonError::Zfs(_) | DaemonError::Registry(_) | DaemonError::Internal(_) => 500,
         }
@@ -102,6 +106,7 @@ impl DaemonError {
             DaemonError::Registry(_) => "registry",
             DaemonError::Unavailable(_) => "unavailable",
             DaemonError::MasterElsewhere(_) => "master_elsewhere",
+            DaemonError::Far(_) => "far_cluster",
             DaemonError::Internal(_) => "internal",
         }
     }

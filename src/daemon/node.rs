@@ -54,6 +54,8 @@ pub struct Node {
     pub(super) moving: Mutex<HashMap<String, super::handoff::Moving>>,
     /// Streams from other clusters waiting for the client's checksum.
     pub(super) pending: super::transfer::Pending,
+    /// Checksums of streams this node sent, for the receiving side to check against.
+    pub(super) sent: super::transfer::SentLog,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     stats: Arc<Mutex<StatsCache>>,
     /// The last full listing, served (marked stale) while etcd is unreachable.
@@ -250,6 +252,7 @@ impl Node {
             peers,
             moving: Mutex::default(),
             pending: Default::default(),
+            sent: Default::default(),
             locks: Mutex::new(HashMap::new()),
             stats: Arc::default(),
             last_list: Mutex::default(),

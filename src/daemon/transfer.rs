@@ -2,20 +2,22 @@
 //!
 //! The client drives a transfer between two daemons: it reads a `zfs send` stream of a branch's
 //! commits from one ([`Node::send_commits`]) and writes it to the other
-//! ([`Node::receive_commits`]), hashing what passes. The receiving side hashes what it got too,
+//! ([`Node::receive_commits`]), tally what passes. The receiving side hashes what it got too,
 //! and registers the commits only when the client confirms with the same SHA-256
 //! ([`Node::confirm_commits`]); until then they are invisible, and a failed or unconfirmed
 //! receive is rolled back to the newest registered commit before the next one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::sync::Mutex;
-
-use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
 
 use super::DaemonError;
 use super::node::{Node, check_name, encode_commit, new_id, now, zfs_err};
 use crate::api;
+use crate::checksum::Tally;
+use crate::client::config::Remote;
+use crate::client::{Client, ClientError};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord};
 use crate::names::Kind;
 use crate::zfs::SendStream;
@@ -44,7 +46,7 @@ impl Pending {
 }
 
 pub struct Received {
-    sha256: String,
+    checksum: String,
     /// Snapshots the stream brought, oldest first.
     snapshots: Vec<String>,
     /// Set when the receive created the dot: its record, registered on confirmation.
@@ -57,25 +59,6 @@ pub(super) fn staging(fs: &str) -> String {
 }
 
 pub(super) const STAGING_PREFIX: &str = "recv-";
-
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 impl Node {
     /// A stream of `branch`'s own commits: `to` in full, or everything after `from` up to `to`.
@@ -183,7 +166,7 @@ impl Node {
         // refusal sent while it is still uploading reaches it as a broken pipe.
         let Some(body) = body else {
             return Ok(api::Receipt {
-                sha256: String::new(),
+                checksum: String::new(),
                 bytes: 0,
                 commits: Vec::new(),
             });
@@ -207,14 +190,10 @@ impl Node {
                 .map(|s| s.name().to_string())
                 .collect(),
         };
-        let mut hashing = Hashing {
-            inner: body,
-            hash: Sha256::new(),
-            bytes: 0,
-        };
+        let mut tally = Tally::new(body);
         let received = self
             .pool
-            .receive(&rel, new_dot.is_none(), &mut hashing)
+            .receive(&rel, new_dot.is_none(), &mut tally)
             .map_err(zfs_err);
         // What arrived must be known exactly: a receive whose snapshots cannot be listed is
         // undone rather than confirmed with fewer commits than were sent.
@@ -234,7 +213,7 @@ impl Node {
                 return Err(e);
             }
         };
-        let sha256 = hex(&hashing.hash.finalize());
+        let checksum = tally.checksum();
         self.pending
             .0
             .lock()
@@ -242,15 +221,15 @@ impl Node {
             .insert(
                 fs.clone(),
                 Received {
-                    sha256: sha256.clone(),
+                    checksum: checksum.clone(),
                     snapshots: snapshots.clone(),
                     new_dot,
                 },
             );
-        tracing::info!(%ns, dot = %name, %branch, bytes = hashing.bytes, commits = snapshots.len(), "received commits");
+        tracing::info!(%ns, dot = %name, %branch, bytes = tally.count(), commits = snapshots.len(), "received commits");
         Ok(api::Receipt {
-            sha256,
-            bytes: hashing.bytes,
+            checksum,
+            bytes: tally.count(),
             commits: snapshots,
         })
     }
@@ -380,7 +359,7 @@ impl Node {
             .ok_or_else(|| {
                 DaemonError::Conflict("nothing received to confirm; send the stream again".into())
             })?;
-        if got.sha256 != req.sha256 {
+        if got.checksum != req.checksum {
             let first = got.snapshots.first().cloned();
             tracing::warn!(%fs, "checksum mismatch; received commits dropped");
             let ds = self.pool.dataset(&Node::rel(&fs));
@@ -394,8 +373,8 @@ impl Node {
                 let _ = ds.get_snapshot(&first).map(|s| s.destroy());
             }
             return Err(DaemonError::Conflict(format!(
-                "the data that arrived (sha256 {}) is not what was sent (sha256 {}); nothing was kept, try again",
-                got.sha256, req.sha256
+                "the data that arrived ({}) is not what was sent ({}); nothing was kept, try again",
+                got.checksum, req.checksum
             )));
         }
         if let Some((dot, b)) = &got.new_dot {
@@ -426,5 +405,136 @@ impl Node {
         }
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
         Ok(done)
+    }
+}
+
+/// Checksums of the latest streams this node sent, by send id: a receiver that got a stream
+/// straight from here (`dm pull`, `dm clone`) checks what arrived against them.
+#[derive(Default)]
+pub struct SentLog(Mutex<VecDeque<(String, api::SentRecord)>>);
+
+/// Sent streams remembered; a receiver asks right after its stream ends.
+const SENT_KEPT: usize = 64;
+
+impl SentLog {
+    pub fn record(&self, id: String, r: api::SentRecord) {
+        let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == SENT_KEPT {
+            log.pop_front();
+        }
+        log.push_back((id, r));
+    }
+
+    fn get(&self, id: &str) -> Option<api::SentRecord> {
+        let log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().find(|(i, _)| i == id).map(|(_, r)| r.clone())
+    }
+}
+
+/// How often a running transfer tells its client how far it got.
+const REPORT_EVERY: Duration = Duration::from_millis(200);
+
+/// Passes reads through and reports the running byte count every [`REPORT_EVERY`]; a report
+/// that fails (the client went away) fails the read, which ends the transfer.
+struct Reporting<'a, R> {
+    inner: R,
+    bytes: u64,
+    last: Instant,
+    report: &'a mut dyn FnMut(u64) -> std::io::Result<()>,
+}
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        if self.last.elapsed() >= REPORT_EVERY {
+            self.last = Instant::now();
+            (self.report)(self.bytes)?;
+        }
+        Ok(n)
+    }
+}
+
+/// The other cluster's answer, as this daemon's error.
+fn far_err(e: ClientError) -> DaemonError {
+    match e {
+        ClientError::Unreachable { addr, detail } => DaemonError::Far(format!(
+            "this cluster cannot reach {addr} ({detail}); transfers run between the two clusters' daemons, so this node needs a route to the remote"
+        )),
+        other => DaemonError::Far(other.to_string()),
+    }
+}
+
+impl Node {
+    /// The checksum of a stream this node sent.
+    pub fn sent_record(&self, id: &str) -> Result<api::SentRecord> {
+        self.sent.get(id).ok_or_else(|| {
+            DaemonError::NotFound(format!("no stream {id} was sent recently from this node"))
+        })
+    }
+
+    /// Streams commits between a branch here and one on another cluster, straight between the
+    /// two daemons; `report` hears the byte count as it goes. The receiver keeps what arrived
+    /// unconfirmed: the client confirms it with the sender's checksum this returns.
+    pub fn transfer(
+        &self,
+        user: &str,
+        t: &api::TransferRequest,
+        report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
+    ) -> Result<api::TransferDone> {
+        let here = (t.here.0.as_str(), t.here.1.as_str(), t.here.2.as_str());
+        let there = (t.there.0.as_str(), t.there.1.as_str(), t.there.2.as_str());
+        let far = Client::new(&Remote::from_far(&t.far));
+        let from = t.from.as_deref();
+        match t.direction {
+            api::Direction::Push => {
+                let (stream, estimate) = self.send_commits(user, here, from, &t.to)?;
+                let mut tally = Tally::new(stream);
+                let mut tell = |bytes| report(bytes, estimate);
+                let mut body = Reporting {
+                    inner: &mut tally,
+                    bytes: 0,
+                    last: Instant::now(),
+                    report: &mut tell,
+                };
+                let receipt = far.receive(there, from, &mut body).map_err(far_err)?;
+                let sent_checksum = tally.checksum();
+                tally.into_inner().finish().map_err(zfs_err)?;
+                Ok(api::TransferDone {
+                    sent_checksum,
+                    receipt,
+                })
+            }
+            api::Direction::Pull => {
+                self.authorise(user, here.0)?;
+                let incoming = far.send_stream(there, from, &t.to).map_err(far_err)?;
+                let estimate = incoming.estimate;
+                let mut tell = |bytes| report(bytes, estimate);
+                let mut body = Reporting {
+                    inner: incoming.body,
+                    bytes: 0,
+                    last: Instant::now(),
+                    report: &mut tell,
+                };
+                let receipt = self.receive_commits(user, here, from, Some(&mut body))?;
+                let sent = incoming
+                    .send_id
+                    .ok_or_else(|| {
+                        DaemonError::Far(
+                            "the remote did not say which stream it sent; upgrade dm there".into(),
+                        )
+                    })
+                    .and_then(|id| far.sent(&id).map_err(far_err))?;
+                if !sent.complete {
+                    return Err(DaemonError::Far(
+                        "the remote's `zfs send` failed part-way; nothing was kept, see its log and try again".into(),
+                    ));
+                }
+                Ok(api::TransferDone {
+                    sent_checksum: sent.checksum,
+                    receipt,
+                })
+            }
+        }
     }
 }
