@@ -343,18 +343,17 @@ impl Node {
         let ds = self.pool.dataset(&Node::rel(fs));
         let mp = self.mountpoint(fs).display().to_string();
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
-        for (k, v) in [
-            ("canmount", "noauto"),
+        // Before the mountpoint: with the default canmount=on, setting it would mount.
+        ds.set_property("canmount", "noauto").map_err(zfs_err)?;
+        ds.set_properties(&[
             ("readonly", "on"),
             ("atime", "off"),
             ("mountpoint", mp.as_str()),
             (P_DOT, dot_prop.as_str()),
             (P_DOTID, dot.id.as_str()),
             (P_BRANCH, b.name.as_str()),
-        ] {
-            ds.set_property(k, v).map_err(zfs_err)?;
-        }
-        Ok(())
+        ])
+        .map_err(zfs_err)
     }
 
     /// Copies a commit's record onto its replicated snapshot, as the master has it.
@@ -364,10 +363,7 @@ impl Node {
             .dataset(&Node::rel(fs))
             .get_snapshot(&c.id)
             .map_err(zfs_err)?;
-        for (k, v) in encode_commit(c) {
-            snap.set_property(&k, &v).map_err(zfs_err)?;
-        }
-        Ok(())
+        snap.set_properties(&encode_commit(c)).map_err(zfs_err)
     }
 
     /// Destroys this node's copy of a deleted (or superseded) branch, if it has one.

@@ -309,16 +309,16 @@ impl Node {
             .map_err(zfs_err)?;
         let mp = self.mountpoint(fs).display().to_string();
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
-        for (k, v) in [
-            ("canmount", "noauto"),
+        // Before the mountpoint: with the default canmount=on, setting it would mount.
+        ds.set_property("canmount", "noauto").map_err(zfs_err)?;
+        ds.set_properties(&[
             ("atime", "off"),
             ("mountpoint", mp.as_str()),
             (super::node::P_DOT, dot_prop.as_str()),
             (super::node::P_DOTID, dot.id.as_str()),
             (super::node::P_BRANCH, b.name.as_str()),
-        ] {
-            ds.set_property(k, v).map_err(zfs_err)?;
-        }
+        ])
+        .map_err(zfs_err)?;
         if !self.store.create_dot(dot, b, &self.id)? {
             let _ = ds.destroy();
             return Err(DaemonError::Conflict(format!(
@@ -397,9 +397,7 @@ impl Node {
                 metadata: info.metadata.clone(),
             };
             let snap = ds.get_snapshot(id).map_err(zfs_err)?;
-            for (k, v) in encode_commit(&rec) {
-                snap.set_property(&k, &v).map_err(zfs_err)?;
-            }
+            snap.set_properties(&encode_commit(&rec)).map_err(zfs_err)?;
             self.store.put_commit(&fs, &rec)?;
             done.push(id.clone());
         }

@@ -376,6 +376,15 @@ impl Filesystem {
         run(Tool::Zfs, &["set", &kv, &self.name]).map(|_| ())
     }
 
+    /// Sets independent properties at once (see [`set_all`]). `canmount` belongs before
+    /// `mountpoint`, so set it first with [`Filesystem::set_property`].
+    pub fn set_properties<K: AsRef<str> + Sync, V: AsRef<str> + Sync>(
+        &self,
+        props: &[(K, V)],
+    ) -> Result<()> {
+        set_all(&self.name, props)
+    }
+
     pub fn is_mounted(&self) -> Result<bool> {
         Ok(self.property("mounted")?.as_deref() == Some("yes"))
     }
@@ -449,6 +458,29 @@ impl Snapshot {
     }
 }
 
+/// One `zfs set` per property, all at once: each waits for a transaction group to sync (pool v23
+/// takes one property per call), and calls running together share one. The first error wins;
+/// properties whose calls succeeded stay set.
+fn set_all<K: AsRef<str> + Sync, V: AsRef<str> + Sync>(
+    target: &str,
+    props: &[(K, V)],
+) -> Result<()> {
+    std::thread::scope(|s| {
+        let calls: Vec<_> = props
+            .iter()
+            .map(|(k, v)| {
+                let kv = format!("{}={}", k.as_ref(), v.as_ref());
+                s.spawn(move || run(Tool::Zfs, &["set", &kv, target]).map(|_| ()))
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().expect("zfs set threads do not panic"))
+            .collect::<Result<Vec<()>>>()
+            .map(|_| ())
+    })
+}
+
 /// Checks that the ZFS tools run and the ZFS service answers.
 pub fn check_available() -> Result<()> {
     run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
@@ -489,9 +521,12 @@ impl Drop for SendStream {
 }
 
 impl Snapshot {
-    pub fn set_property(&self, prop: &str, value: &str) -> Result<()> {
-        let kv = format!("{prop}={value}");
-        run(Tool::Zfs, &["set", &kv, &self.full_name()]).map(|_| ())
+    /// Sets independent properties at once (see [`set_all`]).
+    pub fn set_properties<K: AsRef<str> + Sync, V: AsRef<str> + Sync>(
+        &self,
+        props: &[(K, V)],
+    ) -> Result<()> {
+        set_all(&self.full_name(), props)
     }
 
     /// Bytes of data the snapshot references (about the size of a full stream of it).
