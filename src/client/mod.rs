@@ -88,7 +88,9 @@ impl Client {
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(3)))
-            .timeout_recv_response(Some(Duration::from_secs(300)));
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .output_buffer_size(1 << 20)
+            .input_buffer_size(1 << 20);
         if let Some(pem) = &remote.tls_cert {
             // Trust-on-first-use: the certificate stored with the remote is the only root.
             config = config.tls_config(crate::tls::pinned(pem));

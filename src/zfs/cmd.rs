@@ -34,6 +34,16 @@ const MOUNTING: &[&str] = &[
     "recv", "promote", "import", "export",
 ];
 
+/// Whether `zfs ARGS` may mount or unmount. `set` does only for the properties that decide
+/// where and whether a filesystem mounts; user properties and the like run unserialised.
+fn mounts(args: &[&str]) -> bool {
+    match args {
+        ["set", kv, ..] => kv.starts_with("mountpoint=") || kv.starts_with("canmount="),
+        [first, ..] => MOUNTING.contains(first),
+        [] => false,
+    }
+}
+
 const LOCK_FILE: &str = "/run/lock/dm-zfs.lock";
 
 /// Holds the machine-wide mount lock until dropped (closing the file releases the flock).
@@ -72,10 +82,7 @@ impl MountLock {
 
 /// Runs `tool args…`, returning stdout on success and a typed error otherwise.
 pub(crate) fn run(tool: Tool, args: &[&str]) -> Result<String, ZfsError> {
-    let _lock = args
-        .first()
-        .filter(|a| MOUNTING.contains(a))
-        .map(|_| MountLock::take());
+    let _lock = mounts(args).then(MountLock::take);
     let started = Instant::now();
     let output = Command::new(tool.program())
         .args(args)
@@ -225,6 +232,17 @@ pub(crate) fn classify(tool: Tool, args: &[&str], stderr: String) -> ZfsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_mounting_commands_are_serialised() {
+        assert!(mounts(&["create", "p/x"]));
+        assert!(mounts(&["set", "mountpoint=/m", "p/x"]));
+        assert!(mounts(&["set", "canmount=noauto", "p/x"]));
+        assert!(!mounts(&["set", "io.dm:dot=a/b", "p/x"]));
+        assert!(!mounts(&["set", "readonly=on", "p/x"]));
+        assert!(!mounts(&["list", "-H"]));
+        assert!(!mounts(&[]));
+    }
 
     #[test]
     fn classifies_known_messages() {
