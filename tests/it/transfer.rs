@@ -371,3 +371,87 @@ fn push_into_a_cluster_names_the_node_holding_the_branch() {
     c.ok(&["push", "hub-b"]);
     assert_eq!(ids(&a, "shared"), ids(&c, "shared"));
 }
+
+/// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
+/// `X-Dm-Send-Id` header; a stream asked for without `Connection: close` is refused with a
+/// message rather than left hanging (tiny_http would keep the connection open).
+#[test]
+fn streams_are_recorded_by_the_sender_and_need_connection_close() {
+    use std::io::{Read, Write};
+    let n = TestNode::new();
+    n.ok(&["init", "s"]);
+    std::fs::write(path(&n, "s").join("f"), "x").unwrap();
+    n.ok(&["commit", "-m", "one"]);
+    let id = ids(&n, "s")[0].clone();
+    let url = format!("/v1/dots/admin/s/branches/master/send?to={id}");
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", n.api_key()))
+    };
+    let get = |close: bool| {
+        let mut s = std::net::TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let conn = if close { "Connection: close\r\n" } else { "" };
+        write!(
+            s,
+            "GET {url} HTTP/1.1\r\nHost: x\r\n{conn}Authorization: Basic {auth}\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = Vec::new();
+        if close {
+            s.read_to_end(&mut resp).unwrap();
+        } else {
+            // Only the refusal: its body is small and the connection stays open.
+            let mut buf = [0u8; 4096];
+            let k = s.read(&mut buf).unwrap();
+            resp.extend_from_slice(&buf[..k]);
+        }
+        resp
+    };
+    let refused = String::from_utf8_lossy(&get(false)).into_owned();
+    assert!(
+        refused.starts_with("HTTP/1.1 400") && refused.contains("Connection: close"),
+        "{refused}"
+    );
+
+    let resp = get(true);
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let send_id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Dm-Send-Id: "))
+        .unwrap_or_else(|| panic!("no send id: {head}"))
+        .trim()
+        .to_string();
+    let stream_len = (resp.len() - split) as u64;
+    assert!(stream_len > 0);
+    let record: serde_json::Value = eventually_json(&n, &format!("/v1/sends/{send_id}"));
+    assert_eq!(record["bytes"], stream_len, "{record}");
+    assert_eq!(record["complete"], true, "{record}");
+    assert!(
+        record["checksum"]
+            .as_str()
+            .unwrap()
+            .starts_with("xxh3-128:")
+    );
+    let (status, _) = n.http(
+        "GET",
+        "/v1/sends/nosuchstream",
+        Some(("admin", &n.api_key())),
+        b"",
+    );
+    assert_eq!(status, 404);
+}
+
+/// The sender records a stream just after its last byte: ask until it has.
+fn eventually_json(n: &TestNode, path: &str) -> serde_json::Value {
+    let key = n.api_key();
+    let mut last = (0, String::new());
+    let found = eventually(10, || {
+        last = n.http("GET", path, Some(("admin", &key)), b"");
+        last.0 == 200
+    });
+    assert!(found, "{path}: {last:?}");
+    serde_json::from_str(&last.1).unwrap()
+}
