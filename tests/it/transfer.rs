@@ -324,6 +324,12 @@ fn tls_remote_is_trusted_by_fingerprint_only() {
         std::fs::read_to_string(path(&b, "secure").join("f")).unwrap(),
         "over tls"
     );
+    // And back: B's daemon uploads to A over TLS, trusting only the pinned certificate.
+    std::fs::write(path(&b, "secure").join("g"), "back over tls").unwrap();
+    b.ok(&["commit", "-m", "from b"]);
+    let s = b.json(&["push", "a", "--json"]);
+    assert_eq!(s["commits"], 1, "{s}");
+    assert_eq!(ids(&a, "secure"), ids(&b, "secure"));
 
     // A different certificate at the same address is refused.
     let other = TestNode::with_args("256M", &["--tls"]);
