@@ -245,6 +245,18 @@ impl Client {
         self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits"))
     }
 
+    /// The newest commit of the branch's history (its own or, before it has any, its origin's).
+    pub fn head(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+    ) -> Result<Option<api::CommitInfo>, ClientError> {
+        let v: Vec<api::CommitInfo> =
+            self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits?limit=1"))?;
+        Ok(v.into_iter().next())
+    }
+
     pub fn commit(
         &self,
         ns: &str,

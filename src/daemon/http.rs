@@ -459,7 +459,16 @@ fn user_route(
             Ok(json(200, &serde_json::json!({ "deleted": br })))
         }
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
-            Ok(json(200, &node.log(u, ns, dot, br)?))
+            let mut log = node.log(u, ns, dot, br)?;
+            // Newest first: `limit=1` is the branch's head, all a push that may be up to date
+            // needs to ask of the far side.
+            if let Some(n) = query(req.url(), "limit") {
+                let n = n.parse().map_err(|_| {
+                    DaemonError::BadRequest(format!("limit must be a number, not '{n}'"))
+                })?;
+                log.truncate(n);
+            }
+            Ok(json(200, &log))
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "subdots"]) => {
             let b: api::SubdotRequest = body(req)?;

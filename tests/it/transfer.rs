@@ -448,6 +448,19 @@ fn streams_are_recorded_by_the_sender_and_need_connection_close() {
         b"",
     );
     assert_eq!(status, 404);
+
+    // The head alone, which is what an up-to-date push asks of the far side.
+    std::fs::write(path(&n, "s").join("f"), "y").unwrap();
+    n.ok(&["commit", "-m", "two"]);
+    let key = n.api_key();
+    let log = "/v1/dots/admin/s/branches/master/commits";
+    let (status, body) = n.http("GET", &format!("{log}?limit=1"), Some(("admin", &key)), b"");
+    let head: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(head.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(head[0]["id"], ids(&n, "s")[0]);
+    let (status, body) = n.http("GET", &format!("{log}?limit=x"), Some(("admin", &key)), b"");
+    assert_eq!(status, 400, "{body}");
 }
 
 /// The sender records a stream just after its last byte: ask until it has.
