@@ -261,8 +261,9 @@ fn query(url: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Commit and reset: run here, or, when this node is not the branch's master, sent on to it
-/// with the user's own credentials (unless the request already came from another node).
+/// Commit, reset and confirming a received stream: run here, or, when this node is not the
+/// branch's master, sent on to it with the user's own credentials (unless the request already
+/// came from another node).
 fn branch_write(
     daemon: &Daemon,
     req: &mut Request,
@@ -271,10 +272,17 @@ fn branch_write(
 ) -> Result<Reply, DaemonError> {
     let raw = raw_body(req)?;
     let node = &daemon.node;
-    let done = if verb == "commits" {
-        parse(&raw).and_then(|b| node.commit(user, ns, dot, br, &b).map(|c| json(201, &c)))
-    } else {
-        parse(&raw).and_then(|b| node.reset(user, ns, dot, br, &b).map(|r| json(200, &r)))
+    let done = match verb {
+        "commits" => {
+            parse(&raw).and_then(|b| node.commit(user, ns, dot, br, &b).map(|c| json(201, &c)))
+        }
+        "reset" => {
+            parse(&raw).and_then(|b| node.reset(user, ns, dot, br, &b).map(|r| json(200, &r)))
+        }
+        _ => parse(&raw).and_then(|b| {
+            node.confirm_commits(user, (ns, dot, br), &b)
+                .map(|r| json(200, &r))
+        }),
     };
     match done {
         Err(DaemonError::MasterElsewhere(server)) if header(req, peer::FORWARDED).is_none() => {
@@ -345,7 +353,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             dot,
             "branches",
             br,
-            verb @ ("commits" | "reset"),
+            verb @ ("commits" | "reset" | "confirm"),
         ],
     ) = (req.method(), parts.as_slice())
     {
@@ -378,16 +386,27 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             let check_only = query(req.url(), "check").as_deref() == Some("1");
             let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
             let body = (!check_only).then(|| req.as_reader());
-            let r = daemon
-                .node
-                .receive_commits(&user, (&ns, &dot, &br), from.as_deref(), body)?;
-            return Ok(json(200, &r).into());
-        }
-        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "confirm"]) => {
-            let b: api::ConfirmReceive = body(req)?;
-            let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
-            let done = daemon.node.confirm_commits(&user, (&ns, &dot, &br), &b)?;
-            return Ok(json(200, &done).into());
+            let node = &daemon.node;
+            return match node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), body) {
+                Ok(r) => Ok(json(200, &r).into()),
+                // Refused before a byte of the body was read: it goes on to the master whole.
+                Err(DaemonError::MasterElsewhere(server))
+                    if header(req, peer::FORWARDED).is_none() =>
+                {
+                    let auth = header(req, "Authorization").unwrap_or_default();
+                    let url = req.url().to_string();
+                    tracing::debug!(%url, to = %server.id, "forwarding a stream to the branch's master");
+                    let reply = if check_only {
+                        node.peers
+                            .forward(&server, "POST", &url, &auth, b"{}".to_vec())
+                    } else {
+                        node.peers
+                            .forward_stream(&server, &url, &auth, req.as_reader())
+                    };
+                    reply.map(Out::from)
+                }
+                Err(e) => Err(e),
+            };
         }
         _ => {}
     }

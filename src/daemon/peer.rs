@@ -178,6 +178,36 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// Like [`Peers::forward`], for a stream of commits (`POST …/receive`): the body goes on as
+    /// it arrives instead of being read whole first.
+    pub fn forward_stream(
+        &self,
+        s: &ServerRecord,
+        path_and_query: &str,
+        authorization: &str,
+        body: &mut dyn Read,
+    ) -> Result<(u16, Vec<u8>), DaemonError> {
+        let uri = format!("{}{}", base(s).trim_end_matches("/v1"), path_and_query);
+        let resp = self
+            .agent(s)
+            .post(uri)
+            .header("Authorization", authorization)
+            .header(FORWARDED, "1")
+            .send(ureq::SendBody::from_reader(body))
+            .map_err(|e| unreachable(s, e))?;
+        let status = resp.status().as_u16();
+        let mut out = Vec::new();
+        resp.into_body()
+            .into_with_config()
+            .limit(64 << 20)
+            .reader()
+            .read_to_end(&mut out)
+            .map_err(|e| unreachable(s, e))?;
+        Ok((status, out))
+    }
+}
+
 /// Turns another node's error answer back into the error it was.
 fn remote_error(status: u16, text: &str) -> DaemonError {
     let msg = serde_json::from_str::<api::ErrorBody>(text)

@@ -148,16 +148,8 @@ impl Node {
                         )));
                     }
                 };
-                self.check_master(&b).map_err(|e| match e {
-                    // A stream is not forwarded between nodes; say where it has to go.
-                    DaemonError::MasterElsewhere(m) => DaemonError::Conflict(format!(
-                        "branch '{branch}' of dot '{name}' is held by node {} of that cluster; push to it (`dm remote add` with {}:{})",
-                        m.id,
-                        m.addresses.first().map(String::as_str).unwrap_or("?"),
-                        m.api_port
-                    )),
-                    other => other,
-                })?;
+                // Another node holds the branch: the API sends the stream on to it, unread.
+                self.check_master(&b)?;
                 self.check_receivable(ns, name, &b, from)?;
                 (b.fs_id, None)
             }
@@ -340,7 +332,13 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let fs = match self.store.dot(ns, name)? {
-            Some(_) => self.load(ns, name)?.branch(branch)?.fs_id.clone(),
+            Some(_) => {
+                let l = self.load(ns, name)?;
+                let b = l.branch(branch)?;
+                // What was received waits on the node holding the branch.
+                self.check_master(b)?;
+                b.fs_id.clone()
+            }
             None => self
                 .pending
                 .new_dot(ns, name)
