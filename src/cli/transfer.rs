@@ -79,7 +79,18 @@ struct End<'a> {
     label: String,
 }
 
-impl End<'_> {
+impl<'a> End<'a> {
+    /// The same dot's branch `branch` on the same side.
+    fn on(&self, branch: &str) -> End<'a> {
+        End {
+            client: self.client,
+            ns: self.ns.clone(),
+            dot: self.dot.clone(),
+            branch: branch.to_string(),
+            label: self.label.clone(),
+        }
+    }
+
     fn at(&self) -> (&str, &str, &str) {
         (&self.ns, &self.dot, &self.branch)
     }
@@ -94,15 +105,18 @@ impl End<'_> {
         }
     }
 
-    /// The branch's own commits, oldest first (empty when the dot or branch does not exist).
-    fn commits(&self) -> anyhow::Result<Vec<CommitInfo>> {
+    /// The branch's own commits, oldest first, and the commit it was made from (if it was
+    /// branched). Empty when the dot or branch does not exist.
+    fn commits(&self) -> anyhow::Result<(Vec<CommitInfo>, Option<CommitInfo>)> {
         match self.client.log(&self.ns, &self.dot, &self.branch) {
-            Ok(mut v) => {
-                v.retain(|c| c.branch == self.branch);
-                v.reverse();
-                Ok(v)
+            Ok(log) => {
+                // Newest first: own commits, then the origin's from the branch point down.
+                let (mut own, before): (Vec<_>, Vec<_>) =
+                    log.into_iter().partition(|c| c.branch == self.branch);
+                own.reverse();
+                Ok((own, before.into_iter().next()))
             }
-            Err(ClientError::Api { status: 404, .. }) => Ok(Vec::new()),
+            Err(ClientError::Api { status: 404, .. }) => Ok((Vec::new(), None)),
             Err(e) => Err(e).with_context(|| format!("cannot read commits from {}", self.label)),
         }
     }
@@ -170,7 +184,7 @@ fn transfer(
             up_to_date: true,
         });
     }
-    let theirs = src.commits()?;
+    let (theirs, base) = src.commits()?;
     if theirs.is_empty() {
         bail!(
             "branch '{}' of dot '{}' on {} has no commits; only commits move, so commit first (`dm commit -m MESSAGE`)",
@@ -179,7 +193,7 @@ fn transfer(
             src.label
         );
     }
-    let mut ours = dst.commits()?;
+    let (mut ours, _) = dst.commits()?;
     let common = ours
         .iter()
         .zip(&theirs)
@@ -228,16 +242,18 @@ fn transfer(
         up_to_date: ours.len() == theirs.len(),
     };
     // (from, to) indexes into `theirs`: a full stream of the first commit, then one increment.
-    let mut steps: Vec<(Option<usize>, usize)> = Vec::new();
+    // (base commit, first, last) as indexes into `theirs`: the first commit in full (or, for a
+    // branch new there, as a clone of the commit it was made from), then one increment.
+    let mut steps: Vec<(Option<String>, usize, usize)> = Vec::new();
     let last = theirs.len() - 1;
     match common {
         0 => {
-            steps.push((None, 0));
+            steps.push((base.map(|c| c.id), 0, 0));
             if last > 0 {
-                steps.push((Some(0), last));
+                steps.push((Some(theirs[0].id.clone()), 1, last));
             }
         }
-        n if n <= last => steps.push((Some(n - 1), last)),
+        n if n <= last => steps.push((Some(theirs[n - 1].id.clone()), n, last)),
         _ => {}
     }
     let bar = progress_bar(json);
@@ -246,19 +262,18 @@ fn transfer(
         api::Direction::Pull => (dst.client, dst, src),
     };
     let owned = |e: &End<'_>| (e.ns.clone(), e.dot.clone(), e.branch.clone());
-    for (from, to) in steps {
-        let from_id = from.map(|i| theirs[i].id.as_str());
+    for (from, first, to) in steps {
+        let from_id = from.as_deref();
         dst.client
             .receive_check(dst.at(), from_id)
             .with_context(|| format!("{} will not take the commits", dst.label))?;
-        let first = from.map_or(0, |i| i + 1);
         let n = to + 1 - first;
         let req = api::TransferRequest {
             direction,
             here: owned(here),
             far: far.to_far(),
             there: owned(there),
-            from: from_id.map(str::to_string),
+            from: from.clone(),
             to: theirs[to].id.clone(),
         };
         let mut styled = false;
@@ -489,13 +504,21 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     };
     let key = names::short(&dst.ns, &dst.dot, &here.user);
     let far_dot = src.dot.clone();
-    let s = transfer(
-        &src,
-        &dst,
-        (api::Direction::Pull, &far_remote),
-        false,
-        a.json,
-    )?;
+    let pull = (api::Direction::Pull, &far_remote);
+    // Every branch grows from master: a dot cloned for another branch gets master first, then
+    // the branch (and any branch in between must be pulled separately, as git fetches it).
+    let trunk = if dst.branch == names::MASTER {
+        None
+    } else {
+        let (s, d) = (src.on(names::MASTER), dst.on(names::MASTER));
+        Some(transfer(&s, &d, pull, false, a.json)?)
+    };
+    let mut s = transfer(&src, &dst, pull, false, a.json)?;
+    if let Some(t) = trunk {
+        s.commits += t.commits;
+        s.bytes += t.bytes;
+        s.seconds += t.seconds;
+    }
     if far_dot != dst.dot {
         remember_name(ctx, &a.remote, &key, &far_dot)?;
     }

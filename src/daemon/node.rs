@@ -803,7 +803,11 @@ impl Node {
 
     /// Commits reachable from a branch, newest first: its own, then its origin's up to the
     /// branch point, and so on (what `git log` shows).
-    fn history(&self, l: &Loaded, branch: &BranchRecord) -> Result<Vec<(String, CommitRecord)>> {
+    pub(super) fn history(
+        &self,
+        l: &Loaded,
+        branch: &BranchRecord,
+    ) -> Result<Vec<(String, CommitRecord)>> {
         let mut out = Vec::new();
         let mut own = self.store.commits(&branch.fs_id)?;
         own.reverse();

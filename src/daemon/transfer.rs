@@ -29,16 +29,17 @@ type Result<T> = std::result::Result<T, DaemonError>;
 pub struct Pending(Mutex<HashMap<String, Received>>);
 
 impl Pending {
-    /// Filesystems of unconfirmed receives that would create dot `ns/name`.
-    fn new_dot(&self, ns: &str, name: &str) -> Vec<String> {
+    /// Filesystems of unconfirmed receives that would create branch `branch` of dot `ns/name`
+    /// (or the dot itself, with its master).
+    fn fresh(&self, ns: &str, name: &str, branch: &str) -> Vec<String> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter(|(_, r)| {
-                r.new_dot
-                    .as_ref()
-                    .is_some_and(|(d, _)| d.namespace == ns && d.name == name)
+                r.fresh.as_ref().is_some_and(|f| {
+                    f.dot.namespace == ns && f.dot.name == name && f.branch.name == branch
+                })
             })
             .map(|(fs, _)| fs.clone())
             .collect()
@@ -49,8 +50,16 @@ pub struct Received {
     checksum: String,
     /// Snapshots the stream brought, oldest first.
     snapshots: Vec<String>,
-    /// Set when the receive created the dot: its record, registered on confirmation.
-    new_dot: Option<(DotRecord, BranchRecord)>,
+    /// Set when the receive creates a dot or a branch, registered on confirmation.
+    fresh: Option<Fresh>,
+}
+
+/// A dot, or a branch of an existing dot, that a receive creates.
+struct Fresh {
+    dot: DotRecord,
+    branch: BranchRecord,
+    /// The dot is new too (else only the branch).
+    new_dot: bool,
 }
 
 /// Where a new dot is received before it is confirmed; [`Node::recover`] destroys leftovers.
@@ -82,7 +91,30 @@ impl Node {
             })
         };
         let to = snap(to)?;
-        let from = from.map(snap).transpose()?;
+        let from = match from {
+            None => None,
+            // The commit the branch was made from, on the branch it came from: the first
+            // stream of a branch the receiver lacks is a clone stream from it.
+            Some(id) if ds.get_snapshot(id).is_err() && b.origin.is_some() => {
+                check_name(Kind::Branch, id)?;
+                let history = self.history(&l, b)?;
+                let (fs, _) = history
+                    .iter()
+                    .find(|(fs, c)| c.id == id && *fs != b.fs_id)
+                    .ok_or_else(|| {
+                        DaemonError::NotFound(format!(
+                            "commit {id} is not in the history of branch '{branch}'"
+                        ))
+                    })?;
+                Some(
+                    self.pool
+                        .dataset(&Node::rel(fs))
+                        .get_snapshot(id)
+                        .map_err(zfs_err)?,
+                )
+            }
+            Some(id) => Some(snap(id)?),
+        };
         // For the progress bar: exact enough for a full stream, a rough guess for an increment
         // (growth between the two commits; rewritten data makes it low).
         let estimate = match &from {
@@ -113,7 +145,7 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let existing = self.store.dot(ns, name)?;
-        let (fs, new_dot) = match (&existing, from) {
+        let (fs, fresh) = match (&existing, from) {
             (None, None) if branch != crate::names::MASTER => {
                 return Err(DaemonError::NotFound(format!(
                     "dot '{name}' does not exist here; transfer its master branch first"
@@ -131,7 +163,15 @@ impl Node {
                     fs_id: new_id(),
                     origin: None,
                 };
-                (b.fs_id.clone(), Some((dot, b)))
+                let fs = b.fs_id.clone();
+                (
+                    fs,
+                    Some(Fresh {
+                        dot,
+                        branch: b,
+                        new_dot: true,
+                    }),
+                )
             }
             (None, Some(_)) => {
                 return Err(DaemonError::NotFound(format!(
@@ -140,18 +180,27 @@ impl Node {
             }
             (Some(_), _) => {
                 let l = self.load(ns, name)?;
-                let b = match l.branch(branch) {
-                    Ok(b) => b.clone(),
-                    Err(_) => {
-                        return Err(DaemonError::NotFound(format!(
-                            "branch '{branch}' does not exist in dot '{name}' here; only existing branches and new dots can be received"
-                        )));
+                match l.branch(branch) {
+                    Ok(b) => {
+                        // Another node holds the branch: the API sends the stream on to it,
+                        // unread.
+                        self.check_master(b)?;
+                        self.check_receivable(ns, name, b, from)?;
+                        (b.fs_id.clone(), None)
                     }
-                };
-                // Another node holds the branch: the API sends the stream on to it, unread.
-                self.check_master(&b)?;
-                self.check_receivable(ns, name, &b, from)?;
-                (b.fs_id, None)
+                    Err(_) => {
+                        let b = self.new_branch_base(&l, branch, from)?;
+                        let fs = b.fs_id.clone();
+                        (
+                            fs,
+                            Some(Fresh {
+                                dot: l.dot,
+                                branch: b,
+                                new_dot: false,
+                            }),
+                        )
+                    }
+                }
             }
         };
         // Without a body, only check: the client asks before it starts a stream, because a
@@ -163,17 +212,17 @@ impl Node {
                 commits: Vec::new(),
             });
         };
-        // A new dot is received under a hidden name and renamed when confirmed, so neither a
-        // crash nor an unconfirmed stream can ever leave a dot that looks real.
-        let rel = match new_dot {
+        // A new dot or branch is received under a hidden name and renamed when confirmed, so
+        // neither a crash nor an unconfirmed stream can ever leave one that looks real.
+        let rel = match fresh {
             Some(_) => staging(&fs),
             None => Node::rel(&fs),
         };
-        if let Some((dot, _)) = &new_dot {
-            self.drop_unconfirmed(&dot.namespace, &dot.name);
+        if fresh.is_some() {
+            self.drop_unconfirmed(ns, name, branch);
         }
         let ds = self.pool.dataset(&rel);
-        let before: Vec<String> = match new_dot {
+        let before: Vec<String> = match fresh {
             Some(_) => Vec::new(),
             None => ds
                 .snapshots()
@@ -185,7 +234,7 @@ impl Node {
         let mut tally = Tally::new(body);
         let received = self
             .pool
-            .receive(&rel, new_dot.is_none(), &mut tally)
+            .receive(&rel, fresh.is_none(), &mut tally)
             .map_err(zfs_err);
         // What arrived must be known exactly: a receive whose snapshots cannot be listed is
         // undone rather than confirmed with fewer commits than were sent.
@@ -201,7 +250,7 @@ impl Node {
         let snapshots = match snapshots {
             Ok(s) => s,
             Err(e) => {
-                self.undo_receive(&fs, new_dot.is_some(), from)?;
+                self.undo_receive(&fs, fresh.is_some(), from)?;
                 return Err(e);
             }
         };
@@ -215,7 +264,7 @@ impl Node {
                 Received {
                     checksum: checksum.clone(),
                     snapshots: snapshots.clone(),
-                    new_dot,
+                    fresh,
                 },
             );
         tracing::info!(%ns, dot = %name, %branch, bytes = tally.count(), commits = snapshots.len(), "received commits");
@@ -269,9 +318,48 @@ impl Node {
         Ok(())
     }
 
-    /// Forgets an earlier unconfirmed receive of a new dot `ns/name` (its client went away).
-    fn drop_unconfirmed(&self, ns: &str, name: &str) {
-        let stale = self.pending.new_dot(ns, name);
+    /// The record of a branch new here, whose first stream is a clone stream from `from`: the
+    /// commit it was made from, which must be here already (on another branch of the dot).
+    fn new_branch_base(
+        &self,
+        l: &super::node::Loaded,
+        branch: &str,
+        from: Option<&str>,
+    ) -> Result<BranchRecord> {
+        let name = &l.dot.name;
+        let Some(base) = from else {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{branch}' does not exist in dot '{name}' here, and a new branch can only be received on top of the commit it was made from"
+            )));
+        };
+        let mut origin = None;
+        for b in &l.branches {
+            if self.store.commits(&b.fs_id)?.iter().any(|c| c.id == base) {
+                origin = Some(b.fs_id.clone());
+                break;
+            }
+        }
+        let Some(origin) = origin else {
+            return Err(DaemonError::Conflict(format!(
+                "dot '{name}' here lacks commit {base}, which branch '{branch}' was made from; transfer the branch it came from first"
+            )));
+        };
+        let cat = super::replicate::Catalog::for_dot(self, &l.dot)?;
+        self.ensure_commit(&origin, base, &cat)?;
+        Ok(BranchRecord {
+            name: branch.to_string(),
+            fs_id: new_id(),
+            origin: Some(crate::cluster::OriginRecord {
+                fs_id: origin,
+                commit: base.to_string(),
+            }),
+        })
+    }
+
+    /// Forgets an earlier unconfirmed receive that would create branch `branch` of `ns/name`
+    /// (or the dot) (its client went away).
+    fn drop_unconfirmed(&self, ns: &str, name: &str, branch: &str) {
+        let stale = self.pending.fresh(ns, name, branch);
         let mut pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
         for fs in stale {
             pending.remove(&fs);
@@ -293,9 +381,10 @@ impl Node {
         Ok(())
     }
 
-    /// A confirmed new dot: its staging filesystem takes its real name and properties and the
-    /// dot is registered.
-    fn publish_received(&self, fs: &str, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
+    /// A confirmed new dot or branch: its staging filesystem takes its real name and
+    /// properties, and it is registered.
+    fn publish_received(&self, fs: &str, f: &Fresh) -> Result<()> {
+        let (dot, b) = (&f.dot, &f.branch);
         let mut ds = self.pool.dataset(&staging(fs));
         ds.rename(&format!("{}/{}", self.pool.name(), Node::rel(fs)))
             .map_err(zfs_err)?;
@@ -311,17 +400,22 @@ impl Node {
             (super::node::P_BRANCH, b.name.as_str()),
         ])
         .map_err(zfs_err)?;
-        if !self.store.create_dot(dot, b, &self.id)? {
+        let registered = if f.new_dot {
+            self.store.create_dot(dot, b, &self.id)?
+        } else {
+            self.store.create_branch(&dot.id, b, &self.id)?
+        };
+        if !registered {
             let _ = ds.destroy();
             return Err(DaemonError::Conflict(format!(
-                "dot '{}' was created here meanwhile; pull or push again",
-                dot.name
+                "branch '{}' of dot '{}' was created here meanwhile; pull or push again",
+                b.name, dot.name
             )));
         }
         Ok(())
     }
 
-    /// Registers received commits once the client's SHA-256 matches what arrived.
+    /// Registers received commits once the client's checksum matches what arrived.
     pub fn confirm_commits(
         &self,
         user: &str,
@@ -331,21 +425,28 @@ impl Node {
         self.authorise(user, ns)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let fs = match self.store.dot(ns, name)? {
+        let existing = match self.store.dot(ns, name)? {
             Some(_) => {
                 let l = self.load(ns, name)?;
-                let b = l.branch(branch)?;
+                l.branch(branch).ok().cloned()
+            }
+            None => None,
+        };
+        let fs = match existing {
+            Some(b) => {
                 // What was received waits on the node holding the branch.
-                self.check_master(b)?;
-                b.fs_id.clone()
+                self.check_master(&b)?;
+                b.fs_id
             }
             None => self
                 .pending
-                .new_dot(ns, name)
+                .fresh(ns, name, branch)
                 .into_iter()
                 .next()
                 .ok_or_else(|| {
-                    DaemonError::NotFound(format!("nothing received for dot '{name}'"))
+                    DaemonError::NotFound(format!(
+                        "nothing received for branch '{branch}' of dot '{name}'"
+                    ))
                 })?,
         };
         let got = self
@@ -361,7 +462,7 @@ impl Node {
             let first = got.snapshots.first().cloned();
             tracing::warn!(%fs, "checksum mismatch; received commits dropped");
             let ds = self.pool.dataset(&Node::rel(&fs));
-            if got.new_dot.is_some() {
+            if got.fresh.is_some() {
                 let _ = self.pool.dataset(&staging(&fs)).destroy();
             } else if let Some(first) = first
                 && let Ok(s) = ds.get_snapshot(&first)
@@ -375,8 +476,8 @@ impl Node {
                 got.checksum, req.checksum
             )));
         }
-        if let Some((dot, b)) = &got.new_dot {
-            self.publish_received(&fs, dot, b)?;
+        if let Some(f) = &got.fresh {
+            self.publish_received(&fs, f)?;
         }
         let ds = self.pool.dataset(&Node::rel(&fs));
         let mut seq = self.store.commits(&fs)?.last().map_or(0, |c| c.seq);

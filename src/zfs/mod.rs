@@ -542,7 +542,10 @@ impl Snapshot {
     pub fn send(&self, from: Option<&Snapshot>, intermediates: bool) -> Result<SendStream> {
         let mut args = Vec::new();
         if let Some(f) = from {
-            args.push(if intermediates { "-I" } else { "-i" }.to_string());
+            // From a clone's origin (another filesystem) the stream is a clone stream of one
+            // snapshot: pool v23 takes `-I` only within one filesystem.
+            let within = f.filesystem == self.filesystem;
+            args.push(if intermediates && within { "-I" } else { "-i" }.to_string());
             args.push(f.full_name());
         }
         args.push(self.full_name());

@@ -481,3 +481,71 @@ fn eventually_json(n: &TestNode, path: &str) -> serde_json::Value {
     assert!(found, "{path}: {last:?}");
     serde_json::from_str(&last.1).unwrap()
 }
+
+/// A branch the other side lacks travels as a clone of the commit it was made from (which must
+/// be there), then incrementally; clone of a branch brings master first.
+#[test]
+fn branches_travel_on_top_of_the_commit_they_were_made_from() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    add_remote(&b, &a, "a", "admin", &a.api_key());
+    a.ok(&["init", "d"]);
+    std::fs::write(path(&a, "d@master").join("m"), "master 1").unwrap();
+    a.ok(&["commit", "-m", "m1"]);
+    a.ok(&["checkout", "-b", "dev"]);
+    write_random(&path(&a, "d@dev").join("big"), 2);
+    a.ok(&["commit", "-m", "d1"]);
+    std::fs::write(path(&a, "d@dev").join("n"), "dev 2").unwrap();
+    a.ok(&["commit", "-m", "d2"]);
+    let dev_ids = |n: &TestNode, dot: &str| -> Vec<String> {
+        n.json(&["log", "--json", &format!("{dot}@dev")])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // B lacks the base: the refusal says what to transfer first.
+    b.ok(&["init", "d"]);
+    std::fs::write(path(&b, "d@master").join("other"), "b").unwrap();
+    b.ok(&["commit", "-m", "b's own"]);
+    let err = a.fails(&["push", "b", "--branch", "dev", "--remote-name", "d"]);
+    assert!(err.contains("branch it came from first"), "{err}");
+    b.ok(&["dot", "delete", "-y", "d"]);
+
+    a.ok(&["push", "b", "--branch", "master"]);
+    let s = a.json(&["push", "b", "--branch", "dev", "--json"]);
+    assert_eq!(s["commits"], 2, "{s}");
+    assert_eq!(dev_ids(&b, "d"), dev_ids(&a, "d"));
+    assert_eq!(
+        md5(&path(&b, "d@dev").join("big")),
+        md5(&path(&a, "d@dev").join("big"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(path(&b, "d@dev").join("m")).unwrap(),
+        "master 1"
+    );
+    // Incremental from there, and the branch is a real one on B.
+    std::fs::write(path(&a, "d@dev").join("n"), "dev 3").unwrap();
+    a.ok(&["commit", "-m", "d3"]);
+    let s = a.json(&["push", "b", "--branch", "dev", "--json"]);
+    assert_eq!(s["commits"], 1, "{s}");
+    assert_eq!(dev_ids(&b, "d"), dev_ids(&a, "d"));
+    let branches = b.ok(&["branch", "--dot", "d"]);
+    assert!(branches.contains("dev"), "{branches}");
+
+    // Clone of the branch elsewhere brings master first; pull brings the branch's news.
+    let c = TestNode::new();
+    add_remote(&c, &a, "a", "admin", &a.api_key());
+    c.ok(&["clone", "a", "d", "dev"]);
+    assert_eq!(dev_ids(&c, "d"), dev_ids(&a, "d"));
+    assert_eq!(ids(&c, "d@master"), ids(&a, "d@master"));
+    std::fs::write(path(&a, "d@dev").join("n"), "dev 4").unwrap();
+    a.ok(&["commit", "-m", "d4"]);
+    c.ok(&["pull", "a", "d", "dev"]);
+    assert_eq!(
+        std::fs::read_to_string(path(&c, "d@dev").join("n")).unwrap(),
+        "dev 4"
+    );
+}
