@@ -168,7 +168,14 @@ fn send_stream(
 /// Runs a transfer, answering with one JSON line per progress report and a last one with the
 /// outcome, delimited by closing the connection (callers ask with `Connection: close`).
 fn run_transfer(daemon: &Daemon, req: Request, user: &str, t: &api::TransferRequest) {
-    use std::io::Write;
+    use std::io::{BufRead, Write};
+    // A pull feeds `zfs receive`, which runs on the branch's master: another node gets the
+    // whole transfer, and its answer lines are relayed as they come.
+    let elsewhere = match (t.direction, header(&req, peer::FORWARDED)) {
+        (api::Direction::Pull, None) => daemon.node.master_elsewhere(user, &t.here),
+        _ => None,
+    };
+    let auth = header(&req, "Authorization").unwrap_or_default();
     let mut w = req.into_writer();
     let line = |w: &mut dyn Write, ev: &api::TransferEvent| -> std::io::Result<()> {
         serde_json::to_writer(&mut *w, ev)?;
@@ -182,9 +189,28 @@ fn run_transfer(daemon: &Daemon, req: Request, user: &str, t: &api::TransferRequ
     {
         return;
     }
-    let mut report =
-        |bytes, estimate| line(&mut *w, &api::TransferEvent::Progress { bytes, estimate });
-    let outcome = daemon.node.transfer(user, t, &mut report);
+    let outcome = match elsewhere {
+        Some(server) => {
+            tracing::debug!(to = %server.id, "forwarding a pull to the branch's master");
+            match daemon.node.peers.forward_transfer(&server, &auth, t) {
+                Ok(answer) => {
+                    for l in std::io::BufReader::new(answer).lines() {
+                        let Ok(l) = l else { break };
+                        if writeln!(w, "{l}").and_then(|_| w.flush()).is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        None => {
+            let mut report =
+                |bytes, estimate| line(&mut *w, &api::TransferEvent::Progress { bytes, estimate });
+            daemon.node.transfer(user, t, &mut report)
+        }
+    };
     let ev = match outcome {
         Ok(done) => api::TransferEvent::Done(done),
         Err(e) => {

@@ -208,6 +208,34 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// Has node `s` run a transfer for the user (`POST /v1/transfers`); returns its answer, one
+    /// JSON line per event, to read as it comes.
+    pub fn forward_transfer(
+        &self,
+        s: &ServerRecord,
+        authorization: &str,
+        t: &api::TransferRequest,
+    ) -> Result<impl Read + use<>, DaemonError> {
+        let resp = self
+            .agent(s)
+            .post(format!("{}/transfers", base(s)))
+            .header("Authorization", authorization)
+            .header("Connection", "close")
+            .header(FORWARDED, "1")
+            .send_json(t)
+            .map_err(|e| unreachable(s, e))?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        if status >= 400 {
+            let mut text = String::new();
+            let _ = body.take(1 << 20).read_to_string(&mut text);
+            return Err(remote_error(status, &text));
+        }
+        Ok(body)
+    }
+}
+
 /// Turns another node's error answer back into the error it was.
 fn remote_error(status: u16, text: &str) -> DaemonError {
     let msg = serde_json::from_str::<api::ErrorBody>(text)

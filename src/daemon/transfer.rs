@@ -563,6 +563,20 @@ fn far_err(e: ClientError) -> DaemonError {
 }
 
 impl Node {
+    /// The node holding branch `here`, when that is not this one (and the branch exists).
+    pub fn master_elsewhere(
+        &self,
+        user: &str,
+        (ns, name, branch): &(String, String, String),
+    ) -> Option<crate::cluster::ServerRecord> {
+        self.authorise(user, ns).ok()?;
+        let l = self.load(ns, name).ok()?;
+        match self.check_master(l.branch(branch).ok()?) {
+            Err(DaemonError::MasterElsewhere(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
     /// The checksum of a stream this node sent.
     pub fn sent_record(&self, id: &str) -> Result<api::SentRecord> {
         self.sent.get(id).ok_or_else(|| {

@@ -377,6 +377,16 @@ fn push_into_a_cluster_reaches_the_node_holding_the_branch() {
     );
     // Replicated back to A, which never held the branch for this push.
     assert!(eventually(30, || ids(&a, "shared") == ids(&c, "shared")));
+    // A pull asked of A runs on B, which holds the branch.
+    add_remote(&a, &c, "c", "admin", &c.api_key());
+    std::fs::write(path(&c, "shared").join("h"), "pulled").unwrap();
+    c.ok(&["commit", "-m", "three"]);
+    a.ok(&["pull", "c", "shared"]);
+    assert_eq!(ids(&b, "shared"), ids(&c, "shared"));
+    assert_eq!(
+        std::fs::read_to_string(path(&b, "shared").join("h")).unwrap(),
+        "pulled"
+    );
     // A diverged push is still refused, by B, through A.
     std::fs::write(path(&b, "shared").join("b-only"), "b").unwrap();
     b.ok(&["commit", "-m", "on b"]);
