@@ -166,19 +166,9 @@ impl Peers {
             .body(body)
             .map_err(|e| DaemonError::Internal(e.to_string()))?;
         let resp = self.agent(s).run(req).map_err(|e| unreachable(s, e))?;
-        let status = resp.status().as_u16();
-        let mut out = Vec::new();
-        resp.into_body()
-            .into_with_config()
-            .limit(64 << 20)
-            .reader()
-            .read_to_end(&mut out)
-            .map_err(|e| unreachable(s, e))?;
-        Ok((status, out))
+        answer(s, resp)
     }
-}
 
-impl Peers {
     /// Like [`Peers::forward`], for a stream of commits (`POST …/receive`): the body goes on as
     /// it arrives instead of being read whole first.
     pub fn forward_stream(
@@ -196,19 +186,9 @@ impl Peers {
             .header(FORWARDED, "1")
             .send(ureq::SendBody::from_reader(body))
             .map_err(|e| unreachable(s, e))?;
-        let status = resp.status().as_u16();
-        let mut out = Vec::new();
-        resp.into_body()
-            .into_with_config()
-            .limit(64 << 20)
-            .reader()
-            .read_to_end(&mut out)
-            .map_err(|e| unreachable(s, e))?;
-        Ok((status, out))
+        answer(s, resp)
     }
-}
 
-impl Peers {
     /// Has node `s` run a transfer for the user (`POST /v1/transfers`); returns its answer, one
     /// JSON line per event, to read as it comes.
     pub fn forward_transfer(
@@ -234,6 +214,22 @@ impl Peers {
         }
         Ok(body)
     }
+}
+
+/// A forwarded request's status and body, as the other node gave them.
+fn answer(
+    s: &ServerRecord,
+    resp: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, Vec<u8>), DaemonError> {
+    let status = resp.status().as_u16();
+    let mut out = Vec::new();
+    resp.into_body()
+        .into_with_config()
+        .limit(64 << 20)
+        .reader()
+        .read_to_end(&mut out)
+        .map_err(|e| unreachable(s, e))?;
+    Ok((status, out))
 }
 
 /// Turns another node's error answer back into the error it was.

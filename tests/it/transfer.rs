@@ -507,14 +507,6 @@ fn branches_travel_on_top_of_the_commit_they_were_made_from() {
     a.ok(&["commit", "-m", "d1"]);
     std::fs::write(path(&a, "d@dev").join("n"), "dev 2").unwrap();
     a.ok(&["commit", "-m", "d2"]);
-    let dev_ids = |n: &TestNode, dot: &str| -> Vec<String> {
-        n.json(&["log", "--json", &format!("{dot}@dev")])
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().to_string())
-            .collect()
-    };
 
     // B lacks the base: the refusal says what to transfer first.
     b.ok(&["init", "d"]);
@@ -527,7 +519,7 @@ fn branches_travel_on_top_of_the_commit_they_were_made_from() {
     a.ok(&["push", "b", "--branch", "master"]);
     let s = a.json(&["push", "b", "--branch", "dev", "--json"]);
     assert_eq!(s["commits"], 2, "{s}");
-    assert_eq!(dev_ids(&b, "d"), dev_ids(&a, "d"));
+    assert_eq!(ids(&b, "d@dev"), ids(&a, "d@dev"));
     assert_eq!(
         md5(&path(&b, "d@dev").join("big")),
         md5(&path(&a, "d@dev").join("big"))
@@ -541,7 +533,7 @@ fn branches_travel_on_top_of_the_commit_they_were_made_from() {
     a.ok(&["commit", "-m", "d3"]);
     let s = a.json(&["push", "b", "--branch", "dev", "--json"]);
     assert_eq!(s["commits"], 1, "{s}");
-    assert_eq!(dev_ids(&b, "d"), dev_ids(&a, "d"));
+    assert_eq!(ids(&b, "d@dev"), ids(&a, "d@dev"));
     let branches = b.ok(&["branch", "--dot", "d"]);
     assert!(branches.contains("dev"), "{branches}");
 
@@ -549,7 +541,7 @@ fn branches_travel_on_top_of_the_commit_they_were_made_from() {
     let c = TestNode::new();
     add_remote(&c, &a, "a", "admin", &a.api_key());
     c.ok(&["clone", "a", "d", "dev"]);
-    assert_eq!(dev_ids(&c, "d"), dev_ids(&a, "d"));
+    assert_eq!(ids(&c, "d@dev"), ids(&a, "d@dev"));
     assert_eq!(ids(&c, "d@master"), ids(&a, "d@master"));
     std::fs::write(path(&a, "d@dev").join("n"), "dev 4").unwrap();
     a.ok(&["commit", "-m", "d4"]);
