@@ -1,9 +1,10 @@
 //! `dm push`, `dm pull`, `dm clone`: move a branch's commits between clusters, like git.
 //!
-//! The client reads a `zfs send` stream of the commits the far side lacks from one daemon and
-//! writes it to the other, hashing what passes; the receiver registers the commits only when the
-//! hashes match. Only commits move, never uncommitted changes. The first transfer of a branch is a
-//! full stream; later ones are incremental from the newest common commit.
+//! The client compares the two sides' logs, then has this cluster's daemon stream the commits the
+//! other side lacks straight to or from the remote's daemon, showing its progress; the receiver
+//! registers them only when the client confirms with the sender's checksum. Only commits move,
+//! never uncommitted changes. The first transfer of a branch is a full stream (or, for a branch,
+//! a clone of the commit it grew from); later ones are incremental from the newest common commit.
 
 use std::io::IsTerminal;
 use std::time::Instant;

@@ -1,10 +1,10 @@
 //! Moving commits between clusters (`dm push`, `dm pull`, `dm clone`): this node's side.
 //!
-//! The client drives a transfer between two daemons: it reads a `zfs send` stream of a branch's
-//! commits from one ([`Node::send_commits`]) and writes it to the other
-//! ([`Node::receive_commits`]), tally what passes. The receiving side hashes what it got too,
-//! and registers the commits only when the client confirms with the same SHA-256
-//! ([`Node::confirm_commits`]); until then they are invisible, and a failed or unconfirmed
+//! A client asks this node to run a transfer with another cluster ([`Node::transfer`]): this node
+//! sends a branch's commits ([`Node::send_commits`]) to the other daemon's receive, or reads the
+//! other daemon's send into its own ([`Node::receive_commits`]). Both ends checksum the stream;
+//! the receiver registers the commits only when the client confirms with the sender's checksum
+//! ([`Node::confirm_commits`]). Until then they are invisible, and a failed or unconfirmed
 //! receive is rolled back to the newest registered commit before the next one.
 
 use std::collections::{HashMap, VecDeque};
@@ -129,7 +129,7 @@ impl Node {
     }
 
     /// Receives a stream of commits into `branch` (creating the dot if it does not exist and
-    /// `from` is `None`); answers with the SHA-256 of what arrived. Without a body, only checks
+    /// `from` is `None`); answers with the checksum of what arrived. Without a body, only checks
     /// that it would take one.
     pub fn receive_commits(
         &self,
