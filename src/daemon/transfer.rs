@@ -128,9 +128,10 @@ impl Node {
         Ok((stream, estimate))
     }
 
-    /// Receives a stream of commits into `branch` (creating the dot if it does not exist and
-    /// `from` is `None`); answers with the checksum of what arrived. Without a body, only checks
-    /// that it would take one.
+    /// Receives a stream of commits into `branch`: creating the dot if it does not exist and
+    /// `from` is `None`, or the branch, on top of commit `from`, if only the branch is missing.
+    /// Answers with the checksum of what arrived. Without a body, only checks that it would take
+    /// one.
     pub fn receive_commits(
         &self,
         user: &str,
