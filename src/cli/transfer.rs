@@ -135,6 +135,14 @@ struct Summary {
     up_to_date: bool,
 }
 
+/// How often a transfer without a terminal prints how far it got.
+const PLAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Bytes per second since `since`.
+fn rate(bytes: u64, since: Instant) -> u64 {
+    (bytes as f64 / since.elapsed().as_secs_f64().max(0.001)) as u64
+}
+
 fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
     if json || !std::io::stderr().is_terminal() {
         return None;
@@ -278,6 +286,8 @@ fn transfer(
             to: theirs[to].id.clone(),
         };
         let mut styled = false;
+        let step_started = Instant::now();
+        let mut last_line = Instant::now();
         let mut progress = |bytes: u64, estimate: Option<u64>| {
             if let Some(b) = &bar {
                 if !styled {
@@ -285,6 +295,16 @@ fn transfer(
                     styled = true;
                 }
                 b.set_position(bytes);
+            } else if !json && last_line.elapsed() >= PLAIN_EVERY {
+                // No terminal (a log, CI): a plain line now and then instead of a bar.
+                last_line = Instant::now();
+                let of =
+                    estimate.map_or(String::new(), |e| format!(" of ~{}", super::human_bytes(e)));
+                eprintln!(
+                    "{n} commit(s): {}{of} sent, {}/s",
+                    super::human_bytes(bytes),
+                    super::human_bytes(rate(bytes, step_started))
+                );
             }
         };
         if let Some(b) = &bar {
@@ -314,7 +334,12 @@ fn transfer(
             );
         }
         if bar.is_none() && !json {
-            eprintln!("{n} commit(s), {} sent", super::human_bytes(sent));
+            eprintln!(
+                "{n} commit(s), {} sent in {:.1}s ({}/s)",
+                super::human_bytes(sent),
+                step_started.elapsed().as_secs_f64(),
+                super::human_bytes(rate(sent, step_started))
+            );
         }
     }
     if let Some(b) = bar {

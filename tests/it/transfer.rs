@@ -102,7 +102,15 @@ fn push_pull_clone_incremental_and_diverged() {
     // Pull the other way, and clone under another name, then pull into the clone.
     std::fs::write(path(&b, "data").join("from-b"), "b2").unwrap();
     b.ok(&["commit", "-m", "from b"]);
-    a.ok(&["pull", "b"]);
+    // Without a terminal: plain lines, no bar.
+    let r = a.dm(&["pull", "b"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 commit(s), ") && r.stderr.contains(" sent in "),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("ETA"), "{}", r.stderr);
     assert_eq!(ids(&a, "data"), ids(&b, "data"));
     b.ok(&["clone", "a", "data", "--local-name", "copy"]);
     assert_eq!(ids(&b, "copy"), ids(&a, "data"));
