@@ -379,7 +379,16 @@ impl Client {
             .send_json(req)
             .map_err(|e| self.unreachable(e))?;
         if resp.status().as_u16() >= 400 {
-            return Err(self.api_error(resp));
+            return Err(match self.api_error(resp) {
+                ClientError::Api { status: 404, code, .. } if code == "no_route" => {
+                    ClientError::Api {
+                        status: 404,
+                        code,
+                        message: "this cluster's daemon predates transfers between daemons; restart it on this dm with `dm cluster upgrade`".into(),
+                    }
+                }
+                other => other,
+            });
         }
         let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
         for line in std::io::BufRead::lines(std::io::BufReader::new(body)) {
