@@ -442,6 +442,11 @@ impl Node {
                 "dot '{name}' does not exist; create it with `dm init {name}` or list dots with `dm list`"
             ))
         })?;
+        self.load_record(dot)
+    }
+
+    /// A dot already read from the registry, with its branches.
+    pub(super) fn load_record(&self, dot: DotRecord) -> Result<Loaded> {
         let branches = self.store.branches(&dot.id)?;
         Ok(Loaded { dot, branches })
     }

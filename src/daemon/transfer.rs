@@ -58,8 +58,13 @@ pub struct Received {
 struct Fresh {
     dot: DotRecord,
     branch: BranchRecord,
-    /// The dot is new too (else only the branch).
-    new_dot: bool,
+}
+
+impl Fresh {
+    /// Whether the dot is new too: its master has no origin, every other branch has one.
+    fn new_dot(&self) -> bool {
+        self.branch.origin.is_none()
+    }
 }
 
 /// Where a new dot is received before it is confirmed; [`Node::recover`] destroys leftovers.
@@ -93,27 +98,25 @@ impl Node {
         let to = snap(to)?;
         let from = match from {
             None => None,
-            // The commit the branch was made from, on the branch it came from: the first
-            // stream of a branch the receiver lacks is a clone stream from it.
-            Some(id) if ds.get_snapshot(id).is_err() && b.origin.is_some() => {
-                check_name(Kind::Branch, id)?;
-                let history = self.history(&l, b)?;
-                let (fs, _) = history
-                    .iter()
-                    .find(|(fs, c)| c.id == id && *fs != b.fs_id)
-                    .ok_or_else(|| {
-                        DaemonError::NotFound(format!(
-                            "commit {id} is not in the history of branch '{branch}'"
-                        ))
-                    })?;
-                Some(
-                    self.pool
-                        .dataset(&Node::rel(fs))
-                        .get_snapshot(id)
-                        .map_err(zfs_err)?,
-                )
-            }
-            Some(id) => Some(snap(id)?),
+            Some(id) => match snap(id) {
+                Ok(s) => Some(s),
+                // The commit the branch was made from, on the branch it came from: the first
+                // stream of a branch the receiver lacks is a clone stream from it.
+                Err(DaemonError::NotFound(_)) if b.origin.is_some() => {
+                    let history = self.history(&l, b)?;
+                    let (fs, _) = history
+                        .iter()
+                        .find(|(fs, c)| c.id == id && *fs != b.fs_id)
+                        .ok_or_else(|| {
+                            DaemonError::NotFound(format!(
+                                "commit {id} is not in the history of branch '{branch}'"
+                            ))
+                        })?;
+                    let origin = self.pool.dataset(&Node::rel(fs));
+                    Some(origin.get_snapshot(id).map_err(zfs_err)?)
+                }
+                Err(e) => return Err(e),
+            },
         };
         // For the progress bar: exact enough for a full stream, a rough guess for an increment
         // (growth between the two commits; rewritten data makes it low).
@@ -146,7 +149,7 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let existing = self.store.dot(ns, name)?;
-        let (fs, fresh) = match (&existing, from) {
+        let (fs, fresh) = match (existing, from) {
             (None, None) if branch != crate::names::MASTER => {
                 return Err(DaemonError::NotFound(format!(
                     "dot '{name}' does not exist here; transfer its master branch first"
@@ -165,22 +168,15 @@ impl Node {
                     origin: None,
                 };
                 let fs = b.fs_id.clone();
-                (
-                    fs,
-                    Some(Fresh {
-                        dot,
-                        branch: b,
-                        new_dot: true,
-                    }),
-                )
+                (fs, Some(Fresh { dot, branch: b }))
             }
             (None, Some(_)) => {
                 return Err(DaemonError::NotFound(format!(
                     "dot '{name}' does not exist here; push it in full"
                 )));
             }
-            (Some(_), _) => {
-                let l = self.load(ns, name)?;
+            (Some(dot), _) => {
+                let l = self.load_record(dot)?;
                 match l.branch(branch) {
                     Ok(b) => {
                         // Another node holds the branch: the API sends the stream on to it,
@@ -197,7 +193,6 @@ impl Node {
                             Some(Fresh {
                                 dot: l.dot,
                                 branch: b,
-                                new_dot: false,
                             }),
                         )
                     }
@@ -223,29 +218,22 @@ impl Node {
             self.drop_unconfirmed(ns, name, branch);
         }
         let ds = self.pool.dataset(&rel);
-        let before: Vec<String> = match fresh {
-            Some(_) => Vec::new(),
-            None => ds
-                .snapshots()
-                .map_err(zfs_err)?
-                .iter()
-                .map(|s| s.name().to_string())
-                .collect(),
-        };
         let mut tally = Tally::new(body);
         let received = self
             .pool
             .receive(&rel, fresh.is_none(), &mut tally)
             .map_err(zfs_err);
         // What arrived must be known exactly: a receive whose snapshots cannot be listed is
-        // undone rather than confirmed with fewer commits than were sent.
+        // undone rather than confirmed with fewer commits than were sent. An existing branch
+        // was at `from` (see `check_receivable`), so what came is what follows it; a staging
+        // filesystem or a branch without commits holds only what came.
         let snapshots = received.and_then(|_| {
             ds.snapshots().map_err(zfs_err).map(|after| {
-                after
-                    .iter()
-                    .map(|s| s.name().to_string())
-                    .filter(|s| !before.contains(s))
-                    .collect::<Vec<_>>()
+                let names = after.iter().map(|s| s.name().to_string());
+                match (&fresh, from) {
+                    (None, Some(id)) => names.skip_while(|s| s != id).skip(1).collect(),
+                    _ => names.collect::<Vec<_>>(),
+                }
             })
         });
         let snapshots = match snapshots {
@@ -312,8 +300,13 @@ impl Node {
             let ds = self.pool.dataset(&Node::rel(&b.fs_id));
             let snaps = ds.snapshots().map_err(zfs_err)?;
             if snaps.last().map(|s| s.name()) != Some(id) {
-                let snap = ds.get_snapshot(id).map_err(zfs_err)?;
-                ds.rollback_to(&snap).map_err(zfs_err)?;
+                let snap = snaps.iter().find(|s| s.name() == id).ok_or_else(|| {
+                    DaemonError::Internal(format!(
+                        "commit {id} is registered but its snapshot is missing from {}",
+                        ds.name()
+                    ))
+                })?;
+                ds.rollback_to(snap).map_err(zfs_err)?;
             }
         }
         Ok(())
@@ -401,7 +394,7 @@ impl Node {
             (super::node::P_BRANCH, b.name.as_str()),
         ])
         .map_err(zfs_err)?;
-        let registered = if f.new_dot {
+        let registered = if f.new_dot() {
             self.store.create_dot(dot, b, &self.id)?
         } else {
             self.store.create_branch(&dot.id, b, &self.id)?
@@ -427,10 +420,7 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let existing = match self.store.dot(ns, name)? {
-            Some(_) => {
-                let l = self.load(ns, name)?;
-                l.branch(branch).ok().cloned()
-            }
+            Some(dot) => self.load_record(dot)?.branch(branch).ok().cloned(),
             None => None,
         };
         let fs = match existing {
@@ -470,7 +460,7 @@ impl Node {
             {
                 // Roll back to before the first received snapshot.
                 ds.rollback_to(&s).map_err(zfs_err)?;
-                let _ = ds.get_snapshot(&first).map(|s| s.destroy());
+                let _ = s.destroy();
             }
             return Err(DaemonError::Conflict(format!(
                 "the data that arrived ({}) is not what was sent ({}); nothing was kept, try again",
@@ -481,6 +471,8 @@ impl Node {
             self.publish_received(&fs, f)?;
         }
         let ds = self.pool.dataset(&Node::rel(&fs));
+        // One listing for all of them rather than a lookup per commit.
+        let here = ds.snapshots().map_err(zfs_err)?;
         let mut seq = self.store.commits(&fs)?.last().map_or(0, |c| c.seq);
         let mut done = Vec::new();
         for id in &got.snapshots {
@@ -496,7 +488,11 @@ impl Node {
                 seq,
                 metadata: info.metadata.clone(),
             };
-            let snap = ds.get_snapshot(id).map_err(zfs_err)?;
+            let snap = here.iter().find(|s| s.name() == id).ok_or_else(|| {
+                DaemonError::Internal(format!(
+                    "received snapshot {id} vanished before confirmation"
+                ))
+            })?;
             snap.set_properties(&encode_commit(&rec)).map_err(zfs_err)?;
             self.store.put_commit(&fs, &rec)?;
             done.push(id.clone());
