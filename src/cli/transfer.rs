@@ -177,21 +177,23 @@ fn transfer(
     json: bool,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let mut summary = Summary {
+        dot: dst.dot.clone(),
+        branch: dst.branch.clone(),
+        from: src.label.clone(),
+        to: dst.label.clone(),
+        commits: 0,
+        bytes: 0,
+        seconds: 0.0,
+        up_to_date: true,
+    };
     // Most pushes and pulls find nothing to do: the two heads settle that without reading
     // either history, which keeps the exchange a few hundred bytes however long the log.
     if let (Some(a), Some(b)) = (src.head()?, dst.head()?)
         && a.id == b.id
     {
-        return Ok(Summary {
-            dot: dst.dot.clone(),
-            branch: dst.branch.clone(),
-            from: src.label.clone(),
-            to: dst.label.clone(),
-            commits: 0,
-            bytes: 0,
-            seconds: started.elapsed().as_secs_f64(),
-            up_to_date: true,
-        });
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
     }
     let (theirs, base) = src.commits()?;
     if theirs.is_empty() {
@@ -240,17 +242,8 @@ fn transfer(
         );
         ours.truncate(common);
     }
-    let mut summary = Summary {
-        dot: dst.dot.clone(),
-        branch: dst.branch.clone(),
-        from: src.label.clone(),
-        to: dst.label.clone(),
-        commits: theirs.len() - ours.len(),
-        bytes: 0,
-        seconds: 0.0,
-        up_to_date: ours.len() == theirs.len(),
-    };
-    // (from, to) indexes into `theirs`: a full stream of the first commit, then one increment.
+    summary.commits = theirs.len() - ours.len();
+    summary.up_to_date = ours.len() == theirs.len();
     // (base commit, first, last) as indexes into `theirs`: the first commit in full (or, for a
     // branch new there, as a clone of the commit it was made from), then one increment.
     let mut steps: Vec<(Option<String>, usize, usize)> = Vec::new();
@@ -442,22 +435,37 @@ fn sides(
     })
 }
 
+impl Sides {
+    /// The branch on this cluster.
+    fn here(&self) -> End<'_> {
+        End {
+            client: &self.local,
+            ns: self.ns.clone(),
+            dot: self.dot.clone(),
+            branch: self.branch.clone(),
+            label: "this cluster".into(),
+        }
+    }
+
+    /// The branch on remote `remote`, in dot `dot` there.
+    fn there(&self, remote: &str, dot: String) -> End<'_> {
+        End {
+            client: &self.far,
+            ns: self.far_ns.clone(),
+            dot,
+            branch: self.branch.clone(),
+            label: format!("remote '{remote}'"),
+        }
+    }
+}
+
 pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
     let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref())?;
-    let src = End {
-        client: &s.local,
-        ns: s.ns.clone(),
-        dot: s.dot.clone(),
-        branch: s.branch.clone(),
-        label: "this cluster".into(),
-    };
-    let dst = End {
-        client: &s.far,
-        ns: s.far_ns.clone(),
-        dot: a.remote_name.clone().unwrap_or(s.far_dot.clone()),
-        branch: s.branch.clone(),
-        label: format!("remote '{}'", a.remote),
-    };
+    let src = s.here();
+    let dst = s.there(
+        &a.remote,
+        a.remote_name.clone().unwrap_or(s.far_dot.clone()),
+    );
     let summary = transfer(
         &src,
         &dst,
@@ -473,20 +481,8 @@ pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
 
 pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
     let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref())?;
-    let src = End {
-        client: &s.far,
-        ns: s.far_ns.clone(),
-        dot: s.far_dot.clone(),
-        branch: s.branch.clone(),
-        label: format!("remote '{}'", a.remote),
-    };
-    let dst = End {
-        client: &s.local,
-        ns: s.ns.clone(),
-        dot: s.dot.clone(),
-        branch: s.branch.clone(),
-        label: "this cluster".into(),
-    };
+    let src = s.there(&a.remote, s.far_dot.clone());
+    let dst = s.here();
     let summary = transfer(&src, &dst, (api::Direction::Pull, &s.remote), false, a.json)?;
     report(&summary, a.json, "Pulled")
 }
