@@ -7,16 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DOTS=${1:-1000}
-scripts/services.sh >/dev/null
-cargo build --release --quiet
-BIN=$PWD/target/release/dm
-work=$(mktemp -d /tmp/dmbench.XXXXXX)
+source bench/lib.sh
+bench_start
 pool=dmbench$$
 export DM_CONFIG=$work/config
 pools=$pool
-source bench/lib.sh
-cleanup() { teardown; }
-trap cleanup EXIT
+trap teardown EXIT
 "$BIN" cluster init --pool "$pool" --pool-file "$work/pool.img" --pool-size 4G \
     --state-dir "$work/state" --bind 127.0.0.1 --port "$(port)" \
     --etcd-client-port "$(port)" --etcd-peer-port "$(port)" >/dev/null 2>&1

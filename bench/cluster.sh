@@ -9,13 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1024}
-scripts/services.sh >/dev/null
-cargo build --release --quiet
-BIN=$PWD/target/release/dm
-work=$(mktemp -d /tmp/dmbench.XXXXXX)
+source bench/lib.sh
+bench_start
 p1=dmbA$$; p2=dmbB$$
 pools="$p1 $p2"
-source bench/lib.sh
 cleanup() {
     [ -n "${DM_BENCH_LOGS:-}" ] && cp "$work/a/dm.log" "$DM_BENCH_LOGS/a.log" && cp "$work/b/dm.log" "$DM_BENCH_LOGS/b.log"
     teardown

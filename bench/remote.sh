@@ -9,17 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1024}
-scripts/services.sh >/dev/null
-cargo build --release --quiet
-BIN=$PWD/target/release/dm
-work=$(mktemp -d /tmp/dmbench.XXXXXX)
+source bench/lib.sh
+bench_start
 p1=dmrA$$; p2=dmrB$$
 pools="$p1 $p2"
-source bench/lib.sh
-cleanup() {
-    teardown
-}
-trap cleanup EXIT
+trap teardown EXIT
 size=$((SIZE * 4 / 1024 + 2))G
 init() { # name pool addr
     DM_CONFIG=$work/$1.cfg "$BIN" cluster init --pool "$2" --pool-file "$work/$1.img" \

@@ -438,3 +438,17 @@ pub fn age_pool(pool: &str, txg: u64) {
         }
     }
 }
+
+/// Field `key` of every element of a JSON array (`dm … --json` answers), as strings.
+pub fn field(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a JSON array: {v}"))
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {e}"))
+                .to_string()
+        })
+        .collect()
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::{TestNode, eventually, md5, snapshots, write_random};
+use crate::common::{TestNode, eventually, field, md5, snapshots, write_random};
 use crate::docker::Docker;
 
 fn path(n: &TestNode, r: &str) -> PathBuf {
@@ -151,12 +151,7 @@ fn three_nodes_replicate_commits_and_move_dirty_state_to_the_mounting_node() {
     for i in 0..3 {
         let log = a.json(&["log", "--json", &format!("par{i}")]);
         assert_eq!(log.as_array().unwrap().len(), 4);
-        ids.extend(
-            log.as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["id"].as_str().unwrap().to_string()),
-        );
+        ids.extend(field(&log, "id"));
     }
     assert!(eventually(60, || [&a, &b, &c]
         .iter()

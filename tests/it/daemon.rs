@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use crate::common::TestNode;
+use crate::common::{TestNode, field};
 
 #[test]
 fn cluster_init_sets_up_and_refuses_to_run_twice() {
@@ -160,13 +160,7 @@ fn registry_is_rebuilt_from_zfs_when_etcd_data_is_lost() {
     fs::remove_dir_all(n.state_dir().join("etcd")).unwrap();
     n.ok(&["list"]);
     assert_eq!(n.json(&["log", "--json"]), before);
-    let branches = n.json(&["branch", "--json"]);
-    let names: Vec<&str> = branches
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["name"].as_str().unwrap())
-        .collect();
+    let names = field(&n.json(&["branch", "--json"]), "name");
     assert_eq!(names, ["master", "side"]);
     // the restored admin key still works, and so does writing
     n.ok(&["commit", "-m", "after rebuild"]);

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::TestNode;
+use crate::common::{TestNode, field};
 
 fn default_dir(n: &TestNode) -> PathBuf {
     PathBuf::from(n.ok(&["dot", "path"]).trim())
@@ -188,13 +188,7 @@ fn reset_to_a_commit_from_before_the_branch_was_made() {
     n.ok(&["commit", "-m", "d1"]);
     n.ok(&["reset", "--hard", &m1]);
     assert_eq!(fs::read_to_string(default_dir(&n).join("f")).unwrap(), "m1");
-    let log = n.json(&["log", "--json"]);
-    let msgs: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["message"].as_str().unwrap())
-        .collect();
+    let msgs = field(&n.json(&["log", "--json"]), "message");
     assert_eq!(msgs, ["m1"]);
     // master is untouched and dev still works
     n.ok(&["checkout", "master"]);

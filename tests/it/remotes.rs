@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 
-use crate::common::TestNode;
+use crate::common::{TestNode, field};
 
 fn remote_names(n: &TestNode) -> String {
     n.ok(&["remote"])
@@ -82,13 +82,7 @@ fn users_get_their_own_namespace_through_a_checked_remote() {
     // As alice: her own namespace only.
     n.ok(&["remote", "switch", "hub"]);
     n.ok(&["init", "mine"]);
-    let list = n.json(&["list", "--json"]);
-    let dots: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["dot"].as_str().unwrap())
-        .collect();
+    let dots = field(&n.json(&["list", "--json"]), "dot");
     assert_eq!(dots, ["mine"]);
     let err = n.fails(&["log", "admin/secret"]);
     assert!(err.contains("may not use namespace 'admin'"), "{err}");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::{TestNode, age_pool, eventually, md5, write_random};
+use crate::common::{TestNode, age_pool, eventually, field, md5, write_random};
 
 fn path(n: &TestNode, r: &str) -> PathBuf {
     PathBuf::from(n.ok(&["dot", "path", r]).trim())
@@ -25,12 +25,7 @@ fn add_remote(a: &TestNode, b: &TestNode, name: &str, user: &str, key: &str) {
 }
 
 fn ids(n: &TestNode, dot: &str) -> Vec<String> {
-    n.json(&["log", "--json", dot])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect()
+    field(&n.json(&["log", "--json", dot]), "id")
 }
 
 /// Bytes of the raw `zfs send -i` between two commits of the current branch of `dot` on `n`.
@@ -297,30 +292,19 @@ fn tls_remote_is_trusted_by_fingerprint_only() {
     let addr = format!("admin@{}:{}", a.addr, a.port);
     let key_arg = key.display().to_string();
     // No terminal to confirm on: the fingerprint must be given, and must match.
-    let err = b.fails(&["remote", "add", "a", &addr, "--api-key-file", &key_arg]);
+    let add = |extra: &[&str]| -> Vec<String> {
+        ["remote", "add", "a", &addr, "--api-key-file", &key_arg]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let err = b.fails(&add(&[]));
     assert!(err.contains(&fp) && err.contains("--fingerprint"), "{err}");
     let wrong = format!("SHA256:{}", "0".repeat(64));
-    let err = b.fails(&[
-        "remote",
-        "add",
-        "a",
-        &addr,
-        "--api-key-file",
-        &key_arg,
-        "--fingerprint",
-        &wrong,
-    ]);
+    let err = b.fails(&add(&["--fingerprint", &wrong]));
     assert!(err.contains("nothing saved"), "{err}");
-    b.ok(&[
-        "remote",
-        "add",
-        "a",
-        &addr,
-        "--api-key-file",
-        &key_arg,
-        "--fingerprint",
-        &fp,
-    ]);
+    b.ok(&add(&["--fingerprint", &fp]));
     let cfg = std::fs::read_to_string(b.config_path()).unwrap();
     assert!(
         cfg.contains("BEGIN CERTIFICATE"),
