@@ -191,6 +191,16 @@ impl TestNode {
         c
     }
 
+    /// `dm ARGS` (a shell command line) on a terminal: a pty from `script`, with this node's
+    /// HOME. The caller sets stdin and stdout.
+    pub fn on_pty(&self, args: &str) -> Command {
+        let mut c = Command::new("script");
+        c.args(["-qec", &format!("{} {args}", dm_bin()), "/dev/null"])
+            .env("HOME", self.path("home"))
+            .env_remove("DM_CONFIG");
+        c
+    }
+
     /// Runs `dm ARGS` with this node's HOME (so `~/.dotmesh/config` is the node's own).
     pub fn dm<S: AsRef<str>>(&self, args: &[S]) -> Run {
         let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();

@@ -313,11 +313,8 @@ fn delete_asks_for_confirmation_on_a_terminal() {
     let n = TestNode::new();
     n.ok(&["init", "asked"]);
     let answer = |reply: &str| {
-        let cmd = format!("{} dot delete asked", crate::common::dm_bin());
-        let mut script = std::process::Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .env("HOME", n.path("home"))
-            .env_remove("DM_CONFIG")
+        let mut script = n
+            .on_pty("dot delete asked")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()

@@ -114,16 +114,8 @@ fn users_get_their_own_namespace_through_a_checked_remote() {
 fn remote_add_asks_for_the_key_without_echoing_it() {
     let n = TestNode::new();
     let key = n.ok(&["user", "add", "carol"]).trim().to_string();
-    let cmd = format!(
-        "{} remote add team carol@{}:{}",
-        crate::common::dm_bin(),
-        n.addr,
-        n.port
-    );
-    let mut script = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("HOME", n.path("home"))
-        .env_remove("DM_CONFIG")
+    let mut script = n
+        .on_pty(&format!("remote add team carol@{}:{}", n.addr, n.port))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

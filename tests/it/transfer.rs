@@ -191,17 +191,7 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     interrupted(&|_| a.kill_daemon());
 
     // The rerun, on a terminal (a pty from `script`): a progress bar with an ETA.
-    let out = Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} push b", crate::common::dm_bin()),
-            "/dev/null",
-        ])
-        .env("HOME", a.path("home"))
-        .env_remove("DM_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = a.on_pty("push b").stdin(Stdio::null()).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Pushed 1 commit(s)"), "{text}");
     assert!(text.contains("ETA"), "no progress bar: {text}");
