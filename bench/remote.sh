@@ -61,7 +61,8 @@ total = [0]
 lock = threading.Lock()
 def pipe(a, b):
     while True:
-        data = a.recv(65536)
+        try: data = a.recv(65536)
+        except OSError: break
         if not data:
             break
         with lock:

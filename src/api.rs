@@ -231,35 +231,33 @@ pub struct NewUser {
     pub api_key: String,
 }
 
-/// What a receiving daemon got from a transfer stream.
+/// What a receiving daemon got from a transfer stream. `zfs receive` has checked the stream's
+/// own checksum (see [`crate::wire`]).
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Receipt {
-    /// [`crate::checksum`] of the bytes that arrived.
-    pub checksum: String,
     pub bytes: u64,
     /// Commit ids that arrived (not visible until confirmed).
     pub commits: Vec<String>,
 }
 
-/// The client's confirmation of a received stream: the checksum of what it sent, and the
+/// The client's confirmation of a received stream: how many bytes the sender sent, and the
 /// commits' records (message, author, …) to register.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ConfirmReceive {
-    pub checksum: String,
+    pub bytes: u64,
     pub commits: Vec<CommitInfo>,
 }
 
 /// Response header of a commit stream: about how many bytes it will carry.
 pub const SIZE_ESTIMATE_HEADER: &str = "X-Dm-Size-Estimate";
 
-/// Response header of a commit stream: the id under which the sender keeps the stream's
-/// checksum once it has been sent ([`SentRecord`], `GET /v1/sends/ID`).
+/// Response header of a commit stream: the id under which the sender keeps what it knows of the
+/// stream once it has been sent ([`SentRecord`], `GET /v1/sends/ID`).
 pub const SEND_ID_HEADER: &str = "X-Dm-Send-Id";
 
 /// What a sender knows about a stream it finished sending.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct SentRecord {
-    pub checksum: String,
     pub bytes: u64,
     /// `zfs send` exited cleanly and every byte was written.
     pub complete: bool,
@@ -313,17 +311,30 @@ pub enum TransferEvent {
         estimate: Option<u64>,
     },
     Done(TransferDone),
-    Error {
-        /// The HTTP status the error would have had as a plain answer.
-        status: u16,
-        error: String,
-        code: String,
-    },
+    Error(Failure),
 }
 
-/// A stream that arrived, and the sender's checksum for the client to confirm it with.
+/// An error sent inside a streamed answer, where the HTTP status has long gone out.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Failure {
+    /// The HTTP status the error would have had as a plain answer.
+    pub status: u16,
+    pub error: String,
+    pub code: String,
+}
+
+/// A stream that arrived, and the sender's byte count for the client to confirm it with.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct TransferDone {
-    pub sent_checksum: String,
+    pub sent_bytes: u64,
     pub receipt: Receipt,
+}
+
+/// The receiver's one line after a raw stream ([`crate::wire`]): what arrived, or why nothing
+/// was kept.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamOutcome {
+    Received(Receipt),
+    Error(Failure),
 }

@@ -1,7 +1,6 @@
 //! `dm`: one binary for the CLI, the node daemon (`dm serve`) and, later, the volume drivers.
 
 mod api;
-mod checksum;
 mod cli;
 mod client;
 mod cluster;
@@ -9,6 +8,7 @@ mod daemon;
 mod names;
 mod plugins;
 mod tls;
+mod wire;
 mod zfs;
 
 fn main() {

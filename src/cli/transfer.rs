@@ -312,7 +312,7 @@ fn transfer(
         let sent = done.receipt.bytes;
         summary.bytes += sent;
         let confirm = api::ConfirmReceive {
-            checksum: done.sent_checksum,
+            bytes: done.sent_bytes,
             commits: theirs[first..=to].to_vec(),
         };
         let kept = dst

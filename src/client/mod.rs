@@ -64,6 +64,33 @@ fn error_body(status: u16, text: &str) -> ClientError {
     }
 }
 
+impl From<api::Failure> for ClientError {
+    fn from(f: api::Failure) -> ClientError {
+        ClientError::Api {
+            status: f.status,
+            code: f.code,
+            message: f.error,
+        }
+    }
+}
+
+/// An API connection switched to a raw commit stream ([`crate::wire`]).
+pub struct Upgraded {
+    pub stream: std::net::TcpStream,
+    /// The answer's headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Upgraded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A stream of commits being read from a daemon.
 pub struct Incoming {
     pub body: Box<dyn std::io::Read + Send>,
@@ -318,18 +345,63 @@ impl Client {
         self.post("/cluster/leave", req)
     }
 
+    /// Asks for `METHOD /v1PATH` to become a raw commit stream on its connection
+    /// ([`crate::wire`]). `None` for a TLS remote, whose stream must go through the body. A
+    /// refusal comes back as the daemon's error.
+    pub fn upgrade(&self, method: &str, path: &str) -> Result<Option<Upgraded>, ClientError> {
+        use std::io::{Read, Write};
+        self.guard()?;
+        let Some(addr) = self
+            .base
+            .strip_prefix("http://")
+            .and_then(|r| r.strip_suffix("/v1"))
+        else {
+            return Ok(None);
+        };
+        let unreachable = |detail: String| ClientError::Unreachable {
+            addr: addr.to_string(),
+            detail,
+        };
+        let target = std::net::ToSocketAddrs::to_socket_addrs(addr)
+            .map_err(|e| unreachable(e.to_string()))?
+            .next()
+            .ok_or_else(|| unreachable("no address".into()))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))
+            .map_err(|e| unreachable(e.to_string()))?;
+        let head = format!(
+            "{method} /v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: Upgrade\r\nUpgrade: {}\r\nContent-Length: 0\r\n\r\n",
+            self.auth,
+            crate::wire::PROTOCOL
+        );
+        let cut = |e: std::io::Error| unreachable(format!("connection lost: {e}"));
+        stream.write_all(head.as_bytes()).map_err(cut)?;
+        let answer = crate::wire::read_head(&mut stream).map_err(cut)?;
+        let (status, headers) = crate::wire::parse_response(&answer)
+            .ok_or_else(|| ClientError::Protocol("malformed HTTP answer".into()))?;
+        if status == 101 {
+            return Ok(Some(Upgraded { stream, headers }));
+        }
+        let length = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+        let mut text = String::new();
+        let _ = match length {
+            Some(n) => stream.take(n).read_to_string(&mut text),
+            None => stream.read_to_string(&mut text),
+        };
+        Err(error_body(status, &text))
+    }
+
     /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
     pub fn send_stream(
         &self,
-        (ns, name, br): (&str, &str, &str),
+        at: (&str, &str, &str),
         from: Option<&str>,
         to: &str,
     ) -> Result<Incoming, ClientError> {
         self.guard()?;
-        let mut url = format!("{}/dots/{ns}/{name}/branches/{br}/send?to={to}", self.base);
-        if let Some(f) = from {
-            url.push_str(&format!("&from={f}"));
-        }
+        let url = format!("{}{}", self.base, send_path(at, from, to));
         let resp = self
             .agent
             .get(url)
@@ -396,17 +468,7 @@ impl Client {
             match serde_json::from_str(&line) {
                 Ok(api::TransferEvent::Progress { bytes, estimate }) => progress(bytes, estimate),
                 Ok(api::TransferEvent::Done(done)) => return Ok(done),
-                Ok(api::TransferEvent::Error {
-                    status,
-                    error,
-                    code,
-                }) => {
-                    return Err(ClientError::Api {
-                        status,
-                        code,
-                        message: error,
-                    });
-                }
+                Ok(api::TransferEvent::Error(f)) => return Err(f.into()),
                 Err(e) => return Err(ClientError::Protocol(format!("{e}: {line}"))),
             }
         }
@@ -418,15 +480,12 @@ impl Client {
     /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].
     pub fn receive(
         &self,
-        (ns, name, br): (&str, &str, &str),
+        at: (&str, &str, &str),
         from: Option<&str>,
         stream: &mut dyn std::io::Read,
     ) -> Result<api::Receipt, ClientError> {
         self.guard()?;
-        let mut url = format!("{}/dots/{ns}/{name}/branches/{br}/receive", self.base);
-        if let Some(f) = from {
-            url.push_str(&format!("?from={f}"));
-        }
+        let url = format!("{}{}", self.base, receive_path(at, from));
         let r = self
             .agent
             .post(url)
@@ -438,13 +497,10 @@ impl Client {
     /// Asks whether the branch would take a stream based on `from` (before sending one).
     pub fn receive_check(
         &self,
-        (ns, name, br): (&str, &str, &str),
+        at: (&str, &str, &str),
         from: Option<&str>,
     ) -> Result<api::Receipt, ClientError> {
-        let mut path = format!("/dots/{ns}/{name}/branches/{br}/receive?check=1");
-        if let Some(f) = from {
-            path.push_str(&format!("&from={f}"));
-        }
+        let path = format!("{}&check=1", receive_path(at, from));
         self.post(&path, &serde_json::json!({}))
     }
 
@@ -455,4 +511,16 @@ impl Client {
     ) -> Result<Vec<String>, ClientError> {
         self.post(&format!("/dots/{ns}/{name}/branches/{br}/confirm"), req)
     }
+}
+
+/// Where a branch takes a stream of commits following `from`.
+pub fn receive_path((ns, name, br): (&str, &str, &str), from: Option<&str>) -> String {
+    let from = from.map_or(String::new(), |f| format!("from={f}"));
+    format!("/dots/{ns}/{name}/branches/{br}/receive?{from}")
+}
+
+/// Where a branch's commits `from`..=`to` (or `to` in full) are sent from.
+pub fn send_path((ns, name, br): (&str, &str, &str), from: Option<&str>, to: &str) -> String {
+    let from = from.map_or(String::new(), |f| format!("&from={f}"));
+    format!("/dots/{ns}/{name}/branches/{br}/send?to={to}{from}")
 }

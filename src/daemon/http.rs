@@ -30,6 +30,18 @@ enum Out {
     Stream(crate::zfs::SendStream, Option<u64>),
     /// A transfer to or from another cluster, run while progress lines go back (for the user).
     Transfer(Box<api::TransferRequest>, String),
+    /// A commit stream on the connection itself, after switching protocols ([`crate::wire`]).
+    Raw(Raw),
+}
+
+/// The two ends of a raw stream this node can be.
+enum Raw {
+    Send(super::transfer::Outgoing),
+    Receive {
+        user: String,
+        at: (String, String, String),
+        from: Option<String>,
+    },
 }
 
 impl From<Reply> for Out {
@@ -40,6 +52,14 @@ impl From<Reply> for Out {
 
 fn json<T: Serialize>(status: u16, v: &T) -> Reply {
     (status, serde_json::to_vec(v).expect("responses serialise"))
+}
+
+fn failure(e: &DaemonError) -> api::Failure {
+    api::Failure {
+        status: e.status(),
+        error: e.to_string(),
+        code: e.code().to_string(),
+    }
 }
 
 fn error_reply(e: &DaemonError) -> Reply {
@@ -86,6 +106,10 @@ fn handle(daemon: &Daemon, mut req: Request) {
             run_transfer(daemon, req, &user, &t);
             return;
         }
+        Ok(Ok(Out::Raw(raw))) => {
+            raw_stream(daemon, req, raw);
+            return;
+        }
         Ok(Ok(Out::Json(reply))) => reply,
         Ok(Ok(Out::Stale(reply, age))) => {
             stale = Some(age);
@@ -114,55 +138,141 @@ fn handle(daemon: &Daemon, mut req: Request) {
 
 /// Streams `zfs send` output as the body, delimited by closing the connection (callers ask
 /// with `Connection: close`). tiny_http's chunked encoder writes 8 KiB chunks through a 1 KiB
-/// buffer, which halves throughput; this writes 1 MiB at a time. The stream's checksum, and
-/// whether `zfs send` finished cleanly, are kept under the send id given in a header: a cut
-/// stream looks like a short one, and the receiver asks.
+/// buffer, which halves throughput; this writes 1 MiB at a time. Its size, and whether
+/// `zfs send` finished cleanly, are kept under the send id given in a header, before the
+/// connection closes: a cut stream looks like a short one, and the receiver asks.
 fn send_stream(
     daemon: &Daemon,
     req: Request,
-    stream: crate::zfs::SendStream,
+    mut stream: crate::zfs::SendStream,
     estimate: Option<u64>,
 ) {
     use std::io::Write as _;
     let id = super::node::new_id();
     let mut w = req.into_writer();
-    let mut head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n{}: {id}\r\n",
-        api::SEND_ID_HEADER
-    );
-    if let Some(n) = estimate {
-        head.push_str(&format!("{}: {n}\r\n", api::SIZE_ESTIMATE_HEADER));
+    let mut head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n"
+            .to_string();
+    for (k, v) in stream_headers(&id, estimate) {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let mut tally = crate::checksum::Tally::new(stream);
     let sent = w.write_all(head.as_bytes()).and_then(|_| {
-        let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut tally);
+        let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut stream);
         std::io::copy(&mut buffered, &mut w)
     });
     let _ = w.flush();
-    drop(w);
-    let (checksum, bytes) = (tally.checksum(), tally.count());
-    let complete = match sent {
-        Ok(_) => match tally.into_inner().finish() {
-            Ok(()) => true,
+    let (bytes, complete) = match sent {
+        Ok(n) => match stream.finish() {
+            Ok(()) => (n, true),
             Err(e) => {
-                tracing::warn!(error = %e, bytes, "zfs send failed; the stream was cut short");
-                false
+                tracing::warn!(error = %e, bytes = n, "zfs send failed; the stream was cut short");
+                (n, false)
             }
         },
         Err(e) => {
             tracing::warn!(error = %e, "send stream interrupted");
-            false
+            (0, false)
         }
     };
-    daemon.node.sent.record(
-        id,
-        api::SentRecord {
-            checksum,
-            bytes,
-            complete,
-        },
-    );
+    daemon
+        .node
+        .sent
+        .record(id, api::SentRecord { bytes, complete });
+    drop(w);
+}
+
+/// Headers of a commit stream: its send id and the estimate of its size.
+fn stream_headers(id: &str, estimate: Option<u64>) -> Vec<(&'static str, String)> {
+    let mut h = vec![(api::SEND_ID_HEADER, id.to_string())];
+    if let Some(n) = estimate {
+        h.push((api::SIZE_ESTIMATE_HEADER, n.to_string()));
+    }
+    h
+}
+
+/// Whether the request asks to switch to a raw commit stream ([`crate::wire`]), which only a
+/// plain-HTTP connection can carry: `zfs` cannot speak TLS.
+fn wants_raw(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
+    let asked =
+        header(req, "Upgrade").is_some_and(|v| v.eq_ignore_ascii_case(crate::wire::PROTOCOL));
+    if asked && daemon.cfg.tls_cert.is_some() {
+        return Err(DaemonError::BadRequest(
+            "this daemon serves TLS, which raw streams cannot use; send the stream in the request body".into(),
+        ));
+    }
+    Ok(asked)
+}
+
+/// Switches the request's connection to a raw commit stream and runs this node's end of it:
+/// `zfs send`'s pipe is spliced into the socket, or the socket into `zfs receive`'s, and the
+/// receive then answers with one JSON line. The stream never passes through this process.
+fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
+    use std::io::Write as _;
+    let conn = req
+        .remote_addr()
+        .copied()
+        .and_then(|peer| crate::wire::socket_of(peer, daemon.cfg.api_port));
+    let Some(conn) = conn else {
+        let e = DaemonError::Internal("cannot find this request's connection".into());
+        let (status, body) = error_reply(&e);
+        let _ = req.respond(Response::from_data(body).with_status_code(status));
+        return;
+    };
+    let id = super::node::new_id();
+    let mut switch = Response::empty(101);
+    if let Raw::Send(out) = &raw {
+        for (k, v) in stream_headers(&id, out.estimate) {
+            switch.add_header(Header::from_bytes(k, v).expect("valid header"));
+        }
+    }
+    // Held until the stream ends: tiny_http shuts the socket's reading side once it lets go.
+    let _upgraded = req.upgrade(crate::wire::PROTOCOL, switch);
+    match raw {
+        Raw::Send(out) => {
+            let sent = out.send_into(&conn, &mut |_| Ok(()));
+            if let Err(e) = &sent {
+                tracing::warn!(error = %e, "raw send failed");
+            }
+            let record = api::SentRecord {
+                bytes: *sent.as_ref().unwrap_or(&0),
+                complete: sent.is_ok(),
+            };
+            // Recorded before the receiver sees the end, so it finds the record when it asks.
+            daemon.node.sent.record(id, record);
+            let _ = conn.shutdown(std::net::Shutdown::Write);
+        }
+        Raw::Receive { user, at, from } => {
+            let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
+            let input = crate::zfs::Input::Splice {
+                from: std::os::fd::AsFd::as_fd(&conn),
+                progress: &mut |_| Ok(()),
+            };
+            let answer = match daemon
+                .node
+                .receive_commits(&user, at, from.as_deref(), Some(input))
+            {
+                Ok(r) => api::StreamOutcome::Received(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "raw receive failed");
+                    api::StreamOutcome::Error(failure(&e))
+                }
+            };
+            let mut line = serde_json::to_vec(&answer).expect("answers serialise");
+            line.push(b'\n');
+            let _ = (&conn).write_all(&line);
+            let _ = conn.shutdown(std::net::Shutdown::Write);
+            drain(&conn);
+        }
+    }
+}
+
+/// Reads and drops what the peer still sends, for a while: closing a socket with unread data
+/// resets the connection, and the reset could overtake the answer just written.
+fn drain(conn: &std::net::TcpStream) {
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let mut buf = [0u8; 64 * 1024];
+    while matches!((&*conn).read(&mut buf), Ok(n) if n > 0) {}
 }
 
 /// Runs a transfer, answering with one JSON line per progress report and a last one with the
@@ -215,11 +325,7 @@ fn run_transfer(daemon: &Daemon, req: Request, user: &str, t: &api::TransferRequ
         Ok(done) => api::TransferEvent::Done(done),
         Err(e) => {
             tracing::warn!(error = %e, "transfer failed");
-            api::TransferEvent::Error {
-                status: e.status(),
-                error: e.to_string(),
-                code: e.code().to_string(),
-            }
+            api::TransferEvent::Error(failure(&e))
         }
     };
     let _ = line(&mut *w, &ev);
@@ -388,16 +494,21 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     }
     match (req.method(), parts.as_slice()) {
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
-            streams_need_close(req)?;
+            let raw = wants_raw(daemon, req)?;
+            if !raw {
+                streams_need_close(req)?;
+            }
             let url = req.url().to_string();
             let to = query(&url, "to")
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
             let from = query(&url, "from");
-            let (s, estimate) =
-                daemon
-                    .node
-                    .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
-            return Ok(Out::Stream(s, estimate));
+            let out = daemon
+                .node
+                .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
+            if raw {
+                return Ok(Out::Raw(Raw::Send(out)));
+            }
+            return Ok(Out::Stream(out.stream()?, out.estimate));
         }
         (Method::Post, ["v1", "transfers"]) => {
             streams_need_close(req)?;
@@ -409,10 +520,20 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
             let from = query(req.url(), "from");
-            let check_only = query(req.url(), "check").as_deref() == Some("1");
+            let raw = wants_raw(daemon, req)?;
+            let check_only = raw || query(req.url(), "check").as_deref() == Some("1");
             let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
-            let body = (!check_only).then(|| req.as_reader());
+            let body = (!check_only).then(|| crate::zfs::Input::Read(req.as_reader()));
             let node = &daemon.node;
+            if raw {
+                // Checked now, so a refusal is a plain answer; the stream follows the switch.
+                node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), None)?;
+                return Ok(Out::Raw(Raw::Receive {
+                    user,
+                    at: (ns, dot, br),
+                    from,
+                }));
+            }
             return match node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), body) {
                 Ok(r) => Ok(json(200, &r).into()),
                 // Refused before a byte of the body was read: it goes on to the master whole.

@@ -333,7 +333,7 @@ impl Node {
         // Only ever into replicas (or a branch about to be handed over), so rolling back local
         // changes first (`-F`) loses nothing.
         self.pool
-            .receive(&Node::rel(fs), exists, &mut stream)
+            .receive(&Node::rel(fs), exists, crate::zfs::Input::Read(&mut stream))
             .map_err(zfs_err)
     }
 

@@ -2,25 +2,27 @@
 //!
 //! A client asks this node to run a transfer with another cluster ([`Node::transfer`]): this node
 //! sends a branch's commits ([`Node::send_commits`]) to the other daemon's receive, or reads the
-//! other daemon's send into its own ([`Node::receive_commits`]). Both ends checksum the stream;
-//! the receiver registers the commits only when the client confirms with the sender's checksum
-//! ([`Node::confirm_commits`]). Until then they are invisible, and a failed or unconfirmed
-//! receive is rolled back to the newest registered commit before the next one.
+//! other daemon's send into its own ([`Node::receive_commits`]). On plain HTTP the stream goes
+//! raw over the API connection and never passes through either daemon ([`crate::wire`]); over
+//! TLS it is copied through the request or response body. `zfs receive` checks the stream's own
+//! checksum; the receiver registers the commits only when the client confirms them with the
+//! sender's byte count ([`Node::confirm_commits`]). Until then they are invisible, and a failed
+//! or unconfirmed receive is rolled back to the newest registered commit before the next one.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
+use std::io::{BufRead, Read};
+use std::os::fd::AsFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::DaemonError;
 use super::node::{Node, check_name, encode_commit, new_id, now, zfs_err};
 use crate::api;
-use crate::checksum::Tally;
 use crate::client::config::Remote;
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Upgraded};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord};
 use crate::names::Kind;
-use crate::zfs::SendStream;
+use crate::zfs::{Input, Snapshot};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -47,7 +49,7 @@ impl Pending {
 }
 
 pub struct Received {
-    checksum: String,
+    bytes: u64,
     /// Snapshots the stream brought, oldest first.
     snapshots: Vec<String>,
     /// Set when the receive creates a dot or a branch, registered on confirmation.
@@ -74,15 +76,45 @@ pub(super) fn staging(fs: &str) -> String {
 
 pub(super) const STAGING_PREFIX: &str = "recv-";
 
+/// Commits of a branch ready to be sent: `to` in full, or everything after `from` up to `to`.
+pub struct Outgoing {
+    to: Snapshot,
+    from: Option<Snapshot>,
+    /// For the progress bar: exact enough for a full stream, a rough guess for an increment.
+    pub estimate: Option<u64>,
+}
+
+impl Outgoing {
+    /// The stream, through a pipe.
+    pub fn stream(&self) -> Result<crate::zfs::SendStream> {
+        self.to.send(self.from.as_ref(), true).map_err(zfs_err)
+    }
+
+    /// Moves the stream into `conn` without it passing through this process; `tell` hears
+    /// the bytes sent so far and stops the send by failing. Returns the stream's size.
+    pub fn send_into(
+        &self,
+        conn: &std::net::TcpStream,
+        tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        let mut stream = self.stream()?;
+        let sent = stream.splice_into(conn.as_fd(), tell);
+        match sent {
+            Ok(n) => stream.finish().map(|_| n).map_err(zfs_err),
+            Err(e) => Err(DaemonError::Far(format!("the stream was cut off: {e}"))),
+        }
+    }
+}
+
 impl Node {
-    /// A stream of `branch`'s own commits: `to` in full, or everything after `from` up to `to`.
+    /// The commits of `branch` to send: `to` in full, or everything after `from` up to `to`.
     pub fn send_commits(
         &self,
         user: &str,
         (ns, name, branch): (&str, &str, &str),
         from: Option<&str>,
         to: &str,
-    ) -> Result<(SendStream, Option<u64>)> {
+    ) -> Result<Outgoing> {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
@@ -118,8 +150,7 @@ impl Node {
                 Err(e) => return Err(e),
             },
         };
-        // For the progress bar: exact enough for a full stream, a rough guess for an increment
-        // (growth between the two commits; rewritten data makes it low).
+        // Growth between the two commits; rewritten data makes it low.
         let estimate = match &from {
             None => to.referenced().ok(),
             Some(f) => match (to.referenced(), f.referenced()) {
@@ -127,20 +158,18 @@ impl Node {
                 _ => None,
             },
         };
-        let stream = to.send(from.as_ref(), true).map_err(zfs_err)?;
-        Ok((stream, estimate))
+        Ok(Outgoing { to, from, estimate })
     }
 
     /// Receives a stream of commits into `branch`: creating the dot if it does not exist and
     /// `from` is `None`, or the branch, on top of commit `from`, if only the branch is missing.
-    /// Answers with the checksum of what arrived. Without a body, only checks that it would take
-    /// one.
+    /// Answers with what arrived. Without a stream, only checks that it would take one.
     pub fn receive_commits(
         &self,
         user: &str,
         (ns, name, branch): (&str, &str, &str),
         from: Option<&str>,
-        body: Option<&mut dyn Read>,
+        body: Option<Input<'_>>,
     ) -> Result<api::Receipt> {
         self.authorise(user, ns)?;
         check_name(Kind::Namespace, ns)?;
@@ -203,7 +232,6 @@ impl Node {
         // refusal sent while it is still uploading reaches it as a broken pipe.
         let Some(body) = body else {
             return Ok(api::Receipt {
-                checksum: String::new(),
                 bytes: 0,
                 commits: Vec::new(),
             });
@@ -218,32 +246,32 @@ impl Node {
             self.drop_unconfirmed(ns, name, branch);
         }
         let ds = self.pool.dataset(&rel);
-        let mut tally = Tally::new(body);
+        // `zfs receive` checks the stream's own checksum and refuses a cut or altered stream.
         let received = self
             .pool
-            .receive(&rel, fresh.is_none(), &mut tally)
+            .receive(&rel, fresh.is_none(), body)
             .map_err(zfs_err);
         // What arrived must be known exactly: a receive whose snapshots cannot be listed is
         // undone rather than confirmed with fewer commits than were sent. An existing branch
         // was at `from` (see `check_receivable`), so what came is what follows it; a staging
         // filesystem or a branch without commits holds only what came.
-        let snapshots = received.and_then(|_| {
+        let snapshots = received.and_then(|bytes| {
             ds.snapshots().map_err(zfs_err).map(|after| {
                 let names = after.iter().map(|s| s.name().to_string());
-                match (&fresh, from) {
+                let came = match (&fresh, from) {
                     (None, Some(id)) => names.skip_while(|s| s != id).skip(1).collect(),
                     _ => names.collect::<Vec<_>>(),
-                }
+                };
+                (bytes, came)
             })
         });
-        let snapshots = match snapshots {
+        let (bytes, snapshots) = match snapshots {
             Ok(s) => s,
             Err(e) => {
                 self.undo_receive(&fs, fresh.is_some(), from)?;
                 return Err(e);
             }
         };
-        let checksum = tally.checksum();
         self.pending
             .0
             .lock()
@@ -251,15 +279,14 @@ impl Node {
             .insert(
                 fs.clone(),
                 Received {
-                    checksum: checksum.clone(),
+                    bytes,
                     snapshots: snapshots.clone(),
                     fresh,
                 },
             );
-        tracing::info!(%ns, dot = %name, %branch, bytes = tally.count(), commits = snapshots.len(), "received commits");
+        tracing::info!(%ns, dot = %name, %branch, bytes, commits = snapshots.len(), "received commits");
         Ok(api::Receipt {
-            checksum,
-            bytes: tally.count(),
+            bytes,
             commits: snapshots,
         })
     }
@@ -409,7 +436,8 @@ impl Node {
         Ok(())
     }
 
-    /// Registers received commits once the client's checksum matches what arrived.
+    /// Registers received commits once the client's count of what was sent matches what
+    /// arrived.
     pub fn confirm_commits(
         &self,
         user: &str,
@@ -449,9 +477,9 @@ impl Node {
             .ok_or_else(|| {
                 DaemonError::Conflict("nothing received to confirm; send the stream again".into())
             })?;
-        if got.checksum != req.checksum {
+        if got.bytes != req.bytes {
             let first = got.snapshots.first().cloned();
-            tracing::warn!(%fs, "checksum mismatch; received commits dropped");
+            tracing::warn!(%fs, got = got.bytes, sent = req.bytes, "size mismatch; received commits dropped");
             let ds = self.pool.dataset(&Node::rel(&fs));
             if got.fresh.is_some() {
                 let _ = self.pool.dataset(&staging(&fs)).destroy();
@@ -463,8 +491,8 @@ impl Node {
                 let _ = s.destroy();
             }
             return Err(DaemonError::Conflict(format!(
-                "the data that arrived ({}) is not what was sent ({}); nothing was kept, try again",
-                got.checksum, req.checksum
+                "{} bytes arrived but {} were sent; nothing was kept, try again",
+                got.bytes, req.bytes
             )));
         }
         if let Some(f) = &got.fresh {
@@ -502,8 +530,8 @@ impl Node {
     }
 }
 
-/// Checksums of the latest streams this node sent, by send id: a receiver that got a stream
-/// straight from here (`dm pull`, `dm clone`) checks what arrived against them.
+/// The latest streams this node sent, by send id: a receiver that got a stream straight from
+/// here (`dm pull`, `dm clone`) learns from them whether all of it was sent.
 #[derive(Default)]
 pub struct SentLog(Mutex<VecDeque<(String, api::SentRecord)>>);
 
@@ -528,23 +556,33 @@ impl SentLog {
 /// How often a running transfer tells its client how far it got.
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 
-/// Passes reads through and reports the running byte count every [`REPORT_EVERY`]; a report
-/// that fails (the client went away) fails the read, which ends the transfer.
-struct Reporting<'a, R> {
-    inner: R,
-    bytes: u64,
-    last: Instant,
+/// Passes a running byte count on to `report` at most every [`REPORT_EVERY`].
+fn throttled<'a>(
     report: &'a mut dyn FnMut(u64) -> std::io::Result<()>,
+) -> impl FnMut(u64) -> std::io::Result<()> + 'a {
+    let mut last = Instant::now();
+    move |bytes| {
+        if last.elapsed() < REPORT_EVERY {
+            return Ok(());
+        }
+        last = Instant::now();
+        report(bytes)
+    }
 }
 
-impl<R: Read> Read for Reporting<'_, R> {
+/// Passes reads through, telling `tell` the running byte count; an error from `tell` (the
+/// client went away) fails the read, which ends the transfer.
+struct Counting<'a, R> {
+    inner: R,
+    bytes: u64,
+    tell: &'a mut dyn FnMut(u64) -> std::io::Result<()>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.bytes += n as u64;
-        if self.last.elapsed() >= REPORT_EVERY {
-            self.last = Instant::now();
-            (self.report)(self.bytes)?;
-        }
+        (self.tell)(self.bytes)?;
         Ok(n)
     }
 }
@@ -574,7 +612,7 @@ impl Node {
         }
     }
 
-    /// The checksum of a stream this node sent.
+    /// What this node knows of a stream it sent.
     pub fn sent_record(&self, id: &str) -> Result<api::SentRecord> {
         self.sent.get(id).ok_or_else(|| {
             DaemonError::NotFound(format!("no stream {id} was sent recently from this node"))
@@ -596,37 +634,63 @@ impl Node {
         let from = t.from.as_deref();
         match t.direction {
             api::Direction::Push => {
-                let (stream, estimate) = self.send_commits(user, here, from, &t.to)?;
-                let mut tally = Tally::new(stream);
-                let mut tell = |bytes| report(bytes, estimate);
-                let mut body = Reporting {
-                    inner: &mut tally,
-                    bytes: 0,
-                    last: Instant::now(),
-                    report: &mut tell,
+                let out = self.send_commits(user, here, from, &t.to)?;
+                let estimate = out.estimate;
+                let mut report = |bytes| report(bytes, estimate);
+                let mut tell = throttled(&mut report);
+                let path = crate::client::receive_path(there, from);
+                let (sent_bytes, receipt) = match raw(far.upgrade("POST", &path))? {
+                    Some(up) => push_raw(&out, up, &mut tell)?,
+                    None => {
+                        let mut body = Counting {
+                            inner: out.stream()?,
+                            bytes: 0,
+                            tell: &mut tell,
+                        };
+                        let receipt = far.receive(there, from, &mut body).map_err(far_err)?;
+                        let sent = body.bytes;
+                        body.inner.finish().map_err(zfs_err)?;
+                        (sent, receipt)
+                    }
                 };
-                let receipt = far.receive(there, from, &mut body).map_err(far_err)?;
-                let sent_checksum = tally.checksum();
-                tally.into_inner().finish().map_err(zfs_err)?;
                 Ok(api::TransferDone {
-                    sent_checksum,
+                    sent_bytes,
                     receipt,
                 })
             }
             api::Direction::Pull => {
                 self.authorise(user, here.0)?;
-                let incoming = far.send_stream(there, from, &t.to).map_err(far_err)?;
-                let estimate = incoming.estimate;
-                let mut tell = |bytes| report(bytes, estimate);
-                let mut body = Reporting {
-                    inner: incoming.body,
-                    bytes: 0,
-                    last: Instant::now(),
-                    report: &mut tell,
+                let path = crate::client::send_path(there, from, &t.to);
+                let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
+                    Some(up) => {
+                        let estimate = up
+                            .header(api::SIZE_ESTIMATE_HEADER)
+                            .and_then(|v| v.parse().ok());
+                        let mut report = |bytes| report(bytes, estimate);
+                        let mut tell = throttled(&mut report);
+                        let input = Input::Splice {
+                            from: up.stream.as_fd(),
+                            progress: &mut tell,
+                        };
+                        let receipt = self.receive_commits(user, here, from, Some(input))?;
+                        (receipt, up.header(api::SEND_ID_HEADER).map(str::to_string))
+                    }
+                    None => {
+                        let incoming = far.send_stream(there, from, &t.to).map_err(far_err)?;
+                        let estimate = incoming.estimate;
+                        let mut report = |bytes| report(bytes, estimate);
+                        let mut tell = throttled(&mut report);
+                        let mut body = Counting {
+                            inner: incoming.body,
+                            bytes: 0,
+                            tell: &mut tell,
+                        };
+                        let input = Input::Read(&mut body);
+                        let receipt = self.receive_commits(user, here, from, Some(input))?;
+                        (receipt, incoming.send_id)
+                    }
                 };
-                let receipt = self.receive_commits(user, here, from, Some(&mut body))?;
-                let sent = incoming
-                    .send_id
+                let sent = send_id
                     .ok_or_else(|| {
                         DaemonError::Far(
                             "the remote did not say which stream it sent; upgrade dm there".into(),
@@ -639,10 +703,45 @@ impl Node {
                     ));
                 }
                 Ok(api::TransferDone {
-                    sent_checksum: sent.checksum,
+                    sent_bytes: sent.bytes,
                     receipt,
                 })
             }
         }
+    }
+}
+
+/// A raw stream connection to the other cluster, or `None` to copy through a body instead:
+/// over TLS, or when the node asked does not hold the branch and can pass on only a body.
+fn raw(r: std::result::Result<Option<Upgraded>, ClientError>) -> Result<Option<Upgraded>> {
+    match r {
+        Err(ClientError::Api { code, .. }) if code == "master_elsewhere" => Ok(None),
+        other => other.map_err(far_err),
+    }
+}
+
+/// Sends `out` raw into an upgraded receive; the far side answers with what arrived. Returns
+/// the bytes sent and the far side's receipt.
+fn push_raw(
+    out: &Outgoing,
+    up: Upgraded,
+    tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
+) -> Result<(u64, api::Receipt)> {
+    let sent = out.send_into(&up.stream, tell);
+    // Sent or not, the end of our side tells the far side to finish and answer.
+    let _ = up.stream.shutdown(std::net::Shutdown::Write);
+    let mut line = String::new();
+    let answer = std::io::BufReader::new(&up.stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_str::<api::StreamOutcome>(&line).map_err(|e| e.to_string()));
+    match (sent, answer) {
+        (Ok(n), Ok(api::StreamOutcome::Received(r))) => Ok((n, r)),
+        // The far side's reason says more than a broken connection here.
+        (_, Ok(api::StreamOutcome::Error(f))) => Err(far_err(f.into())),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(DaemonError::Far(format!(
+            "the other cluster did not say what arrived ({e}); its daemon may have stopped, run the same command again"
+        ))),
     }
 }

@@ -4,7 +4,8 @@
 //! and known stderr patterns become typed [`ZfsError`]s so callers never match on text. The patterns
 //! cover both zfs-fuse 0.7 and OpenZFS wording.
 
-use std::os::fd::AsRawFd;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
@@ -150,7 +151,7 @@ pub(crate) fn finish_send(args: &[String], child: std::process::Child) -> Result
 
 /// Runs `zfs receive ARGS` fed from `input`; returns the bytes it was fed. Holds the mount lock:
 /// a receive creates (and may mount) datasets.
-pub(crate) fn receive(args: &[String], input: &mut dyn std::io::Read) -> Result<u64, ZfsError> {
+pub(crate) fn receive(args: &[String], input: super::Input<'_>) -> Result<u64, ZfsError> {
     let _lock = MountLock::take();
     let started = Instant::now();
     let mut child = Command::new("zfs")
@@ -166,9 +167,15 @@ pub(crate) fn receive(args: &[String], input: &mut dyn std::io::Read) -> Result<
         })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     widen_pipe(stdin.as_raw_fd());
-    // Large reads: the input is usually a network stream, and 8 KiB copies cost throughput.
-    let mut buffered = std::io::BufReader::with_capacity(1 << 20, input);
-    let copied = std::io::copy(&mut buffered, &mut stdin);
+    let copied = match input {
+        super::Input::Read(r) => {
+            // Large reads: the input is usually a network stream, and 8 KiB copies cost
+            // throughput.
+            let mut buffered = std::io::BufReader::with_capacity(1 << 20, r);
+            std::io::copy(&mut buffered, &mut stdin)
+        }
+        super::Input::Splice { from, progress } => splice_all(from, stdin.as_fd(), progress),
+    };
     drop(stdin);
     let out = child.wait_with_output().map_err(|e| ZfsError::Failed {
         command: "zfs receive".into(),
@@ -193,6 +200,42 @@ pub(crate) fn receive(args: &[String], input: &mut dyn std::io::Read) -> Result<
         }
     };
     check(Tool::Zfs, &full, out).map(|_| bytes)
+}
+
+/// Splices everything from `from` into `to` (one of them a pipe, the other a pipe or socket)
+/// until `from` ends, telling `progress` the running count; the bytes stay in the kernel.
+pub(crate) fn splice_all(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    progress: &mut dyn FnMut(u64) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        // SAFETY: splice between two descriptors we hold open, without offsets.
+        let n = unsafe {
+            libc::splice(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                to.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+            )
+        };
+        match n {
+            0 => return Ok(total),
+            n if n > 0 => {
+                total += n as u64;
+                progress(total)?;
+            }
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
 }
 
 fn check(tool: Tool, args: &[&str], output: Output) -> Result<String, ZfsError> {

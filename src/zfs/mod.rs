@@ -195,7 +195,7 @@ impl Pool {
     /// Receives a `zfs send` stream from `input` into `pool/rel` (created if the stream is a full
     /// or clone stream). `force` rolls `pool/rel` back to its newest snapshot first, which is
     /// right only for read-only replicas. Returns the stream's size in bytes.
-    pub fn receive(&self, rel: &str, force: bool, input: &mut dyn std::io::Read) -> Result<u64> {
+    pub fn receive(&self, rel: &str, force: bool, input: Input<'_>) -> Result<u64> {
         let mut args = Vec::new();
         if force {
             args.push("-F".to_string());
@@ -486,6 +486,18 @@ pub fn check_available() -> Result<()> {
     run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
 }
 
+/// Where `zfs receive` reads its stream from.
+pub enum Input<'a> {
+    /// Copied through this process.
+    Read(&'a mut dyn std::io::Read),
+    /// Spliced from a socket or pipe: the bytes never enter this process. `progress` hears the
+    /// running count; an error from it stops the receive.
+    Splice {
+        from: std::os::fd::BorrowedFd<'a>,
+        progress: &'a mut dyn FnMut(u64) -> std::io::Result<()>,
+    },
+}
+
 /// A running `zfs send`: read the stream, then [`SendStream::finish`] to learn whether it was whole.
 pub struct SendStream {
     /// `None` once finished.
@@ -503,6 +515,19 @@ impl std::io::Read for SendStream {
 }
 
 impl SendStream {
+    /// Moves the stream into `to` (a socket, say) without it passing through this process;
+    /// `progress` hears the running count, and an error from it stops the send. Then
+    /// [`SendStream::finish`].
+    pub fn splice_into(
+        &mut self,
+        to: std::os::fd::BorrowedFd<'_>,
+        progress: &mut dyn FnMut(u64) -> std::io::Result<()>,
+    ) -> std::io::Result<u64> {
+        use std::os::fd::AsFd;
+        let out = self.child.as_ref().and_then(|c| c.stdout.as_ref());
+        let out = out.expect("the stream is read before it is finished");
+        cmd::splice_all(out.as_fd(), to, progress)
+    }
     /// Waits for `zfs send` to exit; an error means the stream just read is not complete.
     pub fn finish(mut self) -> Result<()> {
         let child = self.child.take().expect("finish is called once");

@@ -28,6 +28,56 @@ fn ids(n: &TestNode, dot: &str) -> Vec<String> {
     field(&n.json(&["log", "--json", dot]), "id")
 }
 
+/// Asking for a raw commit stream on the API connection.
+const UPGRADE: &str = "Connection: Upgrade\r\nUpgrade: dm-zfs-stream/1\r\n";
+
+/// `METHOD PATH` as admin with extra `headers`, by hand on one connection: after a `101`,
+/// `stream` follows and this end half-closes. Returns the answer's head and what came after
+/// it until the daemon closed. Without `headers`, reads only the first answer (the connection
+/// stays open).
+fn by_hand(
+    n: &TestNode,
+    method: &str,
+    path: &str,
+    headers: &str,
+    stream: &[u8],
+) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", n.api_key()))
+    };
+    let mut s = std::net::TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Authorization: Basic {auth}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    let mut byte = [0u8; 1];
+    while !resp.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed during the head");
+        resp.push(byte[0]);
+    }
+    let head = String::from_utf8(resp).unwrap();
+    let mut rest = Vec::new();
+    if headers.is_empty() {
+        let mut buf = [0u8; 4096];
+        let k = s.read(&mut buf).unwrap();
+        rest.extend_from_slice(&buf[..k]);
+        return (head, rest);
+    }
+    if head.starts_with("HTTP/1.1 101") && !stream.is_empty() {
+        // The daemon may refuse part-way and close; what it answers is still read below.
+        let _ = s.write_all(stream);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    let _ = s.read_to_end(&mut rest);
+    (head, rest)
+}
+
 /// Bytes of the raw `zfs send -i` between two commits of the current branch of `dot` on `n`.
 fn raw_increment(n: &TestNode, dot: &str, from: &str, to: &str) -> u64 {
     let show = n.json(&["dot", "show", "--json", dot]);
@@ -380,65 +430,121 @@ fn push_into_a_cluster_reaches_the_node_holding_the_branch() {
 /// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
 /// `X-Dm-Send-Id` header; a stream asked for without `Connection: close` is refused with a
 /// message rather than left hanging (tiny_http would keep the connection open).
+/// A raw stream into a receive is checked by `zfs receive` (an altered or cut stream leaves
+/// nothing), and what arrived stays invisible until confirmed with the size that was sent.
+#[test]
+fn raw_streams_are_checked_by_zfs_and_kept_only_when_confirmed() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    a.ok(&["init", "s"]);
+    write_random(&path(&a, "s").join("f"), 2);
+    a.ok(&["commit", "-m", "one"]);
+    let id = ids(&a, "s")[0].clone();
+    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
+    let (head, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let receive = "/v1/dots/admin/s/branches/master/receive";
+    let push = |bytes: &[u8]| -> serde_json::Value {
+        let (head, answer) = by_hand(&b, "POST", receive, UPGRADE, bytes);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        serde_json::from_slice(&answer)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&answer)))
+    };
+    let nothing_visible = || {
+        assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+    };
+    let mut altered = stream.clone();
+    let mid = altered.len() / 2;
+    altered[mid] ^= 0x55;
+    let cut = &stream[..stream.len() - 400];
+    for (what, bad) in [("altered", &altered[..]), ("cut", cut)] {
+        let answer = push(bad);
+        assert!(answer["error"]["code"] == "zfs", "{what}: {answer}");
+        nothing_visible();
+    }
+
+    let answer = push(&stream);
+    let receipt = &answer["received"];
+    assert_eq!(receipt["bytes"], stream.len() as u64, "{answer}");
+    assert_eq!(receipt["commits"], serde_json::json!([id]), "{answer}");
+    nothing_visible();
+    let key = b.api_key();
+    let log = a.http(
+        "GET",
+        "/v1/dots/admin/s/branches/master/commits",
+        Some(("admin", &a.api_key())),
+        b"",
+    );
+    let commits: serde_json::Value = serde_json::from_str(&log.1).unwrap();
+    let confirm = |bytes: usize| {
+        let body = serde_json::json!({ "bytes": bytes, "commits": commits });
+        let confirm = "/v1/dots/admin/s/branches/master/confirm";
+        b.http(
+            "POST",
+            confirm,
+            Some(("admin", &key)),
+            body.to_string().as_bytes(),
+        )
+    };
+    // A size other than what arrived drops it.
+    let (status, body) = confirm(stream.len() + 1);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("were sent; nothing was kept"), "{body}");
+    nothing_visible();
+    let (status, _) = confirm(stream.len());
+    assert_eq!(status, 404, "nothing is left to confirm");
+
+    push(&stream);
+    let (status, body) = confirm(stream.len());
+    assert_eq!(status, 200, "{body}");
+    b.ok(&["switch", "s"]);
+    assert_eq!(ids(&b, "s"), vec![id]);
+    assert_eq!(md5(&path(&b, "s").join("f")), md5(&path(&a, "s").join("f")));
+}
+
 #[test]
 fn streams_are_recorded_by_the_sender_and_need_connection_close() {
-    use std::io::{Read, Write};
     let n = TestNode::new();
     n.ok(&["init", "s"]);
     std::fs::write(path(&n, "s").join("f"), "x").unwrap();
     n.ok(&["commit", "-m", "one"]);
     let id = ids(&n, "s")[0].clone();
     let url = format!("/v1/dots/admin/s/branches/master/send?to={id}");
-    let auth = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", n.api_key()))
-    };
-    let get = |close: bool| {
-        let mut s = std::net::TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-            .unwrap();
-        let conn = if close { "Connection: close\r\n" } else { "" };
-        write!(
-            s,
-            "GET {url} HTTP/1.1\r\nHost: x\r\n{conn}Authorization: Basic {auth}\r\n\r\n"
-        )
-        .unwrap();
-        let mut resp = Vec::new();
-        if close {
-            s.read_to_end(&mut resp).unwrap();
-        } else {
-            // Only the refusal: its body is small and the connection stays open.
-            let mut buf = [0u8; 4096];
-            let k = s.read(&mut buf).unwrap();
-            resp.extend_from_slice(&buf[..k]);
-        }
-        resp
-    };
-    let refused = String::from_utf8_lossy(&get(false)).into_owned();
-    assert!(
-        refused.starts_with("HTTP/1.1 400") && refused.contains("Connection: close"),
-        "{refused}"
-    );
+    let (refused, why) = by_hand(&n, "GET", &url, "", b"");
+    let why = String::from_utf8_lossy(&why);
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert!(why.contains("`Connection: close`"), "{why}");
 
-    let resp = get(true);
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let send_id = head
-        .lines()
-        .find_map(|l| l.strip_prefix("X-Dm-Send-Id: "))
-        .unwrap_or_else(|| panic!("no send id: {head}"))
-        .trim()
-        .to_string();
-    let stream_len = (resp.len() - split) as u64;
-    assert!(stream_len > 0);
-    let record: serde_json::Value = eventually_json(&n, &format!("/v1/sends/{send_id}"));
-    assert_eq!(record["bytes"], stream_len, "{record}");
-    assert_eq!(record["complete"], true, "{record}");
+    // The same stream in the body of a plain answer, and raw after switching protocols.
+    let mut streams = Vec::new();
+    for (headers, status) in [
+        ("Connection: close\r\n", "HTTP/1.1 200"),
+        (UPGRADE, "HTTP/1.1 101"),
+    ] {
+        let (head, stream) = by_hand(&n, "GET", &url, headers, b"");
+        assert!(head.starts_with(status), "{head}");
+        let send_id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Dm-Send-Id: "))
+            .unwrap_or_else(|| panic!("no send id: {head}"))
+            .trim()
+            .to_string();
+        assert!(!stream.is_empty());
+        // Recorded before the connection closed.
+        let (code, body) = n.http(
+            "GET",
+            &format!("/v1/sends/{send_id}"),
+            Some(("admin", &n.api_key())),
+            b"",
+        );
+        assert_eq!(code, 200, "{body}");
+        let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(record["bytes"], stream.len() as u64, "{record}");
+        assert_eq!(record["complete"], true, "{record}");
+        streams.push(stream);
+    }
     assert!(
-        record["checksum"]
-            .as_str()
-            .unwrap()
-            .starts_with("xxh3-128:")
+        streams[0] == streams[1],
+        "the raw stream differs from the copied one"
     );
     let (status, _) = n.http(
         "GET",
@@ -460,18 +566,6 @@ fn streams_are_recorded_by_the_sender_and_need_connection_close() {
     assert_eq!(head[0]["id"], ids(&n, "s")[0]);
     let (status, body) = n.http("GET", &format!("{log}?limit=x"), Some(("admin", &key)), b"");
     assert_eq!(status, 400, "{body}");
-}
-
-/// The sender records a stream just after its last byte: ask until it has.
-fn eventually_json(n: &TestNode, path: &str) -> serde_json::Value {
-    let key = n.api_key();
-    let mut last = (0, String::new());
-    let found = eventually(10, || {
-        last = n.http("GET", path, Some(("admin", &key)), b"");
-        last.0 == 200
-    });
-    assert!(found, "{path}: {last:?}");
-    serde_json::from_str(&last.1).unwrap()
 }
 
 /// A branch the other side lacks travels as a clone of the commit it was made from (which must
