@@ -149,10 +149,14 @@ pub(crate) fn finish_send(args: &[String], child: std::process::Child) -> Result
     check(Tool::Zfs, &full, out).map(|_| ())
 }
 
-/// Runs `zfs receive ARGS` fed from `input`; returns the bytes it was fed. Holds the mount lock:
-/// a receive creates (and may mount) datasets.
-pub(crate) fn receive(args: &[String], input: super::Input<'_>) -> Result<u64, ZfsError> {
-    let _lock = MountLock::take();
+/// Runs `zfs receive ARGS` fed from `input`; returns the bytes it was fed. Holds the mount lock
+/// when `mounts`: the receive may mount or unmount its target.
+pub(crate) fn receive(
+    args: &[String],
+    input: super::Input<'_>,
+    mounts: bool,
+) -> Result<u64, ZfsError> {
+    let _lock = mounts.then(MountLock::take);
     let started = Instant::now();
     let mut child = Command::new("zfs")
         .arg("receive")

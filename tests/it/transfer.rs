@@ -31,17 +31,14 @@ fn ids(n: &TestNode, dot: &str) -> Vec<String> {
 /// Asking for a raw commit stream on the API connection.
 const UPGRADE: &str = "Connection: Upgrade\r\nUpgrade: dm-zfs-stream/1\r\n";
 
-/// `METHOD PATH` as admin with extra `headers`, by hand on one connection: after a `101`,
-/// `stream` follows and this end half-closes. Returns the answer's head and what came after
-/// it until the daemon closed. Without `headers`, reads only the first answer (the connection
-/// stays open).
-fn by_hand(
+/// Sends `METHOD PATH` as admin with extra `headers` by hand, and reads the answer's head (and
+/// nothing more) off the connection.
+fn open_by_hand(
     n: &TestNode,
     method: &str,
     path: &str,
     headers: &str,
-    stream: &[u8],
-) -> (String, Vec<u8>) {
+) -> (std::net::TcpStream, String) {
     use std::io::{Read, Write};
     let auth = {
         use base64::Engine as _;
@@ -61,7 +58,22 @@ fn by_hand(
         assert_eq!(s.read(&mut byte).unwrap(), 1, "closed during the head");
         resp.push(byte[0]);
     }
-    let head = String::from_utf8(resp).unwrap();
+    (s, String::from_utf8(resp).unwrap())
+}
+
+/// `METHOD PATH` as admin with extra `headers`, by hand on one connection: after a `101`,
+/// `stream` follows and this end half-closes. Returns the answer's head and what came after
+/// it until the daemon closed. Without `headers`, reads only the first answer (the connection
+/// stays open).
+fn by_hand(
+    n: &TestNode,
+    method: &str,
+    path: &str,
+    headers: &str,
+    stream: &[u8],
+) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let (mut s, head) = open_by_hand(n, method, path, headers);
     let mut rest = Vec::new();
     if headers.is_empty() {
         let mut buf = [0u8; 4096];
@@ -143,6 +155,10 @@ fn push_pull_clone_incremental_and_diverged() {
     assert!(err.contains("diverged") && err.contains("--force"), "{err}");
     a.ok(&["push", "b", "--force"]);
     assert_eq!(ids(&b, "data"), ids(&a, "data"));
+    // B's branch was mounted while it received.
+    let on_b = path(&b, "data");
+    assert_eq!(std::fs::read_to_string(on_b.join("a-only")).unwrap(), "a");
+    assert!(!on_b.join("b-only").exists());
 
     // Pull the other way, and clone under another name, then pull into the clone.
     std::fs::write(path(&b, "data").join("from-b"), "b2").unwrap();
@@ -499,6 +515,42 @@ fn raw_streams_are_checked_by_zfs_and_kept_only_when_confirmed() {
     b.ok(&["switch", "s"]);
     assert_eq!(ids(&b, "s"), vec![id]);
     assert_eq!(md5(&path(&b, "s").join("f")), md5(&path(&a, "s").join("f")));
+}
+
+/// A stream being received holds up nobody's mounts: on zfs-fuse mounts are serialised
+/// machine-wide, and a receive that held that lock for its whole stream stopped every other
+/// dot on the machine from being created or mounted until it ended.
+#[test]
+fn a_receive_in_progress_holds_up_no_other_dot() {
+    use std::io::{Read, Write};
+    let (a, b) = (TestNode::new(), TestNode::new());
+    a.ok(&["init", "s"]);
+    write_random(&path(&a, "s").join("f"), 4);
+    a.ok(&["commit", "-m", "one"]);
+    let id = ids(&a, "s")[0].clone();
+    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
+    let (_, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    let receive = "/v1/dots/admin/s/branches/master/receive";
+    let (mut conn, head) = open_by_hand(&b, "POST", receive, UPGRADE);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Half the stream: B's `zfs receive` is running and waits for the rest.
+    let half = stream.len() / 2;
+    conn.write_all(&stream[..half]).unwrap();
+    let mut init = b.command().args(["init", "other"]).spawn().unwrap();
+    let finished = eventually(60, || init.try_wait().unwrap().is_some());
+    if !finished {
+        let _ = init.kill();
+    }
+    assert!(finished, "dm init waited for the receive to end");
+    assert!(init.wait().unwrap().success());
+    std::fs::write(path(&b, "other").join("x"), "y").unwrap();
+    // The rest of the stream: the receive completes as if nothing happened.
+    conn.write_all(&stream[half..]).unwrap();
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["received"]["bytes"], stream.len() as u64, "{answer}");
 }
 
 #[test]
