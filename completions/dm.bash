@@ -503,7 +503,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__init)
-            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --etcd-endpoints --config --help --version"
+            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --etcd-endpoints --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -565,6 +565,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream-idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --etcd-endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -585,7 +589,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__join)
-            opts="-c -h -V --token --fingerprint --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --config --help --version"
+            opts="-c -h -V --token --fingerprint --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -652,6 +656,10 @@ _dm() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -77,6 +77,11 @@ pub struct NodeArgs {
     /// Private key (PKCS#8 PEM) of --tls-cert
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     tls_key: Option<PathBuf>,
+    /// Seconds a receive waits for a sender that has gone quiet (a network partition) before it
+    /// gives up and releases the branch
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_STREAM_IDLE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    stream_idle_timeout: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -220,6 +225,7 @@ fn prepare(a: &NodeArgs, admin_key: &str) -> anyhow::Result<(NodeConfig, Option<
         tls_key: None,
         docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
         docker_api_socket: PathBuf::from("/var/run/docker.sock"),
+        stream_idle_secs: a.stream_idle_timeout,
     };
     let mut node = node;
     setup_tls(a, &state_dir, &mut node)?;

@@ -368,6 +368,9 @@ impl Client {
             .ok_or_else(|| unreachable("no address".into()))?;
         let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))
             .map_err(|e| unreachable(e.to_string()))?;
+        // As long as any other answer may take (`timeout_recv_response`); the caller may set
+        // its own for the stream.
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
         let head = format!(
             "{method} /v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: Upgrade\r\nUpgrade: {}\r\nContent-Length: 0\r\n\r\n",
             self.auth,

@@ -42,12 +42,44 @@ pub struct NodeConfig {
     pub tls_cert: Option<PathBuf>,
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
-    /// Unix socket of the Docker volume plugin (its file name is the driver name); none = off.
-    #[serde(default = "default_plugin_socket")]
+    /// Unix socket of the Docker volume plugin (its file name is the driver name); none = off,
+    /// written as an empty string: a missing key means the default socket (files from before
+    /// the option).
+    #[serde(default = "default_plugin_socket", with = "empty_is_none")]
     pub docker_plugin_socket: Option<PathBuf>,
     /// The Docker Engine API, asked which containers use our volumes.
     #[serde(default = "default_docker_api")]
     pub docker_api_socket: PathBuf,
+    /// How long a receive waits for a sender that has gone quiet before it gives up, releasing
+    /// the branch: a sender cut off without a reset (a network partition) never closes.
+    #[serde(default = "default_stream_idle_secs")]
+    pub stream_idle_secs: u64,
+}
+
+pub const DEFAULT_STREAM_IDLE_SECS: u64 = 600;
+
+fn default_stream_idle_secs() -> u64 {
+    DEFAULT_STREAM_IDLE_SECS
+}
+
+/// `Option<PathBuf>` with `None` as an empty string: TOML has no null, and leaving the key out
+/// would read back as the default.
+mod empty_is_none {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(
+            &v.as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok((!s.is_empty()).then(|| PathBuf::from(s)))
+    }
 }
 
 pub const DEFAULT_PLUGIN_SOCKET: &str = "/run/docker/plugins/dm.sock";
@@ -162,5 +194,59 @@ impl NodeConfig {
         } else {
             self.etcd_endpoints.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NodeConfig {
+        NodeConfig {
+            node_id: "n".into(),
+            pool: "pool".into(),
+            pool_file: None,
+            mount_dir: "/m".into(),
+            bind: "0.0.0.0".into(),
+            advertise: "10.0.0.1".into(),
+            api_port: DEFAULT_API_PORT,
+            etcd_client_port: DEFAULT_ETCD_CLIENT_PORT,
+            etcd_peer_port: DEFAULT_ETCD_PEER_PORT,
+            etcd_endpoints: Vec::new(),
+            admin_key_sha256: "h".into(),
+            cluster_secret: "s".into(),
+            etcd_initial_cluster: None,
+            tls_cert: None,
+            tls_key: None,
+            docker_plugin_socket: None,
+            docker_api_socket: default_docker_api(),
+            stream_idle_secs: 5,
+        }
+    }
+
+    #[test]
+    fn saved_settings_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        // The plugin turned off stays off (it used to come back as the default socket).
+        let off = sample();
+        off.save(dir.path()).unwrap();
+        assert_eq!(NodeConfig::load(dir.path()).unwrap(), off);
+        let on = NodeConfig {
+            docker_plugin_socket: Some("/run/docker/plugins/x.sock".into()),
+            ..sample()
+        };
+        on.save(dir.path()).unwrap();
+        assert_eq!(NodeConfig::load(dir.path()).unwrap(), on);
+        // A file from before these options gets their defaults.
+        let text = std::fs::read_to_string(node_file(dir.path())).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("docker_plugin_socket") && !l.starts_with("stream_idle"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(node_file(dir.path()), old).unwrap();
+        let loaded = NodeConfig::load(dir.path()).unwrap();
+        assert_eq!(loaded.docker_plugin_socket, default_plugin_socket());
+        assert_eq!(loaded.stream_idle_secs, DEFAULT_STREAM_IDLE_SECS);
     }
 }

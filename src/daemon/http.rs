@@ -243,6 +243,7 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
             let _ = conn.shutdown(std::net::Shutdown::Write);
         }
         Raw::Receive { user, at, from } => {
+            let _ = conn.set_read_timeout(Some(daemon.node.stream_idle));
             let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
             let input = crate::zfs::Input::Splice {
                 from: std::os::fd::AsFd::as_fd(&conn),
@@ -523,8 +524,18 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             let raw = wants_raw(daemon, req)?;
             let check_only = raw || query(req.url(), "check").as_deref() == Some("1");
             let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
-            let body = (!check_only).then(|| crate::zfs::Input::Read(req.as_reader()));
             let node = &daemon.node;
+            if !check_only {
+                // The body comes through tiny_http, but the wait for it is ours to bound.
+                let conn = req
+                    .remote_addr()
+                    .copied()
+                    .and_then(|peer| crate::wire::socket_of(peer, daemon.cfg.api_port));
+                if let Some(c) = conn {
+                    let _ = c.set_read_timeout(Some(node.stream_idle));
+                }
+            }
+            let body = (!check_only).then(|| crate::zfs::Input::Read(req.as_reader()));
             if raw {
                 // Checked now, so a refusal is a plain answer; the stream follows the switch.
                 node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), None)?;

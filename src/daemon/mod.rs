@@ -263,7 +263,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         driver,
         api_socket: cfg.docker_api_socket.clone(),
     });
-    let node = Node::new(
+    let mut node = Node::new(
         cfg.node_id.clone(),
         pool,
         cfg.mount_dir.clone(),
@@ -272,6 +272,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         docker,
         peer::Peers::new(&cfg.cluster_secret),
     );
+    node.stream_idle = std::time::Duration::from_secs(cfg.stream_idle_secs);
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
     let server = match tls {

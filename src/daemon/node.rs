@@ -52,10 +52,12 @@ pub struct Node {
     pub(super) peers: super::peer::Peers,
     /// Branches this node is handing off to another node, by filesystem id.
     pub(super) moving: Mutex<HashMap<String, super::handoff::Moving>>,
-    /// Streams from other clusters waiting for the client's checksum.
+    /// Streams from other clusters waiting for the client's confirmation.
     pub(super) pending: super::transfer::Pending,
-    /// Checksums of streams this node sent, for the receiving side to check against.
+    /// Streams this node sent, for the receiving side to ask whether they were whole.
     pub(super) sent: super::transfer::SentLog,
+    /// How long a receive waits for a sender gone quiet (`NodeConfig::stream_idle_secs`).
+    pub(super) stream_idle: Duration,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     stats: Arc<Mutex<StatsCache>>,
     /// The last full listing, served (marked stale) while etcd is unreachable.
@@ -253,6 +255,7 @@ impl Node {
             moving: Mutex::default(),
             pending: Default::default(),
             sent: Default::default(),
+            stream_idle: Duration::from_secs(super::config::DEFAULT_STREAM_IDLE_SECS),
             locks: Mutex::new(HashMap::new()),
             stats: Arc::default(),
             last_list: Mutex::default(),

@@ -663,6 +663,7 @@ impl Node {
                 let path = crate::client::send_path(there, from, &t.to);
                 let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
                     Some(up) => {
+                        let _ = up.stream.set_read_timeout(Some(self.stream_idle));
                         let estimate = up
                             .header(api::SIZE_ESTIMATE_HEADER)
                             .and_then(|v| v.parse().ok());

@@ -197,9 +197,16 @@ pub(crate) fn receive(
         // The stream broke (sender died, connection dropped): whatever zfs says, it failed.
         Err(e) => {
             let _ = check(Tool::Zfs, &full, out);
+            // A read timeout on the input (see `Input`) ends a wait for a sender gone quiet.
+            let why = match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    "nothing arrived for too long; the sender went quiet".to_string()
+                }
+                _ => format!("the stream was cut off: {e}"),
+            };
             return Err(ZfsError::Failed {
                 command: full.join(" "),
-                stderr: format!("the stream was cut off: {e}"),
+                stderr: why,
             });
         }
     };

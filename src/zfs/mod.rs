@@ -503,7 +503,8 @@ pub fn check_available() -> Result<()> {
     run(Tool::Zpool, &["list", "-H", "-o", "name"]).map(|_| ())
 }
 
-/// Where `zfs receive` reads its stream from.
+/// Where `zfs receive` reads its stream from. A read timeout on the input (a socket's) ends the
+/// receive when nothing arrives for that long.
 pub enum Input<'a> {
     /// Copied through this process.
     Read(&'a mut dyn std::io::Read),

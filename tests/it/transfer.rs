@@ -553,6 +553,58 @@ fn a_receive_in_progress_holds_up_no_other_dot() {
     assert_eq!(answer["received"]["bytes"], stream.len() as u64, "{answer}");
 }
 
+/// A sender that goes quiet mid-stream without closing (cut off by a network partition) is
+/// given up on after the receiver's idle limit, raw or through the body: nothing is kept, and
+/// the dot can be pushed again.
+#[test]
+fn a_sender_gone_quiet_is_given_up_on() {
+    use std::io::{Read, Write};
+    let a = TestNode::new();
+    let b = TestNode::with_args("256M", &["--stream-idle-timeout", "2"]);
+    a.ok(&["init", "s"]);
+    write_random(&path(&a, "s").join("f"), 4);
+    a.ok(&["commit", "-m", "one"]);
+    let id = ids(&a, "s")[0].clone();
+    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
+    let (_, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    let half = &stream[..stream.len() / 2];
+    let receive = "/v1/dots/admin/s/branches/master/receive";
+
+    let (mut conn, head) = open_by_hand(&b, "POST", receive, UPGRADE);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    conn.write_all(half).unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.contains("the sender went quiet"), "{answer}");
+    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+
+    // The same through the request body, the way a stream over TLS travels.
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", b.api_key()))
+    };
+    let mut conn = std::net::TcpStream::connect((b.addr.as_str(), b.port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        conn,
+        "POST {receive} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n",
+        stream.len()
+    )
+    .unwrap();
+    conn.write_all(half).unwrap();
+    let mut answer = [0u8; 4096];
+    let n = conn.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.contains("the sender went quiet"), "{answer}");
+    assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
+
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    a.ok(&["push", "b"]);
+    assert_eq!(ids(&b, "s"), vec![id]);
+}
+
 #[test]
 fn streams_are_recorded_by_the_sender_and_need_connection_close() {
     let n = TestNode::new();
