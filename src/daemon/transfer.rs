@@ -736,13 +736,16 @@ fn push_raw(
         .read_line(&mut line)
         .map_err(|e| e.to_string())
         .and_then(|_| serde_json::from_str::<api::StreamOutcome>(&line).map_err(|e| e.to_string()));
+    let broke = |why: String| {
+        DaemonError::Far(format!(
+            "the connection to the other cluster broke during the stream ({why}); it keeps nothing half-received, so run the same command again"
+        ))
+    };
     match (sent, answer) {
         (Ok(n), Ok(api::StreamOutcome::Received(r))) => Ok((n, r)),
         // The far side's reason says more than a broken connection here.
         (_, Ok(api::StreamOutcome::Error(f))) => Err(far_err(f.into())),
+        (Err(DaemonError::Far(why)), Err(_)) | (Ok(_), Err(why)) => Err(broke(why)),
         (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(DaemonError::Far(format!(
-            "the other cluster did not say what arrived ({e}); its daemon may have stopped, run the same command again"
-        ))),
     }
 }
