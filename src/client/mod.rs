@@ -349,51 +349,8 @@ impl Client {
     /// ([`crate::wire`]). `None` for a TLS remote, whose stream must go through the body. A
     /// refusal comes back as the daemon's error.
     pub fn upgrade(&self, method: &str, path: &str) -> Result<Option<Upgraded>, ClientError> {
-        use std::io::{Read, Write};
         self.guard()?;
-        let Some(addr) = self
-            .base
-            .strip_prefix("http://")
-            .and_then(|r| r.strip_suffix("/v1"))
-        else {
-            return Ok(None);
-        };
-        let unreachable = |detail: String| ClientError::Unreachable {
-            addr: addr.to_string(),
-            detail,
-        };
-        let target = std::net::ToSocketAddrs::to_socket_addrs(addr)
-            .map_err(|e| unreachable(e.to_string()))?
-            .next()
-            .ok_or_else(|| unreachable("no address".into()))?;
-        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))
-            .map_err(|e| unreachable(e.to_string()))?;
-        // As long as any other answer may take (`timeout_recv_response`); the caller may set
-        // its own for the stream.
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
-        let head = format!(
-            "{method} /v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: Upgrade\r\nUpgrade: {}\r\nContent-Length: 0\r\n\r\n",
-            self.auth,
-            crate::wire::PROTOCOL
-        );
-        let cut = |e: std::io::Error| unreachable(format!("connection lost: {e}"));
-        stream.write_all(head.as_bytes()).map_err(cut)?;
-        let answer = crate::wire::read_head(&mut stream).map_err(cut)?;
-        let (status, headers) = crate::wire::parse_response(&answer)
-            .ok_or_else(|| ClientError::Protocol("malformed HTTP answer".into()))?;
-        if status == 101 {
-            return Ok(Some(Upgraded { stream, headers }));
-        }
-        let length = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse::<u64>().ok());
-        let mut text = String::new();
-        let _ = match length {
-            Some(n) => stream.take(n).read_to_string(&mut text),
-            None => stream.read_to_string(&mut text),
-        };
-        Err(error_body(status, &text))
+        upgrade(&self.base, &self.auth, method, path)
     }
 
     /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
@@ -526,4 +483,57 @@ pub fn receive_path((ns, name, br): (&str, &str, &str), from: Option<&str>) -> S
 pub fn send_path((ns, name, br): (&str, &str, &str), from: Option<&str>, to: &str) -> String {
     let from = from.map_or(String::new(), |f| format!("&from={f}"));
     format!("/dots/{ns}/{name}/branches/{br}/send?to={to}{from}")
+}
+
+/// Asks the daemon at `base` (`http://HOST:PORT/v1`) for `METHOD /v1PATH` as a raw commit
+/// stream, with `auth` as the Authorization header; `None` for an `https` base.
+pub fn upgrade(
+    base: &str,
+    auth: &str,
+    method: &str,
+    path: &str,
+) -> Result<Option<Upgraded>, ClientError> {
+    use std::io::{Read, Write};
+    let Some(addr) = base
+        .strip_prefix("http://")
+        .and_then(|r| r.strip_suffix("/v1"))
+    else {
+        return Ok(None);
+    };
+    let unreachable = |detail: String| ClientError::Unreachable {
+        addr: addr.to_string(),
+        detail,
+    };
+    let target = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(|e| unreachable(e.to_string()))?
+        .next()
+        .ok_or_else(|| unreachable("no address".into()))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))
+        .map_err(|e| unreachable(e.to_string()))?;
+    // As long as any other answer may take (`timeout_recv_response`); the caller may set
+    // its own for the stream.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
+    let head = format!(
+        "{method} /v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: Upgrade\r\nUpgrade: {}\r\nContent-Length: 0\r\n\r\n",
+        auth,
+        crate::wire::PROTOCOL
+    );
+    let cut = |e: std::io::Error| unreachable(format!("connection lost: {e}"));
+    stream.write_all(head.as_bytes()).map_err(cut)?;
+    let answer = crate::wire::read_head(&mut stream).map_err(cut)?;
+    let (status, headers) = crate::wire::parse_response(&answer)
+        .ok_or_else(|| ClientError::Protocol("malformed HTTP answer".into()))?;
+    if status == 101 {
+        return Ok(Some(Upgraded { stream, headers }));
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    let mut text = String::new();
+    let _ = match length {
+        Some(n) => stream.take(n).read_to_string(&mut text),
+        None => stream.read_to_string(&mut text),
+    };
+    Err(error_body(status, &text))
 }

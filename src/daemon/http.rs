@@ -36,7 +36,8 @@ enum Out {
 
 /// The two ends of a raw stream this node can be.
 enum Raw {
-    Send(super::transfer::Outgoing),
+    /// With an estimate of its size, for the receiver's progress bar.
+    Send(crate::zfs::SendStream, Option<u64>),
     Receive {
         user: String,
         at: (String, String, String),
@@ -221,16 +222,16 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
     };
     let id = super::node::new_id();
     let mut switch = Response::empty(101);
-    if let Raw::Send(out) = &raw {
-        for (k, v) in stream_headers(&id, out.estimate) {
+    if let Raw::Send(_, estimate) = &raw {
+        for (k, v) in stream_headers(&id, *estimate) {
             switch.add_header(Header::from_bytes(k, v).expect("valid header"));
         }
     }
     // Held until the stream ends: tiny_http shuts the socket's reading side once it lets go.
     let _upgraded = req.upgrade(crate::wire::PROTOCOL, switch);
     match raw {
-        Raw::Send(out) => {
-            let sent = out.send_into(&conn, &mut |_| Ok(()));
+        Raw::Send(stream, _) => {
+            let sent = super::transfer::splice_out(stream, &conn, &mut |_| Ok(()));
             if let Err(e) = &sent {
                 tracing::warn!(error = %e, "raw send failed");
             }
@@ -238,6 +239,7 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
                 bytes: *sent.as_ref().unwrap_or(&0),
                 complete: sent.is_ok(),
             };
+            tracing::debug!(bytes = record.bytes, complete = record.complete, "spliced a send");
             // Recorded before the receiver sees the end, so it finds the record when it asks.
             daemon.node.sent.record(id, record);
             let _ = conn.shutdown(std::net::Shutdown::Write);
@@ -435,7 +437,10 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
     let url = req.url().to_string();
     match (req.method(), parts) {
         (Method::Get, ["v1", "internal", "send"]) => {
-            streams_need_close(req)?;
+            let raw = wants_raw(daemon, req)?;
+            if !raw {
+                streams_need_close(req)?;
+            }
             let need = |k: &str| {
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
             };
@@ -445,6 +450,9 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
                 &need("to")?,
                 query(&url, "all").as_deref() == Some("1"),
             )?;
+            if raw {
+                return Ok(Out::Raw(Raw::Send(stream, None)));
+            }
             Ok(Out::Stream(stream, None))
         }
         (Method::Post, ["v1", "internal", "release"]) => {
@@ -507,7 +515,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
                 .node
                 .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
             if raw {
-                return Ok(Out::Raw(Raw::Send(out)));
+                return Ok(Out::Raw(Raw::Send(out.stream()?, out.estimate)));
             }
             return Ok(Out::Stream(out.stream()?, out.estimate));
         }

@@ -67,6 +67,14 @@ fn unreachable(s: &ServerRecord, e: impl std::fmt::Display) -> DaemonError {
     ))
 }
 
+/// A stream from another node ([`Peers::stream`]).
+pub enum PeerStream {
+    /// The connection itself, after switching protocols: splice it.
+    Raw(std::net::TcpStream),
+    /// An answer's body (over TLS): read it.
+    Body(Box<dyn Read + Send>),
+}
+
 impl Peers {
     pub fn new(secret: &str) -> Peers {
         Peers {
@@ -123,8 +131,17 @@ impl Peers {
         Self::decode(s, resp)
     }
 
-    /// Opens a `zfs send` stream served by node `s` at `path`.
-    pub fn stream(&self, s: &ServerRecord, path: &str) -> Result<impl Read + 'static, DaemonError> {
+    /// Opens a `zfs send` stream served by node `s` at `path`: raw on the connection when `s`
+    /// serves plain HTTP ([`crate::wire`]), else in the answer's body.
+    pub fn stream(&self, s: &ServerRecord, path: &str) -> Result<PeerStream, DaemonError> {
+        match crate::client::upgrade(&base(s), &self.auth, "GET", path) {
+            Ok(Some(up)) => return Ok(PeerStream::Raw(up.stream)),
+            Ok(None) => {}
+            Err(crate::client::ClientError::Api {
+                status, message, ..
+            }) => return Err(remote_refusal(status, message)),
+            Err(e) => return Err(unreachable(s, e)),
+        }
         let resp = self
             .agent(s)
             .get(format!("{}{path}", base(s)))
@@ -143,7 +160,9 @@ impl Peers {
                 .unwrap_or_default();
             return Err(remote_error(status, &text));
         }
-        Ok(body.into_with_config().limit(u64::MAX).reader())
+        Ok(PeerStream::Body(Box::new(
+            body.into_with_config().limit(u64::MAX).reader(),
+        )))
     }
 
     /// Sends a user's request on to node `s` unchanged (same credentials); returns its answer.
@@ -237,6 +256,11 @@ fn remote_error(status: u16, text: &str) -> DaemonError {
     let msg = serde_json::from_str::<api::ErrorBody>(text)
         .map(|b| b.error)
         .unwrap_or_else(|_| format!("HTTP {status}: {text}"));
+    remote_refusal(status, msg)
+}
+
+/// Another node's refusal, with its status, as this node's error.
+fn remote_refusal(status: u16, msg: String) -> DaemonError {
     match status {
         400 => DaemonError::BadRequest(msg),
         401 => DaemonError::Internal(format!(

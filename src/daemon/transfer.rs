@@ -90,19 +90,27 @@ impl Outgoing {
         self.to.send(self.from.as_ref(), true).map_err(zfs_err)
     }
 
-    /// Moves the stream into `conn` without it passing through this process; `tell` hears
-    /// the bytes sent so far and stops the send by failing. Returns the stream's size.
+    /// Moves the stream into `conn` (see [`splice_out`]).
     pub fn send_into(
         &self,
         conn: &std::net::TcpStream,
         tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
     ) -> Result<u64> {
-        let mut stream = self.stream()?;
-        let sent = stream.splice_into(conn.as_fd(), tell);
-        match sent {
-            Ok(n) => stream.finish().map(|_| n).map_err(zfs_err),
-            Err(e) => Err(DaemonError::Far(format!("the stream was cut off: {e}"))),
-        }
+        splice_out(self.stream()?, conn, tell)
+    }
+}
+
+/// Moves a `zfs send` stream into `conn` without it passing through this process; `tell` hears
+/// the bytes sent so far and stops the send by failing. Returns the stream's size once
+/// `zfs send` has exited cleanly.
+pub fn splice_out(
+    mut stream: crate::zfs::SendStream,
+    conn: &std::net::TcpStream,
+    tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
+) -> Result<u64> {
+    match stream.splice_into(conn.as_fd(), tell) {
+        Ok(n) => stream.finish().map(|_| n).map_err(zfs_err),
+        Err(e) => Err(DaemonError::Far(format!("the stream was cut off: {e}"))),
     }
 }
 
