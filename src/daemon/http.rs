@@ -239,7 +239,11 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
                 bytes: *sent.as_ref().unwrap_or(&0),
                 complete: sent.is_ok(),
             };
-            tracing::debug!(bytes = record.bytes, complete = record.complete, "spliced a send");
+            tracing::debug!(
+                bytes = record.bytes,
+                complete = record.complete,
+                "spliced a send"
+            );
             // Recorded before the receiver sees the end, so it finds the record when it asks.
             daemon.node.sent.record(id, record);
             let _ = conn.shutdown(std::net::Shutdown::Write);

@@ -31,15 +31,23 @@ fn ids(n: &TestNode, dot: &str) -> Vec<String> {
 /// Asking for a raw commit stream on the API connection.
 const UPGRADE: &str = "Connection: Upgrade\r\nUpgrade: dm-zfs-stream/1\r\n";
 
-/// Sends `METHOD PATH` as admin with extra `headers` by hand, and reads the answer's head (and
-/// nothing more) off the connection.
-fn open_by_hand(
-    n: &TestNode,
-    method: &str,
-    path: &str,
-    headers: &str,
-) -> (std::net::TcpStream, String) {
-    use std::io::{Read, Write};
+/// A dot `s` on `a` with one commit of `mib` MiB of random data: its id, and the raw stream
+/// of it as `a` sends it.
+fn one_commit_stream(a: &TestNode, mib: usize) -> (String, Vec<u8>) {
+    a.ok(&["init", "s"]);
+    write_random(&path(a, "s").join("f"), mib);
+    a.ok(&["commit", "-m", "one"]);
+    let id = ids(a, "s")[0].clone();
+    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
+    let (head, stream) = by_hand(a, "GET", &send, UPGRADE, b"");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    (id, stream)
+}
+
+/// Connects to `n`'s API and sends the head of `METHOD PATH` as admin, with extra `headers`
+/// (each ending in CRLF; the body, if any, is the caller's to send).
+fn request_by_hand(n: &TestNode, method: &str, path: &str, headers: &str) -> std::net::TcpStream {
+    use std::io::Write;
     let auth = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", n.api_key()))
@@ -49,9 +57,22 @@ fn open_by_hand(
         .unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Authorization: Basic {auth}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Authorization: Basic {auth}\r\n\r\n"
     )
     .unwrap();
+    s
+}
+
+/// Sends `METHOD PATH` without a body as admin with extra `headers` by hand, and reads the
+/// answer's head (and nothing more) off the connection.
+fn open_by_hand(
+    n: &TestNode,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> (std::net::TcpStream, String) {
+    use std::io::Read;
+    let mut s = request_by_hand(n, method, path, &format!("{headers}Content-Length: 0\r\n"));
     let mut resp = Vec::new();
     let mut byte = [0u8; 1];
     while !resp.ends_with(b"\r\n\r\n") {
@@ -443,21 +464,12 @@ fn push_into_a_cluster_reaches_the_node_holding_the_branch() {
     assert!(c.fails(&["push", "hub"]).contains("diverged"));
 }
 
-/// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
-/// `X-Dm-Send-Id` header; a stream asked for without `Connection: close` is refused with a
-/// message rather than left hanging (tiny_http would keep the connection open).
 /// A raw stream into a receive is checked by `zfs receive` (an altered or cut stream leaves
 /// nothing), and what arrived stays invisible until confirmed with the size that was sent.
 #[test]
 fn raw_streams_are_checked_by_zfs_and_kept_only_when_confirmed() {
     let (a, b) = (TestNode::new(), TestNode::new());
-    a.ok(&["init", "s"]);
-    write_random(&path(&a, "s").join("f"), 2);
-    a.ok(&["commit", "-m", "one"]);
-    let id = ids(&a, "s")[0].clone();
-    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
-    let (head, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let (id, stream) = one_commit_stream(&a, 2);
     let receive = "/v1/dots/admin/s/branches/master/receive";
     let push = |bytes: &[u8]| -> serde_json::Value {
         let (head, answer) = by_hand(&b, "POST", receive, UPGRADE, bytes);
@@ -524,12 +536,7 @@ fn raw_streams_are_checked_by_zfs_and_kept_only_when_confirmed() {
 fn a_receive_in_progress_holds_up_no_other_dot() {
     use std::io::{Read, Write};
     let (a, b) = (TestNode::new(), TestNode::new());
-    a.ok(&["init", "s"]);
-    write_random(&path(&a, "s").join("f"), 4);
-    a.ok(&["commit", "-m", "one"]);
-    let id = ids(&a, "s")[0].clone();
-    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
-    let (_, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    let (_, stream) = one_commit_stream(&a, 4);
     let receive = "/v1/dots/admin/s/branches/master/receive";
     let (mut conn, head) = open_by_hand(&b, "POST", receive, UPGRADE);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
@@ -561,12 +568,7 @@ fn a_sender_gone_quiet_is_given_up_on() {
     use std::io::{Read, Write};
     let a = TestNode::new();
     let b = TestNode::with_args("256M", &["--stream-idle-timeout", "2"]);
-    a.ok(&["init", "s"]);
-    write_random(&path(&a, "s").join("f"), 4);
-    a.ok(&["commit", "-m", "one"]);
-    let id = ids(&a, "s")[0].clone();
-    let send = format!("/v1/dots/admin/s/branches/master/send?to={id}");
-    let (_, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    let (id, stream) = one_commit_stream(&a, 4);
     let half = &stream[..stream.len() / 2];
     let receive = "/v1/dots/admin/s/branches/master/receive";
 
@@ -580,19 +582,8 @@ fn a_sender_gone_quiet_is_given_up_on() {
     assert!(b.json(&["list", "--json"]).as_array().unwrap().is_empty());
 
     // The same through the request body, the way a stream over TLS travels.
-    let auth = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", b.api_key()))
-    };
-    let mut conn = std::net::TcpStream::connect((b.addr.as_str(), b.port)).unwrap();
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        conn,
-        "POST {receive} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n",
-        stream.len()
-    )
-    .unwrap();
+    let length = format!("Content-Length: {}\r\n", stream.len());
+    let mut conn = request_by_hand(&b, "POST", receive, &length);
     conn.write_all(half).unwrap();
     let mut answer = [0u8; 4096];
     let n = conn.read(&mut answer).unwrap();
@@ -605,6 +596,10 @@ fn a_sender_gone_quiet_is_given_up_on() {
     assert_eq!(ids(&b, "s"), vec![id]);
 }
 
+/// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
+/// `X-Dm-Send-Id` header; a stream asked for without `Connection: close` is refused with a
+/// message rather than left hanging (tiny_http would keep the connection open).
+/// The same stream comes raw after switching protocols.
 #[test]
 fn streams_are_recorded_by_the_sender_and_need_connection_close() {
     let n = TestNode::new();
