@@ -4,9 +4,9 @@
 //! connection carries the raw `zfs send` stream: the sender splices `zfs send`'s pipe into the
 //! socket, and the receiver splices the socket into `zfs receive`'s pipe, so the bytes stay in
 //! the kernel and are never copied through either daemon. A stream into a receive ends with the
-//! sender's half-close, and the receiver answers with one JSON line. Whether the stream is intact is checked by `zfs receive`
-//! itself: every stream ends with a checksum of the whole stream, and a cut or altered stream is
-//! refused before any snapshot from it exists.
+//! sender's half-close, and the receiver answers with one JSON line. Whether the stream is
+//! intact is checked by `zfs receive` itself: every stream ends with a checksum of the whole
+//! stream, and a cut or altered stream is refused before any snapshot from it exists.
 //!
 //! Each end counts what it spliced. A pipe stays between each daemon and `zfs`, rather than
 //! handing `zfs` the socket (which measured a few percent faster), so that a daemon that dies

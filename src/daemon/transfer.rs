@@ -642,81 +642,107 @@ impl Node {
         let from = t.from.as_deref();
         match t.direction {
             api::Direction::Push => {
-                let out = self.send_commits(user, here, from, &t.to)?;
-                let estimate = out.estimate;
-                let mut report = |bytes| report(bytes, estimate);
-                let mut tell = throttled(&mut report);
-                let path = crate::client::receive_path(there, from);
-                let (sent_bytes, receipt) = match raw(far.upgrade("POST", &path))? {
-                    Some(up) => push_raw(&out, up, &mut tell)?,
-                    None => {
-                        let mut body = Counting {
-                            inner: out.stream()?,
-                            bytes: 0,
-                            tell: &mut tell,
-                        };
-                        let receipt = far.receive(there, from, &mut body).map_err(far_err)?;
-                        let sent = body.bytes;
-                        body.inner.finish().map_err(zfs_err)?;
-                        (sent, receipt)
-                    }
-                };
-                Ok(api::TransferDone {
-                    sent_bytes,
-                    receipt,
-                })
+                self.push_to_far(user, here, (&far, there), from, &t.to, report)
             }
             api::Direction::Pull => {
-                self.authorise(user, here.0)?;
-                let path = crate::client::send_path(there, from, &t.to);
-                let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
-                    Some(up) => {
-                        let _ = up.stream.set_read_timeout(Some(self.stream_idle));
-                        let estimate = up
-                            .header(api::SIZE_ESTIMATE_HEADER)
-                            .and_then(|v| v.parse().ok());
-                        let mut report = |bytes| report(bytes, estimate);
-                        let mut tell = throttled(&mut report);
-                        let input = Input::Splice {
-                            from: up.stream.as_fd(),
-                            progress: &mut tell,
-                        };
-                        let receipt = self.receive_commits(user, here, from, Some(input))?;
-                        (receipt, up.header(api::SEND_ID_HEADER).map(str::to_string))
-                    }
-                    None => {
-                        let incoming = far.send_stream(there, from, &t.to).map_err(far_err)?;
-                        let estimate = incoming.estimate;
-                        let mut report = |bytes| report(bytes, estimate);
-                        let mut tell = throttled(&mut report);
-                        let mut body = Counting {
-                            inner: incoming.body,
-                            bytes: 0,
-                            tell: &mut tell,
-                        };
-                        let input = Input::Read(&mut body);
-                        let receipt = self.receive_commits(user, here, from, Some(input))?;
-                        (receipt, incoming.send_id)
-                    }
-                };
-                let sent = send_id
-                    .ok_or_else(|| {
-                        DaemonError::Far(
-                            "the remote did not say which stream it sent; upgrade dm there".into(),
-                        )
-                    })
-                    .and_then(|id| far.sent(&id).map_err(far_err))?;
-                if !sent.complete {
-                    return Err(DaemonError::Far(
-                        "the remote's `zfs send` failed part-way; nothing was kept, see its log and try again".into(),
-                    ));
-                }
-                Ok(api::TransferDone {
-                    sent_bytes: sent.bytes,
-                    receipt,
-                })
+                self.pull_from_far(user, here, (&far, there), from, &t.to, report)
             }
         }
+    }
+
+    /// Sends `here`'s commits after `from` up to `to` to branch `there` of the far cluster.
+    fn push_to_far(
+        &self,
+        user: &str,
+        here: (&str, &str, &str),
+        (far, there): (&Client, (&str, &str, &str)),
+        from: Option<&str>,
+        to: &str,
+        report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
+    ) -> Result<api::TransferDone> {
+        let out = self.send_commits(user, here, from, to)?;
+        let estimate = out.estimate;
+        let mut report = |bytes| report(bytes, estimate);
+        let mut tell = throttled(&mut report);
+        let path = crate::client::receive_path(there, from);
+        let (sent_bytes, receipt) = match raw(far.upgrade("POST", &path))? {
+            Some(up) => push_raw(&out, up, &mut tell)?,
+            None => {
+                let mut body = Counting {
+                    inner: out.stream()?,
+                    bytes: 0,
+                    tell: &mut tell,
+                };
+                let receipt = far.receive(there, from, &mut body).map_err(far_err)?;
+                let sent = body.bytes;
+                body.inner.finish().map_err(zfs_err)?;
+                (sent, receipt)
+            }
+        };
+        Ok(api::TransferDone {
+            sent_bytes,
+            receipt,
+        })
+    }
+
+    /// Takes `there`'s commits after `from` up to `to` from the far cluster into branch `here`.
+    fn pull_from_far(
+        &self,
+        user: &str,
+        here: (&str, &str, &str),
+        (far, there): (&Client, (&str, &str, &str)),
+        from: Option<&str>,
+        to: &str,
+        report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
+    ) -> Result<api::TransferDone> {
+        self.authorise(user, here.0)?;
+        let path = crate::client::send_path(there, from, to);
+        let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
+            Some(up) => {
+                let _ = up.stream.set_read_timeout(Some(self.stream_idle));
+                let estimate = up
+                    .header(api::SIZE_ESTIMATE_HEADER)
+                    .and_then(|v| v.parse().ok());
+                let mut report = |bytes| report(bytes, estimate);
+                let mut tell = throttled(&mut report);
+                let input = Input::Splice {
+                    from: up.stream.as_fd(),
+                    progress: &mut tell,
+                };
+                let receipt = self.receive_commits(user, here, from, Some(input))?;
+                (receipt, up.header(api::SEND_ID_HEADER).map(str::to_string))
+            }
+            None => {
+                let incoming = far.send_stream(there, from, to).map_err(far_err)?;
+                let estimate = incoming.estimate;
+                let mut report = |bytes| report(bytes, estimate);
+                let mut tell = throttled(&mut report);
+                let mut body = Counting {
+                    inner: incoming.body,
+                    bytes: 0,
+                    tell: &mut tell,
+                };
+                let input = Input::Read(&mut body);
+                let receipt = self.receive_commits(user, here, from, Some(input))?;
+                (receipt, incoming.send_id)
+            }
+        };
+        let sent = send_id
+            .ok_or_else(|| {
+                DaemonError::Far(
+                    "the remote did not say which stream it sent; upgrade dm there".into(),
+                )
+            })
+            .and_then(|id| far.sent(&id).map_err(far_err))?;
+        if !sent.complete {
+            return Err(DaemonError::Far(
+                "the remote's `zfs send` failed part-way; nothing was kept, see its log and try again".into(),
+            ));
+        }
+        Ok(api::TransferDone {
+            sent_bytes: sent.bytes,
+            receipt,
+        })
     }
 }
 
