@@ -5,7 +5,8 @@
 #      the same commit on the same machine (throughput ratio, goal >= 0.85)
 #   2. bytes on the wire between the client and the remote for a push of an unchanged dot,
 #      counted by a relay in front of the remote's API (goal <= 4 KiB)
-# Usage: bench/remote.sh [SIZE_MIB]
+# Usage: bench/remote.sh [SIZE_MIB]; TLS=1 serves both APIs over TLS, where streams are copied
+# through the daemons instead of spliced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1024}
@@ -18,14 +19,21 @@ size=$((SIZE * 4 / 1024 + 2))G
 init() { # name pool addr
     DM_CONFIG=$work/$1.cfg "$BIN" cluster init --pool "$2" --pool-file "$work/$1.img" \
         --pool-size "$size" --state-dir "$work/$1" --bind "$3" --port "$(port)" \
-        --etcd-client-port "$(port)" --etcd-peer-port "$(port)" --no-docker-plugin >/dev/null 2>&1
+        --etcd-client-port "$(port)" --etcd-peer-port "$(port)" --no-docker-plugin \
+        ${TLS:+--tls} >/dev/null 2>&1
 }
 A() { DM_CONFIG=$work/a.cfg "$BIN" "$@"; }
 init a "$p1" 127.0.0.2
 init b "$p2" 127.0.0.3
 python3 -c "import tomllib;print(tomllib.load(open('$work/b.cfg','rb'))['remotes']['local']['api_key'])" > "$work/b.key"
 bport=$(python3 -c "import tomllib;print(tomllib.load(open('$work/b.cfg','rb'))['remotes']['local']['port'])")
-A remote add b "admin@127.0.0.3:$bport" --api-key-file "$work/b.key" >/dev/null
+fp=()
+if [ -n "${TLS:-}" ]; then
+    fp=(--fingerprint "$(python3 -c 'import base64,hashlib,sys
+pem = open(sys.argv[1]).read().split("-----")[2]
+print("SHA256:" + hashlib.sha256(base64.b64decode(pem)).hexdigest())' "$work/b/tls/cert.pem")")
+fi
+A remote add b "admin@127.0.0.3:$bport" --api-key-file "$work/b.key" "${fp[@]}" >/dev/null
 
 
 A init big >/dev/null
@@ -83,7 +91,7 @@ echo 0 > "$work/relayed"
 python3 "$work/relay.py" "$proxy_port" "$bport" "$work/relayed" &
 relay=$!
 sleep 0.5
-A remote add relay "admin@127.0.0.3:$proxy_port" --api-key-file "$work/b.key" >/dev/null
+A remote add relay "admin@127.0.0.3:$proxy_port" --api-key-file "$work/b.key" "${fp[@]}" >/dev/null
 # A history of HISTORY commits, pushed, so the count shows whether it grows with the log.
 HISTORY=${HISTORY:-100}
 for i in $(seq "$HISTORY"); do
