@@ -238,6 +238,31 @@ pub struct Receipt {
     pub bytes: u64,
     /// Commit ids that arrived (not visible until confirmed).
     pub commits: Vec<String>,
+    /// Answering a check: commits after the base that arrived whole in an interrupted transfer
+    /// and wait, invisible, to be kept ([`KeepReceived`]) or dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Arrived>,
+}
+
+/// A commit that arrived whole, with its snapshot's GUID (which `zfs receive` keeps).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Arrived {
+    pub id: String,
+    pub guid: String,
+}
+
+/// `POST …/keep`: registers commits that arrived whole before a transfer was interrupted, oldest
+/// first, given the sender's GUID of each; the receiver keeps only snapshots with that GUID.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct KeepReceived {
+    pub commits: Vec<CommitInfo>,
+    pub guids: Vec<String>,
+}
+
+/// `POST …/guids`: the GUIDs of a branch's commits' snapshots, in the order asked.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct GuidsRequest {
+    pub commits: Vec<String>,
 }
 
 /// The client's confirmation of a received stream: how many bytes the sender sent, and the

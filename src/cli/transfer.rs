@@ -130,6 +130,9 @@ struct Summary {
     from: String,
     to: String,
     commits: usize,
+    /// Of `commits`, those that had arrived whole before an interruption and were kept rather
+    /// than sent again.
+    resumed: usize,
     bytes: u64,
     seconds: f64,
     up_to_date: bool,
@@ -183,6 +186,7 @@ fn transfer(
         from: src.label.clone(),
         to: dst.label.clone(),
         commits: 0,
+        resumed: 0,
         bytes: 0,
         seconds: 0.0,
         up_to_date: true,
@@ -265,10 +269,20 @@ fn transfer(
     };
     let owned = |e: &End<'_>| (e.ns.clone(), e.dot.clone(), e.branch.clone());
     for (from, first, to) in steps {
-        let from_id = from.as_deref();
-        dst.client
-            .receive_check(dst.at(), from_id)
+        let check = dst
+            .client
+            .receive_check(dst.at(), from.as_deref())
             .with_context(|| format!("{} will not take the commits", dst.label))?;
+        let resumed = keep_arrived(src, dst, &theirs[first..=to], &check.kept)?;
+        summary.resumed += resumed;
+        let first = first + resumed;
+        if first > to {
+            continue;
+        }
+        let from = match resumed {
+            0 => from,
+            _ => Some(theirs[first - 1].id.clone()),
+        };
         let n = to + 1 - first;
         let req = api::TransferRequest {
             direction,
@@ -342,6 +356,46 @@ fn transfer(
     Ok(summary)
 }
 
+/// Keeps on `dst` the commits of `step` that arrived whole in an earlier, interrupted transfer
+/// (`arrived`, from its check), when they are the very snapshots `src` has (same GUIDs), so they
+/// are not sent again. Returns how many, from the start of `step`.
+fn keep_arrived(
+    src: &End<'_>,
+    dst: &End<'_>,
+    step: &[CommitInfo],
+    arrived: &[api::Arrived],
+) -> anyhow::Result<usize> {
+    let ids: Vec<String> = step
+        .iter()
+        .zip(arrived)
+        .take_while(|(c, a)| c.id == a.id)
+        .map(|(c, _)| c.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let guids = src
+        .client
+        .guids(src.at(), &ids)
+        .with_context(|| format!("cannot read commits from {}", src.label))?;
+    let same = guids
+        .iter()
+        .zip(arrived)
+        .take_while(|(g, a)| **g == a.guid)
+        .count();
+    if same == 0 {
+        return Ok(0);
+    }
+    let req = api::KeepReceived {
+        commits: step[..same].to_vec(),
+        guids: guids[..same].to_vec(),
+    };
+    dst.client
+        .keep(dst.at(), &req)
+        .with_context(|| format!("{} did not keep the commits that had arrived", dst.label))?;
+    Ok(same)
+}
+
 fn report(s: &Summary, json: bool, verb: &str) -> anyhow::Result<()> {
     if json {
         return super::print_json(s);
@@ -349,8 +403,12 @@ fn report(s: &Summary, json: bool, verb: &str) -> anyhow::Result<()> {
     if s.up_to_date {
         println!("Everything up to date ({} branch '{}').", s.dot, s.branch);
     } else {
+        let resumed = match s.resumed {
+            0 => String::new(),
+            n => format!(" ({n} of them had arrived before an interruption and were kept)"),
+        };
         println!(
-            "{verb} {} commit(s) of {}@{} from {} to {}: {} in {:.1}s.",
+            "{verb} {} commit(s) of {}@{} from {} to {}: {} in {:.1}s{resumed}.",
             s.commits,
             s.dot,
             s.branch,

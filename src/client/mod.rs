@@ -464,6 +464,28 @@ impl Client {
         self.post(&path, &serde_json::json!({}))
     }
 
+    /// The GUIDs of a branch's commits' snapshots, in the order asked.
+    pub fn guids(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        commits: &[String],
+    ) -> Result<Vec<String>, ClientError> {
+        let body = api::GuidsRequest {
+            commits: commits.to_vec(),
+        };
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/guids"), &body)
+    }
+
+    /// Registers commits that arrived whole in an interrupted transfer (see
+    /// [`api::KeepReceived`]).
+    pub fn keep(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        req: &api::KeepReceived,
+    ) -> Result<Vec<String>, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/keep"), req)
+    }
+
     pub fn confirm(
         &self,
         (ns, name, br): (&str, &str, &str),

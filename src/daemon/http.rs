@@ -418,6 +418,10 @@ fn branch_write(
         "reset" => {
             parse(&raw).and_then(|b| node.reset(user, ns, dot, br, &b).map(|r| json(200, &r)))
         }
+        "keep" => parse(&raw).and_then(|b| {
+            node.keep_received(user, (ns, dot, br), &b)
+                .map(|r| json(200, &r))
+        }),
         _ => parse(&raw).and_then(|b| {
             node.confirm_commits(user, (ns, dot, br), &b)
                 .map(|r| json(200, &r))
@@ -498,7 +502,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             dot,
             "branches",
             br,
-            verb @ ("commits" | "reset" | "confirm"),
+            verb @ ("commits" | "reset" | "confirm" | "keep"),
         ],
     ) = (req.method(), parts.as_slice())
     {
@@ -527,6 +531,11 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             streams_need_close(req)?;
             let t: api::TransferRequest = body(req)?;
             return Ok(Out::Transfer(Box::new(t), user));
+        }
+        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "guids"]) => {
+            let b: api::GuidsRequest = body(req)?;
+            let guids = daemon.node.commit_guids(&user, (ns, dot, br), &b.commits)?;
+            return Ok(json(200, &guids).into());
         }
         (Method::Get, ["v1", "sends", id]) => {
             return Ok(json(200, &daemon.node.sent_record(id)?).into());

@@ -229,16 +229,22 @@ impl Node {
     /// ZFS to sync, and the increment since the commit is checked for change records.
     pub(super) fn uncommitted(&self, fs: &str) -> Result<bool> {
         let ds = self.pool.dataset(&Node::rel(fs));
-        let probe_name = format!("dmp-{}", &new_id()[..16]);
-        let probe = ds.snapshot(&probe_name, &[]).map_err(zfs_err)?;
-        let result = match self.store.commits(fs)?.last() {
-            Some(c) => ds
-                .get_snapshot(&c.id)
-                .and_then(|last| probe.differs_from(&last))
-                .map_err(zfs_err),
+        match self.store.commits(fs)?.last() {
+            Some(c) => {
+                let last = ds.get_snapshot(&c.id).map_err(zfs_err)?;
+                self.changed_since(fs, &last)
+            }
             // No commit yet: anything written counts (an empty new branch holds nothing).
             None => self.has_files(fs),
-        };
+        }
+    }
+
+    /// Whether filesystem `fs` differs from its snapshot `last` (exactly, via a probe snapshot).
+    pub(super) fn changed_since(&self, fs: &str, last: &crate::zfs::Snapshot) -> Result<bool> {
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let probe_name = format!("dmp-{}", &new_id()[..16]);
+        let probe = ds.snapshot(&probe_name, &[]).map_err(zfs_err)?;
+        let result = probe.differs_from(last).map_err(zfs_err);
         let _ = probe.destroy();
         result
     }

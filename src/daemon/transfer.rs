@@ -186,6 +186,8 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let existing = self.store.dot(ns, name)?;
+        let checking = body.is_none();
+        let mut kept = Vec::new();
         let (fs, fresh) = match (existing, from) {
             (None, None) if branch != crate::names::MASTER => {
                 return Err(DaemonError::NotFound(format!(
@@ -219,7 +221,7 @@ impl Node {
                         // Another node holds the branch: the API sends the stream on to it,
                         // unread.
                         self.check_master(b)?;
-                        self.check_receivable(ns, name, b, from)?;
+                        kept = self.check_receivable(ns, name, b, from, checking)?;
                         (b.fs_id.clone(), None)
                     }
                     Err(_) => {
@@ -242,6 +244,7 @@ impl Node {
             return Ok(api::Receipt {
                 bytes: 0,
                 commits: Vec::new(),
+                kept,
             });
         };
         // A new dot or branch is received under a hidden name and renamed when confirmed, so
@@ -275,6 +278,10 @@ impl Node {
         });
         let (bytes, snapshots) = match snapshots {
             Ok(s) => s,
+            // A cut stream into an existing branch leaves the commits that arrived whole (each
+            // checked by `zfs receive`): invisible until a rerun keeps them (`keep_received`),
+            // so it need not send them again.
+            Err(e @ DaemonError::Zfs(_)) if fresh.is_none() && from.is_some() => return Err(e),
             Err(e) => {
                 self.undo_receive(&fs, fresh.is_some(), from)?;
                 return Err(e);
@@ -296,17 +303,21 @@ impl Node {
         Ok(api::Receipt {
             bytes,
             commits: snapshots,
+            kept: Vec::new(),
         })
     }
 
-    /// A branch may take a stream only if it is clean and its newest commit is `from`.
+    /// A branch may take a stream only if it is clean and its newest commit is `from`. Commits
+    /// that arrived whole after `from` in an interrupted transfer are reported when `checking`,
+    /// and rolled back before a stream.
     fn check_receivable(
         &self,
         ns: &str,
         name: &str,
         b: &BranchRecord,
         from: Option<&str>,
-    ) -> Result<()> {
+        checking: bool,
+    ) -> Result<Vec<api::Arrived>> {
         let commits = self.store.commits(&b.fs_id)?;
         let newest = commits.last().map(|c| c.id.as_str());
         if newest != from {
@@ -324,27 +335,112 @@ impl Node {
                 "stop them on that cluster first",
             ));
         }
-        if self.uncommitted(&b.fs_id)? {
-            return Err(DaemonError::Conflict(format!(
-                "branch '{}' of dot '{name}' has uncommitted changes on that cluster; commit or reset them there first",
-                b.name
-            )));
-        }
-        // Snapshots of an earlier transfer that was never confirmed.
-        if let Some(id) = from {
-            let ds = self.pool.dataset(&Node::rel(&b.fs_id));
-            let snaps = ds.snapshots().map_err(zfs_err)?;
-            if snaps.last().map(|s| s.name()) != Some(id) {
-                let snap = snaps.iter().find(|s| s.name() == id).ok_or_else(|| {
+        let ds = self.pool.dataset(&Node::rel(&b.fs_id));
+        let arrived = match from {
+            Some(id) => {
+                let snaps = ds.snapshots().map_err(zfs_err)?;
+                let at = snaps.iter().position(|s| s.name() == id).ok_or_else(|| {
                     DaemonError::Internal(format!(
                         "commit {id} is registered but its snapshot is missing from {}",
                         ds.name()
                     ))
                 })?;
-                ds.rollback_to(snap).map_err(zfs_err)?;
+                snaps[at + 1..].to_vec()
             }
+            None => Vec::new(),
+        };
+        // Changes since the newest snapshot, registered or arrived.
+        let dirty = match arrived.last() {
+            Some(last) => self.changed_since(&b.fs_id, last)?,
+            None => self.uncommitted(&b.fs_id)?,
+        };
+        if dirty {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' of dot '{name}' has uncommitted changes on that cluster; commit or reset them there first",
+                b.name
+            )));
         }
-        Ok(())
+        if checking {
+            return arrived
+                .iter()
+                .map(|s| {
+                    Ok(api::Arrived {
+                        id: s.name().to_string(),
+                        guid: s.guid().map_err(zfs_err)?,
+                    })
+                })
+                .collect();
+        }
+        if let (Some(id), false) = (from, arrived.is_empty()) {
+            let base = ds.get_snapshot(id).map_err(zfs_err)?;
+            ds.rollback_to(&base).map_err(zfs_err)?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// The GUIDs of branch commits' snapshots, in the order of `ids`.
+    pub fn commit_guids(
+        &self,
+        user: &str,
+        (ns, name, branch): (&str, &str, &str),
+        ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.authorise(user, ns)?;
+        let l = self.load(ns, name)?;
+        let ds = self.pool.dataset(&Node::rel(&l.branch(branch)?.fs_id));
+        ids.iter()
+            .map(|id| {
+                check_name(Kind::Branch, id)?;
+                let snap = ds.get_snapshot(id).map_err(|_| {
+                    DaemonError::NotFound(format!("commit {id} is not on branch '{branch}' here"))
+                })?;
+                snap.guid().map_err(zfs_err)
+            })
+            .collect()
+    }
+
+    /// Registers commits that arrived whole in an interrupted transfer, oldest first, if each
+    /// snapshot here has the sender's GUID (so the same data); they must directly follow the
+    /// branch's newest commit. Returns the ids registered.
+    pub fn keep_received(
+        &self,
+        user: &str,
+        (ns, name, branch): (&str, &str, &str),
+        req: &api::KeepReceived,
+    ) -> Result<Vec<String>> {
+        self.authorise(user, ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        self.check_master(b)?;
+        if req.guids.len() != req.commits.len() {
+            return Err(DaemonError::BadRequest(
+                "one GUID per commit is needed".into(),
+            ));
+        }
+        let arrived = self.check_receivable(
+            ns,
+            name,
+            b,
+            self.store.commits(&b.fs_id)?.last().map(|c| c.id.as_str()),
+            true,
+        )?;
+        let matches = req
+            .commits
+            .iter()
+            .zip(&req.guids)
+            .zip(&arrived)
+            .all(|((c, guid), a)| c.id == a.id && *guid == a.guid);
+        if !matches || arrived.len() < req.commits.len() {
+            return Err(DaemonError::Conflict(
+                "the commits that arrived here are not the ones sent; send them again".into(),
+            ));
+        }
+        let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
+        let done = self.register_received(&b.fs_id, &ids, &req.commits)?;
+        tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "kept commits that arrived whole");
+        Ok(done)
     }
 
     /// The record of a branch new here, whose first stream is a clone stream from `from`: the
@@ -506,13 +602,25 @@ impl Node {
         if let Some(f) = &got.fresh {
             self.publish_received(&fs, f)?;
         }
-        let ds = self.pool.dataset(&Node::rel(&fs));
+        let done = self.register_received(&fs, &got.snapshots, &req.commits)?;
+        tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
+        Ok(done)
+    }
+    /// Gives received snapshots `ids` of filesystem `fs` their commit records from `infos` and
+    /// registers them, in order. Returns the ids registered.
+    fn register_received(
+        &self,
+        fs: &str,
+        ids: &[String],
+        infos: &[api::CommitInfo],
+    ) -> Result<Vec<String>> {
+        let ds = self.pool.dataset(&Node::rel(fs));
         // One listing for all of them rather than a lookup per commit.
         let here = ds.snapshots().map_err(zfs_err)?;
-        let mut seq = self.store.commits(&fs)?.last().map_or(0, |c| c.seq);
+        let mut seq = self.store.commits(fs)?.last().map_or(0, |c| c.seq);
         let mut done = Vec::new();
-        for id in &got.snapshots {
-            let Some(info) = req.commits.iter().find(|c| &c.id == id) else {
+        for id in ids {
+            let Some(info) = infos.iter().find(|c| &c.id == id) else {
                 continue;
             };
             seq = seq.max(now().1).max(seq + 1);
@@ -530,10 +638,9 @@ impl Node {
                 ))
             })?;
             snap.set_properties(&encode_commit(&rec)).map_err(zfs_err)?;
-            self.store.put_commit(&fs, &rec)?;
+            self.store.put_commit(fs, &rec)?;
             done.push(id.clone());
         }
-        tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
         Ok(done)
     }
 }

@@ -572,6 +572,12 @@ impl Snapshot {
         set_all(&self.full_name(), props)
     }
 
+    /// The snapshot's GUID: `zfs receive` keeps it, so a received snapshot with the sender's
+    /// GUID holds exactly the sender's data.
+    pub fn guid(&self) -> Result<String> {
+        Ok(get_values(&self.full_name(), &["guid"])?.remove(0))
+    }
+
     /// Bytes of data the snapshot references (about the size of a full stream of it).
     pub fn referenced(&self) -> Result<u64> {
         let name = self.full_name();

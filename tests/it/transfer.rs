@@ -596,6 +596,74 @@ fn a_sender_gone_quiet_is_given_up_on() {
     assert_eq!(ids(&b, "s"), vec![id]);
 }
 
+/// Commits that arrived whole before a transfer was cut off are kept by the rerun instead of
+/// sent again, but only when they are the sender's very snapshots (same GUID).
+#[test]
+fn a_rerun_keeps_the_commits_that_arrived_whole() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    a.ok(&["init", "s"]);
+    let p = path(&a, "s");
+    std::fs::write(p.join("zero"), "0").unwrap();
+    a.ok(&["commit", "-m", "zero"]);
+    a.ok(&["push", "b"]);
+    write_random(&p.join("one"), 2);
+    a.ok(&["commit", "-m", "one"]);
+    write_random(&p.join("two"), 8);
+    a.ok(&["commit", "-m", "two"]);
+    let list = ids(&a, "s");
+    let (c2, c1, c0) = (&list[0], &list[1], &list[2]);
+
+    // The stream of both commits, cut off inside the second: the first arrives whole.
+    let send = format!("/v1/dots/admin/s/branches/master/send?to={c2}&from={c0}");
+    let (_, stream) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    let cut = &stream[..stream.len() - (1 << 20)];
+    let receive = format!("/v1/dots/admin/s/branches/master/receive?from={c0}");
+    let (head, answer) = by_hand(&b, "POST", &receive, UPGRADE, cut);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(String::from_utf8_lossy(&answer).contains("\"error\""));
+    assert_eq!(ids(&b, "s"), vec![c0.clone()], "nothing arrived is visible");
+
+    let s = a.json(&["push", "b", "--json"]);
+    assert_eq!(s["commits"], 2, "{s}");
+    assert_eq!(s["resumed"], 1, "{s}");
+    let sent = s["bytes"].as_u64().unwrap();
+    let rest = raw_increment(&a, "s", c1, c2);
+    assert!(
+        sent as f64 <= rest as f64 * 1.05 && sent < stream.len() as u64 - (1 << 20),
+        "sent {sent}, the rest is {rest}"
+    );
+    assert_eq!(ids(&b, "s"), list);
+    b.ok(&["switch", "s"]);
+    for f in ["one", "two"] {
+        assert_eq!(md5(&path(&b, "s").join(f)), md5(&p.join(f)));
+    }
+
+    // A snapshot under the next commit's name but with other data is not kept.
+    write_random(&p.join("three"), 1);
+    a.ok(&["commit", "-m", "three"]);
+    let c3 = ids(&a, "s")[0].clone();
+    let on_b = path(&b, "s");
+    std::fs::write(on_b.join("impostor"), "not from a").unwrap();
+    let fs = b.json(&["dot", "show", "--json", "s"])["branches"][0]["filesystem_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let snap = format!("{}/dmfs/{fs}@{c3}", b.pool);
+    assert!(
+        Command::new("zfs")
+            .args(["snapshot", &snap])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = a.json(&["push", "b", "--json"]);
+    assert_eq!(s["resumed"], 0, "{s}");
+    assert_eq!(ids(&b, "s"), ids(&a, "s"));
+    assert!(!on_b.join("impostor").exists());
+    assert_eq!(md5(&on_b.join("three")), md5(&p.join("three")));
+}
+
 /// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
 /// `X-Dm-Send-Id` header; a stream asked for without `Connection: close` is refused with a
 /// message rather than left hanging (tiny_http would keep the connection open).
