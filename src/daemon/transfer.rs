@@ -437,6 +437,12 @@ impl Node {
                 "the commits that arrived here are not the ones sent; send them again".into(),
             ));
         }
+        // A whole stream whose confirmation never came is kept this way too.
+        self.pending
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&b.fs_id);
         let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
         let done = self.register_received(&b.fs_id, &ids, &req.commits)?;
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "kept commits that arrived whole");
