@@ -662,6 +662,26 @@ fn a_rerun_keeps_the_commits_that_arrived_whole() {
     assert_eq!(ids(&b, "s"), ids(&a, "s"));
     assert!(!on_b.join("impostor").exists());
     assert_eq!(md5(&on_b.join("three")), md5(&p.join("three")));
+
+    // The same for a pull: B's next two commits, cut off into A inside the second.
+    write_random(&on_b.join("four"), 1);
+    b.ok(&["commit", "-m", "four"]);
+    write_random(&on_b.join("five"), 8);
+    b.ok(&["commit", "-m", "five"]);
+    let c5 = ids(&b, "s")[0].clone();
+    let send = format!("/v1/dots/admin/s/branches/master/send?to={c5}&from={c3}");
+    let (_, stream) = by_hand(&b, "GET", &send, UPGRADE, b"");
+    let cut = &stream[..stream.len() - (1 << 20)];
+    let receive = format!("/v1/dots/admin/s/branches/master/receive?from={c3}");
+    by_hand(&a, "POST", &receive, UPGRADE, cut);
+    let s = a.json(&["pull", "b", "--json"]);
+    assert_eq!(
+        (&s["commits"], &s["resumed"]),
+        (&2.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(ids(&a, "s"), ids(&b, "s"));
+    assert_eq!(md5(&p.join("five")), md5(&on_b.join("five")));
 }
 
 /// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
