@@ -508,7 +508,8 @@ pub fn send_path((ns, name, br): (&str, &str, &str), from: Option<&str>, to: &st
 }
 
 /// Asks the daemon at `base` (`http://HOST:PORT/v1`) for `METHOD /v1PATH` as a raw commit
-/// stream, with `auth` as the Authorization header; `None` for an `https` base.
+/// stream, with `auth` as the Authorization header; `None` for an `https` base, or when the
+/// upgrade did not get through (see [`crate::wire`]).
 pub fn upgrade(
     base: &str,
     auth: &str,
@@ -545,17 +546,21 @@ pub fn upgrade(
     let answer = crate::wire::read_head(&mut stream).map_err(cut)?;
     let (status, headers) = crate::wire::parse_response(&answer)
         .ok_or_else(|| ClientError::Protocol("malformed HTTP answer".into()))?;
-    if status == 101 {
-        return Ok(Some(Upgraded { stream, headers }));
+    match status {
+        101 => return Ok(Some(Upgraded { stream, headers })),
+        // Answered as a plain request: something in between (a proxy) dropped the upgrade.
+        // The caller sends the stream through a body instead.
+        200..=299 => return Ok(None),
+        _ => {}
     }
     let length = headers
         .iter()
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse::<u64>().ok());
+    // An error's text only: a long answer here is not one.
     let mut text = String::new();
-    let _ = match length {
-        Some(n) => stream.take(n).read_to_string(&mut text),
-        None => stream.read_to_string(&mut text),
-    };
+    let _ = stream
+        .take(length.unwrap_or(u64::MAX).min(64 << 10))
+        .read_to_string(&mut text);
     Err(error_body(status, &text))
 }

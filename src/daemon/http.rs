@@ -546,6 +546,12 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             let check_only = raw || query(req.url(), "check").as_deref() == Some("1");
             let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
             let node = &daemon.node;
+            if !check_only && req.body_length() == Some(0) {
+                // No stream is empty: an upgrade dropped on the way (by a proxy) looks like this.
+                // Refusals come first.
+                node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), None)?;
+                return Err(DaemonError::NoStream);
+            }
             if !check_only {
                 // The body comes through tiny_http, but the wait for it is ours to bound.
                 let conn = req

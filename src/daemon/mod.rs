@@ -64,6 +64,11 @@ pub enum DaemonError {
         .0.api_port
     )]
     MasterElsewhere(Box<ServerRecord>),
+    /// A stream was expected in the request's body, and it was empty.
+    #[error(
+        "the request carries no stream: send it in the body, or ask to switch protocols (`Upgrade: dm-zfs-stream/1`) through something that passes upgrades on"
+    )]
+    NoStream,
     /// The other cluster of a transfer refused or failed; its own message.
     #[error("{0}")]
     Far(String),
@@ -74,7 +79,7 @@ pub enum DaemonError {
 impl DaemonError {
     pub fn status(&self) -> u16 {
         match self {
-            DaemonError::BadRequest(_) => 400,
+            DaemonError::BadRequest(_) | DaemonError::NoStream => 400,
             DaemonError::Unauthorized => 401,
             DaemonError::Forbidden(_) => 403,
             DaemonError::NotFound(_) | DaemonError::NoRoute(_) => 404,
@@ -94,6 +99,7 @@ impl DaemonError {
     pub fn code(&self) -> &'static str {
         match self {
             DaemonError::BadRequest(_) => "bad_request",
+            DaemonError::NoStream => "no_stream",
             DaemonError::Unauthorized => "unauthorized",
             DaemonError::Forbidden(_) => "forbidden",
             DaemonError::NotFound(_) => "not_found",

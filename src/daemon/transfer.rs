@@ -860,10 +860,13 @@ impl Node {
 }
 
 /// A raw stream connection to the other cluster, or `None` to copy through a body instead:
-/// over TLS, or when the node asked does not hold the branch and can pass on only a body.
+/// over TLS, when the node asked does not hold the branch and can pass on only a body, or when
+/// the upgrade did not get through to the other daemon (a proxy in between).
 fn raw(r: std::result::Result<Option<Upgraded>, ClientError>) -> Result<Option<Upgraded>> {
     match r {
-        Err(ClientError::Api { code, .. }) if code == "master_elsewhere" => Ok(None),
+        Err(ClientError::Api { code, .. }) if code == "master_elsewhere" || code == "no_stream" => {
+            Ok(None)
+        }
         other => other.map_err(far_err),
     }
 }

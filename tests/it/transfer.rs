@@ -684,6 +684,86 @@ fn a_rerun_keeps_the_commits_that_arrived_whole() {
     assert_eq!(md5(&p.join("five")), md5(&on_b.join("five")));
 }
 
+/// A relay in front of `n`'s API that passes no protocol upgrade on, as a plain HTTP proxy
+/// might: `Upgrade` headers are dropped and `Connection: Upgrade` becomes `Connection: close`.
+/// Returns its port.
+fn upgrade_stripping_relay(n: &TestNode) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind((n.addr.as_str(), 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = (n.addr.clone(), n.port);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head: String = String::from_utf8_lossy(&head)
+                    .split("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("upgrade:"))
+                    .map(|l| match l.eq_ignore_ascii_case("connection: upgrade") {
+                        true => "Connection: close",
+                        false => l,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\r\n");
+                let mut server = TcpStream::connect(upstream).unwrap();
+                server.write_all(head.as_bytes()).unwrap();
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    port
+}
+
+/// Through something that passes no upgrade on, transfers fall back to copying the stream
+/// through request and response bodies.
+#[test]
+fn transfers_go_through_a_proxy_that_drops_upgrades() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    let relay = upgrade_stripping_relay(&b);
+    let f = a.path("b.key");
+    std::fs::write(&f, b.api_key()).unwrap();
+    let address = format!("admin@{}:{relay}", b.addr);
+    a.ok(&[
+        "remote",
+        "add",
+        "proxied",
+        &address,
+        "--api-key-file",
+        &f.display().to_string(),
+    ]);
+    a.ok(&["init", "s"]);
+    let p = path(&a, "s");
+    write_random(&p.join("one"), 2);
+    a.ok(&["commit", "-m", "one"]);
+    write_random(&p.join("two"), 2);
+    a.ok(&["commit", "-m", "two"]);
+    a.ok(&["push", "proxied"]);
+    assert_eq!(ids(&b, "s"), ids(&a, "s"));
+    b.ok(&["switch", "s"]);
+    write_random(&path(&b, "s").join("three"), 2);
+    b.ok(&["commit", "-m", "three"]);
+    a.ok(&["pull", "proxied"]);
+    assert_eq!(ids(&a, "s"), ids(&b, "s"));
+    assert_eq!(md5(&p.join("three")), md5(&path(&b, "s").join("three")));
+}
+
 /// A sender keeps each stream's byte count and whether `zfs send` finished, under the id in its
 /// `X-Dm-Send-Id` header; a stream asked for without `Connection: close` is refused with a
 /// message rather than left hanging (tiny_http would keep the connection open).
