@@ -193,8 +193,9 @@ impl Pool {
     }
 
     /// Receives a `zfs send` stream from `input` into `pool/rel` (created if the stream is a full
-    /// or clone stream). `force` rolls `pool/rel` back to its newest snapshot first, which is
-    /// right only for read-only replicas. Returns the stream's size in bytes.
+    /// or clone stream). `force` (`-F`) rolls `pool/rel` back to its newest snapshot first,
+    /// discarding changes since: only for replicas, and for branches checked clean. Returns the
+    /// stream's size in bytes.
     ///
     /// A receive that creates a filesystem under a parent without a mountpoint mounts nothing,
     /// and runs without the machine-wide mount lock (see `cmd::MOUNTING`): a long first stream
