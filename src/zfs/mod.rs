@@ -192,34 +192,30 @@ impl Pool {
             .collect())
     }
 
-    /// Receives a `zfs send` stream from `input` into `pool/rel` (created if the stream is a full
-    /// or clone stream). `force` (`-F`) rolls `pool/rel` back to its newest snapshot first,
-    /// discarding changes since: only for replicas, and for branches checked clean. Returns the
-    /// stream's size in bytes.
+    /// Receives a `zfs send` stream from `input` into `pool/rel`. Into an `existing` filesystem,
+    /// rolled back to its newest snapshot first (`-F`), which discards changes since: only for
+    /// replicas and branches checked clean. Otherwise the stream (full or clone) creates it.
+    /// Returns the stream's size in bytes.
     ///
-    /// A receive that creates a filesystem under a parent without a mountpoint mounts nothing,
-    /// and runs without the machine-wide mount lock (see `cmd::MOUNTING`): a long first stream
-    /// then holds up no other mount on the machine. A receive into an existing filesystem keeps
-    /// the lock: run beside other mounts, zfs-fuse failed some with an I/O error.
-    pub fn receive(&self, rel: &str, force: bool, input: Input<'_>) -> Result<u64> {
+    /// A new filesystem under a parent without a mountpoint mounts nothing, and is received
+    /// without the machine-wide mount lock (see `cmd::MOUNTING`): a long first stream then holds
+    /// up no other mount on the machine. A receive into an existing filesystem keeps the lock:
+    /// run beside other mounts, zfs-fuse failed some with an I/O error.
+    pub fn receive(&self, rel: &str, existing: bool, input: Input<'_>) -> Result<u64> {
         let target = format!("{}/{rel}", self.name);
+        let mounts = existing || {
+            let parent = target
+                .rsplit_once('/')
+                .map_or(self.name.as_str(), |(p, _)| p);
+            let mp = get_values(parent, &["mountpoint"])?.remove(0);
+            !matches!(mp.as_str(), "none" | "legacy")
+        };
         let mut args = Vec::new();
-        if force {
+        if existing {
             args.push("-F".to_string());
         }
-        args.push(target.clone());
-        let quiet = match get_values(&target, &["type"]) {
-            Err(ZfsError::NotFound(_)) => {
-                let parent = target
-                    .rsplit_once('/')
-                    .map_or(self.name.as_str(), |(p, _)| p);
-                let mp = get_values(parent, &["mountpoint"])?.remove(0);
-                matches!(mp.as_str(), "none" | "legacy")
-            }
-            Ok(_) => false,
-            Err(e) => return Err(e),
-        };
-        cmd::receive(&args, input, !quiet)
+        args.push(target);
+        cmd::receive(&args, input, mounts)
     }
 
     /// All snapshots under `pool/rel`, with their createtxg and requested user properties.
