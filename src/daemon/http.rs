@@ -249,12 +249,9 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
             let _ = conn.shutdown(std::net::Shutdown::Write);
         }
         Raw::Receive { user, at, from } => {
-            let _ = conn.set_read_timeout(Some(daemon.node.stream_idle));
             let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
-            let input = crate::zfs::Input::Splice {
-                from: std::os::fd::AsFd::as_fd(&conn),
-                progress: &mut |_| Ok(()),
-            };
+            let mut quiet = |_| Ok(());
+            let input = daemon.node.spliced_from(&conn, &mut quiet);
             let answer = match daemon
                 .node
                 .receive_commits(&user, at, from.as_deref(), Some(input))

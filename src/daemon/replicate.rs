@@ -332,14 +332,7 @@ impl Node {
         let exists = self.pool.dataset(&Node::rel(fs)).snapshots().is_ok();
         let mut quiet = |_| Ok(());
         let input = match &mut stream {
-            super::peer::PeerStream::Raw(conn) => {
-                let conn = &*conn;
-                let _ = conn.set_read_timeout(Some(self.stream_idle));
-                crate::zfs::Input::Splice {
-                    from: std::os::fd::AsFd::as_fd(conn),
-                    progress: &mut quiet,
-                }
-            }
+            super::peer::PeerStream::Raw(conn) => self.spliced_from(conn, &mut quiet),
             super::peer::PeerStream::Body(b) => crate::zfs::Input::Read(b),
         };
         // Only ever into replicas (or a branch about to be handed over), so rolling back local

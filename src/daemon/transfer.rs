@@ -115,6 +115,20 @@ pub fn splice_out(
 }
 
 impl Node {
+    /// A stream to splice from connection `conn` into `zfs receive`, given up on when nothing
+    /// arrives for [`Node::stream_idle`]; `progress` hears the running count.
+    pub(super) fn spliced_from<'a>(
+        &self,
+        conn: &'a std::net::TcpStream,
+        progress: &'a mut dyn FnMut(u64) -> std::io::Result<()>,
+    ) -> Input<'a> {
+        let _ = conn.set_read_timeout(Some(self.stream_idle));
+        Input::Splice {
+            from: conn.as_fd(),
+            progress,
+        }
+    }
+
     /// The commits of `branch` to send: `to` in full, or everything after `from` up to `to`.
     pub fn send_commits(
         &self,
@@ -812,16 +826,12 @@ impl Node {
         let path = crate::client::send_path(there, from, to);
         let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
             Some(up) => {
-                let _ = up.stream.set_read_timeout(Some(self.stream_idle));
                 let estimate = up
                     .header(api::SIZE_ESTIMATE_HEADER)
                     .and_then(|v| v.parse().ok());
                 let mut report = |bytes| report(bytes, estimate);
                 let mut tell = throttled(&mut report);
-                let input = Input::Splice {
-                    from: up.stream.as_fd(),
-                    progress: &mut tell,
-                };
+                let input = self.spliced_from(&up.stream, &mut tell);
                 let receipt = self.receive_commits(user, here, from, Some(input))?;
                 (receipt, up.header(api::SEND_ID_HEADER).map(str::to_string))
             }
