@@ -192,6 +192,16 @@ fn stream_headers(id: &str, estimate: Option<u64>) -> Vec<(&'static str, String)
     h
 }
 
+/// Whether a `zfs send` stream answers the request raw, after switching protocols; otherwise
+/// it goes in a body that ends when the connection closes, which the request must ask for.
+fn raw_answer(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
+    let raw = wants_raw(daemon, req)?;
+    if !raw {
+        streams_need_close(req)?;
+    }
+    Ok(raw)
+}
+
 /// Whether the request asks to switch to a raw commit stream ([`crate::wire`]), which only a
 /// plain-HTTP connection can carry: `zfs` cannot speak TLS.
 fn wants_raw(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
@@ -205,16 +215,18 @@ fn wants_raw(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
     Ok(asked)
 }
 
+/// The request's own connection, found among this process's sockets: tiny_http keeps it to
+/// itself.
+fn connection(daemon: &Daemon, req: &Request) -> Option<std::net::TcpStream> {
+    crate::wire::socket_of(*req.remote_addr()?, daemon.cfg.api_port)
+}
+
 /// Switches the request's connection to a raw commit stream and runs this node's end of it:
 /// `zfs send`'s pipe is spliced into the socket, or the socket into `zfs receive`'s, and the
 /// receive then answers with one JSON line. The stream never passes through this process.
 fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
     use std::io::Write as _;
-    let conn = req
-        .remote_addr()
-        .copied()
-        .and_then(|peer| crate::wire::socket_of(peer, daemon.cfg.api_port));
-    let Some(conn) = conn else {
+    let Some(conn) = connection(daemon, &req) else {
         let e = DaemonError::Internal("cannot find this request's connection".into());
         let (status, body) = error_reply(&e);
         let _ = req.respond(Response::from_data(body).with_status_code(status));
@@ -442,10 +454,7 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
     let url = req.url().to_string();
     match (req.method(), parts) {
         (Method::Get, ["v1", "internal", "send"]) => {
-            let raw = wants_raw(daemon, req)?;
-            if !raw {
-                streams_need_close(req)?;
-            }
+            let raw = raw_answer(daemon, req)?;
             let need = |k: &str| {
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
             };
@@ -508,10 +517,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     }
     match (req.method(), parts.as_slice()) {
         (Method::Get, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
-            let raw = wants_raw(daemon, req)?;
-            if !raw {
-                streams_need_close(req)?;
-            }
+            let raw = raw_answer(daemon, req)?;
             let url = req.url().to_string();
             let to = query(&url, "to")
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
@@ -538,57 +544,8 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             return Ok(json(200, &daemon.node.sent_record(id)?).into());
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
-            let from = query(req.url(), "from");
-            let raw = wants_raw(daemon, req)?;
-            let check_only = raw || query(req.url(), "check").as_deref() == Some("1");
-            let (ns, dot, br) = (ns.to_string(), dot.to_string(), br.to_string());
-            let node = &daemon.node;
-            if !check_only && req.body_length() == Some(0) {
-                // No stream is empty: an upgrade dropped on the way (by a proxy) looks like this.
-                // Refusals come first.
-                node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), None)?;
-                return Err(DaemonError::NoStream);
-            }
-            if !check_only {
-                // The body comes through tiny_http, but the wait for it is ours to bound.
-                let conn = req
-                    .remote_addr()
-                    .copied()
-                    .and_then(|peer| crate::wire::socket_of(peer, daemon.cfg.api_port));
-                if let Some(c) = conn {
-                    let _ = c.set_read_timeout(Some(node.stream_idle));
-                }
-            }
-            let body = (!check_only).then(|| crate::zfs::Input::Read(req.as_reader()));
-            if raw {
-                // Checked now, so a refusal is a plain answer; the stream follows the switch.
-                node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), None)?;
-                return Ok(Out::Raw(Raw::Receive {
-                    user,
-                    at: (ns, dot, br),
-                    from,
-                }));
-            }
-            return match node.receive_commits(&user, (&ns, &dot, &br), from.as_deref(), body) {
-                Ok(r) => Ok(json(200, &r).into()),
-                // Refused before a byte of the body was read: it goes on to the master whole.
-                Err(DaemonError::MasterElsewhere(server))
-                    if header(req, peer::FORWARDED).is_none() =>
-                {
-                    let auth = header(req, "Authorization").unwrap_or_default();
-                    let url = req.url().to_string();
-                    tracing::debug!(%url, to = %server.id, "forwarding a stream to the branch's master");
-                    let reply = if check_only {
-                        node.peers
-                            .forward(&server, "POST", &url, &auth, b"{}".to_vec())
-                    } else {
-                        node.peers
-                            .forward_stream(&server, &url, &auth, req.as_reader())
-                    };
-                    reply.map(Out::from)
-                }
-                Err(e) => Err(e),
-            };
+            let at = (ns.to_string(), dot.to_string(), br.to_string());
+            return receive(daemon, req, user, at);
         }
         _ => {}
     }
@@ -602,6 +559,61 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
         };
     }
     user_route(daemon, req, user, &parts).map(Out::from)
+}
+
+/// `POST …/receive`: a check (`check=1`), a raw stream after switching protocols, or a stream
+/// in the body. Refusals come before any of the stream is read, and a node that does not hold
+/// the branch passes a check or a body on to the node that does.
+fn receive(
+    daemon: &Daemon,
+    req: &mut Request,
+    user: String,
+    (ns, dot, br): (String, String, String),
+) -> Result<Out, DaemonError> {
+    let node = &daemon.node;
+    let from = query(req.url(), "from");
+    let raw = wants_raw(daemon, req)?;
+    let check_only = query(req.url(), "check").as_deref() == Some("1");
+    // No stream is empty: an upgrade dropped on the way (by a proxy) looks like this.
+    let empty = req.body_length() == Some(0);
+    let body = if raw || check_only || empty {
+        None
+    } else {
+        // The body comes through tiny_http, but the wait for it is ours to bound.
+        if let Some(c) = connection(daemon, req) {
+            let _ = c.set_read_timeout(Some(node.stream_idle));
+        }
+        Some(crate::zfs::Input::Read(req.as_reader()))
+    };
+    let reading = body.is_some();
+    let at = (ns.as_str(), dot.as_str(), br.as_str());
+    match node.receive_commits(&user, at, from.as_deref(), body) {
+        // Checked: the stream follows the switch.
+        Ok(_) if raw => Ok(Out::Raw(Raw::Receive {
+            user,
+            at: (ns, dot, br),
+            from,
+        })),
+        Ok(r) if reading || check_only => Ok(json(200, &r).into()),
+        Ok(_) => Err(DaemonError::NoStream),
+        // Refused before a byte of the body was read: it goes on to the master whole.
+        Err(DaemonError::MasterElsewhere(server))
+            if !raw && (reading || check_only) && header(req, peer::FORWARDED).is_none() =>
+        {
+            let auth = header(req, "Authorization").unwrap_or_default();
+            let url = req.url().to_string();
+            tracing::debug!(%url, to = %server.id, "forwarding a stream to the branch's master");
+            let reply = if check_only {
+                node.peers
+                    .forward(&server, "POST", &url, &auth, b"{}".to_vec())
+            } else {
+                node.peers
+                    .forward_stream(&server, &url, &auth, req.as_reader())
+            };
+            reply.map(Out::from)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn user_route(
