@@ -31,6 +31,18 @@ type Result<T> = std::result::Result<T, DaemonError>;
 pub struct Pending(Mutex<HashMap<String, Received>>);
 
 impl Pending {
+    fn insert(&self, fs: String, r: Received) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fs, r);
+    }
+
+    /// The unconfirmed receive into filesystem `fs`, taken out.
+    fn take(&self, fs: &str) -> Option<Received> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(fs)
+    }
+
     /// Filesystems of unconfirmed receives that would create branch `branch` of dot `ns/name`
     /// (or the dot itself, with its master).
     fn fresh(&self, ns: &str, name: &str, branch: &str) -> Vec<String> {
@@ -50,6 +62,8 @@ impl Pending {
 
 pub struct Received {
     bytes: u64,
+    /// The commit the stream followed (`None` for a full stream).
+    base: Option<String>,
     /// Snapshots the stream brought, oldest first.
     snapshots: Vec<String>,
     /// Set when the receive creates a dot or a branch, registered on confirmation.
@@ -301,18 +315,15 @@ impl Node {
                 return Err(e);
             }
         };
-        self.pending
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                fs.clone(),
-                Received {
-                    bytes,
-                    snapshots: snapshots.clone(),
-                    fresh,
-                },
-            );
+        self.pending.insert(
+            fs.clone(),
+            Received {
+                bytes,
+                base: from.map(str::to_string),
+                snapshots: snapshots.clone(),
+                fresh,
+            },
+        );
         tracing::info!(%ns, dot = %name, %branch, bytes, commits = snapshots.len(), "received commits");
         Ok(api::Receipt {
             bytes,
@@ -452,11 +463,7 @@ impl Node {
             ));
         }
         // A whole stream whose confirmation never came is kept this way too.
-        self.pending
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&b.fs_id);
+        self.pending.take(&b.fs_id);
         let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
         let done = self.register_received(&b.fs_id, &ids, &req.commits)?;
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "kept commits that arrived whole");
@@ -504,10 +511,8 @@ impl Node {
     /// Forgets an earlier unconfirmed receive that would create branch `branch` of `ns/name`
     /// (or the dot) (its client went away).
     fn drop_unconfirmed(&self, ns: &str, name: &str, branch: &str) {
-        let stale = self.pending.fresh(ns, name, branch);
-        let mut pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
-        for fs in stale {
-            pending.remove(&fs);
+        for fs in self.pending.fresh(ns, name, branch) {
+            self.pending.take(&fs);
             let _ = self.pool.dataset(&staging(&fs)).destroy();
         }
     }
@@ -592,28 +597,12 @@ impl Node {
                     ))
                 })?,
         };
-        let got = self
-            .pending
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&fs)
-            .ok_or_else(|| {
-                DaemonError::Conflict("nothing received to confirm; send the stream again".into())
-            })?;
+        let got = self.pending.take(&fs).ok_or_else(|| {
+            DaemonError::Conflict("nothing received to confirm; send the stream again".into())
+        })?;
         if got.bytes != req.bytes {
-            let first = got.snapshots.first().cloned();
             tracing::warn!(%fs, got = got.bytes, sent = req.bytes, "size mismatch; received commits dropped");
-            let ds = self.pool.dataset(&Node::rel(&fs));
-            if got.fresh.is_some() {
-                let _ = self.pool.dataset(&staging(&fs)).destroy();
-            } else if let Some(first) = first
-                && let Ok(s) = ds.get_snapshot(&first)
-            {
-                // Roll back to before the first received snapshot.
-                ds.rollback_to(&s).map_err(zfs_err)?;
-                let _ = s.destroy();
-            }
+            self.undo_receive(&fs, got.fresh.is_some(), got.base.as_deref())?;
             return Err(DaemonError::Conflict(format!(
                 "{} bytes arrived but {} were sent; nothing was kept, try again",
                 got.bytes, req.bytes
@@ -626,6 +615,7 @@ impl Node {
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
         Ok(done)
     }
+
     /// Gives received snapshots `ids` of filesystem `fs` their commit records from `infos` and
     /// registers them, in order. Returns the ids registered.
     fn register_received(
