@@ -623,6 +623,30 @@ fn a_rerun_keeps_the_commits_that_arrived_whole() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(String::from_utf8_lossy(&answer).contains("\"error\""));
     assert_eq!(ids(&b, "s"), vec![c0.clone()], "nothing arrived is visible");
+    // Keeping is refused for a GUID other than the snapshot's, or without one per commit.
+    let commits: serde_json::Value = serde_json::from_str(
+        &a.http(
+            "GET",
+            "/v1/dots/admin/s/branches/master/commits",
+            Some(("admin", &a.api_key())),
+            b"",
+        )
+        .1,
+    )
+    .unwrap();
+    let one = serde_json::json!([commits[1]]);
+    let keep = "/v1/dots/admin/s/branches/master/keep";
+    let key = b.api_key();
+    for (guids, status, says) in [
+        (serde_json::json!(["1234"]), 409, "not the ones sent"),
+        (serde_json::json!([]), 400, "one GUID per commit"),
+    ] {
+        let body = serde_json::json!({ "commits": one, "guids": guids }).to_string();
+        let (code, text) = b.http("POST", keep, Some(("admin", &key)), body.as_bytes());
+        assert_eq!(code, status, "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+    assert_eq!(ids(&b, "s"), vec![c0.clone()]);
 
     let s = a.json(&["push", "b", "--json"]);
     assert_eq!(s["commits"], 2, "{s}");
