@@ -178,11 +178,33 @@ pub struct JoinRequest {
     pub peer_url: String,
 }
 
+/// `POST /v1/cluster/tokens`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CreateToken {
+    pub ttl_secs: u64,
+}
+
+/// A join token as listed (`GET /v1/cluster/tokens`); `token` only in the answer that made it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct JoinToken {
+    pub id: String,
+    pub created: u64,
+    pub expires: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct JoinReply {
     /// etcd `--initial-cluster` for the new member.
     pub initial_cluster: String,
     pub cluster_secret: String,
+    /// The cluster's CA for etcd (certificate and key, PEM): the new node signs its own
+    /// certificate with it.
+    pub etcd_ca_cert: String,
+    pub etcd_ca_key: String,
+    /// The hash of the cluster's admin key, so that key works on the new node too.
+    pub admin_key_sha256: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -24,6 +24,32 @@ pub enum Command {
     Reset(ResetArgs),
     /// Restart this node's daemon on the current `dm` binary, keeping state and mounts
     Upgrade(UpgradeArgs),
+    /// Make, list and revoke join tokens (`dm cluster join` needs one)
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a join token; it can add nodes to the cluster, nothing else, until it expires
+    Create(TokenCreateArgs),
+    /// List the live join tokens
+    List(NodesArgs),
+    /// Revoke a join token now
+    Revoke {
+        /// The token's id (the part after `dmjoin.`, as `dm cluster token list` shows it)
+        id: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TokenCreateArgs {
+    /// How long the token is valid (e.g. 30m, 1h, 2d; at most 7d)
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    ttl: u64,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of the node being set up, shared by `init` and `join`.
@@ -97,9 +123,10 @@ pub struct InitArgs {
 pub struct JoinArgs {
     /// A node of the cluster: HOST[:PORT]
     address: String,
-    /// The join token `dm cluster init` printed (the cluster's admin API key)
-    #[arg(long, env = "DM_JOIN_TOKEN", hide_env_values = true)]
-    token: String,
+    /// File holding the join token (`-` for standard input); without it the token is read from
+    /// DM_JOIN_TOKEN, else asked for. Make one with `dm cluster token create`.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Expected TLS certificate fingerprint of the cluster's node (when it serves TLS)
     #[arg(long, value_name = "SHA256")]
     fingerprint: Option<String>,
@@ -131,6 +158,24 @@ pub struct UpgradeArgs {
     state_dir: Option<PathBuf>,
 }
 
+/// "30m" → seconds. Accepts s, m, h, d.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1),
+        Some('m') => (&t[..t.len() - 1], 60),
+        Some('h') => (&t[..t.len() - 1], 3600),
+        Some('d') => (&t[..t.len() - 1], 86400),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("cannot read duration {s:?}; write it like 30m, 1h or 2d"))?;
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{s:?} is not a usable duration"))
+}
+
 /// "10G" → bytes. Accepts K, M, G, T (powers of 1024), optional "iB"/"B".
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().trim_end_matches("iB").trim_end_matches('B');
@@ -159,6 +204,7 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
         Command::Nodes(a) => nodes(ctx, a),
         Command::Reset(a) => reset(ctx, a),
         Command::Upgrade(a) => upgrade(ctx, a),
+        Command::Token(t) => token(ctx, t),
     }
 }
 
@@ -167,7 +213,10 @@ fn random_key() -> String {
 }
 
 /// A node config for `a`, its pool created if needed; returns the pool dm created, if any.
-fn prepare(a: &NodeArgs, admin_key: &str) -> anyhow::Result<(NodeConfig, Option<(Pool, PathBuf)>)> {
+fn prepare(
+    a: &NodeArgs,
+    admin_key_sha256: String,
+) -> anyhow::Result<(NodeConfig, Option<(Pool, PathBuf)>)> {
     let state_dir = absolute(&a.state_dir)?;
     if config::node_file(&state_dir).exists() {
         bail!(
@@ -218,9 +267,11 @@ fn prepare(a: &NodeArgs, admin_key: &str) -> anyhow::Result<(NodeConfig, Option<
         etcd_client_port: a.etcd_client_port,
         etcd_peer_port: a.etcd_peer_port,
         etcd_endpoints: Vec::new(),
-        admin_key_sha256: hash_key(admin_key),
+        admin_key_sha256,
+        local_admin_key_sha256: None,
         cluster_secret: new_id(),
         etcd_initial_cluster: None,
+        etcd_open: false,
         tls_cert: None,
         tls_key: None,
         docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
@@ -320,7 +371,7 @@ fn start_node(
 
 fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
     let key = random_key();
-    let (mut node, created_pool) = prepare(&a.node, &key)?;
+    let (mut node, created_pool) = prepare(&a.node, hash_key(&key))?;
     node.etcd_endpoints = a.etcd_endpoints.clone();
     start_node(ctx, &a.node, &node, created_pool, &key)?;
     println!(
@@ -339,16 +390,83 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
         );
     }
     if node.etcd_endpoints.is_empty() {
+        let t = ctx.call(|c| c.create_token(24 * 3600))?;
+        let fingerprint = match node_cert(&node)? {
+            Some(pem) => format!(" --fingerprint {}", crate::tls::fingerprint(&pem)?),
+            None => String::new(),
+        };
+        println!("To add another machine to this cluster, run there:");
         println!(
-            "To add another machine to this cluster, run there (keep the token secret; it is the admin API key):"
-        );
-        println!(
-            "  dm cluster join {}:{} --token {key}",
+            "  dm cluster join {}:{}{fingerprint}",
             node.host(),
             node.api_port
         );
+        println!(
+            "and give it this join token when asked (or in DM_JOIN_TOKEN, or a file named by --token-file). It can only add nodes, and expires in 24 h; `dm cluster token create` makes more:"
+        );
+        println!("  {}", t.token.unwrap_or_default());
     }
     Ok(())
+}
+
+fn token(ctx: &mut super::Ctx, t: TokenCommand) -> anyhow::Result<()> {
+    match t {
+        TokenCommand::Create(a) => {
+            let made = ctx.call(|c| c.create_token(a.ttl))?;
+            if a.json {
+                return super::print_json(&made);
+            }
+            println!("{}", made.token.unwrap_or_default());
+            eprintln!(
+                "Join token {} made; it can add nodes (`dm cluster join`) until it expires in {}.",
+                made.id,
+                human_secs(made.expires.saturating_sub(made.created))
+            );
+        }
+        TokenCommand::List(a) => {
+            let list = ctx.call(|c| c.tokens())?;
+            if a.json {
+                return super::print_json(&list);
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            println!("{:<18} EXPIRES IN", "ID");
+            for t in list {
+                println!("{:<18} {}", t.id, human_secs(t.expires.saturating_sub(now)));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            ctx.call(|c| c.revoke_token(&id))?;
+            println!("Join token {id} revoked.");
+        }
+    }
+    Ok(())
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// The join token: DM_JOIN_TOKEN, else the file, else asked for.
+fn join_token(a: &JoinArgs) -> anyhow::Result<String> {
+    if a.token_file.is_none()
+        && let Ok(t) = std::env::var("DM_JOIN_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
+    }
+    super::read_secret(
+        a.token_file.as_deref(),
+        "Join token (from `dm cluster token create` on the cluster)",
+        "no terminal to ask for the join token on; set DM_JOIN_TOKEN or pass --token-file FILE (or - for standard input)",
+    )
 }
 
 fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
@@ -360,24 +478,43 @@ fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
         ),
         None => (a.address.clone(), config::DEFAULT_API_PORT),
     };
+    let token = join_token(&a)?;
     let remote = Remote {
         tls_cert: super::remote::trust(&host, port, a.fingerprint.as_deref())?,
-        ..Remote::new("admin", &host, port, &a.token)
+        ..Remote::new(crate::daemon::JOIN_USER, &host, port, &token)
     };
     let cluster = Client::new(&remote);
-    cluster
-        .ping()
-        .with_context(|| format!("cannot use the cluster at {}", a.address))?;
-    let (mut node, created_pool) = prepare(&a.node, &a.token)?;
-    let reply = cluster
-        .join(&api::JoinRequest {
-            node_id: node.node_id.clone(),
-            peer_url: node.etcd_peer_url(),
-        })
-        .context("the cluster refused to add this node")?;
+    // This machine's own client gets an admin key of its own, valid on this node only.
+    let local_key = random_key();
+    let (mut node, created_pool) = prepare(&a.node, hash_key(&local_key))?;
+    let joined = cluster.join(&api::JoinRequest {
+        node_id: node.node_id.clone(),
+        peer_url: node.etcd_peer_url(),
+    });
+    let reply = match joined {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some((pool, file)) = created_pool {
+                if pool.destroy().is_ok() {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            return Err(anyhow::Error::new(e).context(format!(
+                "the cluster at {} did not add this node (check the join token: `dm cluster token list` there)",
+                a.address
+            )));
+        }
+    };
     node.etcd_initial_cluster = Some(reply.initial_cluster);
+    node.etcd_open = true;
     node.cluster_secret = reply.cluster_secret;
-    start_node(ctx, &a.node, &node, created_pool, &a.token).context(
+    node.local_admin_key_sha256 = Some(std::mem::replace(
+        &mut node.admin_key_sha256,
+        reply.admin_key_sha256,
+    ));
+    crate::daemon::pki::Files::new(&absolute(&a.node.state_dir)?)
+        .write_ca(&reply.etcd_ca_cert, &reply.etcd_ca_key)?;
+    start_node(ctx, &a.node, &node, created_pool, &local_key).context(
         "this node was added to the cluster's etcd but could not start; fix the cause and run `dm cluster join` again",
     )?;
     println!(
@@ -526,6 +663,15 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::parse_size;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(super::parse_duration("30m"), Ok(1800));
+        assert_eq!(super::parse_duration("1h"), Ok(3600));
+        assert_eq!(super::parse_duration("2d"), Ok(172800));
+        assert!(super::parse_duration("0h").is_err());
+        assert!(super::parse_duration("soon").is_err());
+    }
 
     #[test]
     fn parses_sizes() {

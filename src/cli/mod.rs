@@ -307,3 +307,32 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+/// A secret from `file` (`-` for standard input), else asked for on the terminal (hidden);
+/// `no_terminal` is the error without either. Never from argv, where other users see it.
+pub fn read_secret(
+    file: Option<&std::path::Path>,
+    prompt: &str,
+    no_terminal: &str,
+) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let secret = match file {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
+        None if std::io::stdin().is_terminal() => {
+            dialoguer::Password::new().with_prompt(prompt).interact()?
+        }
+        None => anyhow::bail!("{no_terminal}"),
+    };
+    let secret = secret.trim().to_string();
+    if secret.is_empty() {
+        anyhow::bail!("{prompt}: it is empty");
+    }
+    Ok(secret)
+}

@@ -1,7 +1,7 @@
 //! `dm remote`: the clusters this client talks to (like `git remote`): add one after checking its
 //! API key, list them (`-v` with addresses), remove one, and switch which one the verbs use.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
@@ -120,26 +120,11 @@ fn parse_address(s: &str) -> anyhow::Result<(String, String, u16)> {
 }
 
 fn read_key(a: &AddArgs) -> anyhow::Result<String> {
-    let key = match &a.api_key_file {
-        Some(p) if p.as_os_str() == "-" => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s
-        }
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read the API key from {}", p.display()))?,
-        None if std::io::stdin().is_terminal() => dialoguer::Password::new()
-            .with_prompt(format!("API key for {}", a.address))
-            .interact()?,
-        None => bail!(
-            "no terminal to ask for the API key on; pass --api-key-file FILE (or - for standard input)"
-        ),
-    };
-    let key = key.trim().to_string();
-    if key.is_empty() {
-        bail!("the API key is empty");
-    }
-    Ok(key)
+    super::read_secret(
+        a.api_key_file.as_deref(),
+        &format!("API key for {}", a.address),
+        "no terminal to ask for the API key on; pass --api-key-file FILE (or - for standard input)",
+    )
 }
 
 fn add_remote(ctx: &mut super::Ctx, a: AddArgs) -> anyhow::Result<()> {

@@ -328,6 +328,18 @@ impl Client {
         self.post("/cluster/members", req)
     }
 
+    pub fn create_token(&self, ttl_secs: u64) -> Result<api::JoinToken, ClientError> {
+        self.post("/cluster/tokens", &api::CreateToken { ttl_secs })
+    }
+
+    pub fn tokens(&self) -> Result<Vec<api::JoinToken>, ClientError> {
+        self.get("/cluster/tokens")
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<serde_json::Value, ClientError> {
+        self.delete(&format!("/cluster/tokens/{id}"))
+    }
+
     pub fn create_user(&self, name: &str) -> Result<api::NewUser, ClientError> {
         self.post(
             "/users",

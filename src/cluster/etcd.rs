@@ -28,6 +28,15 @@ pub struct Member {
     pub client_urls: Vec<String>,
 }
 
+/// The client side of etcd's TLS: the cluster CA that signed etcd's certificate, and this
+/// node's certificate and key, which etcd requires of every client (PEM).
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
 #[derive(Clone)]
 pub struct EtcdKv {
     rt: Arc<Runtime>,
@@ -36,8 +45,9 @@ pub struct EtcdKv {
 }
 
 impl EtcdKv {
-    /// Connects to `endpoints` (e.g. `http://127.0.0.1:42379`) and checks that etcd answers.
-    pub fn connect(endpoints: &[String]) -> Result<EtcdKv> {
+    /// Connects to `endpoints` (e.g. `https://127.0.0.1:42379`, with `tls`) and checks that
+    /// etcd answers.
+    pub fn connect(endpoints: &[String], tls: Option<&EtcdTls>) -> Result<EtcdKv> {
         let joined = endpoints.join(",");
         let unavailable = |e: etcd_client::Error| RegistryError::Unavailable {
             endpoints: joined.clone(),
@@ -49,9 +59,16 @@ impl EtcdKv {
             .enable_all()
             .build()
             .map_err(|e| RegistryError::Etcd(e.to_string()))?;
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(CALL_TIMEOUT);
+        if let Some(t) = tls {
+            opts = opts.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(&t.ca))
+                    .identity(etcd_client::Identity::from_pem(&t.cert, &t.key)),
+            );
+        }
         let client = rt
             .block_on(Client::connect(endpoints, Some(opts)))
             .map_err(unavailable)?;

@@ -4,6 +4,7 @@
 //! Key layout under the `dm/` prefix, designed for many nodes:
 //! - `servers/<node>`: [`ServerRecord`], attached to a lease so it vanishes when a node dies
 //! - `users/<name>`: [`UserRecord`]
+//! - `join-tokens/<id>`: [`JoinTokenRecord`]
 //! - `dots/<ns>/<name>`: [`DotRecord`]
 //! - `branches/<dot-id>/<branch>`: [`BranchRecord`]
 //! - `commits/<fs-id>/<commit-id>`: [`CommitRecord`]
@@ -74,6 +75,17 @@ pub struct ServerRecord {
 pub struct UserRecord {
     pub name: String,
     pub api_key_sha256: String,
+}
+
+/// A join token (`dm cluster token create`): it lets a new node join, nothing else, until it
+/// expires. Only its secret's hash is stored.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct JoinTokenRecord {
+    pub id: String,
+    pub secret_sha256: String,
+    /// Unix seconds.
+    pub created: u64,
+    pub expires: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -155,10 +167,12 @@ pub fn fs_of_key(key: &str) -> Option<&str> {
     }
 }
 
-fn tombstones(branches: &[BranchRecord]) -> Vec<(String, Vec<u8>)> {
+/// Tombstones of `branches`, each holding its seal (see `daemon::seal`): nodes destroy their
+/// copy only for a tombstone sealed with the cluster's secret.
+fn tombstones(branches: &[BranchRecord], seal: &dyn Fn(&str) -> String) -> Vec<(String, Vec<u8>)> {
     branches
         .iter()
-        .map(|b| (deleted_key(&b.fs_id), b.name.as_bytes().to_vec()))
+        .map(|b| (deleted_key(&b.fs_id), seal(&b.fs_id).into_bytes()))
         .collect()
 }
 
@@ -191,9 +205,23 @@ impl Store {
         self.kv.put_all_if_absent(&key, &[(key.clone(), encode(u))])
     }
 
-    pub fn put_user(&self, u: &UserRecord) -> Result<()> {
+    pub fn put_join_token(&self, t: &JoinTokenRecord) -> Result<()> {
         self.kv
-            .put(&format!("{PREFIX}users/{}", u.name), &encode(u))
+            .put(&format!("{PREFIX}join-tokens/{}", t.id), &encode(t))
+    }
+
+    pub fn join_token(&self, id: &str) -> Result<Option<JoinTokenRecord>> {
+        let key = format!("{PREFIX}join-tokens/{id}");
+        self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    pub fn join_tokens(&self) -> Result<Vec<JoinTokenRecord>> {
+        self.list_decoded(&format!("{PREFIX}join-tokens/"))
+    }
+
+    pub fn delete_join_token(&self, id: &str) -> Result<()> {
+        self.kv
+            .write_all(&[], &[format!("{PREFIX}join-tokens/{id}")], &[])
     }
 
     pub fn dot(&self, ns: &str, name: &str) -> Result<Option<DotRecord>> {
@@ -246,7 +274,12 @@ impl Store {
         self.kv.put_all_if_absent(&key, &[(key.clone(), encode(c))])
     }
 
-    pub fn delete_dot(&self, dot: &DotRecord, branches: &[BranchRecord]) -> Result<()> {
+    pub fn delete_dot(
+        &self,
+        dot: &DotRecord,
+        branches: &[BranchRecord],
+        seal: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
         let mut keys = vec![dot_key(&dot.namespace, &dot.name)];
         let mut prefixes = vec![format!("{PREFIX}branches/{}/", dot.id)];
         for b in branches {
@@ -254,7 +287,8 @@ impl Store {
             prefixes.push(format!("{PREFIX}commits/{}/", b.fs_id));
             prefixes.push(format!("{PREFIX}replicas/{}/", b.fs_id));
         }
-        self.kv.write_all(&tombstones(branches), &keys, &prefixes)
+        self.kv
+            .write_all(&tombstones(branches, seal), &keys, &prefixes)
     }
 
     pub fn branches(&self, dot_id: &str) -> Result<Vec<BranchRecord>> {
@@ -284,9 +318,14 @@ impl Store {
     }
 
     /// Removes a branch with its commits and master record.
-    pub fn delete_branch(&self, dot_id: &str, b: &BranchRecord) -> Result<()> {
+    pub fn delete_branch(
+        &self,
+        dot_id: &str,
+        b: &BranchRecord,
+        seal: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
         self.kv.write_all(
-            &tombstones(std::slice::from_ref(b)),
+            &tombstones(std::slice::from_ref(b), seal),
             &[branch_key(dot_id, &b.name), master_key(&b.fs_id)],
             &[
                 format!("{PREFIX}commits/{}/", b.fs_id),
@@ -373,18 +412,19 @@ impl Store {
             .swap(&master_key(fs_id), Some(node.as_bytes()), None)
     }
 
-    pub fn is_deleted(&self, fs_id: &str) -> Result<bool> {
-        Ok(self.kv.get(&deleted_key(fs_id))?.is_some())
+    /// The tombstone of `fs_id`, if any (its seal, still to be checked).
+    pub fn tombstone(&self, fs_id: &str) -> Result<Option<Vec<u8>>> {
+        self.kv.get(&deleted_key(fs_id))
     }
 
-    /// Filesystem ids of every deleted branch.
-    pub fn deleted(&self) -> Result<std::collections::BTreeSet<String>> {
+    /// Every tombstone: filesystem id and seal, still to be checked.
+    pub fn tombstones(&self) -> Result<BTreeMap<String, Vec<u8>>> {
         let prefix = format!("{PREFIX}deleted/");
         Ok(self
             .kv
-            .list_keys(&prefix)?
+            .list(&prefix)?
             .into_iter()
-            .map(|k| k[prefix.len()..].to_string())
+            .map(|(k, v)| (k[prefix.len()..].to_string(), v))
             .collect())
     }
 
@@ -473,14 +513,15 @@ mod tests {
         };
         s.put_commit("fs1", &c).unwrap();
         s.put_commit("fs10", &c).unwrap();
-        s.delete_dot(&dot("a"), &[master("fs1")]).unwrap();
+        s.delete_dot(&dot("a"), &[master("fs1")], &|fs| format!("seal-{fs}"))
+            .unwrap();
         assert!(s.dot("admin", "a").unwrap().is_none());
         assert!(s.commits("fs1").unwrap().is_empty());
         assert_eq!(s.commits("fs10").unwrap().len(), 1);
         assert!(s.dot("admin", "ab").unwrap().is_some());
         assert_eq!(s.all_masters().unwrap().len(), 1);
-        assert!(s.is_deleted("fs1").unwrap());
-        assert!(!s.is_deleted("fs10").unwrap());
+        assert_eq!(s.tombstone("fs1").unwrap(), Some(b"seal-fs1".to_vec()));
+        assert!(s.tombstone("fs10").unwrap().is_none());
     }
 
     #[test]

@@ -31,12 +31,21 @@ pub struct NodeConfig {
     #[serde(default)]
     pub etcd_endpoints: Vec<String>,
     pub admin_key_sha256: String,
+    /// A second admin key that works on this node only: the one `dm cluster join` made for
+    /// the joining machine's own client.
+    #[serde(default)]
+    pub local_admin_key_sha256: Option<String>,
     /// Shared by the nodes of one cluster; authenticates their calls to each other.
     #[serde(default)]
     pub cluster_secret: String,
     /// Set on nodes that joined an existing cluster: etcd's `--initial-cluster` at first start.
     #[serde(default)]
     pub etcd_initial_cluster: Option<String>,
+    /// Whether this node's etcd listens on the advertised address (once the cluster has more
+    /// than one node); until then only on loopback. Either way only for the cluster's
+    /// certificates.
+    #[serde(default)]
+    pub etcd_open: bool,
     /// Serve the API over TLS with this certificate (PEM) and key (PKCS#8 PEM).
     #[serde(default)]
     pub tls_cert: Option<PathBuf>,
@@ -179,12 +188,43 @@ impl NodeConfig {
         }
     }
 
-    pub fn etcd_peer_url(&self) -> String {
-        format!("http://{}:{}", self.host(), self.etcd_peer_port)
+    /// The loopback address this node's own etcd is always reached at: the advertised one
+    /// when that is a loopback address (several test nodes on one machine), else 127.0.0.1.
+    pub fn loopback(&self) -> &str {
+        match self.host().parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_loopback() => self.host(),
+            _ => "127.0.0.1",
+        }
     }
 
+    /// The peer URL other members reach this node's etcd at.
+    pub fn etcd_peer_url(&self) -> String {
+        format!("https://{}:{}", self.host(), self.etcd_peer_port)
+    }
+
+    /// The client URL this node's daemon reaches its own etcd at.
     pub fn etcd_client_url(&self) -> String {
-        format!("http://{}:{}", self.host(), self.etcd_client_port)
+        format!("https://{}:{}", self.loopback(), self.etcd_client_port)
+    }
+
+    /// etcd's `--listen-peer-urls`, `--listen-client-urls` and `--advertise-client-urls`:
+    /// loopback only while this is the cluster's only node.
+    pub fn etcd_listen(&self) -> (String, String, String) {
+        let (lo, host) = (self.loopback(), self.host());
+        let (cp, pp) = (self.etcd_client_port, self.etcd_peer_port);
+        if !self.etcd_open {
+            let client = format!("https://{lo}:{cp}");
+            return (format!("https://{lo}:{pp}"), client.clone(), client);
+        }
+        let mut clients = format!("https://{host}:{cp}");
+        if lo != host {
+            clients.push_str(&format!(",https://{lo}:{cp}"));
+        }
+        (
+            self.etcd_peer_url(),
+            clients,
+            format!("https://{host}:{cp}"),
+        )
     }
 
     /// etcd endpoints to use: the external ones, or our own etcd.
@@ -214,14 +254,45 @@ mod tests {
             etcd_peer_port: DEFAULT_ETCD_PEER_PORT,
             etcd_endpoints: Vec::new(),
             admin_key_sha256: "h".into(),
+            local_admin_key_sha256: None,
             cluster_secret: "s".into(),
             etcd_initial_cluster: None,
+            etcd_open: false,
             tls_cert: None,
             tls_key: None,
             docker_plugin_socket: None,
             docker_api_socket: default_docker_api(),
             stream_idle_secs: 5,
         }
+    }
+
+    #[test]
+    fn etcd_listens_on_loopback_until_the_cluster_grows() {
+        let mut c = sample();
+        assert_eq!(
+            c.etcd_listen(),
+            (
+                "https://127.0.0.1:42380".into(),
+                "https://127.0.0.1:42379".into(),
+                "https://127.0.0.1:42379".into()
+            )
+        );
+        assert_eq!(c.etcd_peer_url(), "https://10.0.0.1:42380");
+        assert_eq!(c.etcd_client_url(), "https://127.0.0.1:42379");
+        c.etcd_open = true;
+        assert_eq!(
+            c.etcd_listen(),
+            (
+                "https://10.0.0.1:42380".into(),
+                "https://10.0.0.1:42379,https://127.0.0.1:42379".into(),
+                "https://10.0.0.1:42379".into()
+            )
+        );
+        // A node on a loopback address of its own (tests) stays on it.
+        c.advertise = "127.0.3.4".into();
+        c.etcd_open = false;
+        assert_eq!(c.etcd_client_url(), "https://127.0.3.4:42379");
+        assert_eq!(c.etcd_listen().0, "https://127.0.3.4:42380");
     }
 
     #[test]

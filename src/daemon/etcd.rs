@@ -29,8 +29,9 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .create(true)
         .append(true)
         .open(log_path(state_dir))?;
-    let client = cfg.etcd_client_url();
+    let (listen_peer, listen_client, advertise_client) = cfg.etcd_listen();
     let peer = cfg.etcd_peer_url();
+    let pki = super::pki::Files::new(state_dir);
     // Flags about the initial cluster only matter on the very first start (empty data dir).
     let (initial, state) = match &cfg.etcd_initial_cluster {
         Some(members) => (members.clone(), "existing"),
@@ -42,11 +43,11 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .arg("--data-dir")
         .arg(state_dir.join("etcd"))
         .arg("--listen-client-urls")
-        .arg(&client)
+        .arg(&listen_client)
         .arg("--advertise-client-urls")
-        .arg(&client)
+        .arg(&advertise_client)
         .arg("--listen-peer-urls")
-        .arg(&peer)
+        .arg(&listen_peer)
         .arg("--initial-advertise-peer-urls")
         .arg(&peer)
         .arg("--initial-cluster")
@@ -55,6 +56,21 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .arg(state)
         .arg("--log-level")
         .arg("warn")
+        // Only holders of a certificate from the cluster's CA get in, as clients or as peers.
+        .arg("--client-cert-auth")
+        .arg("--trusted-ca-file")
+        .arg(pki.ca())
+        .arg("--cert-file")
+        .arg(pki.cert())
+        .arg("--key-file")
+        .arg(pki.key())
+        .arg("--peer-client-cert-auth")
+        .arg("--peer-trusted-ca-file")
+        .arg(pki.ca())
+        .arg("--peer-cert-file")
+        .arg(pki.cert())
+        .arg("--peer-key-file")
+        .arg(pki.key())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -102,6 +118,9 @@ impl EtcdProcess {
                     tracing::error!(?status, log = %log_path(&dir).display(), "etcd exited; restarting");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
+                    // Restarted on purpose with other settings (see `reopen`) or not: the
+                    // config on disk is the current one.
+                    let cfg = NodeConfig::load(&dir).unwrap_or_else(|_| cfg.clone());
                     match spawn(&cfg, &dir) {
                         Ok(c) => {
                             current.store(c.id(), Ordering::SeqCst);
@@ -114,6 +133,15 @@ impl EtcdProcess {
         rx.recv()
             .unwrap_or_else(|_| Err(std::io::Error::other("etcd supervisor died")))?;
         Ok(EtcdProcess { stopping, pid })
+    }
+
+    /// Restarts etcd on the settings now saved in the node's config (the supervisor reads them
+    /// when it starts etcd again).
+    pub fn restart(&self) {
+        let pid = self.pid.load(Ordering::SeqCst) as i32;
+        if pid > 0 {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
     }
 
     /// Stops etcd cleanly (SIGTERM, up to 5 s) as the daemon goes down.

@@ -494,6 +494,17 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     if user == peer::NODE_USER {
         return internal(daemon, req, &parts);
     }
+    if user == super::membership::JOIN_USER {
+        return match (req.method(), parts.as_slice()) {
+            (Method::Post, ["v1", "cluster", "members"]) => {
+                let b: api::JoinRequest = body(req)?;
+                Ok(json(200, &daemon.add_member(&b)?).into())
+            }
+            _ => Err(DaemonError::Forbidden(
+                "a join token can only add a node to the cluster (`dm cluster join`)".into(),
+            )),
+        };
+    }
     if parts.get(1) == Some(&"internal") {
         return Err(DaemonError::Forbidden(
             "internal calls are for the cluster's nodes only".into(),
@@ -632,6 +643,20 @@ fn user_route(
             daemon.require_admin(u)?;
             let b: api::JoinRequest = body(req)?;
             Ok(json(200, &daemon.add_member(&b)?))
+        }
+        (Method::Post, ["v1", "cluster", "tokens"]) => {
+            daemon.require_admin(u)?;
+            let b: api::CreateToken = body(req)?;
+            Ok(json(201, &daemon.create_token(&b)?))
+        }
+        (Method::Get, ["v1", "cluster", "tokens"]) => {
+            daemon.require_admin(u)?;
+            Ok(json(200, &daemon.tokens()?))
+        }
+        (Method::Delete, ["v1", "cluster", "tokens", id]) => {
+            daemon.require_admin(u)?;
+            daemon.revoke_token(id)?;
+            Ok(json(200, &serde_json::json!({ "revoked": id })))
         }
         (Method::Post, ["v1", "users"]) => {
             daemon.require_admin(u)?;

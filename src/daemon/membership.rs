@@ -10,9 +10,107 @@ use crate::names::{self, Kind};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
+/// The user name a join token authenticates as; it may only join (names starting with `_` are
+/// reserved, so no user has it).
+pub const JOIN_USER: &str = "_join";
+
+const TOKEN_PREFIX: &str = "dmjoin";
+
+/// Longest a join token may live.
+pub const MAX_TOKEN_TTL: u64 = 7 * 24 * 3600;
+
+/// `dmjoin.<id>.<secret>` → (id, secret), each of the expected length in hex.
+fn parse_token(token: &str) -> Option<(&str, &str)> {
+    let mut parts = token.trim().split('.');
+    let (p, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (p == TOKEN_PREFIX && parts.next().is_none() && hex(id, 16) && hex(secret, 32))
+        .then_some((id, secret))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl Daemon {
+    /// Whether `token` is a live join token of this cluster.
+    pub fn check_join_token(&self, token: &str) -> Result<()> {
+        let (id, secret) = parse_token(token).ok_or(DaemonError::Unauthorized)?;
+        match self.node.store().join_token(id)? {
+            Some(t)
+                if t.expires > unix_now()
+                    && super::same(&t.secret_sha256, &super::hash_key(secret)) =>
+            {
+                Ok(())
+            }
+            _ => Err(DaemonError::Unauthorized),
+        }
+    }
+
+    /// Makes a join token valid for `ttl_secs`.
+    pub fn create_token(&self, req: &api::CreateToken) -> Result<api::JoinToken> {
+        if req.ttl_secs == 0 || req.ttl_secs > MAX_TOKEN_TTL {
+            return Err(DaemonError::BadRequest(format!(
+                "a join token lives between 1 second and {} days; pick a --ttl in that range",
+                MAX_TOKEN_TTL / 86400
+            )));
+        }
+        let (id, secret) = (new_id()[..16].to_string(), new_id());
+        let created = unix_now();
+        let rec = crate::cluster::JoinTokenRecord {
+            id: id.clone(),
+            secret_sha256: super::hash_key(&secret),
+            created,
+            expires: created + req.ttl_secs,
+        };
+        self.node.store().put_join_token(&rec)?;
+        tracing::info!(token = %id, ttl = req.ttl_secs, "made a join token");
+        Ok(api::JoinToken {
+            id: id.clone(),
+            created,
+            expires: rec.expires,
+            token: Some(format!("{TOKEN_PREFIX}.{id}.{secret}")),
+        })
+    }
+
+    /// Live join tokens (expired ones are removed on the way).
+    pub fn tokens(&self) -> Result<Vec<api::JoinToken>> {
+        let store = self.node.store();
+        let now = unix_now();
+        let mut out = Vec::new();
+        for t in store.join_tokens()? {
+            if t.expires <= now {
+                store.delete_join_token(&t.id)?;
+                continue;
+            }
+            out.push(api::JoinToken {
+                id: t.id,
+                created: t.created,
+                expires: t.expires,
+                token: None,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        let store = self.node.store();
+        let valid = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid || store.join_token(id)?.is_none() {
+            return Err(DaemonError::NotFound(format!(
+                "no join token {id:?}; `dm cluster token list` shows them"
+            )));
+        }
+        store.delete_join_token(id)?;
+        tracing::info!(token = %id, "revoked a join token");
+        Ok(())
+    }
+
     pub fn require_admin(&self, user: &str) -> Result<()> {
-        if user == "admin" {
+        if user == super::ADMIN {
             Ok(())
         } else {
             Err(DaemonError::Forbidden(
@@ -25,6 +123,11 @@ impl Daemon {
     pub fn create_user(&self, req: &api::CreateUser) -> Result<api::NewUser> {
         names::validate(Kind::Namespace, &req.name)
             .map_err(|e| DaemonError::BadRequest(format!("bad user name: {e}")))?;
+        if req.name == super::ADMIN {
+            return Err(DaemonError::Conflict(
+                "user 'admin' already exists: its key is set by `dm cluster init`".into(),
+            ));
+        }
         let key = format!("{}{}", new_id(), &new_id()[..8]);
         let rec = crate::cluster::UserRecord {
             name: req.name.clone(),
@@ -47,12 +150,7 @@ impl Daemon {
     pub fn add_member(&self, req: &api::JoinRequest) -> Result<api::JoinReply> {
         names::validate(Kind::Branch, &req.node_id)
             .map_err(|e| DaemonError::BadRequest(format!("bad node id: {e}")))?;
-        if !req.peer_url.starts_with("http://") {
-            return Err(DaemonError::BadRequest(format!(
-                "bad etcd peer URL {:?}; expected http://HOST:PORT",
-                req.peer_url
-            )));
-        }
+        check_peer_url(&req.peer_url)?;
         if !self.cfg.etcd_endpoints.is_empty() {
             return Err(DaemonError::BadRequest(
                 "this cluster uses an external etcd; start the new node with `dm cluster init --etcd-endpoints` instead".into(),
@@ -74,7 +172,10 @@ impl Daemon {
                     req.peer_url
                 )));
             }
-            None => self.add_when_healthy(&req.peer_url)?,
+            None => {
+                self.open_etcd()?;
+                self.add_when_healthy(&req.peer_url)?
+            }
         };
         let initial: Vec<String> = members
             .iter()
@@ -91,27 +192,52 @@ impl Daemon {
             })
             .collect();
         tracing::info!(node = %req.node_id, peer = %req.peer_url, "node joining");
+        let (etcd_ca_cert, etcd_ca_key) = super::pki::Files::new(&self.state_dir)
+            .read_ca()
+            .map_err(|e| DaemonError::Internal(e.to_string()))?;
         Ok(api::JoinReply {
             initial_cluster: initial.join(","),
             cluster_secret: self.cfg.cluster_secret.clone(),
+            etcd_ca_cert,
+            etcd_ca_key,
+            admin_key_sha256: self.admin_key_sha256.clone(),
         })
+    }
+
+    /// Makes this node's etcd listen on its advertised address, where a second member reaches
+    /// it: a single node's etcd listens on loopback only. Restarts etcd once, the first time.
+    fn open_etcd(&self) -> Result<()> {
+        let mut cfg = super::config::NodeConfig::load(&self.state_dir)
+            .map_err(|e| DaemonError::Internal(e.to_string()))?;
+        if cfg.etcd_open {
+            return Ok(());
+        }
+        cfg.etcd_open = true;
+        cfg.save(&self.state_dir)
+            .map_err(|e| DaemonError::Internal(e.to_string()))?;
+        let slot = self.etcd.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(etcd) = slot.as_ref() else {
+            return Ok(());
+        };
+        tracing::info!("etcd now also listens on the advertised address, for a joining node");
+        etcd.restart();
+        drop(slot);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Until the restart has happened the old etcd may still answer; wait for it to go.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        loop {
+            match self.kv.members() {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() > deadline => return Err(e.into()),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+            }
+        }
     }
 
     /// etcd refuses new members until the last one added is up and in touch ("unhealthy
     /// cluster"), which takes a few seconds after a join; wait that out.
     fn add_when_healthy(&self, peer_url: &str) -> Result<Vec<crate::cluster::etcd::Member>> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            match self.kv.add_member(peer_url) {
-                Err(e)
-                    if e.to_string().contains("unhealthy cluster")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                }
-                other => return Ok(other?),
-            }
-        }
+        when_healthy(|| self.kv.add_member(peer_url))
     }
 
     pub fn nodes(&self) -> Result<Vec<api::NodeInfo>> {
@@ -211,8 +337,16 @@ impl Daemon {
                 let other = members
                     .iter()
                     .find(|m| m.id != me.id && !m.client_urls.is_empty())
-                    .and_then(|m| crate::cluster::etcd::EtcdKv::connect(&m.client_urls).ok());
-                other.as_ref().unwrap_or(&self.kv).remove_member(me.id)?;
+                    .and_then(|m| {
+                        crate::cluster::etcd::EtcdKv::connect(
+                            &m.client_urls,
+                            self.etcd_tls.as_ref(),
+                        )
+                        .ok()
+                    });
+                // etcd also refuses to remove a member while another has been in touch for
+                // under ~5 s (just restarted): wait that out as well.
+                when_healthy(|| other.as_ref().unwrap_or(&self.kv).remove_member(me.id))?;
                 tracing::info!("left etcd membership");
             }
         }
@@ -222,6 +356,44 @@ impl Daemon {
             discarded: names,
         })
     }
+}
+
+/// Runs a membership change, again while etcd answers "unhealthy cluster" (a member joined or
+/// restarted seconds ago), for up to 30 s.
+fn when_healthy<T>(mut change: impl FnMut() -> crate::cluster::Result<T>) -> Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match change() {
+            Err(e)
+                if e.to_string().contains("unhealthy cluster")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// A joining node's etcd peer URL: `https://HOST:PORT`, a host of address characters only.
+fn check_peer_url(url: &str) -> Result<()> {
+    let bad = || {
+        DaemonError::BadRequest(format!(
+            "bad etcd peer URL {url:?}; expected https://HOST:PORT"
+        ))
+    };
+    let rest = url.strip_prefix("https://").ok_or_else(bad)?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !host_ok {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 impl Node {

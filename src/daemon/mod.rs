@@ -7,11 +7,14 @@ mod handoff;
 mod http;
 pub mod launch;
 mod membership;
+pub use membership::JOIN_USER;
 mod mounts;
 mod node;
 mod peer;
+pub mod pki;
 mod procs;
 mod replicate;
+mod seal;
 mod transfer;
 mod volumes;
 
@@ -21,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::cluster::etcd::EtcdKv;
-use crate::cluster::{RegistryError, ServerRecord, Store, UserRecord};
+use crate::cluster::etcd::{EtcdKv, EtcdTls};
+use crate::cluster::{RegistryError, ServerRecord, Store};
 use crate::zfs::{self, Pool, ZfsError};
 use config::NodeConfig;
 use node::Node;
@@ -118,6 +121,10 @@ impl DaemonError {
     }
 }
 
+/// The user whose key opens every namespace; known from each node's own config, never from
+/// the registry.
+pub const ADMIN: &str = "admin";
+
 /// SHA-256 of an API key, hex; keys are stored only this way.
 pub fn hash_key(key: &str) -> String {
     Sha256::digest(key.as_bytes())
@@ -141,10 +148,16 @@ pub struct Daemon {
     pub cfg: NodeConfig,
     /// The etcd client, for cluster membership (the registry goes through `node.store()`).
     pub kv: EtcdKv,
+    /// What this node presents to etcd (none with external etcd endpoints).
+    pub etcd_tls: Option<EtcdTls>,
+    /// This node's own etcd, when it runs one.
+    etcd: Arc<std::sync::Mutex<Option<etcd::EtcdProcess>>>,
+    pub state_dir: std::path::PathBuf,
 }
 
 impl Daemon {
-    /// Admin is checked against the node's own config, so it works even while etcd is down.
+    /// Admin is checked against the node's own config only: it works while etcd is down, and
+    /// no registry record can make anyone admin.
     pub fn authenticate(&self, user: &str, key: &str) -> Result<(), DaemonError> {
         if user == peer::NODE_USER {
             let secret = &self.cfg.cluster_secret;
@@ -154,9 +167,17 @@ impl Daemon {
                 Err(DaemonError::Unauthorized)
             };
         }
+        if user == membership::JOIN_USER {
+            return self.check_join_token(key);
+        }
         let hash = hash_key(key);
-        if user == "admin" && same(&hash, &self.admin_key_sha256) {
-            return Ok(());
+        if user == ADMIN {
+            let local = self.cfg.local_admin_key_sha256.as_deref();
+            return if same(&hash, &self.admin_key_sha256) || local.is_some_and(|l| same(&hash, l)) {
+                Ok(())
+            } else {
+                Err(DaemonError::Unauthorized)
+            };
         }
         match self.node.store().user(user)? {
             Some(u) if same(&u.api_key_sha256, &hash) => Ok(()),
@@ -182,10 +203,14 @@ fn install_signal_thread(on_signal: impl FnOnce() + Send + 'static) {
     }
 }
 
-fn connect_registry(cfg: &NodeConfig, timeout: Duration) -> Result<EtcdKv, RegistryError> {
+fn connect_registry(
+    cfg: &NodeConfig,
+    tls: Option<&EtcdTls>,
+    timeout: Duration,
+) -> Result<EtcdKv, RegistryError> {
     let deadline = Instant::now() + timeout;
     loop {
-        match EtcdKv::connect(&cfg.endpoints()) {
+        match EtcdKv::connect(&cfg.endpoints(), tls) {
             Ok(kv) => return Ok(kv),
             Err(e) if Instant::now() > deadline => return Err(e),
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
@@ -223,24 +248,26 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&pid_for_signal);
         std::process::exit(0);
     });
+    let mut etcd_tls = None;
     if cfg.etcd_endpoints.is_empty() {
+        let pki = pki::Files::new(state_dir);
+        let mut hosts = vec![cfg.host().to_string(), cfg.loopback().to_string()];
+        hosts.extend(["127.0.0.1".to_string(), "localhost".to_string()]);
+        hosts.dedup();
+        pki.ensure(&hosts, cfg.etcd_initial_cluster.is_some())?;
+        etcd_tls = Some(pki.client_tls()?);
         let e = etcd::EtcdProcess::start(&cfg, state_dir)
             .context("cannot start etcd; install it (`apt-get install etcd-server`)")?;
         *etcd_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
     }
-    let kv = connect_registry(&cfg, Duration::from_secs(30)).with_context(|| {
-        format!(
-            "etcd did not come up; see {}",
-            etcd::log_path(state_dir).display()
-        )
-    })?;
-    let store = Store::new(Box::new(kv.clone()));
-    if store.user("admin")?.is_none() {
-        store.put_user(&UserRecord {
-            name: "admin".into(),
-            api_key_sha256: cfg.admin_key_sha256.clone(),
+    let kv =
+        connect_registry(&cfg, etcd_tls.as_ref(), Duration::from_secs(30)).with_context(|| {
+            format!(
+                "etcd did not come up; see {}",
+                etcd::log_path(state_dir).display()
+            )
         })?;
-    }
+    let store = Store::new(Box::new(kv.clone()));
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(c), Some(k)) => {
             let read =
@@ -300,6 +327,9 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         admin_key_sha256: cfg.admin_key_sha256.clone(),
         cfg: cfg.clone(),
         kv: kv.clone(),
+        etcd_tls,
+        etcd: etcd_slot,
+        state_dir: state_dir.to_path_buf(),
     });
     replicate::start(daemon.clone(), &kv);
     if let Some(sock) = &cfg.docker_plugin_socket {

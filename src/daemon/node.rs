@@ -6,7 +6,7 @@
 //! Operations on one dot are serialised by a per-dot lock (the branch state machine is "idle" or
 //! "one operation running"); different dots proceed in parallel.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -428,13 +428,39 @@ impl Node {
 
     /// Users may act in their own namespace; admin in all.
     pub fn authorise(&self, user: &str, ns: &str) -> Result<()> {
-        if user == "admin" || user == ns {
+        if user == super::ADMIN || user == ns {
             Ok(())
         } else {
             Err(DaemonError::Forbidden(format!(
                 "user '{user}' may not use namespace '{ns}'"
             )))
         }
+    }
+
+    /// Filesystem ids of deleted branches: those whose tombstone carries this cluster's seal.
+    /// Any other is ignored: only a node carrying out an authorised delete writes one.
+    pub(super) fn deleted(&self) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for (fs, seal) in self.store.tombstones()? {
+            if self.peers.sealer.is_tombstone(&fs, &seal) {
+                out.insert(fs);
+            } else {
+                tracing::warn!(%fs, "ignoring a tombstone not sealed by a node of this cluster");
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether branch `fs` was deleted (see [`Node::deleted`]).
+    pub(super) fn is_deleted(&self, fs: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .tombstone(fs)?
+            .is_some_and(|seal| self.peers.sealer.is_tombstone(fs, &seal)))
+    }
+
+    fn seal(&self) -> impl Fn(&str) -> String + '_ {
+        |fs| self.peers.sealer.tombstone(fs)
     }
 
     pub(super) fn load(&self, ns: &str, name: &str) -> Result<Loaded> {
@@ -754,7 +780,7 @@ impl Node {
         for b in &order {
             self.destroy_branch_fs(b, &format!("branch '{}' of dot '{name}'", b.name))?;
         }
-        self.store.delete_dot(&l.dot, &l.branches)?;
+        self.store.delete_dot(&l.dot, &l.branches, &self.seal())?;
         tracing::info!(%ns, dot = %name, "deleted dot");
         Ok(())
     }
@@ -804,7 +830,7 @@ impl Node {
             )));
         }
         self.destroy_branch_fs(b, &format!("branch '{branch}'"))?;
-        self.store.delete_branch(&l.dot.id, b)?;
+        self.store.delete_branch(&l.dot.id, b, &self.seal())?;
         tracing::info!(%ns, dot = %name, %branch, "deleted branch");
         Ok(())
     }
@@ -1204,7 +1230,7 @@ impl Node {
             .pool
             .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH, "readonly"])
             .map_err(zfs_err)?;
-        let deleted = self.store.deleted()?;
+        let deleted = self.deleted()?;
         let cols = commit_columns();
         let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
         let snaps = self

@@ -28,6 +28,8 @@ pub struct Peers {
     /// Agents for nodes serving TLS, by certificate.
     tls_agents: Arc<Mutex<HashMap<String, ureq::Agent>>>,
     auth: String,
+    /// Seals tombstones with the same secret.
+    pub sealer: super::seal::Sealer,
 }
 
 /// Replication streams run as long as they need; connecting and the first byte of an answer are
@@ -81,6 +83,7 @@ impl Peers {
             agent: agent_for(None),
             tls_agents: Arc::default(),
             auth: format!("Basic {}", B64.encode(format!("{NODE_USER}:{secret}"))),
+            sealer: super::seal::Sealer::new(secret),
         }
     }
 

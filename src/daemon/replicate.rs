@@ -60,7 +60,7 @@ impl Catalog {
             return Ok(Catalog {
                 branches,
                 commits: BTreeMap::new(),
-                deleted: node.store.deleted()?,
+                deleted: node.deleted()?,
                 local,
             });
         }
@@ -81,7 +81,7 @@ impl Catalog {
         Ok(Catalog {
             branches,
             commits: node.store.all_commits()?,
-            deleted: node.store.deleted()?,
+            deleted: node.deleted()?,
             local,
         })
     }
@@ -196,7 +196,9 @@ impl Node {
         source: Option<&ServerRecord>,
         taking_over: bool,
     ) -> Result<()> {
-        if cat.deleted.contains(fs) || self.store.is_deleted(fs)? {
+        // A branch still registered is not deleted, whatever else the registry holds.
+        let registered = cat.branches.contains_key(fs);
+        if !registered && (cat.deleted.contains(fs) || self.is_deleted(fs)?) {
             return self.destroy_replica(fs);
         }
         let master = self.store.master(fs)?;

@@ -113,18 +113,29 @@ impl TestNode {
         v
     }
 
-    /// A node that joined `first`'s cluster.
+    /// A join token made on this node (`dm cluster token create`).
+    pub fn join_token(&self) -> String {
+        self.ok(&["cluster", "token", "create", "--ttl", "10m"])
+            .trim()
+            .to_string()
+    }
+
+    /// A node that joined `first`'s cluster, with a join token in DM_JOIN_TOKEN.
     pub fn join(first: &TestNode) -> TestNode {
         let node = Self::uninitialised();
         let mut args = vec![
             "cluster".to_string(),
             "join".to_string(),
             format!("{}:{}", first.addr, first.port),
-            "--token".to_string(),
-            first.api_key(),
         ];
         args.extend(node.node_args("256M"));
-        let out = node.dm(&args);
+        let out = Run::from(
+            node.command()
+                .args(&args)
+                .env("DM_JOIN_TOKEN", first.join_token())
+                .output()
+                .unwrap(),
+        );
         assert_eq!(
             out.code, 0,
             "cluster join failed: {}\n{}",
