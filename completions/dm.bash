@@ -91,6 +91,9 @@ _dm() {
             dm__subcmd__cluster,reset)
                 cmd="dm__subcmd__cluster__subcmd__reset"
                 ;;
+            dm__subcmd__cluster,token)
+                cmd="dm__subcmd__cluster__subcmd__token"
+                ;;
             dm__subcmd__cluster,upgrade)
                 cmd="dm__subcmd__cluster__subcmd__upgrade"
                 ;;
@@ -109,8 +112,44 @@ _dm() {
             dm__subcmd__cluster__subcmd__help,reset)
                 cmd="dm__subcmd__cluster__subcmd__help__subcmd__reset"
                 ;;
+            dm__subcmd__cluster__subcmd__help,token)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__token"
+                ;;
             dm__subcmd__cluster__subcmd__help,upgrade)
                 cmd="dm__subcmd__cluster__subcmd__help__subcmd__upgrade"
+                ;;
+            dm__subcmd__cluster__subcmd__help__subcmd__token,create)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__token__subcmd__create"
+                ;;
+            dm__subcmd__cluster__subcmd__help__subcmd__token,list)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__token__subcmd__list"
+                ;;
+            dm__subcmd__cluster__subcmd__help__subcmd__token,revoke)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__token__subcmd__revoke"
+                ;;
+            dm__subcmd__cluster__subcmd__token,create)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__create"
+                ;;
+            dm__subcmd__cluster__subcmd__token,help)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__help"
+                ;;
+            dm__subcmd__cluster__subcmd__token,list)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__list"
+                ;;
+            dm__subcmd__cluster__subcmd__token,revoke)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__revoke"
+                ;;
+            dm__subcmd__cluster__subcmd__token__subcmd__help,create)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__create"
+                ;;
+            dm__subcmd__cluster__subcmd__token__subcmd__help,help)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__help"
+                ;;
+            dm__subcmd__cluster__subcmd__token__subcmd__help,list)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__list"
+                ;;
+            dm__subcmd__cluster__subcmd__token__subcmd__help,revoke)
+                cmd="dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__revoke"
                 ;;
             dm__subcmd__dot,delete)
                 cmd="dm__subcmd__dot__subcmd__delete"
@@ -208,8 +247,20 @@ _dm() {
             dm__subcmd__help__subcmd__cluster,reset)
                 cmd="dm__subcmd__help__subcmd__cluster__subcmd__reset"
                 ;;
+            dm__subcmd__help__subcmd__cluster,token)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__token"
+                ;;
             dm__subcmd__help__subcmd__cluster,upgrade)
                 cmd="dm__subcmd__help__subcmd__cluster__subcmd__upgrade"
+                ;;
+            dm__subcmd__help__subcmd__cluster__subcmd__token,create)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__token__subcmd__create"
+                ;;
+            dm__subcmd__help__subcmd__cluster__subcmd__token,list)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__token__subcmd__list"
+                ;;
+            dm__subcmd__help__subcmd__cluster__subcmd__token,revoke)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__token__subcmd__revoke"
                 ;;
             dm__subcmd__help__subcmd__dot,delete)
                 cmd="dm__subcmd__help__subcmd__dot__subcmd__delete"
@@ -383,7 +434,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster)
-            opts="-c -h -V --config --help --version init join nodes reset upgrade help"
+            opts="-c -h -V --config --help --version init join nodes reset upgrade token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,7 +456,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__help)
-            opts="init join nodes reset upgrade help"
+            opts="init join nodes reset upgrade token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -477,6 +528,62 @@ _dm() {
         dm__subcmd__cluster__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__token)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__token__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__token__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__token__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -589,13 +696,13 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__join)
-            opts="-c -h -V --token --fingerprint --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
+            opts="-c -h -V --token-file --fingerprint --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -711,6 +818,168 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token)
+            opts="-c -h -V --config --help --version create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__create)
+            opts="-c -h -V --ttl --json --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__help)
+            opts="create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__list)
+            opts="-c -h -V --json --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token__subcmd__revoke)
+            opts="-c -h -V --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1053,7 +1322,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__cluster)
-            opts="init join nodes reset upgrade"
+            opts="init join nodes reset upgrade token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1111,6 +1380,62 @@ _dm() {
         dm__subcmd__help__subcmd__cluster__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__token)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__token__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__token__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__token__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -156,15 +156,16 @@ complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_f
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s h -l help -d 'Print help'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "token" -d 'Make, list and revoke join tokens (`dm cluster join` needs one)'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join nodes reset upgrade token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool -d 'ZFS pool to use; created on a sparse file if it does not exist' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool-file -d 'Backing file for a new pool [default: STATE_DIR/dotmesh_data]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l pool-size -d 'Size of a new pool\'s backing file (e.g. 10G, 512M)' -r
@@ -186,7 +187,7 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l tls -d 'Serve the API over TLS with a new self-signed certificate (clients pin its fingerprint)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l token -d 'The join token `dm cluster init` printed (the cluster\'s admin API key)' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l token-file -d 'File holding the join token (`-` for standard input); without it the token is read from DM_JOIN_TOKEN, else asked for. Make one with `dm cluster token create`' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l fingerprint -d 'Expected TLS certificate fingerprint of the cluster\'s node (when it serves TLS)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool -d 'ZFS pool to use; created on a sparse file if it does not exist' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l pool-file -d 'Backing file for a new pool [default: STATE_DIR/dotmesh_data]' -r -F
@@ -221,11 +222,19 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from upgrade" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -f -a "create" -d 'Make a join token; it can add nodes to the cluster, nothing else, until it expires'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -f -a "list" -d 'List the live join tokens'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a join token now'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from token" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "token" -d 'Make, list and revoke join tokens (`dm cluster join` needs one)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand serve" -l state-dir -d 'The node\'s state directory (holds node.toml, logs, etcd data)' -r -F
 complete -c dm -n "__fish_dm_using_subcommand serve" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
@@ -272,3 +281,4 @@ complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_f
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "nodes" -d 'List the cluster\'s nodes with their addresses and liveness'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "reset" -d 'Take this node out of its cluster and remove its dm state (ZFS data is kept)'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "upgrade" -d 'Restart this node\'s daemon on the current `dm` binary, keeping state and mounts'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "token" -d 'Make, list and revoke join tokens (`dm cluster join` needs one)'

@@ -348,6 +348,43 @@ pub struct TransferRequest {
     pub to: String,
 }
 
+impl TransferRequest {
+    /// Checks every field that comes from outside before anything connects anywhere.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::names::{self, Kind};
+        for (ns, dot, branch) in [&self.here, &self.there] {
+            names::validate(Kind::Namespace, ns).map_err(|e| e.to_string())?;
+            names::validate(Kind::Dot, dot).map_err(|e| e.to_string())?;
+            names::validate(Kind::Branch, branch).map_err(|e| e.to_string())?;
+        }
+        if let Some(f) = &self.from {
+            names::check_commit_id("from", f)?;
+        }
+        names::check_commit_id("to", &self.to)?;
+        names::check_host(&self.far.host)?;
+        if self.far.port == 0 {
+            return Err("the remote's port must not be 0".into());
+        }
+        names::validate(Kind::Namespace, &self.far.user)
+            .map_err(|e| format!("remote user: {e}"))?;
+        names::check_key(&self.far.api_key)?;
+        if let Some(pem) = &self.far.tls_cert {
+            crate::tls::fingerprint(pem).map_err(|e| format!("remote certificate: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The answer of `GET /v1/hello`, the one call that needs no key: the first thing a daemon
+/// asks of an address it is told to transfer with, so it sends nothing else (no key) to
+/// something that is not a dm daemon.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Hello {
+    pub service: String,
+}
+
+pub const HELLO_SERVICE: &str = "dm";
+
 /// One line of a transfer's response: progress while it runs, then how it ended.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "lowercase")]

@@ -150,6 +150,51 @@ impl DotRef {
     }
 }
 
+/// Whether `s` is a commit id: 32 lowercase hex digits (128 random bits).
+pub fn is_commit_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Checks a commit id from outside.
+pub fn check_commit_id(what: &str, s: &str) -> Result<(), String> {
+    if is_commit_id(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {:?} is not a commit id (32 hex digits, as `dm log` shows them)",
+            truncate(s)
+        ))
+    }
+}
+
+/// Checks a host name or IP address from outside: letters, digits, '.', '-', ':' (IPv6), at
+/// most 253 bytes; nothing that could end a line or start a path.
+pub fn check_host(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not a host name or IP address",
+            truncate(s)
+        ))
+    }
+}
+
+/// Checks an API key or token from outside: 1-256 visible ASCII characters (no space, no
+/// control character), as HTTP basic auth carries them.
+pub fn check_key(s: &str) -> Result<(), String> {
+    if !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("the API key must be 1-256 visible ASCII characters".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +206,30 @@ mod tests {
         }
         validate(Kind::Subdot, "__default__").unwrap();
         validate(Kind::Subdot, "__root__").unwrap();
+    }
+
+    #[test]
+    fn ids_hosts_and_keys_from_outside() {
+        assert!(is_commit_id("0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "",
+            "0123456789abcdef0123456789abcde",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde\n",
+            "0123456789abcdef\r\nGET / HTTP/1.1\r\n",
+        ] {
+            assert!(check_commit_id("to", bad).is_err(), "{bad:?}");
+        }
+        for good in ["hub.example.org", "10.0.0.1", "::1", "fe80::1"] {
+            assert!(check_host(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "x\r\ny", "a/b", "-x", "a@b", "h?x"] {
+            assert!(check_host(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_key("abc123").is_ok());
+        for bad in ["", "a b", "a\r\nb", "é"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -176,6 +176,38 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| ClientError::Protocol(format!("{e}: {text}")))
     }
 
+    /// Asks whether the address is a dm daemon (`GET /v1/hello`), without the key: a daemon
+    /// sends nothing else to an address it is told to transfer with until it has answered so.
+    pub fn hello(&self) -> Result<(), ClientError> {
+        let addr = self.base.trim_end_matches("/v1").to_string();
+        let not_dm = |detail: String| {
+            ClientError::Protocol(format!(
+                "{addr} is not a dm daemon ({detail}); check the remote's address and port (`dm remote -v`)"
+            ))
+        };
+        let mut resp = self
+            .agent
+            .get(format!("{}/hello", self.base))
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status().as_u16() != 200 {
+            return Err(not_dm(format!(
+                "it answered HTTP {}",
+                resp.status().as_u16()
+            )));
+        }
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .map_err(|e| not_dm(e.to_string()))?;
+        match serde_json::from_str::<api::Hello>(&text) {
+            Ok(h) if h.service == api::HELLO_SERVICE => Ok(()),
+            _ => Err(not_dm("its answer is not dm's".into())),
+        }
+    }
+
     fn guard(&self) -> Result<(), ClientError> {
         match &self.refuse {
             Some(host) => Err(ClientError::Insecure(host.clone())),
@@ -519,6 +551,37 @@ pub fn send_path((ns, name, br): (&str, &str, &str), from: Option<&str>, to: &st
     format!("/dots/{ns}/{name}/branches/{br}/send?to={to}{from}")
 }
 
+/// The head of an upgrade request. It is built from `http`'s types, which refuse CR, LF and
+/// every other byte that could end a line or a request early, so no part of it can smuggle a
+/// second request.
+fn upgrade_head(
+    method: &str,
+    target: &str,
+    host: &str,
+    auth: &str,
+) -> Result<Vec<u8>, ClientError> {
+    use ureq::http::header;
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(target)
+        .header(header::HOST, host)
+        .header(header::AUTHORIZATION, auth)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, crate::wire::PROTOCOL)
+        .header(header::CONTENT_LENGTH, "0")
+        .body(())
+        .map_err(|e| ClientError::Protocol(format!("refusing to send a malformed request: {e}")))?;
+    let mut head = format!("{} {} HTTP/1.1\r\n", req.method(), req.uri()).into_bytes();
+    for (name, value) in req.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(head)
+}
+
 /// Asks the daemon at `base` (`http://HOST:PORT/v1`) for `METHOD /v1PATH` as a raw commit
 /// stream, with `auth` as the Authorization header; `None` for an `https` base, or when the
 /// upgrade did not get through (see [`crate::wire`]).
@@ -548,13 +611,9 @@ pub fn upgrade(
     // As long as any other answer may take (`timeout_recv_response`); the caller may set
     // its own for the stream.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
-    let head = format!(
-        "{method} /v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: Upgrade\r\nUpgrade: {}\r\nContent-Length: 0\r\n\r\n",
-        auth,
-        crate::wire::PROTOCOL
-    );
+    let head = upgrade_head(method, &format!("/v1{path}"), addr, auth)?;
     let cut = |e: std::io::Error| unreachable(format!("connection lost: {e}"));
-    stream.write_all(head.as_bytes()).map_err(cut)?;
+    stream.write_all(&head).map_err(cut)?;
     let answer = crate::wire::read_head(&mut stream).map_err(cut)?;
     let (status, headers) = crate::wire::parse_response(&answer)
         .ok_or_else(|| ClientError::Protocol("malformed HTTP answer".into()))?;
@@ -575,4 +634,29 @@ pub fn upgrade(
         .take(length.unwrap_or(u64::MAX).min(64 << 10))
         .read_to_string(&mut text);
     Err(error_body(status, &text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_heads_refuse_anything_that_ends_a_line() {
+        let head = upgrade_head(
+            "GET",
+            "/v1/dots/a/b/branches/c/send?to=ab",
+            "h:1",
+            "Basic x",
+        )
+        .unwrap();
+        let text = String::from_utf8(head).unwrap();
+        assert!(text.starts_with("GET /v1/dots/a/b/branches/c/send?to=ab HTTP/1.1\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+        assert_eq!(text.matches("\r\n").count(), 8, "{text}");
+        let smuggled = "/v1/x?to=1\r\n\r\nPUT /v3/kv/put HTTP/1.1\r\n";
+        assert!(upgrade_head("GET", smuggled, "h:1", "Basic x").is_err());
+        assert!(upgrade_head("GET", "/v1/x", "h:1\r\nX: y", "Basic x").is_err());
+        assert!(upgrade_head("GET", "/v1/x", "h:1", "Basic x\ny").is_err());
+        assert!(upgrade_head("GET /x HTTP/1.1\r\n", "/v1/x", "h", "a").is_err());
+    }
 }

@@ -16,6 +16,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::{Daemon, DaemonError, peer};
 use crate::api;
+use crate::names;
 
 const WORKERS: usize = 8;
 
@@ -26,8 +27,9 @@ type Reply = (u16, Vec<u8>);
 enum Out {
     Json(Reply),
     Stale(Reply, u64),
-    /// With an estimate of its size, for the receiver's progress bar.
-    Stream(crate::zfs::SendStream, Option<u64>),
+    /// With an estimate of its size, for the receiver's progress bar, and who asked (only
+    /// they may read its record).
+    Stream(crate::zfs::SendStream, Option<u64>, String),
     /// A transfer to or from another cluster, run while progress lines go back (for the user).
     Transfer(Box<api::TransferRequest>, String),
     /// A commit stream on the connection itself, after switching protocols ([`crate::wire`]).
@@ -36,8 +38,8 @@ enum Out {
 
 /// The two ends of a raw stream this node can be.
 enum Raw {
-    /// With an estimate of its size, for the receiver's progress bar.
-    Send(crate::zfs::SendStream, Option<u64>),
+    /// With an estimate of its size, for the receiver's progress bar, and who asked.
+    Send(crate::zfs::SendStream, Option<u64>, String),
     Receive {
         user: String,
         at: (String, String, String),
@@ -99,8 +101,8 @@ fn handle(daemon: &Daemon, mut req: Request) {
     let outcome = catch_unwind(AssertUnwindSafe(|| route(daemon, &mut req)));
     let mut stale = None;
     let (status, body) = match outcome {
-        Ok(Ok(Out::Stream(stream, estimate))) => {
-            send_stream(daemon, req, stream, estimate);
+        Ok(Ok(Out::Stream(stream, estimate, user))) => {
+            send_stream(daemon, req, stream, estimate, &user);
             return;
         }
         Ok(Ok(Out::Transfer(t, user))) => {
@@ -147,6 +149,7 @@ fn send_stream(
     req: Request,
     mut stream: crate::zfs::SendStream,
     estimate: Option<u64>,
+    user: &str,
 ) {
     use std::io::Write as _;
     let id = super::node::new_id();
@@ -179,7 +182,7 @@ fn send_stream(
     daemon
         .node
         .sent
-        .record(id, api::SentRecord { bytes, complete });
+        .record(id, user, api::SentRecord { bytes, complete });
     drop(w);
 }
 
@@ -234,7 +237,7 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
     };
     let id = super::node::new_id();
     let mut switch = Response::empty(101);
-    if let Raw::Send(_, estimate) = &raw {
+    if let Raw::Send(_, estimate, _) = &raw {
         for (k, v) in stream_headers(&id, *estimate) {
             switch.add_header(Header::from_bytes(k, v).expect("valid header"));
         }
@@ -242,7 +245,7 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
     // Held until the stream ends: tiny_http shuts the socket's reading side once it lets go.
     let _upgraded = req.upgrade(crate::wire::PROTOCOL, switch);
     match raw {
-        Raw::Send(stream, _) => {
+        Raw::Send(stream, _, user) => {
             let sent = super::transfer::splice_out(stream, &conn, &mut |_| Ok(()));
             if let Err(e) = &sent {
                 tracing::warn!(error = %e, "raw send failed");
@@ -257,7 +260,7 @@ fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
                 "spliced a send"
             );
             // Recorded before the receiver sees the end, so it finds the record when it asks.
-            daemon.node.sent.record(id, record);
+            daemon.node.sent.record(id, &user, record);
             let _ = conn.shutdown(std::net::Shutdown::Write);
         }
         Raw::Receive { user, at, from } => {
@@ -464,10 +467,11 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
                 &need("to")?,
                 query(&url, "all").as_deref() == Some("1"),
             )?;
+            let me = peer::NODE_USER.to_string();
             if raw {
-                return Ok(Out::Raw(Raw::Send(stream, None)));
+                return Ok(Out::Raw(Raw::Send(stream, None, me)));
             }
-            Ok(Out::Stream(stream, None))
+            Ok(Out::Stream(stream, None, me))
         }
         (Method::Post, ["v1", "internal", "release"]) => {
             let b = body(req)?;
@@ -486,11 +490,42 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
     }
 }
 
+/// A commit id from the query, checked.
+fn commit_query(url: &str, key: &str) -> Result<Option<String>, DaemonError> {
+    let v = query(url, key);
+    if let Some(id) = &v {
+        names::check_commit_id(key, id).map_err(DaemonError::BadRequest)?;
+    }
+    Ok(v)
+}
+
+/// Checks the names in a `/v1/dots/NS/DOT[/branches/BRANCH…]` path before any handler sees
+/// them.
+fn check_path(parts: &[&str]) -> Result<(), DaemonError> {
+    let bad = |e: names::NameError| DaemonError::BadRequest(e.to_string());
+    if let ["v1", "dots", ns, dot, rest @ ..] = parts {
+        names::validate(names::Kind::Namespace, ns).map_err(bad)?;
+        names::validate(names::Kind::Dot, dot).map_err(bad)?;
+        if let ["branches", br, ..] = rest {
+            names::validate(names::Kind::Branch, br).map_err(bad)?;
+        }
+    }
+    Ok(())
+}
+
 fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
-    let (user, key) = credentials(req).ok_or(DaemonError::Unauthorized)?;
-    daemon.authenticate(&user, &key)?;
     let path = req.url().split('?').next().unwrap_or_default().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // The one call without a key: it says only that this is a dm daemon.
+    if let (Method::Get, ["v1", "hello"]) = (req.method(), parts.as_slice()) {
+        let hello = api::Hello {
+            service: api::HELLO_SERVICE.into(),
+        };
+        return Ok(json(200, &hello).into());
+    }
+    let (user, key) = credentials(req).ok_or(DaemonError::Unauthorized)?;
+    daemon.authenticate(&user, &key)?;
+    check_path(&parts)?;
     if user == peer::NODE_USER {
         return internal(daemon, req, &parts);
     }
@@ -532,18 +567,20 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             let url = req.url().to_string();
             let to = query(&url, "to")
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
-            let from = query(&url, "from");
+            names::check_commit_id("to", &to).map_err(DaemonError::BadRequest)?;
+            let from = commit_query(&url, "from")?;
             let out = daemon
                 .node
                 .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
             if raw {
-                return Ok(Out::Raw(Raw::Send(out.stream()?, out.estimate)));
+                return Ok(Out::Raw(Raw::Send(out.stream()?, out.estimate, user)));
             }
-            return Ok(Out::Stream(out.stream()?, out.estimate));
+            return Ok(Out::Stream(out.stream()?, out.estimate, user));
         }
         (Method::Post, ["v1", "transfers"]) => {
             streams_need_close(req)?;
             let t: api::TransferRequest = body(req)?;
+            t.check().map_err(DaemonError::BadRequest)?;
             return Ok(Out::Transfer(Box::new(t), user));
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "guids"]) => {
@@ -552,7 +589,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             return Ok(json(200, &guids).into());
         }
         (Method::Get, ["v1", "sends", id]) => {
-            return Ok(json(200, &daemon.node.sent_record(id)?).into());
+            return Ok(json(200, &daemon.node.sent_record(&user, id)?).into());
         }
         (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
             let at = (ns.to_string(), dot.to_string(), br.to_string());
@@ -582,7 +619,7 @@ fn receive(
     (ns, dot, br): (String, String, String),
 ) -> Result<Out, DaemonError> {
     let node = &daemon.node;
-    let from = query(req.url(), "from");
+    let from = commit_query(req.url(), "from")?;
     let raw = wants_raw(daemon, req)?;
     let check_only = query(req.url(), "check").as_deref() == Some("1");
     // No stream is empty: an upgrade dropped on the way (by a proxy) looks like this.

@@ -1,6 +1,7 @@
 //! The node daemon, `dm serve`: ZFS, the registry on etcd (its own etcd unless told otherwise)
 //! and the HTTP API, in one process started by re-executing the `dm` binary.
 
+mod beneath;
 pub mod config;
 mod etcd;
 mod handoff;
@@ -82,7 +83,9 @@ pub enum DaemonError {
 impl DaemonError {
     pub fn status(&self) -> u16 {
         match self {
-            DaemonError::BadRequest(_) | DaemonError::NoStream => 400,
+            DaemonError::BadRequest(_)
+            | DaemonError::NoStream
+            | DaemonError::Zfs(ZfsError::BadStream(_)) => 400,
             DaemonError::Unauthorized => 401,
             DaemonError::Forbidden(_) => 403,
             DaemonError::NotFound(_) | DaemonError::NoRoute(_) => 404,
@@ -111,6 +114,7 @@ impl DaemonError {
             DaemonError::InUse(_) => "in_use",
             DaemonError::TooLarge => "too_large",
             DaemonError::PoolFull(_) => "pool_full",
+            DaemonError::Zfs(ZfsError::BadStream(_)) => "bad_stream",
             DaemonError::Zfs(_) => "zfs",
             DaemonError::Registry(_) => "registry",
             DaemonError::Unavailable(_) => "unavailable",
@@ -218,6 +222,27 @@ fn connect_registry(
     }
 }
 
+/// Keeps what holds every namespace's data out of other local users' reach: the pool's backing
+/// file 0600; the state dir (keys, etcd's data) and the mountpoints' directory 0700. Containers
+/// are not affected: Docker and kubelet resolve a volume's host path as root, and a container
+/// sees only the mounted directory itself, whose own mode is the dot's.
+fn tighten_modes(cfg: &NodeConfig, state_dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let set = |p: &Path, mode: u32| -> anyhow::Result<()> {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot restrict {}", p.display()))
+    };
+    set(state_dir, 0o700)?;
+    std::fs::create_dir_all(&cfg.mount_dir)
+        .with_context(|| format!("cannot create {}", cfg.mount_dir.display()))?;
+    set(&cfg.mount_dir, 0o700)?;
+    if let Some(f) = cfg.pool_file.as_deref().filter(|f| f.exists()) {
+        set(f, 0o600)?;
+    }
+    Ok(())
+}
+
 /// Runs the daemon for `state_dir` until SIGTERM.
 pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -228,6 +253,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         cfg.save(state_dir)?;
     }
     tracing::info!(node = %cfg.node_id, pool = %cfg.pool, port = cfg.api_port, "dm serve starting");
+    tighten_modes(&cfg, state_dir)?;
     zfs::check_available().context("ZFS is not available")?;
     let pool = Pool::open(&cfg.pool)?.with_context(|| {
         format!(

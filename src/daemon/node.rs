@@ -1187,16 +1187,25 @@ impl Node {
         let path = if subdot == names::ROOT_SUBDOT {
             mp
         } else {
+            // The dot's files are anyone's: a symbolic link named like the subdot must not
+            // hand its target (the host) to a container.
+            use super::beneath::{BeneathError, open_dir};
+            match open_dir(&mp, Path::new(subdot), create) {
+                Ok(_) => {}
+                Err(BeneathError::Missing(_)) => {
+                    return Err(DaemonError::NotFound(format!(
+                        "subdot '{subdot}' does not exist on branch '{branch}'"
+                    )));
+                }
+                Err(e @ (BeneathError::Escapes(_) | BeneathError::NotDirectory(_))) => {
+                    return Err(DaemonError::Conflict(format!(
+                        "subdot {e}; remove or rename it in the dot (`dm dot path` shows where)"
+                    )));
+                }
+                Err(e) => return Err(DaemonError::Internal(e.to_string())),
+            }
             mp.join(subdot)
         };
-        if !path.is_dir() {
-            if !create {
-                return Err(DaemonError::NotFound(format!(
-                    "subdot '{subdot}' does not exist on branch '{branch}'"
-                )));
-            }
-            std::fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?;
-        }
         Ok(api::SubdotPath {
             subdot: subdot.to_string(),
             path: path.display().to_string(),

@@ -658,23 +658,27 @@ impl Node {
 /// The latest streams this node sent, by send id: a receiver that got a stream straight from
 /// here (`dm pull`, `dm clone`) learns from them whether all of it was sent.
 #[derive(Default)]
-pub struct SentLog(Mutex<VecDeque<(String, api::SentRecord)>>);
+pub struct SentLog(Mutex<VecDeque<(String, String, api::SentRecord)>>);
 
 /// Sent streams remembered; a receiver asks right after its stream ends.
 const SENT_KEPT: usize = 64;
 
 impl SentLog {
-    pub fn record(&self, id: String, r: api::SentRecord) {
+    /// Keeps what became of stream `id`, which `user` asked for.
+    pub fn record(&self, id: String, user: &str, r: api::SentRecord) {
         let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if log.len() == SENT_KEPT {
             log.pop_front();
         }
-        log.push_back((id, r));
+        log.push_back((id, user.to_string(), r));
     }
 
-    fn get(&self, id: &str) -> Option<api::SentRecord> {
+    /// The record of stream `id`, for the user who asked for it (or admin) only.
+    fn get(&self, user: &str, id: &str) -> Option<api::SentRecord> {
         let log = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        log.iter().find(|(i, _)| i == id).map(|(_, r)| r.clone())
+        log.iter()
+            .find(|(i, owner, _)| i == id && (owner == user || user == super::ADMIN))
+            .map(|(_, _, r)| r.clone())
     }
 }
 
@@ -738,8 +742,8 @@ impl Node {
     }
 
     /// What this node knows of a stream it sent.
-    pub fn sent_record(&self, id: &str) -> Result<api::SentRecord> {
-        self.sent.get(id).ok_or_else(|| {
+    pub fn sent_record(&self, user: &str, id: &str) -> Result<api::SentRecord> {
+        self.sent.get(user, id).ok_or_else(|| {
             DaemonError::NotFound(format!("no stream {id} was sent recently from this node"))
         })
     }
@@ -756,6 +760,8 @@ impl Node {
         let here = (t.here.0.as_str(), t.here.1.as_str(), t.here.2.as_str());
         let there = (t.there.0.as_str(), t.there.1.as_str(), t.there.2.as_str());
         let far = Client::new(&Remote::from_far(&t.far));
+        // Nothing else, the key least of all, goes to an address that is not a dm daemon.
+        far.hello().map_err(far_err)?;
         let from = t.from.as_deref();
         match t.direction {
             api::Direction::Push => {

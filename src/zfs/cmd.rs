@@ -280,6 +280,16 @@ pub(crate) fn classify(tool: Tool, args: &[&str], stderr: String) -> ZfsError {
         ZfsError::HasDependents { target, stderr }
     } else if lower.contains("is busy") {
         ZfsError::Busy(target)
+    } else if lower.contains("invalid stream") || lower.contains("failed to read from stream") {
+        // Only the message, which names no dataset: it goes back to whoever sent the stream.
+        let why = stderr
+            .lines()
+            .find(|l| l.contains("stream"))
+            .and_then(|l| l.rsplit_once(": "))
+            .map_or("unreadable", |(_, w)| w.trim());
+        ZfsError::BadStream(format!(
+            "the commit stream was refused ({why}): it is not a whole, unaltered stream of commits (`dm push` sends them)"
+        ))
     } else {
         ZfsError::Failed {
             command: format!("{} {}", tool.program(), args.join(" ")),
@@ -332,6 +342,14 @@ mod tests {
             ),
             ZfsError::DaemonDown(_)
         ));
+        let refused = |s: &str| match c(s) {
+            ZfsError::BadStream(m) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = refused("cannot receive new filesystem stream: invalid stream (checksum mismatch)");
+        assert!(m.contains("(invalid stream (checksum mismatch))"), "{m}");
+        assert!(!m.contains("p/x"), "{m}");
+        refused("cannot receive: failed to read from stream");
         assert!(matches!(c("something odd"), ZfsError::Failed { .. }));
     }
 }

@@ -32,6 +32,9 @@ pub enum ZfsError {
     Busy(String),
     #[error("{target} has dependents: {stderr}")]
     HasDependents { target: String, stderr: String },
+    /// `zfs receive` refused what it was given: not a stream, altered, or cut short.
+    #[error("{0}")]
+    BadStream(String),
     #[error("`{command}` failed: {stderr}")]
     Failed { command: String, stderr: String },
     #[error("unexpected output from zfs: {0}")]
@@ -113,7 +116,14 @@ impl Pool {
             })?;
         }
         if !file.exists() {
-            let f = std::fs::File::create(file).and_then(|f| f.set_len(size).map(|_| f));
+            // Every dot's data is in this file: readable by root alone.
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let f = std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(file)
+                .and_then(|f| f.set_len(size).map(|_| f));
             f.map_err(|e| ZfsError::Failed {
                 command: format!("create sparse file {}", file.display()),
                 stderr: e.to_string(),

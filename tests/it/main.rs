@@ -11,5 +11,6 @@ mod docker;
 mod generated;
 mod lifecycle;
 mod remotes;
+mod security;
 mod subdots;
 mod transfer;

@@ -486,7 +486,11 @@ fn raw_streams_are_checked_by_zfs_and_kept_only_when_confirmed() {
     let cut = &stream[..stream.len() - 400];
     for (what, bad) in [("altered", &altered[..]), ("cut", cut)] {
         let answer = push(bad);
-        assert!(answer["error"]["code"] == "zfs", "{what}: {answer}");
+        // Bad input: refused as such, without naming any dataset.
+        assert!(answer["error"]["code"] == "bad_stream", "{what}: {answer}");
+        assert_eq!(answer["error"]["status"], 400, "{what}: {answer}");
+        let message = answer["error"]["error"].as_str().unwrap();
+        assert!(!message.contains(&b.pool), "{what}: {message}");
         nothing_visible();
     }
 

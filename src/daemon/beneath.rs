@@ -1,0 +1,196 @@
+//! Opening a directory inside a dot without ever leaving it. A dot's files are written by
+//! containers and can arrive from other clusters, so any path component may be a symbolic link
+//! planted to point at the host (`evil -> /etc`). Subdots are resolved here, with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or, on kernels without it, one component
+//! at a time with `O_NOFOLLOW`: a symbolic link anywhere on the way is refused, not followed.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+/// What stops a path from being opened inside the root.
+#[derive(Debug, thiserror::Error)]
+pub enum BeneathError {
+    #[error("'{0}' is a symbolic link or leaves the dot; subdots must be plain directories")]
+    Escapes(String),
+    #[error("'{0}' is not a directory")]
+    NotDirectory(String),
+    #[error("'{0}' does not exist")]
+    Missing(String),
+    #[error("cannot open '{path}': {source}")]
+    Io { path: String, source: io::Error },
+}
+
+fn c_path(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    let c = c_path(root)?;
+    // SAFETY: a valid NUL-terminated path; the descriptor returned is owned below.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `openat2` of `rel` under `dir`, refusing symbolic links and `..` out of it. `None` when the
+/// kernel lacks `openat2`.
+fn openat2_beneath(dir: &OwnedFd, rel: &CString) -> Option<io::Result<OwnedFd>> {
+    // SAFETY: `open_how` is plain data; zero is a valid value for every field.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: the arguments are a live descriptor, a NUL-terminated path and a pointer to a
+    // properly sized `open_how`.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOSYS) => None,
+            _ => Some(Err(e)),
+        };
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Some(Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+}
+
+/// The same, one component at a time with `O_NOFOLLOW`, for kernels before 5.6.
+fn walk_beneath(dir: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
+    let mut cur: Option<OwnedFd> = None;
+    for part in rel.components() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        };
+        let c = c_path(Path::new(name))?;
+        let at = cur.as_ref().unwrap_or(dir).as_raw_fd();
+        // SAFETY: a live descriptor and a NUL-terminated single component.
+        let fd = unsafe {
+            libc::openat(
+                at,
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        cur = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    match cur {
+        Some(fd) => Ok(fd),
+        None => Err(io::Error::from(io::ErrorKind::InvalidInput)),
+    }
+}
+
+/// Opens directory `rel` inside directory `root`, never following a symbolic link nor leaving
+/// `root`; with `create`, makes a missing last component first (mode 0755).
+pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<OwnedFd, BeneathError> {
+    let shown = rel.display().to_string();
+    let io_err = |source: io::Error| BeneathError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let dir = open_root(root).map_err(io_err)?;
+    let c = c_path(rel).map_err(io_err)?;
+    let open = || openat2_beneath(&dir, &c).unwrap_or_else(|| walk_beneath(&dir, rel));
+    let mut opened = open();
+    if create
+        && matches!(&opened, Err(e) if e.kind() == io::ErrorKind::NotFound)
+        && let (Some(parent), Some(name)) = (rel.parent(), rel.file_name())
+    {
+        let parent_fd = if parent.as_os_str().is_empty() {
+            open_root(root).map_err(io_err)?
+        } else {
+            open_dir(root, parent, false)?
+        };
+        let name = c_path(Path::new(name)).map_err(io_err)?;
+        // SAFETY: a live descriptor and a NUL-terminated single component.
+        let made = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), name.as_ptr(), 0o755) };
+        if made < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(io_err(e));
+            }
+        }
+        opened = open();
+    }
+    opened.map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP | libc::EXDEV) => BeneathError::Escapes(shown.clone()),
+        Some(libc::ENOTDIR) => BeneathError::NotDirectory(shown.clone()),
+        Some(libc::ENOENT) => BeneathError::Missing(shown.clone()),
+        _ => io_err(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbolic_links_and_dot_dot_are_refused_anywhere_on_the_way() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("dot");
+        let outside = t.path().join("host");
+        std::fs::create_dir_all(root.join("ok/inner")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("evil")).unwrap();
+        std::os::unix::fs::symlink("ok", root.join("relative")).unwrap();
+        std::fs::write(root.join("file"), "x").unwrap();
+
+        assert!(open_dir(&root, Path::new("ok"), false).is_ok());
+        assert!(open_dir(&root, Path::new("ok/inner"), false).is_ok());
+        for bad in [
+            "evil",
+            "relative",
+            "relative/inner",
+            "../host",
+            "ok/../../host",
+        ] {
+            assert!(
+                matches!(
+                    open_dir(&root, Path::new(bad), true),
+                    Err(BeneathError::Escapes(_))
+                ),
+                "{bad}"
+            );
+        }
+        // Creating never goes through a link either, and makes nothing outside.
+        assert!(open_dir(&root, Path::new("evil/new"), true).is_err());
+        assert!(!outside.join("new").exists());
+        assert!(matches!(
+            open_dir(&root, Path::new("file"), false),
+            Err(BeneathError::NotDirectory(_))
+        ));
+        assert!(matches!(
+            open_dir(&root, Path::new("absent"), false),
+            Err(BeneathError::Missing(_))
+        ));
+        assert!(open_dir(&root, Path::new("made"), true).is_ok());
+        assert!(root.join("made").is_dir());
+        // The fallback walk refuses the same.
+        let dir = open_root(&root).unwrap();
+        for bad in ["evil", "relative/inner", "../host"] {
+            assert!(walk_beneath(&dir, Path::new(bad)).is_err(), "{bad}");
+        }
+        assert!(walk_beneath(&dir, Path::new("ok/inner")).is_ok());
+    }
+}
