@@ -494,10 +494,10 @@ fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
     let reply = match joined {
         Ok(r) => r,
         Err(e) => {
-            if let Some((pool, file)) = created_pool {
-                if pool.destroy().is_ok() {
-                    let _ = std::fs::remove_file(file);
-                }
+            if let Some((pool, file)) = created_pool
+                && pool.destroy().is_ok()
+            {
+                let _ = std::fs::remove_file(file);
             }
             return Err(anyhow::Error::new(e).context(format!(
                 "the cluster at {} did not add this node (check the join token: `dm cluster token list` there)",

@@ -289,25 +289,6 @@ pub fn format_time(secs: u64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_sizes_and_times() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(10 << 30), "10.0 GiB");
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(1_795_607_637), "2026-11-25 11:53:57 UTC");
-    }
-
-    #[test]
-    fn clap_tree_is_valid() {
-        Cli::command().debug_assert();
-    }
-}
-
 /// A secret from `file` (`-` for standard input), else asked for on the terminal (hidden);
 /// `no_terminal` is the error without either. Never from argv, where other users see it.
 pub fn read_secret(
@@ -335,4 +316,23 @@ pub fn read_secret(
         anyhow::bail!("{prompt}: it is empty");
     }
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_sizes_and_times() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(10 << 30), "10.0 GiB");
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_795_607_637), "2026-11-25 11:53:57 UTC");
+    }
+
+    #[test]
+    fn clap_tree_is_valid() {
+        Cli::command().debug_assert();
+    }
 }

@@ -652,7 +652,7 @@ mod tests {
         let text = String::from_utf8(head).unwrap();
         assert!(text.starts_with("GET /v1/dots/a/b/branches/c/send?to=ab HTTP/1.1\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
-        assert_eq!(text.matches("\r\n").count(), 8, "{text}");
+        assert_eq!(text.matches("\r\n").count(), 7, "{text}");
         let smuggled = "/v1/x?to=1\r\n\r\nPUT /v3/kv/put HTTP/1.1\r\n";
         assert!(upgrade_head("GET", smuggled, "h:1", "Basic x").is_err());
         assert!(upgrade_head("GET", "/v1/x", "h:1\r\nX: y", "Basic x").is_err());

@@ -108,6 +108,15 @@ impl EtcdKv {
         Ok(Self::members_of(resp.member_list()))
     }
 
+    /// Changes the peer URLs other members reach member `id` at.
+    pub fn update_member(&self, id: u64, peer_url: &str) -> Result<()> {
+        let mut c = self.client.clone();
+        self.rt
+            .block_on(c.member_update(id, [peer_url.to_string()]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     pub fn remove_member(&self, id: u64) -> Result<()> {
         let mut c = self.client.clone();
         self.rt

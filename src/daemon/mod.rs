@@ -243,6 +243,19 @@ fn tighten_modes(cfg: &NodeConfig, state_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A node set up before etcd spoke TLS keeps its old `http://` peer URL in etcd's own data,
+/// where a joining member would read it: correct it once.
+fn https_peer_url(kv: &EtcdKv, cfg: &NodeConfig) -> Result<(), RegistryError> {
+    let want = cfg.etcd_peer_url();
+    for m in kv.members()? {
+        if m.name == cfg.node_id && m.peer_urls != [want.clone()] {
+            tracing::info!(peer = %want, "updating this member's etcd peer URL");
+            kv.update_member(m.id, &want)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the daemon for `state_dir` until SIGTERM.
 pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -293,6 +306,9 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
                 etcd::log_path(state_dir).display()
             )
         })?;
+    if cfg.etcd_endpoints.is_empty() {
+        https_peer_url(&kv, &cfg)?;
+    }
     let store = Store::new(Box::new(kv.clone()));
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(c), Some(k)) => {

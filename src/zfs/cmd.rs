@@ -280,7 +280,10 @@ pub(crate) fn classify(tool: Tool, args: &[&str], stderr: String) -> ZfsError {
         ZfsError::HasDependents { target, stderr }
     } else if lower.contains("is busy") {
         ZfsError::Busy(target)
-    } else if lower.contains("invalid stream") || lower.contains("failed to read from stream") {
+    } else if lower.contains("invalid stream")
+        || lower.contains("invalid backup stream")
+        || lower.contains("failed to read from stream")
+    {
         // Only the message, which names no dataset: it goes back to whoever sent the stream.
         let why = stderr
             .lines()
@@ -350,6 +353,7 @@ mod tests {
         assert!(m.contains("(invalid stream (checksum mismatch))"), "{m}");
         assert!(!m.contains("p/x"), "{m}");
         refused("cannot receive: failed to read from stream");
+        refused("cannot receive new filesystem stream: invalid backup stream");
         assert!(matches!(c("something odd"), ZfsError::Failed { .. }));
     }
 }

@@ -120,15 +120,21 @@ impl TestNode {
             .to_string()
     }
 
-    /// A node that joined `first`'s cluster, with a join token in DM_JOIN_TOKEN.
-    pub fn join(first: &TestNode) -> TestNode {
-        let node = Self::uninitialised();
+    /// `dm cluster join` of this node to `first`'s cluster, without the token.
+    pub fn join_args(&self, first: &TestNode) -> Vec<String> {
         let mut args = vec![
             "cluster".to_string(),
             "join".to_string(),
             format!("{}:{}", first.addr, first.port),
         ];
-        args.extend(node.node_args("256M"));
+        args.extend(self.node_args("256M"));
+        args
+    }
+
+    /// A node that joined `first`'s cluster, with a join token in DM_JOIN_TOKEN.
+    pub fn join(first: &TestNode) -> TestNode {
+        let node = Self::uninitialised();
+        let args = node.join_args(first);
         let out = Run::from(
             node.command()
                 .args(&args)

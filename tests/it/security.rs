@@ -254,13 +254,17 @@ fn symlinked_subdots_never_reach_the_host() {
     let host_dir = n.path("host-only");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("secret"), "host data").unwrap();
-    n.ok(&["init", "trap"]);
-    let root = std::path::PathBuf::from(n.ok(&["dot", "path", "trap.__root__"]).trim());
+    // Docker's volume names are machine-wide: one of this node's own.
+    let dot = format!("trap{}", n.pool);
+    n.ok(&["init", &dot]);
+    let root = std::path::PathBuf::from(n.ok(&["dot", "path", &format!("{dot}.__root__")]).trim());
     std::os::unix::fs::symlink(&host_dir, root.join("evil")).unwrap();
-    let err = n.fails(&["dot", "path", "trap.evil"]);
+    let evil = format!("{dot}.evil");
+    let err = n.fails(&["dot", "path", &evil]);
     assert!(err.contains("symbolic link"), "{err}");
     // Through Docker, as a container would mount it.
     let mut d = Docker::new(&n);
+    let spec = format!("{evil}:/data");
     let (code, _, stderr) = d.raw(&[
         "run",
         "--rm",
@@ -269,7 +273,7 @@ fn symlinked_subdots_never_reach_the_host() {
         "--volume-driver",
         n.driver(),
         "-v",
-        "trap.evil:/data",
+        &spec,
         "local/busybox",
         "sh",
         "-c",
@@ -278,8 +282,9 @@ fn symlinked_subdots_never_reach_the_host() {
     assert_ne!(code, 0, "the container ran with the host directory");
     assert!(stderr.contains("symbolic link"), "{stderr}");
     assert!(!host_dir.join("written").exists());
+    let _ = d.raw(&["volume", "rm", "-f", &evil]);
     // A plain subdot still works.
-    d.run("ok", "trap.fine", false, "echo ok > /data/f");
+    d.run("ok", &format!("{dot}.fine"), false, "echo ok > /data/f");
     assert!(root.join("fine/f").exists());
 }
 
@@ -334,13 +339,7 @@ fn join_tokens_only_join_expire_and_stay_out_of_argv() {
     assert_ne!(r.code, 0);
     // Without a terminal, DM_JOIN_TOKEN or a file, join says where the token goes.
     let other = TestNode::uninitialised();
-    let mut args = vec![
-        "cluster".to_string(),
-        "join".to_string(),
-        format!("{}:{}", n.addr, n.port),
-    ];
-    args.extend(other.node_args("256M"));
-    let err = other.dm(&args).stderr;
+    let err = other.dm(&other.join_args(&n)).stderr;
     assert!(
         err.contains("DM_JOIN_TOKEN") && err.contains("--token-file"),
         "{err}"
