@@ -385,15 +385,12 @@ fn check_peer_url(url: &str) -> Result<()> {
     let rest = url.strip_prefix("https://").ok_or_else(bad)?;
     let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
     port.parse::<u16>().map_err(|_| bad())?;
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    if !host_ok {
-        return Err(bad());
-    }
-    Ok(())
+    // An IPv6 address stands in brackets in a URL.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    names::check_host(host).map_err(|_| bad())
 }
 
 impl Node {
