@@ -280,4 +280,56 @@ mod tests {
         assert!(DotRef::parse("db@").is_err());
         assert!(DotRef::parse("a/b/c").is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Strings made mostly of the characters that matter to the syntax.
+        fn tricky() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[a-zA-Z0-9_./@:\\-]{0,120}",
+                "[a-z]{1,8}(/[a-z_]{0,8})?(@[a-z.]{0,8})?(\\.[a-z_]{0,12})?",
+                "[ -~\r\n\t\u{0}\u{7f}é]{0,40}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+            #[test]
+            fn names_accepted_are_safe_everywhere(kind in 0..4u8, s in tricky()) {
+                let kind = [Kind::Namespace, Kind::Dot, Kind::Branch, Kind::Subdot][kind as usize];
+                if validate(kind, &s).is_ok() {
+                    prop_assert!(!s.is_empty() && s.len() <= MAX_NAME);
+                    prop_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                    prop_assert!(!s.starts_with('_') || s == DEFAULT_SUBDOT || s == ROOT_SUBDOT);
+                }
+            }
+
+            #[test]
+            fn references_parse_into_valid_parts_or_refuse(s in tricky()) {
+                if let Ok(r) = DotRef::parse(&s) {
+                    prop_assert!(validate(Kind::Dot, &r.dot).is_ok());
+                    if let Some(ns) = &r.namespace { prop_assert!(validate(Kind::Namespace, ns).is_ok()); }
+                    if let Some(b) = &r.branch { prop_assert!(validate(Kind::Branch, b).is_ok()); }
+                    if let Some(sd) = &r.subdot { prop_assert!(validate(Kind::Subdot, sd).is_ok()); }
+                }
+            }
+
+            #[test]
+            fn ids_hosts_and_keys_accepted_carry_no_line_breaks(s in tricky()) {
+                if check_commit_id("to", &s).is_ok() {
+                    prop_assert!(s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+                }
+                if check_host(&s).is_ok() {
+                    prop_assert!(!s.is_empty() && !s.contains(['\r', '\n', ' ', '/', '?', '@']));
+                }
+                if check_key(&s).is_ok() {
+                    prop_assert!(!s.is_empty() && !s.contains(['\r', '\n', ' ']));
+                }
+            }
+        }
+    }
 }

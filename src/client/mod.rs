@@ -659,4 +659,30 @@ mod tests {
         assert!(upgrade_head("GET", "/v1/x", "h:1", "Basic x\ny").is_err());
         assert!(upgrade_head("GET /x HTTP/1.1\r\n", "/v1/x", "h", "a").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn part() -> impl Strategy<Value = String> {
+            prop_oneof![any::<String>(), "[ -~\r\n]{0,40}", "/v1/[a-z/?=&]{0,30}"]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+            /// Whatever the parts, a head built is one request: its only line breaks end its
+            /// seven lines.
+            #[test]
+            fn a_head_is_one_request_or_refused(m in "[A-Z]{1,7}|.{0,8}", path in part(), host in part(), auth in part()) {
+                if let Ok(head) = upgrade_head(&m, &path, &host, &auth) {
+                    let text = String::from_utf8_lossy(&head);
+                    prop_assert_eq!(text.matches("\r\n").count(), 7);
+                    prop_assert_eq!(text.matches('\n').count(), 7);
+                    prop_assert_eq!(text.matches('\r').count(), 7);
+                    prop_assert!(text.ends_with("\r\n\r\n"));
+                }
+            }
+        }
+    }
 }

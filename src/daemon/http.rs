@@ -351,11 +351,12 @@ fn run_transfer(daemon: &Daemon, req: Request, user: &str, t: &api::TransferRequ
 }
 
 fn credentials(req: &Request) -> Option<(String, String)> {
-    let h = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))?;
-    let encoded = h.value.as_str().strip_prefix("Basic ")?;
+    basic_auth(&header(req, "Authorization")?)
+}
+
+/// User and key from an `Authorization: Basic …` value.
+fn basic_auth(value: &str) -> Option<(String, String)> {
+    let encoded = value.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(B64.decode(encoded.trim()).ok()?).ok()?;
     let (user, key) = decoded.split_once(':')?;
     Some((user.to_string(), key.to_string()))
@@ -753,5 +754,106 @@ fn user_route(
             ))
         }
         _ => Err(DaemonError::NoRoute(format!("{method} {path}"))),
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tricky() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(/v1/dots/[a-zA-Z0-9_.@-]{0,10}/[a-zA-Z0-9_.%-]{0,10}(/branches/[a-z_.@-]{0,8}(/[a-z]{0,8})?)?)(\\?[a-z]{0,4}=[0-9a-fA-F\r\n ]{0,40})?",
+            "[ -~\r\n]{0,60}",
+        ]
+    }
+
+    /// Every JSON body a route takes, parsed from `bytes`: Ok, or refused with a 400.
+    fn parse_all(bytes: &[u8]) -> Vec<Result<(), DaemonError>> {
+        fn one<T: DeserializeOwned>(b: &[u8]) -> Result<(), DaemonError> {
+            parse::<T>(b).map(|_| ())
+        }
+        let transfer = parse::<api::TransferRequest>(bytes)
+            .and_then(|t| t.check().map_err(DaemonError::BadRequest));
+        vec![
+            one::<api::CreateDot>(bytes),
+            one::<api::CreateBranch>(bytes),
+            one::<api::CreateCommit>(bytes),
+            one::<api::Reset>(bytes),
+            one::<api::SubdotRequest>(bytes),
+            one::<api::JoinRequest>(bytes),
+            one::<api::CreateToken>(bytes),
+            one::<api::LeaveRequest>(bytes),
+            one::<api::CreateUser>(bytes),
+            one::<api::KeepReceived>(bytes),
+            one::<api::GuidsRequest>(bytes),
+            one::<api::ConfirmReceive>(bytes),
+            one::<api::HeldRequest>(bytes),
+            transfer,
+        ]
+    }
+
+    fn json_bodies() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<Vec<u8>>(),
+            "[{}\\[\\]\":,a-z0-9 ]{0,80}".prop_map(String::into_bytes),
+            (
+                "[a-z\r\n/@.]{0,12}",
+                "[0-9a-f\r\n]{0,40}",
+                "[a-z0-9.:\r\n]{0,20}",
+                any::<u16>()
+            )
+                .prop_map(|(name, id, host, port)| {
+                    serde_json::json!({
+                        "direction": "pull",
+                        "here": ["admin", name, "master"],
+                        "there": ["admin", "d", name],
+                        "far": {"user": "admin", "host": host, "port": port, "api_key": id},
+                        "from": null,
+                        "to": id,
+                    })
+                    .to_string()
+                    .into_bytes()
+                },),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+        /// Paths and queries from anyone: accepted, or refused as bad input (400).
+        #[test]
+        fn routes_accept_or_refuse_with_400(url in tricky()) {
+            let path = url.split('?').next().unwrap_or_default();
+            let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+            if let Err(e) = check_path(&parts) {
+                prop_assert_eq!(e.status(), 400);
+            }
+            for key in ["from", "to"] {
+                match commit_query(&url, key) {
+                    Ok(Some(id)) => prop_assert!(names::is_commit_id(&id)),
+                    Ok(None) => {}
+                    Err(e) => prop_assert_eq!(e.status(), 400),
+                }
+            }
+        }
+
+        #[test]
+        fn credentials_parse_or_are_missing(v in "(Basic )?[A-Za-z0-9+/=:\r\n ]{0,40}|.{0,40}") {
+            if let Some((user, _)) = basic_auth(&v) {
+                prop_assert!(!user.contains(':'));
+            }
+        }
+
+        #[test]
+        fn json_bodies_parse_or_are_refused_with_400(bytes in json_bodies()) {
+            for r in parse_all(&bytes) {
+                if let Err(e) = r {
+                    prop_assert_eq!(e.status(), 400);
+                }
+            }
+        }
     }
 }

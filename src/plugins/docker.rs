@@ -74,18 +74,9 @@ fn handle(volumes: &dyn Volumes, mut req: Request) {
     let url = req.url().to_string();
     let mut body = Vec::new();
     let read = req.as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
-    let reply = if read.is_err() || body.len() as u64 > MAX_BODY {
-        err("request body too large or unreadable")
-    } else {
-        let parsed: Result<Req, _> = if body.iter().all(u8::is_ascii_whitespace) {
-            Ok(Req::default())
-        } else {
-            serde_json::from_slice(&body)
-        };
-        match parsed {
-            Ok(r) => dispatch(volumes, &url, &r),
-            Err(e) => err(&format!("malformed request: {e}")),
-        }
+    let reply = match read {
+        Ok(_) => answer(volumes, &url, &body),
+        Err(_) => err("request body unreadable"),
     };
     tracing::debug!(%url, reply = %reply, "docker plugin");
     let mut resp = Response::from_data(reply.to_string());
@@ -94,6 +85,23 @@ fn handle(volumes: &dyn Volumes, mut req: Request) {
             .expect("valid header"),
     );
     let _ = req.respond(resp);
+}
+
+/// The answer to plugin call `url` with request body `body`: Docker's protocol reports every
+/// refusal as `{"Err": "..."}`.
+pub(crate) fn answer(volumes: &dyn Volumes, url: &str, body: &[u8]) -> Value {
+    if body.len() as u64 > MAX_BODY {
+        return err("request body too large");
+    }
+    let parsed: Result<Req, _> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Req::default())
+    } else {
+        serde_json::from_slice(body)
+    };
+    match parsed {
+        Ok(r) => dispatch(volumes, url, &r),
+        Err(e) => err(&format!("malformed request: {e}")),
+    }
 }
 
 fn err(msg: &str) -> Value {
@@ -210,5 +218,48 @@ mod tests {
         let cap = dispatch(&f, "/VolumeDriver.Capabilities", &Req::default());
         assert_eq!(cap["Capabilities"]["Scope"], "local");
         assert!(dispatch(&f, "/Nope", &Req::default())["Err"].is_string());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn url() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("/VolumeDriver.Mount".to_string()),
+                Just("/VolumeDriver.Create".to_string()),
+                Just("/VolumeDriver.Get".to_string()),
+                Just("/VolumeDriver.Remove".to_string()),
+                "/[A-Za-z.]{0,30}",
+                any::<String>(),
+            ]
+        }
+
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                any::<Vec<u8>>(),
+                "[a-zA-Z0-9_./@\\-]{0,60}"
+                    .prop_map(|n| format!(r#"{{"Name":"{n}","ID":"x"}}"#).into_bytes()),
+                "[{}\\[\\]\":,a-zA-Z0-9 ]{0,60}".prop_map(String::into_bytes),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+            /// Any call answers with a JSON object, and a refusal carries its reason in `Err`.
+            #[test]
+            fn every_request_gets_an_answer(url in url(), body in body()) {
+                let v = Fake::default();
+                let a = answer(&v, &url, &body);
+                prop_assert!(a.is_object());
+                if let Some(e) = a.get("Err").and_then(Value::as_str) {
+                    let succeeded = e.is_empty();
+                    prop_assert!(succeeded || !e.trim().is_empty());
+                } else {
+                    prop_assert!(url == "/Plugin.Activate" || url == "/VolumeDriver.Capabilities");
+                }
+            }
+        }
     }
 }
