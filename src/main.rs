@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod cluster;
 mod daemon;
+mod httpd;
 mod names;
 mod plugins;
 mod tls;

@@ -14,8 +14,7 @@
 //! cannot be spliced: over TLS streams are copied through request and response bodies.
 
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::net::TcpStream;
 
 /// The `Upgrade` token of a raw commit stream.
 pub const PROTOCOL: &str = "dm-zfs-stream/1";
@@ -60,41 +59,6 @@ pub fn parse_response(head: &[u8]) -> Option<(u16, Vec<(String, String)>)> {
     Some((status, headers))
 }
 
-/// The accepted connection, among this process's descriptors, that runs from `peer` to local
-/// port `port`: tiny_http parses the request but does not expose its socket. The pair of
-/// addresses names one TCP connection; the answer is a duplicate the caller owns.
-pub fn socket_of(peer: SocketAddr, port: u16) -> Option<TcpStream> {
-    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if !link.to_string_lossy().starts_with("socket:") {
-            continue;
-        }
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor this function then owns; a descriptor
-        // closed meanwhile makes it fail, and -1 is skipped.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            continue;
-        }
-        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
-        let s = TcpStream::from(unsafe { OwnedFd::from_raw_fd(dup) });
-        let matches =
-            s.peer_addr().ok() == Some(peer) && s.local_addr().ok().map(|a| a.port()) == Some(port);
-        if matches {
-            return Some(s);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,10 +66,10 @@ mod tests {
     use std::net::TcpListener;
 
     #[test]
-    fn heads_are_read_exactly_and_sockets_found_by_address() {
+    fn heads_are_read_exactly() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut s, peer) = l.accept().unwrap();
+        let (mut s, _) = l.accept().unwrap();
         c.write_all(b"HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\nSTREAM")
             .unwrap();
         let head = read_head(&mut s).unwrap();
@@ -115,10 +79,5 @@ mod tests {
         let mut rest = [0u8; 6];
         s.read_exact(&mut rest).unwrap();
         assert_eq!(&rest, b"STREAM");
-        // The accepted socket is found by its addresses.
-        let port = l.local_addr().unwrap().port();
-        let found = socket_of(peer, port).unwrap();
-        assert_eq!(found.peer_addr().unwrap(), peer);
-        assert!(socket_of("127.0.0.1:1".parse().unwrap(), port).is_none());
     }
 }

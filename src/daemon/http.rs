@@ -1,8 +1,12 @@
 //! The HTTP JSON API on port 32607: authentication, body limits, routing to [`Node`].
 //!
-//! A fixed pool of worker threads pulls requests from tiny_http. Every request is
-//! authenticated (basic auth, user + API key). Bodies over [`api::MAX_BODY`] get 413, malformed
-//! JSON gets 400, and a panic in a handler becomes a 500 for that request only.
+//! Requests arrive through [`crate::httpd`] (hyper on tokio). Every request but `GET /v1/hello`
+//! is authenticated (basic auth, user + API key) before its body is read: a refused request is
+//! answered and its connection closed, body unread. JSON bodies over [`api::MAX_BODY`] get 413,
+//! malformed JSON gets 400, and a panic in a handler becomes a 500 for that request only.
+//! Handlers run on the blocking pool; a commit stream in a request body is read as it comes
+//! (bounded by the stream idle limit), and streamed answers are fed through a
+//! [`crate::httpd::Sink`].
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,15 +14,17 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::{Method, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::{Daemon, DaemonError, peer};
 use crate::api;
+use crate::httpd::{self, Body, BodyError};
 use crate::names;
-
-const WORKERS: usize = 8;
 
 type Reply = (u16, Vec<u8>);
 
@@ -53,6 +59,38 @@ impl From<Reply> for Out {
     }
 }
 
+/// A request as handlers see it: its head, and its body, whole or as a stream.
+struct Req {
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: ReqBody,
+}
+
+enum ReqBody {
+    Whole(Bytes),
+    /// A commit stream, read as it comes; taken by whoever reads it.
+    Stream(Option<Box<dyn Read + Send>>),
+}
+
+impl Req {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The streamed body (once).
+    fn stream(&mut self) -> Option<Box<dyn Read + Send>> {
+        match &mut self.body {
+            ReqBody::Stream(s) => s.take(),
+            ReqBody::Whole(_) => None,
+        }
+    }
+}
+
 fn json<T: Serialize>(status: u16, v: &T) -> Reply {
     (status, serde_json::to_vec(v).expect("responses serialise"))
 }
@@ -75,115 +113,180 @@ fn error_reply(e: &DaemonError) -> Reply {
     )
 }
 
-/// Serves until the process exits.
-pub fn serve(server: Arc<Server>, daemon: Arc<Daemon>) {
-    let mut handles = Vec::new();
-    for i in 0..WORKERS {
-        let (server, daemon) = (server.clone(), daemon.clone());
-        let h = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || {
-                while let Ok(req) = server.recv() {
-                    handle(&daemon, req);
-                }
-            })
-            .expect("can spawn HTTP workers");
-        handles.push(h);
-    }
-    for h in handles {
-        let _ = h.join();
-    }
-}
-
-fn handle(daemon: &Daemon, mut req: Request) {
-    let method = req.method().clone();
-    let url = req.url().to_string();
-    let outcome = catch_unwind(AssertUnwindSafe(|| route(daemon, &mut req)));
-    let mut stale = None;
-    let (status, body) = match outcome {
-        Ok(Ok(Out::Stream(stream, estimate, user))) => {
-            send_stream(daemon, req, stream, estimate, &user);
-            return;
-        }
-        Ok(Ok(Out::Transfer(t, user))) => {
-            run_transfer(daemon, req, &user, &t);
-            return;
-        }
-        Ok(Ok(Out::Raw(raw))) => {
-            raw_stream(daemon, req, raw);
-            return;
-        }
-        Ok(Ok(Out::Json(reply))) => reply,
-        Ok(Ok(Out::Stale(reply, age))) => {
-            stale = Some(age);
-            reply
-        }
-        Ok(Err(e)) => error_reply(&e),
-        Err(_) => error_reply(&DaemonError::Internal(
-            "the daemon hit a bug handling this request; see its log".into(),
-        )),
-    };
-    tracing::debug!(%method, %url, status, "request");
-    let mut resp = Response::from_data(body).with_status_code(status);
-    resp.add_header(Header::from_bytes("Content-Type", "application/json").expect("valid header"));
-    if let Some(age) = stale {
-        resp.add_header(
-            Header::from_bytes(api::STALE_HEADER, age.to_string()).expect("valid header"),
-        );
-    }
+fn json_response((status, body): Reply) -> Response<Body> {
+    let mut r = httpd::full(status, "application/json", body);
     if status == 401 {
-        resp.add_header(
-            Header::from_bytes("WWW-Authenticate", "Basic realm=\"dm\"").expect("valid header"),
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"dm\""),
         );
     }
-    let _ = req.respond(resp);
+    r
 }
 
-/// Streams `zfs send` output as the body, delimited by closing the connection (callers ask
-/// with `Connection: close`). tiny_http's chunked encoder writes 8 KiB chunks through a 1 KiB
-/// buffer, which halves throughput; this writes 1 MiB at a time. Its size, and whether
-/// `zfs send` finished cleanly, are kept under the send id given in a header, before the
-/// connection closes: a cut stream looks like a short one, and the receiver asks.
+/// An error answered before the body was read: the connection closes rather than wait for
+/// (or read) a body nobody will use.
+fn refuse(e: &DaemonError) -> Response<Body> {
+    let mut r = json_response(error_reply(e));
+    r.headers_mut()
+        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+fn set(r: &mut Response<Body>, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+/// The API's request handler.
+pub fn handler(daemon: Arc<Daemon>) -> httpd::Handler {
+    Arc::new(move |req, _peer| Box::pin(answer(daemon.clone(), req)))
+}
+
+/// Whether a request's body is a commit stream to read as it comes, rather than JSON to read
+/// whole: a receive that is neither a check, nor a switch of protocols, nor empty.
+fn streams_body(method: &Method, url: &str, headers: &HeaderMap) -> bool {
+    let path = url.split('?').next().unwrap_or_default();
+    *method == Method::POST
+        && path.starts_with("/v1/dots/")
+        && path.ends_with("/receive")
+        && query(url, "check").as_deref() != Some("1")
+        && !headers.contains_key(hyper::header::UPGRADE)
+        && content_length(headers) != Some(0)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Response<Body> {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, incoming) = req.into_parts();
+    let url = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    // The one call without a key: it says only that this is a dm daemon.
+    if parts.method == Method::GET && url.split('?').next() == Some("/v1/hello") {
+        let hello = api::Hello {
+            service: api::HELLO_SERVICE.into(),
+        };
+        return json_response(json(200, &hello));
+    }
+    let creds = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(basic_auth);
+    let Some((user, key)) = creds else {
+        return refuse(&DaemonError::Unauthorized);
+    };
+    // The registry is blocking code: ask on the blocking pool.
+    let d = daemon.clone();
+    let checked = tokio::task::spawn_blocking(move || d.authenticate(&user, &key).map(|_| user));
+    let user = match checked.await {
+        Ok(Ok(user)) => user,
+        Ok(Err(e)) => return refuse(&e),
+        Err(_) => return refuse(&DaemonError::Internal("authentication failed".into())),
+    };
+    let body = if streams_body(&parts.method, &url, &parts.headers) {
+        let reader = httpd::BodyReader::new(incoming, daemon.node.stream_idle);
+        ReqBody::Stream(Some(Box::new(reader)))
+    } else if content_length(&parts.headers).is_some_and(|n| n > api::MAX_BODY as u64) {
+        return refuse(&DaemonError::TooLarge);
+    } else {
+        match httpd::collect(incoming, api::MAX_BODY).await {
+            Ok(b) => ReqBody::Whole(b),
+            Err(BodyError::TooLarge) => return refuse(&DaemonError::TooLarge),
+            Err(BodyError::Unreadable(why)) => {
+                return refuse(&DaemonError::BadRequest(format!(
+                    "cannot read the request body: {why}"
+                )));
+            }
+        }
+    };
+    let mut req = Req {
+        method: parts.method,
+        url,
+        headers: parts.headers,
+        body,
+    };
+    let d = daemon.clone();
+    let routed = tokio::task::spawn_blocking(move || {
+        let out = catch_unwind(AssertUnwindSafe(|| route(&d, &mut req, user)));
+        (out, req)
+    })
+    .await;
+    let (outcome, req) = match routed {
+        Ok((Ok(out), req)) => (out, req),
+        _ => {
+            return json_response(error_reply(&DaemonError::Internal(
+                "the daemon hit a bug handling this request; see its log".into(),
+            )));
+        }
+    };
+    tracing::debug!(method = %req.method, url = %req.url, "request");
+    match outcome {
+        Ok(Out::Json(reply)) => json_response(reply),
+        Ok(Out::Stale(reply, age)) => {
+            let mut r = json_response(reply);
+            set(&mut r, api::STALE_HEADER, &age.to_string());
+            r
+        }
+        Ok(Out::Stream(stream, estimate, user)) => send_stream(daemon, stream, estimate, user),
+        Ok(Out::Transfer(t, user)) => run_transfer(daemon, &req, user, *t),
+        Ok(Out::Raw(raw)) => switch(daemon, on_upgrade, raw),
+        Err(e) => json_response(error_reply(&e)),
+    }
+}
+
+/// Streams `zfs send` output as the body. Its size, and whether `zfs send` finished cleanly,
+/// are kept under the send id given in a header before the body ends: a cut stream looks like
+/// a short one, and the receiver asks.
 fn send_stream(
-    daemon: &Daemon,
-    req: Request,
+    daemon: Arc<Daemon>,
     mut stream: crate::zfs::SendStream,
     estimate: Option<u64>,
-    user: &str,
-) {
-    use std::io::Write as _;
+    user: String,
+) -> Response<Body> {
     let id = super::node::new_id();
-    let mut w = req.into_writer();
-    let mut head =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n"
-            .to_string();
+    let (mut sink, body) = httpd::channel(daemon.node.stream_idle);
+    let mut r = Response::new(body);
+    set(&mut r, "Content-Type", "application/octet-stream");
     for (k, v) in stream_headers(&id, estimate) {
-        head.push_str(&format!("{k}: {v}\r\n"));
+        set(&mut r, k, &v);
     }
-    head.push_str("\r\n");
-    let sent = w.write_all(head.as_bytes()).and_then(|_| {
+    tokio::task::spawn_blocking(move || {
         let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut stream);
-        std::io::copy(&mut buffered, &mut w)
-    });
-    let _ = w.flush();
-    let (bytes, complete) = match sent {
-        Ok(n) => match stream.finish() {
-            Ok(()) => (n, true),
+        let sent = std::io::copy(&mut buffered, &mut sink);
+        let (bytes, complete) = match sent {
+            Ok(n) => match stream.finish() {
+                Ok(()) => (n, true),
+                Err(e) => {
+                    tracing::warn!(error = %e, bytes = n, "zfs send failed; the stream was cut short");
+                    (n, false)
+                }
+            },
             Err(e) => {
-                tracing::warn!(error = %e, bytes = n, "zfs send failed; the stream was cut short");
-                (n, false)
+                tracing::warn!(error = %e, "send stream interrupted");
+                (0, false)
             }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "send stream interrupted");
-            (0, false)
-        }
-    };
-    daemon
-        .node
-        .sent
-        .record(id, user, api::SentRecord { bytes, complete });
-    drop(w);
+        };
+        // Recorded before the body ends (when `sink` goes), so the receiver finds it.
+        daemon
+            .node
+            .sent
+            .record(id, &user, api::SentRecord { bytes, complete });
+        drop(sink);
+    });
+    r
 }
 
 /// Headers of a commit stream: its send id and the estimate of its size.
@@ -197,7 +300,7 @@ fn stream_headers(id: &str, estimate: Option<u64>) -> Vec<(&'static str, String)
 
 /// Whether a `zfs send` stream answers the request raw, after switching protocols; otherwise
 /// it goes in a body that ends when the connection closes, which the request must ask for.
-fn raw_answer(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
+fn raw_answer(daemon: &Daemon, req: &Req) -> Result<bool, DaemonError> {
     let raw = wants_raw(daemon, req)?;
     if !raw {
         streams_need_close(req)?;
@@ -207,7 +310,7 @@ fn raw_answer(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
 
 /// Whether the request asks to switch to a raw commit stream ([`crate::wire`]), which only a
 /// plain-HTTP connection can carry: `zfs` cannot speak TLS.
-fn wants_raw(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
+fn wants_raw(daemon: &Daemon, req: &Req) -> Result<bool, DaemonError> {
     let asked =
         header(req, "Upgrade").is_some_and(|v| v.eq_ignore_ascii_case(crate::wire::PROTOCOL));
     if asked && daemon.cfg.tls_cert.is_some() {
@@ -218,32 +321,47 @@ fn wants_raw(daemon: &Daemon, req: &Request) -> Result<bool, DaemonError> {
     Ok(asked)
 }
 
-/// The request's own connection, found among this process's sockets: tiny_http keeps it to
-/// itself.
-fn connection(daemon: &Daemon, req: &Request) -> Option<std::net::TcpStream> {
-    crate::wire::socket_of(*req.remote_addr()?, daemon.cfg.api_port)
-}
-
-/// Switches the request's connection to a raw commit stream and runs this node's end of it:
-/// `zfs send`'s pipe is spliced into the socket, or the socket into `zfs receive`'s, and the
-/// receive then answers with one JSON line. The stream never passes through this process.
-fn raw_stream(daemon: &Daemon, req: Request, raw: Raw) {
-    use std::io::Write as _;
-    let Some(conn) = connection(daemon, &req) else {
-        let e = DaemonError::Internal("cannot find this request's connection".into());
-        let (status, body) = error_reply(&e);
-        let _ = req.respond(Response::from_data(body).with_status_code(status));
-        return;
-    };
+/// Switches the connection to a raw commit stream (`101`), then runs this node's end of it on
+/// the socket itself, which hyper hands over.
+fn switch(daemon: Arc<Daemon>, on_upgrade: hyper::upgrade::OnUpgrade, raw: Raw) -> Response<Body> {
     let id = super::node::new_id();
-    let mut switch = Response::empty(101);
+    let mut r = Response::new(Body::Full(None));
+    *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    set(&mut r, "Connection", "Upgrade");
+    set(&mut r, "Upgrade", crate::wire::PROTOCOL);
     if let Raw::Send(_, estimate, _) = &raw {
         for (k, v) in stream_headers(&id, *estimate) {
-            switch.add_header(Header::from_bytes(k, v).expect("valid header"));
+            set(&mut r, k, &v);
         }
     }
-    // Held until the stream ends: tiny_http shuts the socket's reading side once it lets go.
-    let _upgraded = req.upgrade(crate::wire::PROTOCOL, switch);
+    tokio::spawn(async move {
+        let conn = match on_upgrade
+            .await
+            .map(|u| u.downcast::<hyper_util::rt::TokioIo<tokio::net::TcpStream>>())
+        {
+            Ok(Ok(parts)) if parts.read_buf.is_empty() => parts.io.into_inner().into_std(),
+            Ok(Ok(_)) => {
+                tracing::warn!("a raw stream started before the switch was answered; dropped");
+                return;
+            }
+            _ => {
+                tracing::warn!("cannot take over a switched connection");
+                return;
+            }
+        };
+        let Ok(conn) = conn.and_then(|c| c.set_nonblocking(false).map(|_| c)) else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || raw_stream(&daemon, conn, raw, id));
+    });
+    r
+}
+
+/// Runs this node's end of a raw commit stream: `zfs send`'s pipe is spliced into the socket,
+/// or the socket into `zfs receive`'s, and the receive then answers with one JSON line. The
+/// stream never passes through this process.
+fn raw_stream(daemon: &Daemon, conn: std::net::TcpStream, raw: Raw, id: String) {
+    use std::io::Write as _;
     match raw {
         Raw::Send(stream, _, user) => {
             let sent = super::transfer::splice_out(stream, &conn, &mut |_| Ok(()));
@@ -295,63 +413,64 @@ fn drain(conn: &std::net::TcpStream) {
 }
 
 /// Runs a transfer, answering with one JSON line per progress report and a last one with the
-/// outcome, delimited by closing the connection (callers ask with `Connection: close`).
-fn run_transfer(daemon: &Daemon, req: Request, user: &str, t: &api::TransferRequest) {
-    use std::io::{BufRead, Write};
-    // A pull feeds `zfs receive`, which runs on the branch's master: another node gets the
-    // whole transfer, and its answer lines are relayed as they come.
-    let elsewhere = match (t.direction, header(&req, peer::FORWARDED)) {
-        (api::Direction::Pull, None) => daemon.node.master_elsewhere(user, &t.here),
-        _ => None,
-    };
-    let auth = header(&req, "Authorization").unwrap_or_default();
-    let mut w = req.into_writer();
-    let line = |w: &mut dyn Write, ev: &api::TransferEvent| -> std::io::Result<()> {
-        serde_json::to_writer(&mut *w, ev)?;
-        w.write_all(b"\n")?;
-        w.flush()
-    };
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n";
-    if w.write_all(head.as_bytes())
-        .and_then(|_| w.flush())
-        .is_err()
-    {
-        return;
-    }
-    let outcome = match elsewhere {
-        Some(server) => {
-            tracing::debug!(to = %server.id, "forwarding a pull to the branch's master");
-            match daemon.node.peers.forward_transfer(&server, &auth, t) {
-                Ok(answer) => {
-                    for l in std::io::BufReader::new(answer).lines() {
-                        let Ok(l) = l else { break };
-                        if writeln!(w, "{l}").and_then(|_| w.flush()).is_err() {
-                            break;
+/// outcome.
+fn run_transfer(
+    daemon: Arc<Daemon>,
+    req: &Req,
+    user: String,
+    t: api::TransferRequest,
+) -> Response<Body> {
+    let forwarded = header(req, peer::FORWARDED).is_some();
+    let auth = header(req, "Authorization").unwrap_or_default();
+    let (mut w, body) = httpd::channel(daemon.node.stream_idle);
+    let mut r = Response::new(body);
+    set(&mut r, "Content-Type", "application/x-ndjson");
+    tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        let line = |w: &mut dyn Write, ev: &api::TransferEvent| -> std::io::Result<()> {
+            let mut bytes = serde_json::to_vec(ev)?;
+            bytes.push(b'\n');
+            w.write_all(&bytes)
+        };
+        // A pull feeds `zfs receive`, which runs on the branch's master: another node gets
+        // the whole transfer, and its answer lines are relayed as they come.
+        let elsewhere = match (t.direction, forwarded) {
+            (api::Direction::Pull, false) => daemon.node.master_elsewhere(&user, &t.here),
+            _ => None,
+        };
+        let outcome = match elsewhere {
+            Some(server) => {
+                tracing::debug!(to = %server.id, "forwarding a pull to the branch's master");
+                match daemon.node.peers.forward_transfer(&server, &auth, &t) {
+                    Ok(answer) => {
+                        for l in std::io::BufReader::new(answer).lines() {
+                            let Ok(l) = l else { break };
+                            if writeln!(w, "{l}").is_err() {
+                                break;
+                            }
                         }
+                        return;
                     }
-                    return;
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
             }
-        }
-        None => {
-            let mut report =
-                |bytes, estimate| line(&mut *w, &api::TransferEvent::Progress { bytes, estimate });
-            daemon.node.transfer(user, t, &mut report)
-        }
-    };
-    let ev = match outcome {
-        Ok(done) => api::TransferEvent::Done(done),
-        Err(e) => {
-            tracing::warn!(error = %e, "transfer failed");
-            api::TransferEvent::Error(failure(&e))
-        }
-    };
-    let _ = line(&mut *w, &ev);
-}
-
-fn credentials(req: &Request) -> Option<(String, String)> {
-    basic_auth(&header(req, "Authorization")?)
+            None => {
+                let mut report = |bytes, estimate| {
+                    line(&mut w, &api::TransferEvent::Progress { bytes, estimate })
+                };
+                daemon.node.transfer(&user, &t, &mut report)
+            }
+        };
+        let ev = match outcome {
+            Ok(done) => api::TransferEvent::Done(done),
+            Err(e) => {
+                tracing::warn!(error = %e, "transfer failed");
+                api::TransferEvent::Error(failure(&e))
+            }
+        };
+        let _ = line(&mut w, &ev);
+    });
+    r
 }
 
 /// User and key from an `Authorization: Basic …` value.
@@ -362,19 +481,14 @@ fn basic_auth(value: &str) -> Option<(String, String)> {
     Some((user.to_string(), key.to_string()))
 }
 
-fn raw_body(req: &mut Request) -> Result<Vec<u8>, DaemonError> {
-    if req.body_length().is_some_and(|n| n > api::MAX_BODY) {
-        return Err(DaemonError::TooLarge);
+/// The whole JSON body.
+fn raw_body(req: &mut Req) -> Result<Vec<u8>, DaemonError> {
+    match &req.body {
+        ReqBody::Whole(b) => Ok(b.to_vec()),
+        ReqBody::Stream(_) => Err(DaemonError::BadRequest(
+            "this call takes a JSON body, not a stream".into(),
+        )),
     }
-    let mut buf = Vec::new();
-    req.as_reader()
-        .take(api::MAX_BODY as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| DaemonError::BadRequest(format!("cannot read the request body: {e}")))?;
-    if buf.len() > api::MAX_BODY {
-        return Err(DaemonError::TooLarge);
-    }
-    Ok(buf)
 }
 
 fn parse<T: DeserializeOwned>(buf: &[u8]) -> Result<T, DaemonError> {
@@ -382,20 +496,20 @@ fn parse<T: DeserializeOwned>(buf: &[u8]) -> Result<T, DaemonError> {
         .map_err(|e| DaemonError::BadRequest(format!("malformed JSON request: {e}")))
 }
 
-fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, DaemonError> {
+fn body<T: DeserializeOwned>(req: &mut Req) -> Result<T, DaemonError> {
     parse(&raw_body(req)?)
 }
 
-fn header(req: &Request, name: &'static str) -> Option<String> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str().to_string())
+fn header(req: &Req, name: &'static str) -> Option<String> {
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
-/// Streamed answers end when the connection closes, which tiny_http does only for requests
-/// that ask; any other would leave the caller waiting for more.
-fn streams_need_close(req: &Request) -> Result<(), DaemonError> {
+/// Streamed answers end when the connection closes, for callers that read them that way; a
+/// request must ask for it.
+fn streams_need_close(req: &Req) -> Result<(), DaemonError> {
     match header(req, "Connection") {
         Some(v) if v.to_ascii_lowercase().contains("close") => Ok(()),
         _ => Err(DaemonError::BadRequest(
@@ -418,7 +532,7 @@ fn query(url: &str, key: &str) -> Option<String> {
 /// came from another node).
 fn branch_write(
     daemon: &Daemon,
-    req: &mut Request,
+    req: &mut Req,
     user: &str,
     (ns, dot, br, verb): (&str, &str, &str, &str),
 ) -> Result<Reply, DaemonError> {
@@ -453,11 +567,11 @@ fn branch_write(
 }
 
 /// Node-to-node calls, authenticated with the cluster secret.
-fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, DaemonError> {
+fn internal(daemon: &Daemon, req: &mut Req, parts: &[&str]) -> Result<Out, DaemonError> {
     let node = &daemon.node;
     let url = req.url().to_string();
     match (req.method(), parts) {
-        (Method::Get, ["v1", "internal", "send"]) => {
+        (&Method::GET, ["v1", "internal", "send"]) => {
             let raw = raw_answer(daemon, req)?;
             let need = |k: &str| {
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
@@ -474,16 +588,16 @@ fn internal(daemon: &Daemon, req: &mut Request, parts: &[&str]) -> Result<Out, D
             }
             Ok(Out::Stream(stream, None, me))
         }
-        (Method::Post, ["v1", "internal", "release"]) => {
+        (&Method::POST, ["v1", "internal", "release"]) => {
             let b = body(req)?;
             Ok(json(200, &node.release(&b)?).into())
         }
-        (Method::Post, ["v1", "internal", "released"]) => {
+        (&Method::POST, ["v1", "internal", "released"]) => {
             let b = body(req)?;
             node.released(&b)?;
             Ok(json(200, &serde_json::json!({})).into())
         }
-        (Method::Post, ["v1", "internal", "held"]) => {
+        (&Method::POST, ["v1", "internal", "held"]) => {
             let b: api::HeldRequest = body(req)?;
             Ok(json(200, &node.held_here(&b)).into())
         }
@@ -514,25 +628,16 @@ fn check_path(parts: &[&str]) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
+fn route(daemon: &Daemon, req: &mut Req, user: String) -> Result<Out, DaemonError> {
     let path = req.url().split('?').next().unwrap_or_default().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // The one call without a key: it says only that this is a dm daemon.
-    if let (Method::Get, ["v1", "hello"]) = (req.method(), parts.as_slice()) {
-        let hello = api::Hello {
-            service: api::HELLO_SERVICE.into(),
-        };
-        return Ok(json(200, &hello).into());
-    }
-    let (user, key) = credentials(req).ok_or(DaemonError::Unauthorized)?;
-    daemon.authenticate(&user, &key)?;
     check_path(&parts)?;
     if user == peer::NODE_USER {
         return internal(daemon, req, &parts);
     }
     if user == super::membership::JOIN_USER {
         return match (req.method(), parts.as_slice()) {
-            (Method::Post, ["v1", "cluster", "members"]) => {
+            (&Method::POST, ["v1", "cluster", "members"]) => {
                 let b: api::JoinRequest = body(req)?;
                 Ok(json(200, &daemon.add_member(&b)?).into())
             }
@@ -547,7 +652,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
         ));
     }
     if let (
-        Method::Post,
+        &Method::POST,
         [
             "v1",
             "dots",
@@ -563,7 +668,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
         return branch_write(daemon, req, &user, at).map(Out::from);
     }
     match (req.method(), parts.as_slice()) {
-        (Method::Get, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
+        (&Method::GET, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
             let raw = raw_answer(daemon, req)?;
             let url = req.url().to_string();
             let to = query(&url, "to")
@@ -578,21 +683,21 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
             }
             return Ok(Out::Stream(out.stream()?, out.estimate, user));
         }
-        (Method::Post, ["v1", "transfers"]) => {
+        (&Method::POST, ["v1", "transfers"]) => {
             streams_need_close(req)?;
             let t: api::TransferRequest = body(req)?;
             t.check().map_err(DaemonError::BadRequest)?;
             return Ok(Out::Transfer(Box::new(t), user));
         }
-        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "guids"]) => {
+        (&Method::POST, ["v1", "dots", ns, dot, "branches", br, "guids"]) => {
             let b: api::GuidsRequest = body(req)?;
             let guids = daemon.node.commit_guids(&user, (ns, dot, br), &b.commits)?;
             return Ok(json(200, &guids).into());
         }
-        (Method::Get, ["v1", "sends", id]) => {
+        (&Method::GET, ["v1", "sends", id]) => {
             return Ok(json(200, &daemon.node.sent_record(&user, id)?).into());
         }
-        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
+        (&Method::POST, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
             let at = (ns.to_string(), dot.to_string(), br.to_string());
             return receive(daemon, req, user, at);
         }
@@ -600,7 +705,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
     }
     if matches!(
         (req.method(), parts.as_slice()),
-        (Method::Get, ["v1", "dots"])
+        (&Method::GET, ["v1", "dots"])
     ) {
         return match daemon.node.list(&user)? {
             (list, None) => Ok(json(200, &list).into()),
@@ -615,7 +720,7 @@ fn route(daemon: &Daemon, req: &mut Request) -> Result<Out, DaemonError> {
 /// the branch passes a check or a body on to the node that does.
 fn receive(
     daemon: &Daemon,
-    req: &mut Request,
+    req: &mut Req,
     user: String,
     (ns, dot, br): (String, String, String),
 ) -> Result<Out, DaemonError> {
@@ -623,16 +728,11 @@ fn receive(
     let from = commit_query(req.url(), "from")?;
     let raw = wants_raw(daemon, req)?;
     let check_only = query(req.url(), "check").as_deref() == Some("1");
-    // No stream is empty: an upgrade dropped on the way (by a proxy) looks like this.
-    let empty = req.body_length() == Some(0);
-    let body = if raw || check_only || empty {
-        None
-    } else {
-        // The body comes through tiny_http, but the wait for it is ours to bound.
-        if let Some(c) = connection(daemon, req) {
-            let _ = c.set_read_timeout(Some(node.stream_idle));
-        }
-        Some(crate::zfs::Input::Read(req.as_reader()))
+    // No stream (an empty body) is what an upgrade dropped on the way by a proxy looks like.
+    let mut stream = req.stream();
+    let body = match &mut stream {
+        Some(s) if !raw && !check_only => Some(crate::zfs::Input::Read(s.as_mut())),
+        _ => None,
     };
     let reading = body.is_some();
     let at = (ns.as_str(), dot.as_str(), br.as_str());
@@ -656,8 +756,10 @@ fn receive(
                 node.peers
                     .forward(&server, "POST", &url, &auth, b"{}".to_vec())
             } else {
-                node.peers
-                    .forward_stream(&server, &url, &auth, req.as_reader())
+                let Some(s) = stream.as_mut() else {
+                    return Err(DaemonError::NoStream);
+                };
+                node.peers.forward_stream(&server, &url, &auth, s.as_mut())
             };
             reply.map(Out::from)
         }
@@ -667,7 +769,7 @@ fn receive(
 
 fn user_route(
     daemon: &Daemon,
-    req: &mut Request,
+    req: &mut Req,
     user: String,
     parts: &[&str],
 ) -> Result<Reply, DaemonError> {
@@ -676,37 +778,37 @@ fn user_route(
     let method = req.method().clone();
     let u = user.as_str();
     match (&method, parts) {
-        (Method::Get, ["v1", "cluster", "nodes"]) => Ok(json(200, &daemon.nodes()?)),
-        (Method::Post, ["v1", "cluster", "members"]) => {
+        (&Method::GET, ["v1", "cluster", "nodes"]) => Ok(json(200, &daemon.nodes()?)),
+        (&Method::POST, ["v1", "cluster", "members"]) => {
             daemon.require_admin(u)?;
             let b: api::JoinRequest = body(req)?;
             Ok(json(200, &daemon.add_member(&b)?))
         }
-        (Method::Post, ["v1", "cluster", "tokens"]) => {
+        (&Method::POST, ["v1", "cluster", "tokens"]) => {
             daemon.require_admin(u)?;
             let b: api::CreateToken = body(req)?;
             Ok(json(201, &daemon.create_token(&b)?))
         }
-        (Method::Get, ["v1", "cluster", "tokens"]) => {
+        (&Method::GET, ["v1", "cluster", "tokens"]) => {
             daemon.require_admin(u)?;
             Ok(json(200, &daemon.tokens()?))
         }
-        (Method::Delete, ["v1", "cluster", "tokens", id]) => {
+        (&Method::DELETE, ["v1", "cluster", "tokens", id]) => {
             daemon.require_admin(u)?;
             daemon.revoke_token(id)?;
             Ok(json(200, &serde_json::json!({ "revoked": id })))
         }
-        (Method::Post, ["v1", "users"]) => {
+        (&Method::POST, ["v1", "users"]) => {
             daemon.require_admin(u)?;
             let b: api::CreateUser = body(req)?;
             Ok(json(201, &daemon.create_user(&b)?))
         }
-        (Method::Post, ["v1", "cluster", "leave"]) => {
+        (&Method::POST, ["v1", "cluster", "leave"]) => {
             daemon.require_admin(u)?;
             let b: api::LeaveRequest = body(req)?;
             Ok(json(200, &daemon.leave(&b)?))
         }
-        (Method::Get, ["v1", "ping"]) => Ok(json(
+        (&Method::GET, ["v1", "ping"]) => Ok(json(
             200,
             &api::Ping {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -714,27 +816,27 @@ fn user_route(
                 user,
             },
         )),
-        (Method::Post, ["v1", "dots"]) => {
+        (&Method::POST, ["v1", "dots"]) => {
             let b: api::CreateDot = body(req)?;
             Ok(json(201, &node.create_dot(u, &b)?))
         }
-        (Method::Get, ["v1", "dots", ns, dot]) => Ok(json(200, &node.show(u, ns, dot)?)),
-        (Method::Delete, ["v1", "dots", ns, dot]) => {
+        (&Method::GET, ["v1", "dots", ns, dot]) => Ok(json(200, &node.show(u, ns, dot)?)),
+        (&Method::DELETE, ["v1", "dots", ns, dot]) => {
             node.delete(u, ns, dot)?;
             Ok(json(200, &serde_json::json!({ "deleted": dot })))
         }
-        (Method::Get, ["v1", "dots", ns, dot, "branches"]) => {
+        (&Method::GET, ["v1", "dots", ns, dot, "branches"]) => {
             Ok(json(200, &node.branches(u, ns, dot)?))
         }
-        (Method::Post, ["v1", "dots", ns, dot, "branches"]) => {
+        (&Method::POST, ["v1", "dots", ns, dot, "branches"]) => {
             let b: api::CreateBranch = body(req)?;
             Ok(json(201, &node.create_branch(u, ns, dot, &b)?))
         }
-        (Method::Delete, ["v1", "dots", ns, dot, "branches", br]) => {
+        (&Method::DELETE, ["v1", "dots", ns, dot, "branches", br]) => {
             node.delete_branch(u, ns, dot, br)?;
             Ok(json(200, &serde_json::json!({ "deleted": br })))
         }
-        (Method::Get, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
+        (&Method::GET, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
             let mut log = node.log(u, ns, dot, br)?;
             // Newest first: `limit=1` is the branch's head, all a push that may be up to date
             // needs to ask of the far side.
@@ -746,7 +848,7 @@ fn user_route(
             }
             Ok(json(200, &log))
         }
-        (Method::Post, ["v1", "dots", ns, dot, "branches", br, "subdots"]) => {
+        (&Method::POST, ["v1", "dots", ns, dot, "branches", br, "subdots"]) => {
             let b: api::SubdotRequest = body(req)?;
             Ok(json(
                 200,

@@ -350,17 +350,26 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     node.stream_idle = std::time::Duration::from_secs(cfg.stream_idle_secs);
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
-    let server = match tls {
-        Some((certificate, private_key)) => tiny_http::Server::https(
-            &addr,
-            tiny_http::SslConfig {
-                certificate,
-                private_key,
-            },
-        ),
-        None => tiny_http::Server::http(&addr),
-    }
-    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?"))?;
+    let listener = std::net::TcpListener::bind(&addr)
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr}: {e}; is another dm serve running?")
+        })?;
+    let tls = tls
+        .map(|(cert, key)| crate::httpd::tls_config(&cert, &key))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("cannot serve TLS: {e}"))?;
+    // Connections are tasks on this runtime; handlers run on its blocking pool.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("api")
+        .enable_all()
+        .build()
+        .context("cannot start the API's runtime")?;
+    let listener = {
+        let _in_rt = rt.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
     std::fs::write(&pid_path, std::process::id().to_string())
         .with_context(|| format!("cannot write {}", pid_path.display()))?;
     tracing::info!(%addr, "listening");
@@ -375,10 +384,15 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     });
     replicate::start(daemon.clone(), &kv);
     if let Some(sock) = &cfg.docker_plugin_socket {
-        crate::plugins::docker::serve(sock, Arc::new(volumes::DockerVolumes(daemon.clone())))
+        let volumes = Arc::new(volumes::DockerVolumes(daemon.clone()));
+        crate::plugins::docker::serve(sock, volumes, rt.handle())
             .with_context(|| format!("cannot serve the Docker plugin on {}", sock.display()))?;
         tracing::info!(socket = %sock.display(), "docker volume plugin ready");
     }
-    http::serve(Arc::new(server), daemon);
+    rt.block_on(crate::httpd::serve_tcp(
+        listener,
+        tls,
+        http::handler(daemon),
+    ));
     Ok(())
 }

@@ -2,18 +2,18 @@
 //! `/run/docker/plugins/dm.sock`: Docker discovers the driver by the socket's name (`dm`).
 //!
 //! Every handler answers `{"Err": "..."}` on failure with a message meant for the person who ran
-//! `docker run`; a malformed body is an error reply, never a crash.
+//! `docker run`; a malformed body is an error reply, never a crash. Served by [`crate::httpd`]:
+//! clients that stall hold no thread, and every wait on them is bounded.
 
-use std::io::Read;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tiny_http::{Header, Request, Response, Server};
+use tokio::runtime::Handle;
 
 const MAX_BODY: u64 = 64 << 10;
-const WORKERS: usize = 4;
 
 /// What the plugin needs from the daemon. Names are Docker volume names,
 /// `[NAMESPACE/]DOT[@BRANCH][.SUBDOT]`.
@@ -51,40 +51,46 @@ struct Vol {
 }
 
 /// Binds the socket (replacing a stale one) and serves until the process exits.
-pub fn serve(socket: &Path, volumes: Arc<dyn Volumes>) -> std::io::Result<()> {
+/// Serves the plugin on `socket` (root only, like Docker's own), on runtime `rt`.
+pub fn serve(socket: &Path, volumes: Arc<dyn Volumes>, rt: &Handle) -> std::io::Result<()> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let _ = std::fs::remove_file(socket);
-    let server = Arc::new(Server::http_unix(socket).map_err(std::io::Error::other)?);
-    for i in 0..WORKERS {
-        let (server, volumes) = (server.clone(), volumes.clone());
-        std::thread::Builder::new()
-            .name(format!("docker-{i}"))
-            .spawn(move || {
-                while let Ok(req) = server.recv() {
-                    handle(volumes.as_ref(), req);
-                }
-            })?;
-    }
-    Ok(())
-}
-
-fn handle(volumes: &dyn Volumes, mut req: Request) {
-    let url = req.url().to_string();
-    let mut body = Vec::new();
-    let read = req.as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
-    let reply = match read {
-        Ok(_) => answer(volumes, &url, &body),
-        Err(_) => err("request body unreadable"),
+    let listener = std::os::unix::net::UnixListener::bind(socket)?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    let listener = {
+        let _in_rt = rt.enter();
+        tokio::net::UnixListener::from_std(listener)?
     };
-    tracing::debug!(%url, reply = %reply, "docker plugin");
-    let mut resp = Response::from_data(reply.to_string());
-    resp.add_header(
-        Header::from_bytes("Content-Type", "application/vnd.docker.plugins.v1.2+json")
-            .expect("valid header"),
-    );
-    let _ = req.respond(resp);
+    let handler: crate::httpd::Handler = Arc::new(move |req, _| {
+        let volumes = volumes.clone();
+        Box::pin(async move {
+            let url = req.uri().path().to_string();
+            let reply = match crate::httpd::collect(req.into_body(), MAX_BODY as usize).await {
+                Ok(body) => {
+                    let answered =
+                        tokio::task::spawn_blocking(move || answer(volumes.as_ref(), &url, &body));
+                    answered
+                        .await
+                        .unwrap_or_else(|_| err("the plugin hit a bug; see the daemon's log"))
+                }
+                Err(crate::httpd::BodyError::TooLarge) => err("request body too large"),
+                Err(crate::httpd::BodyError::Unreadable(why)) => {
+                    err(&format!("request body unreadable: {why}"))
+                }
+            };
+            tracing::debug!(reply = %reply, "docker plugin");
+            crate::httpd::full(
+                200,
+                "application/vnd.docker.plugins.v1.2+json",
+                reply.to_string().into_bytes(),
+            )
+        })
+    });
+    rt.spawn(crate::httpd::serve_unix(listener, handler));
+    Ok(())
 }
 
 /// The answer to plugin call `url` with request body `body`: Docker's protocol reports every

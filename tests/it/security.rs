@@ -372,3 +372,91 @@ fn stream_records_belong_to_whoever_asked() {
     let (status, body) = n.http("GET", &path, Some(("admin", &key)), b"");
     assert_eq!(status, 200, "{body}");
 }
+
+/// Connects to `n`'s API and sends `head`, then stalls (the connection is returned, open).
+fn stall(n: &TestNode, head: &str) -> TcpStream {
+    let mut s = TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
+/// `dm ARGS` bounded by `timeout(1)`: a daemon that hangs fails it instead of the whole suite.
+fn dm_bounded(n: &TestNode, args: &[&str]) -> Run {
+    let c = n.command();
+    let program = c.get_program().to_owned();
+    let mut bounded = Command::new("timeout");
+    bounded.arg("20").arg(program).args(args);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => bounded.env(k, v),
+            None => bounded.env_remove(k),
+        };
+    }
+    Run::from(bounded.output().unwrap())
+}
+
+/// Clients that connect and stall, or send a head and a byte of a large body, hold nothing
+/// others need: the API and the Docker plugin keep answering, and unauthenticated requests are
+/// answered and closed without their bodies being read.
+#[test]
+fn slow_clients_stop_nobody() {
+    let n = TestNode::new();
+    n.ok(&["init", "busy"]);
+    let mut held = Vec::new();
+    // 200 connections with half a request head.
+    for _ in 0..200 {
+        held.push(stall(&n, "GET /v1/dots HTTP/1.1\r\nHost: x\r\n"));
+    }
+    // 8 that announce a large body, send one byte and stop, without credentials: each is
+    // answered 401 and closed at once.
+    let big = "POST /v1/dots HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n{";
+    let mut refused = Vec::new();
+    for _ in 0..8 {
+        let s = stall(&n, big);
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        refused.push(s);
+    }
+    for mut s in refused {
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 401"), "{text:?}");
+    }
+    // 8 more with credentials, stalled inside the body.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", n.api_key()));
+    for _ in 0..8 {
+        held.push(stall(
+            &n,
+            &format!("POST /v1/dots HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Length: 500000\r\n\r\n{{"),
+        ));
+    }
+    // 4 on the Docker plugin's socket, stalled inside a body.
+    let mut plugin_held = Vec::new();
+    for _ in 0..4 {
+        let mut s = std::os::unix::net::UnixStream::connect(n.plugin_socket()).unwrap();
+        s.write_all(
+            b"POST /VolumeDriver.List HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{",
+        )
+        .unwrap();
+        plugin_held.push(s);
+    }
+    // Everyone else is still served.
+    for _ in 0..3 {
+        let r = dm_bounded(&n, &["list", "--json"]);
+        assert_eq!(r.code, 0, "dm list did not answer: {}", r.stderr);
+        assert!(r.stdout.contains("busy"), "{}", r.stdout);
+    }
+    let mut s = std::os::unix::net::UnixStream::connect(n.plugin_socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /VolumeDriver.List HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(
+        answer.contains("\"Volumes\""),
+        "the plugin did not answer: {answer:?}"
+    );
+    drop(held);
+    drop(plugin_held);
+}

@@ -108,7 +108,29 @@ fn by_hand(
         let _ = s.shutdown(std::net::Shutdown::Write);
     }
     let _ = s.read_to_end(&mut rest);
+    if head.contains("Transfer-Encoding: chunked") {
+        rest = dechunk(&rest);
+    }
     (head, rest)
+}
+
+/// The data of a chunked HTTP body.
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = std::str::from_utf8(&body[..eol])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next()?.trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 || body.len() < eol + 2 + size {
+            return out;
+        }
+        out.extend_from_slice(&body[eol + 2..eol + 2 + size]);
+        body = &body[(eol + 4 + size).min(body.len())..];
+    }
 }
 
 /// Bytes of the raw `zfs send -i` between two commits of the current branch of `dot` on `n`.
@@ -252,7 +274,21 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     a.ok(&["commit", "-m", "big"]);
     let want = md5(&p.join("blob"));
 
-    // A push interrupted by `kill` 0.7 s in fails and leaves nothing on B.
+    // A push interrupted by `kill` once B receives fails and leaves nothing on B.
+    let receiving = || {
+        let o = Command::new("zfs")
+            .args([
+                "list",
+                "-H",
+                "-o",
+                "name",
+                "-r",
+                &format!("{}/dmfs", b.pool),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).contains("/recv-")
+    };
     let interrupted = |kill: &dyn Fn(&mut std::process::Child)| {
         let mut push = a
             .command()
@@ -261,7 +297,10 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        // The event, not a delay: the stream has started arriving.
+        while !receiving() && push.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         kill(&mut push);
         let status = push.wait().unwrap();
         assert!(
