@@ -108,6 +108,27 @@ impl EtcdKv {
         Ok(Self::members_of(resp.member_list()))
     }
 
+    /// Switches on etcd's own authentication with `user` (the common name of the nodes'
+    /// certificates) as its only user, holding the root role; `root` must exist for that and
+    /// gets no password, so nobody logs in as it. Safe to repeat.
+    pub fn enable_auth(&self, user: &str) -> Result<()> {
+        let mut c = self.client.clone();
+        let no_pwd = || Some(etcd_client::UserAddOptions::new().with_no_pwd());
+        let exists = |e: &etcd_client::Error| e.to_string().contains("already exists");
+        self.rt
+            .block_on(async {
+                for name in ["root", user] {
+                    match c.user_add(name, "", no_pwd()).await {
+                        Err(e) if !exists(&e) => return Err(e),
+                        _ => {}
+                    }
+                    c.user_grant_role(name, "root").await?;
+                }
+                c.auth_enable().await.map(|_| ())
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// Changes the peer URLs other members reach member `id` at.
     pub fn update_member(&self, id: u64, peer_url: &str) -> Result<()> {
         let mut c = self.client.clone();

@@ -308,6 +308,12 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         })?;
     if cfg.etcd_endpoints.is_empty() {
         https_peer_url(&kv, &cfg)?;
+        // A certificate from the cluster's CA is not enough by itself: etcd also takes its
+        // common name as a user, and only the nodes' is one.
+        if cfg.etcd_initial_cluster.is_none() {
+            kv.enable_auth(pki::ETCD_USER)
+                .context("cannot switch on etcd's authentication")?;
+        }
     }
     let store = Store::new(Box::new(kv.clone()));
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {

@@ -30,6 +30,10 @@ pub enum PkiError {
 
 type Result<T> = std::result::Result<T, PkiError>;
 
+/// The common name of every node's etcd certificate: etcd's user for it once etcd's own
+/// authentication is on (see `EtcdKv::enable_auth`).
+pub const ETCD_USER: &str = "dm";
+
 /// Where a node keeps its etcd certificates.
 #[derive(Clone, Debug)]
 pub struct Files {
@@ -94,7 +98,9 @@ impl Files {
         // Same name and key as the CA on disk: what it signs verifies against that file.
         let ca = ca_params().self_signed(&ca_key).map_err(gen_err)?;
         let mut params = CertificateParams::new(hosts.to_vec()).map_err(gen_err)?;
-        params.distinguished_name.push(DnType::CommonName, "dm");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, ETCD_USER);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,

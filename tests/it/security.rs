@@ -77,6 +77,62 @@ fn etcd_takes_only_the_clusters_certificates() {
     let [ca, _, _] = node_certs(&n);
     let r = etcdctl(&n, Some([ca, cert, key]), &["get", "--prefix", "dm/"]);
     assert_ne!(r.code, 0, "etcd took another cluster's certificate");
+    // A certificate from the cluster's own CA, but not a node's: etcd's authentication takes
+    // its name (CN) as the user, and there is no such user.
+    let [ca, _, _] = node_certs(&n);
+    let pki = n.state_dir().join("pki");
+    let (key, csr, cert) = (n.path("m.key"), n.path("m.csr"), n.path("m.pem"));
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let p = |x: &std::path::Path| x.display().to_string();
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &p(&key),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        &p(&key),
+        "-subj",
+        "/CN=mallory",
+        "-out",
+        &p(&csr),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &ca,
+        "-CAkey",
+        &p(&pki.join("ca-key.pem")),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        &p(&cert),
+    ]);
+    let r = etcdctl(
+        &n,
+        Some([ca.clone(), p(&cert), p(&key)]),
+        &["get", "--prefix", "dm/"],
+    );
+    assert_ne!(r.code, 0, "etcd took a certificate with an unknown name");
+    let r = etcdctl(
+        &n,
+        Some([ca, p(&cert), p(&key)]),
+        &["put", "dm/users/mallory", "{}"],
+    );
+    assert_ne!(r.code, 0, "etcd took a write from an unknown name");
     // The node's own certificate gets in (so the refusals above are about certificates).
     let r = etcdctl(
         &n,
