@@ -141,6 +141,37 @@ pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<OwnedFd, Beneat
     })
 }
 
+/// Bind-mounts the directory `dir` refers to onto `target`, by descriptor: no path to it is
+/// looked up again, so nothing swapped in meanwhile is mounted instead.
+pub fn bind(dir: &OwnedFd, target: &Path) -> io::Result<()> {
+    let source = c_path(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())))?;
+    let target = c_path(target)?;
+    // SAFETY: NUL-terminated paths; a bind mount takes no filesystem type or data.
+    let r = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Detaches a mount made by [`bind`].
+pub fn unbind(target: &Path) -> io::Result<()> {
+    let target = c_path(target)?;
+    // SAFETY: a NUL-terminated path.
+    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,10 +70,13 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         let p = parse(name)?;
         self.ensure(&p)?;
         let node = &self.0.node;
-        let path = node
-            .subdot_path(ADMIN, &p.ns, &p.dot, &p.branch, &p.subdot, true)
-            .map_err(msg)?
-            .path;
+        let at = (p.ns.as_str(), p.dot.as_str(), p.branch.as_str());
+        let (path, dir) = node.open_subdot(ADMIN, at, &p.subdot, true).map_err(msg)?;
+        let path = match dir {
+            Some(dir) => node.pin_subdot(dir, id).map_err(msg)?,
+            None => path,
+        };
+        let path = path.display().to_string();
         node.mounts.add(
             id,
             MountRecord {
@@ -90,6 +93,9 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
 
     fn unmount(&self, name: &str, id: &str) -> Result<(), String> {
         let removed = self.0.node.mounts.remove(id, name);
+        if let Some(r) = &removed {
+            self.0.node.unpin_subdot(std::path::Path::new(&r.path));
+        }
         tracing::info!(
             volume = name,
             id,

@@ -516,3 +516,61 @@ fn slow_clients_stop_nobody() {
     drop(held);
     drop(plugin_held);
 }
+
+/// One call to the node's Docker plugin, as dockerd makes it.
+fn plugin_call(n: &TestNode, call: &str, body: &serde_json::Value) -> serde_json::Value {
+    let mut s = std::os::unix::net::UnixStream::connect(n.plugin_socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.to_string();
+    write!(
+        s,
+        "POST /VolumeDriver.{call} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let json = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// What Docker mounts is the directory that was checked, not a path looked up again: a subdot
+/// swapped for a symbolic link after the check (the race a container could run against
+/// Docker's own mount) changes nothing in it.
+#[test]
+fn a_mounted_subdot_stays_the_directory_that_was_checked() {
+    let n = TestNode::new();
+    let host_dir = n.path("host-only");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("secret"), "host data").unwrap();
+    let dot = format!("race{}", n.pool);
+    n.ok(&["init", &dot]);
+    let root = std::path::PathBuf::from(n.ok(&["dot", "path", &format!("{dot}.__root__")]).trim());
+    std::fs::create_dir(root.join("sub")).unwrap();
+    std::fs::write(root.join("sub/mine"), "dot data").unwrap();
+    let volume = serde_json::json!({"Name": format!("{dot}.sub"), "ID": "m1"});
+    let answer = plugin_call(&n, "Mount", &volume);
+    assert_eq!(answer["Err"], "", "{answer}");
+    let mountpoint = std::path::PathBuf::from(answer["Mountpoint"].as_str().unwrap());
+    // The swap.
+    std::fs::rename(root.join("sub"), root.join("sub-old")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, root.join("sub")).unwrap();
+    assert!(
+        !mountpoint.join("secret").exists(),
+        "the host directory showed through"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mountpoint.join("mine")).unwrap(),
+        "dot data"
+    );
+    // Unmounting undoes it; a new mount of the swapped subdot is refused.
+    let answer = plugin_call(&n, "Unmount", &volume);
+    assert_eq!(answer["Err"], "", "{answer}");
+    assert!(!mountpoint.exists(), "{} left behind", mountpoint.display());
+    let again = serde_json::json!({"Name": format!("{dot}.sub"), "ID": "m2"});
+    let answer = plugin_call(&n, "Mount", &again);
+    assert!(
+        answer["Err"].as_str().unwrap().contains("symbolic link"),
+        "{answer}"
+    );
+}
