@@ -414,6 +414,19 @@ pub fn snapshots(pool: &str) -> Vec<String> {
         .collect()
 }
 
+/// The branch filesystems (and staging ones) under `pool`'s `dmfs`, as ids.
+pub fn filesystems(pool: &str) -> Vec<String> {
+    let o = Command::new("zfs")
+        .args(["list", "-H", "-o", "name", "-r", &format!("{pool}/dmfs")])
+        .output()
+        .unwrap();
+    let prefix = format!("{pool}/dmfs/");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        .collect()
+}
+
 /// MD5 of a file, via md5sum.
 pub fn md5(path: &std::path::Path) -> String {
     let o = Command::new("md5sum").arg(path).output().unwrap();

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{Run, TestNode, eventually};
+use crate::common::{Run, TestNode, eventually, filesystems};
 use crate::docker::Docker;
 
 /// `etcdctl` against the node's etcd, with `certs` (file paths: ca, cert, key) or without.
@@ -172,22 +172,7 @@ fn a_registry_record_alone_makes_nobody_admin_and_destroys_nothing() {
     assert_eq!(status, 401, "a registry record made someone admin");
 
     // A tombstone for the branch, as the replicator used to obey within a second.
-    let prefix = format!("{}/dmfs/", n.pool);
-    let zfs = Command::new("zfs")
-        .args([
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-r",
-            &format!("{}/dmfs", n.pool),
-        ])
-        .output()
-        .unwrap();
-    let fs_ids: Vec<String> = String::from_utf8_lossy(&zfs.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-        .collect();
+    let fs_ids = filesystems(&n.pool);
     assert_eq!(fs_ids.len(), 1, "{fs_ids:?}");
     let r = etcdctl(
         &n,

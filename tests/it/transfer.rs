@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::{TestNode, age_pool, eventually, field, md5, write_random};
+use crate::common::{TestNode, age_pool, eventually, field, filesystems, md5, write_random};
 
 fn path(n: &TestNode, r: &str) -> PathBuf {
     PathBuf::from(n.ok(&["dot", "path", r]).trim())
@@ -275,20 +275,7 @@ fn interrupted_pushes_leave_nothing_visible_and_retry_completes() {
     let want = md5(&p.join("blob"));
 
     // A push interrupted by `kill` once B receives fails and leaves nothing on B.
-    let receiving = || {
-        let o = Command::new("zfs")
-            .args([
-                "list",
-                "-H",
-                "-o",
-                "name",
-                "-r",
-                &format!("{}/dmfs", b.pool),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).contains("/recv-")
-    };
+    let receiving = || filesystems(&b.pool).iter().any(|f| f.starts_with("recv-"));
     let interrupted = |kill: &dyn Fn(&mut std::process::Child)| {
         let mut push = a
             .command()
