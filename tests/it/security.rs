@@ -498,6 +498,17 @@ fn slow_clients_stop_nobody() {
         answer.contains("\"Volumes\""),
         "the plugin did not answer: {answer:?}"
     );
+    // And the daemon lets go of a half-sent head on its own (after its head timeout).
+    let mut first = held.remove(0);
+    first
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let closed = first.read_to_end(&mut Vec::new());
+    let reset = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionReset;
+    assert!(
+        closed.is_ok() || closed.as_ref().is_err_and(reset),
+        "a stalled connection was kept open: {closed:?}"
+    );
     drop(held);
     drop(plugin_held);
 }
