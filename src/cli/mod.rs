@@ -176,7 +176,11 @@ impl Ctx {
 /// Parses the command line and runs the verb; returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let daemon = matches!(cli.command, Command::Serve(_));
+    if !daemon {
+        quiet_on_closed_pipe();
+    }
+    init_tracing(daemon);
     match dispatch(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -189,6 +193,18 @@ pub fn run() -> i32 {
             }
             1
         }
+    }
+}
+
+/// `dm log | head -1`: when the reader goes away, end quietly as git does, instead of the
+/// panic `println!` raises on EPIPE. Rust ignores SIGPIPE by default; a verb has nothing to
+/// clean up when its output is gone, so the default action (exit) is right. The daemon keeps
+/// ignoring it (it must outlive any client), and sockets are unaffected: std writes to them
+/// with MSG_NOSIGNAL.
+fn quiet_on_closed_pipe() {
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

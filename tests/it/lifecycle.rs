@@ -167,6 +167,24 @@ fn switch_between_dots_and_head_references() {
             .unwrap()
             .is_empty()
     );
+    // A reader that goes away (`dm log | head -1`) ends the verb quietly, as in git.
+    for verb in ["log", "list", "log --json"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{} {verb} | (exec true); echo \"$?\"",
+                crate::common::dm_bin()
+            ))
+            .env("HOME", n.path("home"))
+            .env_remove("DM_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{verb}: {err}"
+        );
+    }
 }
 
 #[test]
