@@ -87,6 +87,16 @@ pub fn validate(kind: Kind, name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// The first 12 characters of an id, as `dm log` shows it. Ids from another cluster or from
+/// Docker are outside input: shorter or non-ASCII ones are shown as they are, never sliced
+/// through a character.
+pub fn short_id(id: &str) -> &str {
+    match id.char_indices().nth(12) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
 fn truncate(s: &str) -> String {
     if s.len() <= 40 {
         return s.to_string();
@@ -198,6 +208,14 @@ pub fn check_key(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_never_split_a_character() {
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id(""), "");
+        assert_eq!(short_id("ééééééééééééé"), "éééééééééééé");
+    }
 
     #[test]
     fn accepts_ordinary_names() {

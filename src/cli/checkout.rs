@@ -30,7 +30,7 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         ctx.set_branch(&t, &a.branch)?;
         let from = b
             .origin
-            .map(|o| o.commit[..12].to_string())
+            .map(|o| crate::names::short_id(&o.commit).to_string())
             .unwrap_or_default();
         println!("Switched to a new branch '{}' (from {from}).", a.branch);
         println!("Uncommitted changes on '{}' stay there.", t.branch);

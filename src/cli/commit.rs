@@ -33,7 +33,12 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
     crate::api::check_commit(&req).map_err(anyhow::Error::msg)?;
     let t = ctx.target(a.dot.as_deref())?;
     let c = ctx.call(|c| c.commit(&t.ns, &t.dot, &t.branch, &req))?;
-    println!("[{} {}] {}", t.branch, &c.id[..12], first_line(&c.message));
+    println!(
+        "[{} {}] {}",
+        t.branch,
+        crate::names::short_id(&c.id),
+        first_line(&c.message)
+    );
     Ok(())
 }
 

@@ -78,13 +78,7 @@ fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
         let from = b
             .origin
             .as_ref()
-            .map(|o| {
-                format!(
-                    " (from {}@{})",
-                    o.branch,
-                    &o.commit[..12.min(o.commit.len())]
-                )
-            })
+            .map(|o| format!(" (from {}@{})", o.branch, crate::names::short_id(&o.commit)))
             .unwrap_or_default();
         println!("  {mark} {}{from}", b.name);
     }

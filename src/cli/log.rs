@@ -37,7 +37,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         if a.oneline {
             println!(
                 "{}{head} {}",
-                &c.id[..12],
+                crate::names::short_id(&c.id),
                 c.message.lines().next().unwrap_or("")
             );
             continue;

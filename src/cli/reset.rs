@@ -42,7 +42,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
     let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &commit, a.force))?;
     println!(
         "HEAD is now at {} ({} later commit(s) removed).",
-        &done.commit[..12],
+        crate::names::short_id(&done.commit),
         done.removed.len()
     );
     if !done.containers.is_empty() {

@@ -349,7 +349,7 @@ impl Node {
         for (id, r) in held {
             let who = match names.get(&r.volume) {
                 Some(n) if !n.is_empty() => n.clone(),
-                _ => vec![format!("container with mount {}", &id[..id.len().min(12)])],
+                _ => vec![format!("container with mount {}", names::short_id(&id))],
             };
             let list = out
                 .entry((r.namespace.clone(), r.dot.clone()))
