@@ -24,8 +24,9 @@ pub struct PushArgs {
     remote: String,
     /// Dot to push [default: the current dot]
     dot: Option<String>,
-    /// Name of the dot on the remote [default: the same name]
-    #[arg(long)]
+    /// Name of the dot on the remote, [NAMESPACE/]NAME [default: the same name, in the remote
+    /// user's namespace]
+    #[arg(long, value_name = "[NAMESPACE/]NAME")]
     remote_name: Option<String>,
     /// Branch to push [default: the checked-out branch]
     #[arg(long)]
@@ -222,7 +223,7 @@ fn transfer(
                 dst.label,
                 dst.branch,
                 src.label,
-                &ours[ours.len() - 1].id[..12],
+                crate::names::short_id(&ours[ours.len() - 1].id),
                 dst.label
             );
         }
@@ -242,7 +243,7 @@ fn transfer(
             "Reset '{}' on {} to {} ({extra} commit(s) dropped there).",
             dst.branch,
             dst.label,
-            &base[..12]
+            crate::names::short_id(&base)
         );
         ours.truncate(common);
     }
@@ -337,7 +338,7 @@ fn transfer(
             bail!(
                 "{} took the stream but did not register commit {}; run the same command again",
                 dst.label,
-                &missing.id[..12.min(missing.id.len())]
+                crate::names::short_id(&missing.id)
             );
         }
         if bar.is_none() && !json {
@@ -430,12 +431,25 @@ fn remote_client(ctx: &super::Ctx, name: &str) -> anyhow::Result<(Client, Remote
 }
 
 /// The dot's name on `remote`: as recorded by an earlier clone or push, else the same.
+/// The name a dot has on `remote`, as remembered from `--remote-name` or a clone: `[ns/]name`.
 fn far_name(ctx: &super::Ctx, remote: &str, key: &str, dot: &str) -> String {
     ctx.cfg
         .remotes
         .get(remote)
         .and_then(|r| r.dot_names.get(key).cloned())
         .unwrap_or_else(|| dot.to_string())
+}
+
+/// Splits a far dot name, `[namespace/]name`, checking both parts; a branch or subdot part
+/// is refused, since `--branch` picks the branch.
+fn parse_far_name(s: &str) -> anyhow::Result<(Option<String>, String)> {
+    let r = DotRef::parse(s)?;
+    if r.branch.is_some() || r.subdot.is_some() {
+        bail!(
+            "'{s}' names a branch or subdot; give the far dot as [NAMESPACE/]NAME and the branch with --branch"
+        );
+    }
+    Ok((r.namespace, r.dot))
 }
 
 fn remember_name(ctx: &mut super::Ctx, remote: &str, key: &str, far: &str) -> anyhow::Result<()> {
@@ -473,6 +487,7 @@ fn sides(
     remote: &str,
     dot: Option<&str>,
     branch: Option<&str>,
+    far_name_override: Option<&str>,
 ) -> anyhow::Result<Sides> {
     let t = ctx.target(dot)?;
     let key = ctx.key(&t);
@@ -480,9 +495,13 @@ fn sides(
     ctx.call(|c| c.ping())?;
     let (_, here) = ctx.cfg.current()?;
     let (far, far_remote) = remote_client(ctx, remote)?;
+    let (far_ns, far_dot) = match far_name_override {
+        Some(n) => parse_far_name(n)?,
+        None => parse_far_name(&far_name(ctx, remote, &key, &t.dot))?,
+    };
     Ok(Sides {
-        far_ns: far_namespace(&t.ns, &here.user, &far_remote.user),
-        far_dot: far_name(ctx, remote, &key, &t.dot),
+        far_ns: far_ns.unwrap_or_else(|| far_namespace(&t.ns, &here.user, &far_remote.user)),
+        far_dot,
         branch: branch.map(str::to_string).unwrap_or(t.branch),
         key,
         ns: t.ns,
@@ -518,12 +537,15 @@ impl Sides {
 }
 
 pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
-    let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref())?;
-    let src = s.here();
-    let dst = s.there(
+    let s = sides(
+        ctx,
         &a.remote,
-        a.remote_name.clone().unwrap_or(s.far_dot.clone()),
-    );
+        a.dot.as_deref(),
+        a.branch.as_deref(),
+        a.remote_name.as_deref(),
+    )?;
+    let src = s.here();
+    let dst = s.there(&a.remote, s.far_dot.clone());
     let summary = transfer(
         &src,
         &dst,
@@ -531,14 +553,14 @@ pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
         a.force,
         a.json,
     )?;
-    if a.remote_name.is_some() {
-        remember_name(ctx, &a.remote, &s.key, &dst.dot)?;
+    if let Some(n) = &a.remote_name {
+        remember_name(ctx, &a.remote, &s.key, n)?;
     }
     report(&summary, a.json, "Pushed")
 }
 
 pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
-    let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref())?;
+    let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref(), None)?;
     let src = s.there(&a.remote, s.far_dot.clone());
     let dst = s.here();
     let summary = transfer(&src, &dst, (api::Direction::Pull, &s.remote), false, a.json)?;

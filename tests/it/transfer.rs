@@ -328,6 +328,22 @@ fn keys_and_namespaces_decide_who_may_push_where() {
     // Into alice's own namespace: fine.
     a.ok(&["push", "alice"]);
     assert!(b.ok(&["list"]).contains("alice/mine"));
+    // --remote-name takes [namespace/]name: her own namespace by name works, and is remembered
+    // for the next push; another's is refused by the far side; a branch part is refused here.
+    a.ok(&["push", "alice", "--remote-name", "alice/renamed"]);
+    assert!(
+        b.ok(&["list"]).contains("alice/renamed"),
+        "{}",
+        b.ok(&["list"])
+    );
+    std::fs::write(path(&a, "mine").join("g"), "more").unwrap();
+    a.ok(&["commit", "-m", "c2"]);
+    a.ok(&["push", "alice"]);
+    assert_eq!(ids(&b, "alice/renamed").len(), 2);
+    let err = a.fails(&["push", "alice", "--remote-name", "bob/x"]);
+    assert!(err.contains("may not use namespace 'bob'"), "{err}");
+    let err = a.fails(&["push", "alice", "--remote-name", "alice/x@dev"]);
+    assert!(err.contains("--branch"), "{err}");
     // Into bob's namespace with alice's key: 403.
     a.ok(&["init", "bob/theirs"]);
     std::fs::write(path(&a, "bob/theirs").join("f"), "y").unwrap();
