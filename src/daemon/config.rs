@@ -133,6 +133,11 @@ pub fn mounts_file(state_dir: &Path) -> PathBuf {
 pub fn pid_file(state_dir: &Path) -> PathBuf {
     state_dir.join("dm.pid")
 }
+/// Held (flock) by the running daemon for its whole life: a pid in `dm.pid` counts only while
+/// this is locked, so a stale pid reused by another process is never signalled.
+pub fn lock_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("dm.lock")
+}
 
 impl NodeConfig {
     /// The Docker volume driver name: the plugin socket's file name without `.sock`.

@@ -25,14 +25,67 @@ pub enum LaunchError {
     },
 }
 
-/// Whether the daemon recorded in `state_dir` is alive (its pid file names a live `dm` process).
+/// The daemon's pid for `state_dir`, if one runs: the process holding the daemon lock, asked
+/// from the kernel. `dm.pid` is only a fallback for a daemon from before the lock (one being
+/// upgraded): a pid file left by a killed daemon, whose pid another process may have reused,
+/// is never trusted while the lock file exists.
 pub fn running_pid(state_dir: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(config::pid_file(state_dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    super::procs::is_running(pid).then_some(pid)
+    match std::fs::File::open(config::lock_file(state_dir)) {
+        Ok(f) => lock_holder(&f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pid: i32 = std::fs::read_to_string(config::pid_file(state_dir))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            super::procs::is_running(pid).then_some(pid)
+        }
+        Err(_) => None,
+    }
+}
+
+/// A whole-file POSIX record lock request of `kind`.
+fn whole_file(kind: i32) -> libc::flock {
+    // SAFETY: flock is plain data; all-zero is a valid value that the fields below complete.
+    let mut l: libc::flock = unsafe { std::mem::zeroed() };
+    l.l_type = kind as libc::c_short;
+    l.l_whence = libc::SEEK_SET as libc::c_short;
+    l
+}
+
+/// The pid of the process holding a write lock on `f`, if any (F_GETLK).
+fn lock_holder(f: &std::fs::File) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let mut l = whole_file(libc::F_WRLCK);
+    // SAFETY: F_GETLK fills the flock struct we own.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut l) } != 0 {
+        return None;
+    }
+    (l.l_type != libc::F_UNLCK as libc::c_short && l.l_pid > 0).then_some(l.l_pid)
+}
+
+/// Takes the daemon lock of `state_dir` (a POSIX lock, so others can ask for its holder's pid)
+/// for as long as the returned file is open; fails when another daemon holds it.
+pub fn hold_lock(state_dir: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = config::lock_file(state_dir);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    let l = whole_file(libc::F_WRLCK);
+    // SAFETY: F_SETLK reads the flock struct we own; the lock lives as long as the process
+    // keeps a descriptor of the file, which the caller holds.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &l) } == 0 {
+        return Ok(f);
+    }
+    let holder = lock_holder(&f).map_or(String::new(), |p| format!(" (pid {p})"));
+    Err(std::io::Error::other(format!(
+        "another dm daemon already runs for {}{holder}; stop it first, or restart it with `dm cluster upgrade`",
+        state_dir.display()
+    )))
 }
 
 fn listening(cfg: &NodeConfig) -> bool {

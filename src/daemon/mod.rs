@@ -267,6 +267,8 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     }
     tracing::info!(node = %cfg.node_id, pool = %cfg.pool, port = cfg.api_port, "dm serve starting");
     tighten_modes(&cfg, state_dir)?;
+    // Kept open until the process ends: it is what makes dm.pid trustworthy.
+    let _lock = launch::hold_lock(state_dir)?;
     zfs::check_available().context("ZFS is not available")?;
     let pool = Pool::open(&cfg.pool)?.with_context(|| {
         format!(

@@ -85,6 +85,47 @@ fn survives_kill_9_with_commits_branches_and_dirty_files() {
     assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 2);
 }
 
+/// A pid file left by a killed daemon may name a process that reused the pid: dm neither
+/// trusts nor signals it. A second daemon for the same state directory is refused.
+#[test]
+fn a_reused_pid_is_never_taken_for_the_daemon() {
+    let n = TestNode::new();
+    n.ok(&["init", "d"]);
+    n.kill_daemon();
+    let mut other = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    fs::write(n.state_dir().join("dm.pid"), other.id().to_string()).unwrap();
+    let r = n.dm(&["list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not running; starting it"),
+        "{}",
+        r.stderr
+    );
+    let pid = n.daemon_pid().unwrap();
+    assert_ne!(pid, other.id() as i32);
+    // Upgrading stops the real daemon, not the other process.
+    fs::write(n.state_dir().join("dm.pid"), other.id().to_string()).unwrap();
+    n.dm(&["cluster", "upgrade"]);
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "the unrelated process was killed"
+    );
+    fs::write(n.state_dir().join("dm.pid"), pid.to_string()).unwrap();
+    let out = n
+        .command()
+        .args(["serve", "--state-dir", &n.state_dir().display().to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("another dm daemon already runs"), "{err}");
+    other.kill().unwrap();
+    other.wait().unwrap();
+}
+
 #[test]
 fn sigterm_stops_cleanly_and_serve_starts_by_hand() {
     let n = TestNode::new();
