@@ -403,6 +403,32 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Snapshot names (commit ids) a pool holds, from ZFS itself.
+/// Waits until the `dm` process whose arguments include `args` has turned its terminal's echo
+/// off (a hidden prompt is reading): input typed before that would be flushed.
+pub fn wait_echo_off(args: &str) {
+    let ok = eventually(30, || {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if !cmd.starts_with(dm_bin()) || !cmd.contains(args) {
+                return false;
+            }
+            let Ok(tty) = std::fs::read_link(e.path().join("fd/0")) else {
+                return false;
+            };
+            Command::new("stty")
+                .args(["-a", "-F"])
+                .arg(&tty)
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(" -echo "))
+        })
+    });
+    assert!(ok, "no dm process with '{args}' turned echo off");
+}
+
 pub fn snapshots(pool: &str) -> Vec<String> {
     let o = Command::new("zfs")
         .args(["list", "-H", "-t", "snapshot", "-r", "-o", "name", pool])

@@ -129,7 +129,7 @@ fn remote_add_asks_for_the_key_without_echoing_it() {
         assert!(k > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..k]);
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    crate::common::wait_echo_off("remote add team");
     let mut stdin = script.stdin.take().unwrap();
     stdin.write_all(format!("{key}\n").as_bytes()).unwrap();
     stdout.read_to_end(&mut seen).unwrap();
