@@ -23,6 +23,12 @@ pub enum ClientError {
         "cannot reach the dm daemon at {addr} ({detail}); is it running? (`dm cluster init` starts it)"
     )]
     Unreachable { addr: String, detail: String },
+    /// The request may have reached the daemon, but no answer came back: it may or may not
+    /// have happened, so it is never retried on its own.
+    #[error(
+        "the connection to the dm daemon at {addr} was lost before it answered ({detail}); the operation may or may not have happened: check with `dm log` or `dm list` before trying again"
+    )]
+    Lost { addr: String, detail: String },
     /// The daemon answered with an error; its message already says what to do.
     #[error("{message}")]
     Api {
@@ -45,6 +51,25 @@ pub enum ClientError {
 impl ClientError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+/// Whether a request failed before any of it could reach the daemon (no connection was made),
+/// so that trying again cannot do anything twice.
+fn never_sent(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect),
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            K::ConnectionRefused
+                | K::AddrNotAvailable
+                | K::NotFound
+                | K::HostUnreachable
+                | K::NetworkUnreachable
+        ),
+        _ => false,
     }
 }
 
@@ -139,7 +164,11 @@ impl Client {
         if self.base.starts_with("https") && detail.to_lowercase().contains("certificate") {
             return ClientError::CertificateChanged { addr, detail };
         }
-        ClientError::Unreachable { addr, detail }
+        if never_sent(&e) {
+            ClientError::Unreachable { addr, detail }
+        } else {
+            ClientError::Lost { addr, detail }
+        }
     }
 
     fn api_error(&self, resp: ureq::http::Response<ureq::Body>) -> ClientError {
@@ -612,7 +641,10 @@ pub fn upgrade(
     // its own for the stream.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
     let head = upgrade_head(method, &format!("/v1{path}"), addr, auth)?;
-    let cut = |e: std::io::Error| unreachable(format!("connection lost: {e}"));
+    let cut = |e: std::io::Error| ClientError::Lost {
+        addr: addr.to_string(),
+        detail: e.to_string(),
+    };
     stream.write_all(&head).map_err(cut)?;
     let answer = crate::wire::read_head(&mut stream).map_err(cut)?;
     let (status, headers) = crate::wire::parse_response(&answer)
