@@ -243,7 +243,7 @@ fn transfer(
             "Reset '{}' on {} to {} ({extra} commit(s) dropped there).",
             dst.branch,
             dst.label,
-            crate::names::short_id(&base)
+            crate::names::short_id(base)
         );
         ours.truncate(common);
     }

@@ -6,6 +6,7 @@ pub mod config;
 mod etcd;
 mod handoff;
 mod http;
+mod intent;
 pub mod launch;
 mod membership;
 pub use membership::JOIN_USER;
@@ -14,6 +15,7 @@ mod node;
 mod peer;
 pub mod pki;
 mod procs;
+mod recovery;
 mod replicate;
 mod seal;
 mod transfer;
@@ -78,11 +80,21 @@ pub enum DaemonError {
     Far(String),
     #[error("{0}")]
     Internal(String),
+    /// An operation failed, and so did putting things back as they were: the intent is kept
+    /// and the daemon settles it on its own (see `intent`).
+    #[error(
+        "{error}; putting things back failed too ({cleanup}); the daemon finishes that by itself (at its next sweep or start) — check with `dm log` and `dm list`"
+    )]
+    Unsettled {
+        error: Box<DaemonError>,
+        cleanup: String,
+    },
 }
 
 impl DaemonError {
     pub fn status(&self) -> u16 {
         match self {
+            DaemonError::Unsettled { error, .. } => error.status(),
             DaemonError::BadRequest(_)
             | DaemonError::NoStream
             | DaemonError::Zfs(ZfsError::BadStream(_)) => 400,
@@ -104,6 +116,7 @@ impl DaemonError {
 
     pub fn code(&self) -> &'static str {
         match self {
+            DaemonError::Unsettled { error, .. } => error.code(),
             DaemonError::BadRequest(_) => "bad_request",
             DaemonError::NoStream => "no_stream",
             DaemonError::Unauthorized => "unauthorized",
@@ -354,6 +367,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         mounts,
         docker,
         peer::Peers::new(&cfg.cluster_secret),
+        intent::Journal::new(&state_dir.join("intents")),
     );
     node.stream_idle = std::time::Duration::from_secs(cfg.stream_idle_secs);
     node.recover()?;

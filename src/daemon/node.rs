@@ -15,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::DaemonError;
+use super::intent::{Intent, Journal};
 use super::mounts::{MountRecord, MountTable};
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
@@ -27,11 +28,13 @@ pub(super) const DMFS: &str = "dmfs";
 pub(super) const P_DOT: &str = "io.dm:dot";
 pub(super) const P_DOTID: &str = "io.dm:dotid";
 pub(super) const P_BRANCH: &str = "io.dm:branch";
-const P_BASELINE: &str = "io.dm:baseline";
+pub(super) const P_BASELINE: &str = "io.dm:baseline";
 /// Commit records are base64 JSON split over `io.dm:commit.N`: zfs-fuse aborts on values of a
 /// few KiB, and tabs or newlines in a raw value would break `-H` parsing.
 const P_COMMIT: &str = "io.dm:commit.";
 const CHUNK: usize = 2000;
+/// Suffix of a branch filesystem set aside while a re-clone replaces it.
+pub(super) const ASIDE: &str = "-reset";
 const MAX_CHUNKS: usize = 32;
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -65,6 +68,8 @@ pub struct Node {
     /// Newest commit `seq` per filesystem, read from the registry once and then kept here, so a
     /// commit does not re-read every commit of its branch. Only a branch's master commits to it.
     last_seq: Mutex<HashMap<String, u64>>,
+    /// Multi-step operations in flight or left unsettled (see `intent` and `recovery`).
+    pub(super) intents: Journal,
 }
 
 /// The directory under the mount dir where Docker's subdot mounts are pinned (see
@@ -252,6 +257,8 @@ impl Loaded {
 }
 
 impl Node {
+    // Everything a node owns, wired once in `serve`; the core/services split (#14) divides it.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: String,
         pool: Pool,
@@ -260,6 +267,7 @@ impl Node {
         mounts: MountTable,
         docker: Option<DockerLink>,
         peers: super::peer::Peers,
+        intents: Journal,
     ) -> Node {
         Node {
             id,
@@ -277,6 +285,7 @@ impl Node {
             stats: Arc::default(),
             last_list: Mutex::default(),
             last_seq: Mutex::default(),
+            intents,
         }
     }
 
@@ -367,8 +376,11 @@ impl Node {
 
     /// Destroys a branch's filesystem (already gone is fine); busy becomes a message that says
     /// what to close.
-    fn destroy_branch_fs(&self, b: &BranchRecord, what: &str) -> Result<()> {
-        match self.pool.dataset(&Self::rel(&b.fs_id)).destroy() {
+    /// Unmounting first means a busy branch fails before anything is destroyed: `zfs destroy
+    /// -r` removes snapshots before it finds the filesystem busy.
+    pub(super) fn destroy_branch_fs(&self, b: &BranchRecord, what: &str) -> Result<()> {
+        let fs = self.pool.dataset(&Self::rel(&b.fs_id));
+        match fs.unmount().and_then(|()| fs.destroy()) {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
                 "{what} is busy; close programs using {} and try again",
@@ -476,7 +488,7 @@ impl Node {
             .is_some_and(|seal| self.peers.sealer.is_tombstone(fs, &seal)))
     }
 
-    fn seal(&self) -> impl Fn(&str) -> String + '_ {
+    pub(super) fn seal(&self) -> impl Fn(&str) -> String + '_ {
         |fs| self.peers.sealer.tombstone(fs)
     }
 
@@ -522,32 +534,24 @@ impl Node {
             None => self.pool.create_filesystem(&Self::rel(fs_id), &props),
         }
         .map_err(zfs_err)?;
-        let setup = || -> Result<()> {
-            let base = fs.referenced().map_err(zfs_err)?;
-            fs.set_property(P_BASELINE, &base.to_string())
-                .map_err(zfs_err)
-        };
-        if let Err(e) = setup() {
-            let _ = fs.destroy();
-            return Err(e);
-        }
-        Ok(())
+        // Set last: recovery takes a filesystem with a baseline as complete (see `recovery`).
+        // If this fails, the caller's intent destroys the filesystem again.
+        let base = fs.referenced().map_err(zfs_err)?;
+        fs.set_property(P_BASELINE, &base.to_string())
+            .map_err(zfs_err)
     }
 
-    /// After making a branch filesystem: if registering it failed or lost a race, destroy the
-    /// filesystem again so ZFS never holds a branch the registry does not know.
-    fn registered_or_undo(
-        &self,
-        fs_id: &str,
+    /// What registering a new branch filesystem answered: a lost race is a conflict (the
+    /// caller's intent then destroys the filesystem, so ZFS never holds a branch the registry
+    /// does not know).
+    fn registered(
         created: crate::cluster::Result<bool>,
         lost_race: impl FnOnce() -> String,
     ) -> Result<()> {
-        if matches!(created, Ok(true)) {
-            return Ok(());
+        match created? {
+            true => Ok(()),
+            false => Err(DaemonError::Conflict(lost_race())),
         }
-        let _ = self.pool.dataset(&Self::rel(fs_id)).destroy();
-        created?;
-        Err(DaemonError::Conflict(lost_race()))
     }
 
     pub fn create_dot(&self, user: &str, req: &api::CreateDot) -> Result<DotInfo> {
@@ -573,13 +577,19 @@ impl Node {
             fs_id: new_id(),
             origin: None,
         };
-        self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
-        let created = self.store.create_dot(&dot, &master, &self.id);
-        self.registered_or_undo(&master.fs_id, created, || {
-            format!(
-                "dot '{}' was just created by someone else; pick another name",
-                req.name
-            )
+        let intent = Intent::CreateFs {
+            dot_id: dot.id.clone(),
+            fs_id: master.fs_id.clone(),
+        };
+        self.under(intent, || {
+            self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
+            let created = self.store.create_dot(&dot, &master, &self.id);
+            Self::registered(created, || {
+                format!(
+                    "dot '{}' was just created by someone else; pick another name",
+                    req.name
+                )
+            })
         })?;
         tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
         self.show(user, &dot.namespace, &dot.name)
@@ -775,29 +785,11 @@ impl Node {
                 users.join(", ")
             )));
         }
-        // Clones before the branches they were cloned from.
-        let depth = |b: &BranchRecord| {
-            let mut d = 0;
-            let mut cur = b.origin.clone();
-            while let Some(o) = cur {
-                d += 1;
-                cur = l
-                    .branches
-                    .iter()
-                    .find(|x| x.fs_id == o.fs_id)
-                    .and_then(|x| x.origin.clone());
-                if d > l.branches.len() {
-                    break;
-                }
-            }
-            d
+        let intent = Intent::DeleteDot {
+            dot: l.dot.clone(),
+            branches: l.branches.clone(),
         };
-        let mut order = l.branches.clone();
-        order.sort_by_key(|b| std::cmp::Reverse(depth(b)));
-        for b in &order {
-            self.destroy_branch_fs(b, &format!("branch '{}' of dot '{name}'", b.name))?;
-        }
-        self.store.delete_dot(&l.dot, &l.branches, &self.seal())?;
+        self.under(intent, || self.delete_dot_steps(&l.dot, &l.branches))?;
         tracing::info!(%ns, dot = %name, "deleted dot");
         Ok(())
     }
@@ -846,8 +838,14 @@ impl Node {
                 users.join(", ")
             )));
         }
-        self.destroy_branch_fs(b, &format!("branch '{branch}'"))?;
-        self.store.delete_branch(&l.dot.id, b, &self.seal())?;
+        let intent = Intent::DeleteBranch {
+            dot_id: l.dot.id.clone(),
+            branch: b.clone(),
+        };
+        self.under(intent, || {
+            self.destroy_branch_fs(b, &format!("branch '{branch}'"))?;
+            Ok(self.store.delete_branch(&l.dot.id, b, &self.seal())?)
+        })?;
         tracing::info!(%ns, dot = %name, %branch, "deleted branch");
         Ok(())
     }
@@ -944,12 +942,16 @@ impl Node {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let snap = fs.snapshot(&rec.id, &prop_refs).map_err(zfs_err)?;
-        if let Err(e) = self.store.put_commit(&b.fs_id, &rec) {
-            // Keep ZFS and the registry in step: a commit the user was told failed must not exist.
-            let _ = snap.destroy();
-            return Err(e.into());
-        }
+        // A commit the user was told failed must not exist: the intent removes the snapshot
+        // if registering it fails.
+        let intent = Intent::Commit {
+            fs_id: b.fs_id.clone(),
+            commit: rec.id.clone(),
+        };
+        self.under(intent, || {
+            fs.snapshot(&rec.id, &prop_refs).map_err(zfs_err)?;
+            Ok(self.store.put_commit(&b.fs_id, &rec)?)
+        })?;
         self.last_seq
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -1035,10 +1037,16 @@ impl Node {
                 commit: commit.id.clone(),
             }),
         };
-        self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(&snap))?;
-        let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
-        self.registered_or_undo(&rec.fs_id, created, || {
-            format!("branch '{}' was just created by someone else", req.name)
+        let intent = Intent::CreateFs {
+            dot_id: l.dot.id.clone(),
+            fs_id: rec.fs_id.clone(),
+        };
+        self.under(intent, || {
+            self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(&snap))?;
+            let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
+            Self::registered(created, || {
+                format!("branch '{}' was just created by someone else", req.name)
+            })
         })?;
         let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
         let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
@@ -1108,28 +1116,34 @@ impl Node {
                 dependants.join(", ")
             )));
         }
-        let busy = |e: ZfsError| match e {
-            ZfsError::Busy(_) => DaemonError::InUse(format!(
-                "branch '{branch}' is busy; stop containers and close programs using {} and try again",
-                self.mountpoint(&b.fs_id).display()
-            )),
-            other => zfs_err(other),
-        };
         if fs_id == &b.fs_id {
-            let fs = self
-                .pool
-                .filesystem(&Self::rel(&b.fs_id))
-                .map_err(zfs_err)?;
-            let snap = fs.get_snapshot(&target.id).map_err(zfs_err)?;
-            fs.rollback_to(&snap).map_err(busy)?;
+            let intent = Intent::Reset {
+                fs_id: b.fs_id.clone(),
+                target: target.id.clone(),
+                removed: removed.clone(),
+            };
+            self.under(intent, || self.roll_back(b, &target.id, &removed))?;
         } else {
-            self.reclone(&l, b, fs_id, &target.id)
-                .map_err(|e| match e {
-                    DaemonError::Zfs(z) => busy(z),
-                    other => other,
-                })?;
+            let new = BranchRecord {
+                name: b.name.clone(),
+                fs_id: b.fs_id.clone(),
+                origin: Some(OriginRecord {
+                    fs_id: fs_id.clone(),
+                    commit: target.id.clone(),
+                }),
+            };
+            let intent = Intent::Reclone {
+                dot_id: l.dot.id.clone(),
+                branch: new.clone(),
+                removed: removed.clone(),
+            };
+            self.under(intent, || {
+                self.reclone(&l.dot, &new)
+                    .map_err(|e| self.busy_branch(e, b))?;
+                self.store.put_branch(&l.dot.id, &new)?;
+                Ok(self.store.delete_commits(&b.fs_id, &removed)?)
+            })?;
         }
-        self.store.delete_commits(&b.fs_id, &removed)?;
         tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
         Ok(api::ResetDone {
             commit: target.id.clone(),
@@ -1138,45 +1152,87 @@ impl Node {
         })
     }
 
-    /// Resets a branch to a commit from before it was made: its filesystem is replaced by a
-    /// fresh clone of that commit, under the same id and mountpoint.
-    fn reclone(&self, l: &Loaded, b: &BranchRecord, fs_id: &str, commit: &str) -> Result<()> {
-        let snap = self
-            .pool
-            .filesystem(&Self::rel(fs_id))
-            .and_then(|f| f.get_snapshot(commit))
-            .map_err(zfs_err)?;
-        let mut old = self
+    /// ZFS's "busy" in a verb on branch `b`, as what to close.
+    fn busy_branch(&self, e: DaemonError, b: &BranchRecord) -> DaemonError {
+        match e {
+            DaemonError::Zfs(ZfsError::Busy(_)) => DaemonError::InUse(format!(
+                "branch '{}' is busy; stop containers and close programs using {} and try again",
+                b.name,
+                self.mountpoint(&b.fs_id).display()
+            )),
+            other => other,
+        }
+    }
+
+    /// `reset --hard` within branch `b`: first the uncommitted changes go (destroying nothing,
+    /// so a full pool fails here with nothing changed), then the commits after `target`.
+    fn roll_back(&self, b: &BranchRecord, target: &str, removed: &[String]) -> Result<()> {
+        let fs = self
             .pool
             .filesystem(&Self::rel(&b.fs_id))
             .map_err(zfs_err)?;
-        let aside = format!("{}/{DMFS}/{}-reset", self.pool.name(), b.fs_id);
+        let snap = fs.get_snapshot(target).map_err(zfs_err)?;
+        if !removed.is_empty()
+            && let Some(newest) = fs.snapshots().map_err(zfs_err)?.pop()
+        {
+            fs.rollback_to_newest(&newest).map_err(|e| match e {
+                ZfsError::NoSpace(_) => DaemonError::PoolFull(
+                    "the ZFS pool is full, so the reset could not start; nothing was changed. Free some space (delete files in this dot or another, or a dot you no longer need) and run the reset again".into(),
+                ),
+                other => self.busy_branch(DaemonError::Zfs(other), b),
+            })?;
+        }
+        if let Err(e) = fs.rollback_to(&snap) {
+            let left = fs
+                .snapshots()
+                .map(|s| {
+                    s.iter()
+                        .filter(|s| removed.iter().any(|r| r == s.name()))
+                        .count()
+                })
+                .unwrap_or(removed.len());
+            let cause = match e {
+                ZfsError::NoSpace(_) => "the pool is full".to_string(),
+                ZfsError::Busy(_) => format!(
+                    "the branch is busy; close programs using {}",
+                    self.mountpoint(&b.fs_id).display()
+                ),
+                other => other.to_string(),
+            };
+            return Err(DaemonError::Conflict(format!(
+                "the reset stopped part-way ({cause}): uncommitted changes were discarded and {} of {} later commits removed; `dm log` shows what is left; run the reset again to finish",
+                removed.len() - left,
+                removed.len()
+            )));
+        }
+        Ok(self.store.delete_commits(&b.fs_id, removed)?)
+    }
+
+    /// Resets a branch to a commit from before it was made: its filesystem is replaced by a
+    /// fresh clone of `new.origin`, under the same id and mountpoint. The old one is set aside
+    /// as `<id>-reset` until the new one is complete; the intent settles an interruption.
+    fn reclone(&self, dot: &DotRecord, new: &BranchRecord) -> Result<()> {
+        let origin = new.origin.as_ref().expect("a re-clone has an origin");
+        let snap = self
+            .pool
+            .filesystem(&Self::rel(&origin.fs_id))
+            .and_then(|f| f.get_snapshot(&origin.commit))
+            .map_err(zfs_err)?;
+        let mut old = self
+            .pool
+            .filesystem(&Self::rel(&new.fs_id))
+            .map_err(zfs_err)?;
         old.set_property("mountpoint", "none")
             .map_err(DaemonError::Zfs)?;
-        if let Err(e) = old.rename(&aside) {
-            let mp = self.mountpoint(&b.fs_id).display().to_string();
-            let _ = old.set_property("mountpoint", &mp);
-            return Err(DaemonError::Zfs(e));
-        }
-        if let Err(e) = self.make_branch_fs(&l.dot, &b.name, &b.fs_id, Some(&snap)) {
-            // Put the old branch back as it was.
-            let back = format!("{}/{DMFS}/{}", self.pool.name(), b.fs_id);
-            let mp = self.mountpoint(&b.fs_id).display().to_string();
-            let _ = old.rename(&back);
-            let _ = old.set_property("mountpoint", &mp);
-            return Err(e);
-        }
-        old.destroy().map_err(zfs_err)?;
-        let rec = BranchRecord {
-            name: b.name.clone(),
-            fs_id: b.fs_id.clone(),
-            origin: Some(OriginRecord {
-                fs_id: fs_id.to_string(),
-                commit: commit.to_string(),
-            }),
-        };
-        self.store.put_branch(&l.dot.id, &rec)?;
-        Ok(())
+        old.rename(&self.aside_name(&new.fs_id))
+            .map_err(DaemonError::Zfs)?;
+        self.make_branch_fs(dot, &new.name, &new.fs_id, Some(&snap))?;
+        old.destroy().map_err(zfs_err)
+    }
+
+    /// Full name of a branch filesystem set aside during a re-clone.
+    pub(super) fn aside_name(&self, fs_id: &str) -> String {
+        format!("{}/{DMFS}/{fs_id}{ASIDE}", self.pool.name())
     }
 
     /// Host path of a subdot of a branch, created on request.
@@ -1275,6 +1331,21 @@ impl Node {
     /// Re-registers what ZFS has but the registry lacks (e.g. after etcd's data was lost).
     /// Never deletes: ZFS is the ground truth for data. Branches are mounted on first use.
     pub fn recover(&self) -> Result<()> {
+        // A daemon killed mid-operation leaves its zfs commands running; let them end first,
+        // or this would read ZFS half-way through one.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = procs::zfs_commands_on(self.pool.name());
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(pids = ?left, "zfs commands from before the restart still run; going on");
+                break;
+            }
+            tracing::info!(pids = ?left, "waiting for zfs commands from before the restart");
+            std::thread::sleep(Duration::from_millis(100));
+        }
         // `dmfs` itself is never mounted: branch mountpoints then sit on the host filesystem, not
         // inside a FUSE mount, which deadlocks zfs-fuse when a `zfs create` stats its mountpoint
         // through a mount that zfs-fuse itself is busy serving.
@@ -1295,6 +1366,8 @@ impl Node {
             Err(e) => return Err(zfs_err(e)),
         }
         std::fs::create_dir_all(&self.mount_dir).map_err(|e| io_err(&self.mount_dir, e))?;
+        // Operations a crash interrupted, before anything is adopted from what they left.
+        self.settle_pending();
         let listed = self
             .pool
             .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH, "readonly"])
@@ -1322,10 +1395,12 @@ impl Node {
             }
             if fs_id.starts_with(super::transfer::STAGING_PREFIX) {
                 // A transfer from another cluster that was never confirmed.
-                let _ = self.pool.dataset(&Self::rel(fs_id)).destroy();
+                if let Err(e) = self.pool.dataset(&Self::rel(fs_id)).destroy() {
+                    tracing::warn!(%fs_id, error = %e, "cannot destroy an unconfirmed transfer yet; retried at the next start");
+                }
                 continue;
             }
-            if fs_id.ends_with("-reset") {
+            if fs_id.ends_with(ASIDE) {
                 tracing::warn!(fs = %item.filesystem.name(), "leftover from an interrupted reset; kept for inspection");
                 continue;
             }

@@ -49,6 +49,30 @@ pub fn users_of(paths: &[&Path]) -> Vec<String> {
     users
 }
 
+/// Pids of `zfs` and `zpool` commands naming a dataset of `pool`: after a crash, those the old
+/// daemon started still run to their end, and must finish before ZFS is read again.
+pub fn zfs_commands_on(pool: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mine = format!("{pool}/");
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if !matches!(comm.trim(), "zfs" | "zpool") {
+                return false;
+            }
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmd.split(|b| *b == 0).any(|arg| {
+                let arg = String::from_utf8_lossy(arg);
+                arg == pool || arg.starts_with(&mine)
+            }) && is_running(*pid)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

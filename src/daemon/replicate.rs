@@ -152,6 +152,10 @@ fn note(key: &str, sweep: &mut bool, wanted: &mut BTreeSet<String>) {
 impl Node {
     /// One replicator pass over `wanted` filesystems, or all of them.
     pub(super) fn replicate(&self, sweep: bool, wanted: &BTreeSet<String>) {
+        if sweep {
+            // What a failed undo left behind, now that the cause may be gone.
+            self.settle_pending();
+        }
         let cat = match Catalog::load(self, sweep) {
             Ok(c) => c,
             Err(e) => {

@@ -354,20 +354,30 @@ impl Filesystem {
             .collect())
     }
 
-    /// Unmounts the filesystem if it is mounted.
+    /// Unmounts the filesystem if it is mounted. Busy is retried briefly, as in
+    /// [`Filesystem::destroy`].
     pub fn unmount(&self) -> Result<()> {
         if !self.is_mounted()? {
             return Ok(());
         }
-        match run(Tool::Zfs, &["unmount", &self.name]) {
-            Ok(_) => Ok(()),
-            Err(ZfsError::Failed { stderr, .. }) if stderr.contains("not currently mounted") => {
-                Ok(())
+        let mut tries = 0;
+        loop {
+            match run(Tool::Zfs, &["unmount", &self.name]) {
+                Ok(_) => return Ok(()),
+                Err(ZfsError::Failed { stderr, .. })
+                    if stderr.contains("not currently mounted") =>
+                {
+                    return Ok(());
+                }
+                Err(ZfsError::Failed { stderr, .. }) if stderr.contains("busy") => {
+                    return Err(ZfsError::Busy(self.name.clone()));
+                }
+                Err(ZfsError::Busy(_)) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100 * tries));
+                }
+                Err(e) => return Err(e),
             }
-            Err(ZfsError::Failed { stderr, .. }) if stderr.contains("busy") => {
-                Err(ZfsError::Busy(self.name.clone()))
-            }
-            Err(e) => Err(e),
         }
     }
 
@@ -430,6 +440,22 @@ impl Filesystem {
     pub fn rollback_to(&self, snap: &Snapshot) -> Result<()> {
         let full = snap.full_name();
         run(Tool::Zfs, &["rollback", "-r", &full]).map(|_| ())
+    }
+
+    /// Rolls back to `snap`, which must be the newest snapshot: discards changes made since,
+    /// destroying nothing (`zfs rollback` without `-r`).
+    pub fn rollback_to_newest(&self, snap: &Snapshot) -> Result<()> {
+        let full = snap.full_name();
+        run(Tool::Zfs, &["rollback", &full]).map(|_| ())
+    }
+
+    /// Whether this filesystem exists.
+    pub fn exists(&self) -> Result<bool> {
+        match get_values(&self.name, &["type"]) {
+            Ok(_) => Ok(true),
+            Err(ZfsError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn rename(&mut self, new_name: &str) -> Result<()> {

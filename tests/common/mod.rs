@@ -453,6 +453,60 @@ pub fn filesystems(pool: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks that the registry and ZFS tell one story on `n`: every dot `dm list` shows opens
+/// with `dm dot show`; the branch filesystems are exactly those in ZFS (no leftovers of
+/// interrupted operations); the commits of every branch's log are exactly the snapshots
+/// (handoff markers aside). Returns the commit ids, for "nothing reported done is lost".
+pub fn assert_consistent(n: &TestNode) -> std::collections::BTreeSet<String> {
+    use std::collections::BTreeSet;
+    let mut fss = BTreeSet::new();
+    let mut registered = BTreeSet::new();
+    for row in n.json(&["list", "--json"]).as_array().unwrap() {
+        let dot = row["dot"].as_str().unwrap();
+        let show = n.dm(&["dot", "show", "--json", dot]);
+        assert_eq!(show.code, 0, "dm dot show {dot}: {}", show.stderr);
+        let show: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+        let mut by_name = std::collections::BTreeMap::new();
+        for b in show["branches"].as_array().unwrap() {
+            let fs = b["filesystem_id"].as_str().unwrap().to_string();
+            by_name.insert(b["name"].as_str().unwrap().to_string(), fs.clone());
+            fss.insert(fs);
+        }
+        for branch in by_name.keys() {
+            let log = n.json(&["log", "--json", &format!("{dot}@{branch}")]);
+            for c in log.as_array().unwrap() {
+                let owner = &by_name[c["branch"].as_str().unwrap()];
+                registered.insert(format!("{owner}@{}", c["id"].as_str().unwrap()));
+            }
+        }
+    }
+    let on_disk: BTreeSet<String> = filesystems(&n.pool)
+        .into_iter()
+        .filter(|f| !f.contains('/'))
+        .collect();
+    assert_eq!(on_disk, fss, "branch filesystems: ZFS vs registry");
+    let o = Command::new("zfs")
+        .args(["list", "-H", "-t", "snapshot", "-r", "-o", "name"])
+        .arg(format!("{}/dmfs", n.pool))
+        .output()
+        .unwrap();
+    let prefix = format!("{}/dmfs/", n.pool);
+    let snaps: BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|l| !l.contains("@dmh-"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        snaps, registered,
+        "commits: ZFS snapshots vs the registry's logs"
+    );
+    registered
+        .iter()
+        .filter_map(|s| s.split_once('@').map(|(_, id)| id.to_string()))
+        .collect()
+}
+
 /// MD5 of a file, via md5sum.
 pub fn md5(path: &std::path::Path) -> String {
     let o = Command::new("md5sum").arg(path).output().unwrap();

@@ -288,6 +288,49 @@ fn pool_full_is_reported_and_nothing_is_lost() {
     );
 }
 
+/// The case: commit c0, 150 MB more, commit c1, fill the pool, `reset --hard c0`. The
+/// reset either completes or changes nothing, `dm log` always matches the snapshots, and it
+/// works once there is room.
+#[test]
+fn reset_on_a_full_pool_completes_or_changes_nothing() {
+    let n = TestNode::with_pool_size("256M");
+    n.ok(&["init", "full"]);
+    let dir = default_dir(&n);
+    fs::write(dir.join("a"), "c0").unwrap();
+    n.ok(&["commit", "-m", "c0"]);
+    crate::common::write_random(&dir.join("big"), 150);
+    n.ok(&["commit", "-m", "c1"]);
+    let before = n.json(&["log", "--json"]);
+    let fill = std::process::Command::new("dd")
+        .args(["if=/dev/urandom", "bs=1M", "count=300"])
+        .arg(format!("of={}", dir.join("fill").display()))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!fill.success(), "dd should run out of space");
+    let c0 = before[1]["id"].as_str().unwrap().to_string();
+    let r = n.dm(&["reset", "--hard", &c0]);
+    crate::common::assert_consistent(&n);
+    if r.code == 0 {
+        assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 1);
+        assert!(!dir.join("big").exists());
+    } else {
+        assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+        assert_eq!(n.json(&["log", "--json"]), before);
+        assert!(dir.join("fill").exists(), "uncommitted files kept");
+        // As the message says: free space, run it again.
+        fs::remove_file(dir.join("fill")).unwrap();
+        assert!(
+            crate::common::eventually(60, || n.dm(&["reset", "--hard", &c0]).code == 0),
+            "the reset never went through after freeing space"
+        );
+    }
+    crate::common::assert_consistent(&n);
+    assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "c0");
+    assert!(!dir.join("big").exists() && !dir.join("fill").exists());
+}
+
 #[test]
 fn size_and_uncommitted_bytes_are_reported() {
     let n = TestNode::new();

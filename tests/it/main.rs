@@ -8,6 +8,7 @@ mod bad_input;
 mod cluster;
 mod daemon;
 mod docker;
+mod faults;
 mod generated;
 mod lifecycle;
 mod remotes;
