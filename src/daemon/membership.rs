@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::node::{Node, new_id, zfs_err};
+use super::node::{Node, PROBE_PREFIX, new_id, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::api;
 use crate::names::{self, Kind};
@@ -411,10 +411,13 @@ impl Node {
     /// Whether filesystem `fs` differs from its snapshot `last` (exactly, via a probe snapshot).
     pub(super) fn changed_since(&self, fs: &str, last: &crate::zfs::Snapshot) -> Result<bool> {
         let ds = self.pool.dataset(&Node::rel(fs));
-        let probe_name = format!("dmp-{}", &new_id()[..16]);
+        let probe_name = format!("{PROBE_PREFIX}{}", &new_id()[..16]);
         let probe = ds.snapshot(&probe_name, &[]).map_err(zfs_err)?;
         let result = probe.differs_from(last).map_err(zfs_err);
-        let _ = probe.destroy();
+        if let Err(e) = probe.destroy() {
+            // Harmless where it is; start-up removes probes left behind.
+            tracing::warn!(%fs, error = %e, "cannot destroy a probe snapshot");
+        }
         result
     }
 

@@ -33,6 +33,8 @@ pub(super) const P_BASELINE: &str = "io.dm:baseline";
 /// few KiB, and tabs or newlines in a raw value would break `-H` parsing.
 const P_COMMIT: &str = "io.dm:commit.";
 const CHUNK: usize = 2000;
+/// Prefix of the short-lived snapshots that tell whether a branch has uncommitted changes.
+pub(super) const PROBE_PREFIX: &str = "dmp-";
 /// Suffix of a branch filesystem set aside while a re-clone replaces it.
 pub(super) const ASIDE: &str = "-reset";
 const MAX_CHUNKS: usize = 32;
@@ -1268,6 +1270,7 @@ impl Node {
         self.procure(&l.dot, b)?;
         let mp = self.mountpoint(&b.fs_id);
         if !mounted(&mp) {
+            self.drop_arrivals(&l.dot, &b.fs_id)?;
             self.pool
                 .dataset(&Self::rel(&b.fs_id))
                 .ensure_mounted()
@@ -1456,6 +1459,13 @@ impl Node {
                 let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
                 if let Err(e) = self.finish_move(fs_id, s.snapshot.name(), moved) {
                     tracing::warn!(%fs_id, error = %e, "cannot settle an interrupted handoff");
+                }
+                continue;
+            }
+            if s.snapshot.name().starts_with(PROBE_PREFIX) {
+                // A probe (see `changed_since`) a crash left behind.
+                if let Err(e) = s.snapshot.clone().destroy() {
+                    tracing::warn!(%fs_id, error = %e, "cannot destroy a leftover probe snapshot");
                 }
                 continue;
             }

@@ -155,6 +155,7 @@ impl Node {
         if sweep {
             // What a failed undo left behind, now that the cause may be gone.
             self.settle_pending();
+            self.show_overdue();
         }
         let cat = match Catalog::load(self, sweep) {
             Ok(c) => c,

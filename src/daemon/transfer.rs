@@ -6,8 +6,11 @@
 //! raw over the API connection and never passes through either daemon ([`crate::wire`]); over
 //! TLS it is copied through the request or response body. `zfs receive` checks the stream's own
 //! checksum; the receiver registers the commits only when the client confirms them with the
-//! sender's byte count ([`Node::confirm_commits`]). Until then they are invisible, and a failed
-//! or unconfirmed receive is rolled back to the newest registered commit before the next one.
+//! sender's byte count ([`Node::confirm_commits`]). Until then they are invisible: an existing
+//! branch is unmounted for the stream (`zfs receive` would move its files forward) and mounted
+//! again on confirmation. A failed or unconfirmed receive is rolled back to the newest
+//! registered commit before the next one, before anyone mounts the branch, or after
+//! [`HIDDEN_FOR`] by the sweep.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Read};
@@ -26,11 +29,58 @@ use crate::zfs::{Input, Snapshot};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
-/// A stream received and waiting for the client's confirmation, per filesystem id.
+/// A stream received and waiting for the client's confirmation, per filesystem id; and the
+/// branches unmounted while they take a stream, to mount again once it is settled.
 #[derive(Default)]
-pub struct Pending(Mutex<HashMap<String, Received>>);
+pub struct Pending(
+    Mutex<HashMap<String, Received>>,
+    Mutex<HashMap<String, Hidden>>,
+);
+
+/// A branch that was mounted when a stream came, unmounted until the stream is confirmed or
+/// dropped.
+#[derive(Clone)]
+pub(super) struct Hidden {
+    since: Instant,
+    pub(super) dot: DotRecord,
+}
+
+/// How long a branch stays unmounted for a stream whose client went quiet, before the sweep
+/// drops what arrived and mounts it again.
+pub(super) const HIDDEN_FOR: Duration = Duration::from_secs(120);
 
 impl Pending {
+    fn hide(&self, fs: &str, dot: &DotRecord) {
+        let h = Hidden {
+            since: Instant::now(),
+            dot: dot.clone(),
+        };
+        self.1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fs.to_string(), h);
+    }
+
+    /// Forgets that `fs` was hidden; whether it was.
+    fn unhide(&self, fs: &str) -> bool {
+        self.1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(fs)
+            .is_some()
+    }
+
+    /// Branches hidden for longer than [`HIDDEN_FOR`].
+    pub(super) fn overdue(&self) -> Vec<(String, Hidden)> {
+        self.1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, h)| h.since.elapsed() > HIDDEN_FOR)
+            .map(|(fs, h)| (fs.clone(), h.clone()))
+            .collect()
+    }
+
     fn insert(&self, fs: String, r: Received) {
         self.0
             .lock()
@@ -214,6 +264,7 @@ impl Node {
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let existing = self.store.dot(ns, name)?;
+        let target_dot = existing.clone();
         let checking = body.is_none();
         let mut kept = Vec::new();
         let (fs, fresh) = match (existing, from) {
@@ -285,6 +336,21 @@ impl Node {
             self.drop_unconfirmed(ns, name, branch);
         }
         let ds = self.pool.dataset(&rel);
+        if let (None, Some(dot)) = (&fresh, &target_dot) {
+            // `zfs receive` moves a mounted branch's files forward at once, before the client
+            // has confirmed anything: the branch stays unmounted until then, and whoever
+            // mounts it first drops what was not confirmed (`drop_arrivals`).
+            if ds.is_mounted().map_err(zfs_err)? {
+                self.pending.hide(&fs, dot);
+            }
+            ds.unmount().map_err(|e| match e {
+                crate::zfs::ZfsError::Busy(_) => DaemonError::InUse(format!(
+                    "branch '{branch}' of dot '{name}' is in use on that cluster (programs have files open in {}); close them there first",
+                    self.mountpoint(&fs).display()
+                )),
+                other => zfs_err(other),
+            })?;
+        }
         // `zfs receive` checks the stream's own checksum and refuses a cut or altered stream.
         let received = self
             .pool
@@ -312,6 +378,7 @@ impl Node {
             Err(e @ DaemonError::Zfs(_)) if fresh.is_none() && from.is_some() => return Err(e),
             Err(e) => {
                 self.undo_receive(&fs, fresh.is_some(), from)?;
+                self.show_again(&fs);
                 return Err(e);
             }
         };
@@ -466,6 +533,7 @@ impl Node {
         self.pending.take(&b.fs_id);
         let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
         let done = self.register_received(&b.fs_id, &ids, &req.commits)?;
+        self.show_again(&b.fs_id);
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "kept commits that arrived whole");
         Ok(done)
     }
@@ -506,6 +574,57 @@ impl Node {
                 commit: base.to_string(),
             }),
         })
+    }
+
+    /// Before branch filesystem `fs` is mounted: snapshots that arrived from another cluster
+    /// and were never confirmed go, so its files are exactly its newest registered commit's
+    /// (a branch takes a stream only when clean). They would otherwise have let a rerun keep
+    /// them; it sends them again instead. Handoff snapshots carry uncommitted changes and stay.
+    pub(super) fn drop_arrivals(&self, dot: &DotRecord, fs: &str) -> Result<()> {
+        let lock = self.lock(&format!("name:{}/{}", dot.namespace, dot.name));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.pending.take(fs);
+        self.pending.unhide(fs);
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let snaps = ds.snapshots().map_err(zfs_err)?;
+        let registered = self.store.commits(fs)?;
+        let known = |s: &Snapshot| {
+            registered.iter().any(|c| c.id == s.name())
+                || s.name().starts_with(super::replicate::HANDOFF_PREFIX)
+        };
+        let Some(last) = snaps.iter().rposition(known) else {
+            return Ok(());
+        };
+        if last + 1 < snaps.len() {
+            tracing::info!(%fs, dropped = snaps.len() - last - 1, "dropping unconfirmed arrivals before a mount");
+            ds.rollback_to(&snaps[last]).map_err(zfs_err)?;
+        }
+        Ok(())
+    }
+
+    /// Mounts a branch again that a stream found mounted, once the stream is settled.
+    fn show_again(&self, fs: &str) {
+        if self.pending.unhide(fs)
+            && let Err(e) = self.pool.dataset(&Node::rel(fs)).ensure_mounted()
+        {
+            tracing::warn!(%fs, error = %e, "cannot mount a branch again after a receive; it mounts on next use");
+        }
+    }
+
+    /// Branches hidden for a stream whose client went quiet: what arrived is dropped and they
+    /// are mounted again (called from the sweep).
+    pub(super) fn show_overdue(&self) {
+        for (fs, h) in self.pending.overdue() {
+            let done = self.drop_arrivals(&h.dot, &fs).and_then(|()| {
+                self.pool
+                    .dataset(&Node::rel(&fs))
+                    .ensure_mounted()
+                    .map_err(zfs_err)
+            });
+            if let Err(e) = done {
+                tracing::warn!(%fs, error = %e, "cannot show a branch again after an unconfirmed receive");
+            }
+        }
     }
 
     /// Forgets an earlier unconfirmed receive that would create branch `branch` of `ns/name`
@@ -603,6 +722,7 @@ impl Node {
         if got.bytes != req.bytes {
             tracing::warn!(%fs, got = got.bytes, sent = req.bytes, "size mismatch; received commits dropped");
             self.undo_receive(&fs, got.fresh.is_some(), got.base.as_deref())?;
+            self.show_again(&fs);
             return Err(DaemonError::Conflict(format!(
                 "{} bytes arrived but {} were sent; nothing was kept, try again",
                 got.bytes, req.bytes
@@ -612,6 +732,7 @@ impl Node {
             self.publish_received(&fs, f)?;
         }
         let done = self.register_received(&fs, &got.snapshots, &req.commits)?;
+        self.show_again(&fs);
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
         Ok(done)
     }

@@ -571,8 +571,42 @@ fn raw_streams_are_checked_by_zfs_and_kept_only_when_confirmed() {
     let (status, body) = confirm(stream.len());
     assert_eq!(status, 200, "{body}");
     b.ok(&["switch", "s"]);
-    assert_eq!(ids(&b, "s"), vec![id]);
+    assert_eq!(ids(&b, "s"), vec![id.clone()]);
     assert_eq!(md5(&path(&b, "s").join("f")), md5(&path(&a, "s").join("f")));
+
+    // An increment into the existing branch whose client dies before confirming: B's files
+    // and log stay exactly as they were, even for someone looking right then.
+    let late = path(&b, "s").join("late.txt");
+    assert!(!late.exists());
+    std::fs::write(path(&a, "s").join("late.txt"), "arrived").unwrap();
+    a.ok(&["commit", "-m", "two"]);
+    let id2 = ids(&a, "s")[0].clone();
+    let send = format!("/v1/dots/admin/s/branches/master/send?from={id}&to={id2}");
+    let (head, increment) = by_hand(&a, "GET", &send, UPGRADE, b"");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let receive2 = format!("{receive}?from={id}");
+    let (head, answer) = by_hand(&b, "POST", &receive2, UPGRADE, &increment);
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "{head}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let before = b.json(&["log", "--json"]);
+    assert_eq!(crate::common::field(&before, "id"), vec![id.clone()]);
+    assert!(
+        !late.exists(),
+        "an unconfirmed increment shows in the branch's files"
+    );
+    assert!(!path(&b, "s").join("late.txt").exists());
+    assert_eq!(md5(&path(&b, "s").join("f")), md5(&path(&a, "s").join("f")));
+    let dirty = b.json(&["list", "--json"])[0]["dirty_bytes"].clone();
+    assert_eq!(dirty, 0, "no uncommitted changes appear either");
+    // A commit there holds only what was there; the next push still goes through and the
+    // file that arrived can be read by whoever looked for it before.
+    add_remote(&a, &b, "b", "admin", &key);
+    a.ok(&["push", "b", "s"]);
+    assert_eq!(ids(&b, "s"), vec![id2, id]);
+    assert_eq!(std::fs::read_to_string(&late).unwrap(), "arrived");
 }
 
 /// A stream being received holds up nobody's mounts: on zfs-fuse mounts are serialised
