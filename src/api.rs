@@ -51,6 +51,9 @@ pub struct BranchInfo {
     /// The master node is down: its uncommitted changes are unavailable until it returns.
     #[serde(default)]
     pub master_down: bool,
+    /// Mounted at `mountpoint` on the node that answered.
+    #[serde(default)]
+    pub mounted: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -49,9 +49,7 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
 
 fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
     let t = ctx.target(a.dot.as_deref())?;
-    // Mount the current branch first: a mountpoint printed while unmounted would lead writes
-    // onto the host filesystem underneath it.
-    ctx.call(|c| c.subdot_path(&t.ns, &t.dot, &t.branch, names::ROOT_SUBDOT, false))?;
+    // Showing changes nothing: in a cluster, mounting here would move the branch's master.
     let info = ctx.call(|c| c.show(&t.ns, &t.dot))?;
     if a.json {
         return super::print_json(&info);
@@ -59,7 +57,15 @@ fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
     println!("Dot {}/{} ({})", info.namespace, info.name, info.id);
     println!("Current branch: {}", t.branch);
     if let Some(b) = info.branches.iter().find(|b| b.name == t.branch) {
-        println!("Mountpoint: {}", b.mountpoint);
+        if b.mounted {
+            println!("Mountpoint: {}", b.mountpoint);
+        } else {
+            // Writes to an unmounted mountpoint would land on the host's own disk.
+            println!(
+                "Mountpoint: {} (not mounted here; `dm dot path` mounts it)",
+                b.mountpoint
+            );
+        }
         println!("Master node: {}", b.master_node);
         println!(
             "Size: {}, uncommitted: {}, commits: {}",

@@ -613,7 +613,8 @@ impl Node {
         } = *f;
         let mp = self.mountpoint(&b.fs_id);
         let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
-        let subdots = if with_subdots && mounted(&mp) {
+        let is_mounted = mounted(&mp);
+        let subdots = if with_subdots && is_mounted {
             let mut v: Vec<String> = std::fs::read_dir(&mp)
                 .map(|rd| {
                     rd.flatten()
@@ -643,6 +644,7 @@ impl Node {
             }),
             subdots,
             containers: containers.get(&b.name).cloned().unwrap_or_default(),
+            mounted: is_mounted,
         }
     }
 
