@@ -86,6 +86,22 @@ impl MountLock {
     }
 }
 
+/// After a `zfs receive` into a mounted filesystem: zfs-fuse keeps negative lookups for
+/// `fuse-entry-timeout` (an hour in Debian's zfsrc), so a file that arrived underneath a mount
+/// would stay "No such file or directory" for whoever had looked for it before, on the host and
+/// in containers. Only the kernel can forget those entries from outside the FUSE server:
+/// dropping the reclaimable dentries and inodes does (`drop_caches` 2; page cache untouched).
+/// Kernel ZFS invalidates them itself, so this is for zfs-fuse only. Measured in
+/// `bench/lookups.sh`.
+pub(crate) fn forget_cached_lookups() {
+    if std::path::Path::new("/dev/zfs").exists() {
+        return;
+    }
+    if let Err(e) = std::fs::write("/proc/sys/vm/drop_caches", "2") {
+        tracing::warn!(error = %e, "cannot drop cached lookups; files that arrived under a mount may look absent for up to fuse-entry-timeout to processes that looked before");
+    }
+}
+
 /// Runs `tool args…`, returning stdout on success and a typed error otherwise.
 pub(crate) fn run(tool: Tool, args: &[&str]) -> Result<String, ZfsError> {
     let _lock = mounts(args).then(MountLock::take);

@@ -220,12 +220,18 @@ impl Pool {
             let mp = get_values(parent, &["mountpoint"])?.remove(0);
             !matches!(mp.as_str(), "none" | "legacy")
         };
+        let was_mounted = existing && self.dataset(rel).is_mounted()?;
         let mut args = Vec::new();
         if existing {
             args.push("-F".to_string());
         }
         args.push(target);
-        cmd::receive(&args, input, mounts)
+        let got = cmd::receive(&args, input, mounts);
+        if was_mounted {
+            // Whatever came, even part of a cut stream, is under the mount now.
+            cmd::forget_cached_lookups();
+        }
+        got
     }
 
     /// All snapshots under `pool/rel`, with their createtxg and requested user properties.

@@ -507,6 +507,15 @@ pub fn assert_consistent(n: &TestNode) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// Whether `path` is a mountpoint now.
+pub fn mounted(path: &std::path::Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let p = path.display().to_string();
+    mounts
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(p.as_str()))
+}
+
 /// MD5 of a file, via md5sum.
 pub fn md5(path: &std::path::Path) -> String {
     let o = Command::new("md5sum").arg(path).output().unwrap();

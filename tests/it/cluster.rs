@@ -44,6 +44,63 @@ fn has_commit(n: &TestNode, id: &str) -> bool {
     snapshots(&n.pool).iter().any(|s| s == id)
 }
 
+/// zfs-fuse remembers failed lookups for an hour: a file that arrives under a mount (a commit
+/// replicated into a mounted copy, a reset, a handoff) must still be readable at once by
+/// whoever looked for it before.
+#[test]
+fn files_that_arrive_under_a_mount_are_readable_by_those_who_looked_before() {
+    let a = TestNode::new();
+    let b = TestNode::join(&a);
+    a.ok(&["init", "neg"]);
+    std::fs::write(path(&a, "neg").join("first"), "1").unwrap();
+    a.ok(&["commit", "-m", "one"]);
+    let one = head(&a, "neg");
+    // B takes the branch and hands it back; its copy stays as a replica. Mounted (as an
+    // operator may, or as a reader would be shown it), it is where replication lands.
+    let on_b = path(&b, "neg");
+    let on_a = path(&a, "neg");
+    let fs = b.json(&["dot", "show", "--json", "neg"])["branches"][0]["filesystem_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let replica = on_b.parent().unwrap().to_path_buf();
+    if !crate::common::mounted(&replica) {
+        let st = Command::new("zfs")
+            .args(["mount", &format!("{}/dmfs/{fs}", b.pool)])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    // Once B's replicator has put its copy back at the newest commit (a rollback, which
+    // zfs-fuse follows by itself), the next commit arrives by `zfs receive` alone.
+    assert!(eventually(30, || !snapshots(&b.pool)
+        .iter()
+        .any(|s| s.starts_with("dmh-"))));
+    assert!(!on_b.join("late.txt").exists());
+    std::fs::write(on_a.join("late.txt"), "arrived").unwrap();
+    a.ok(&["commit", "-m", "two"]);
+    let two = head(&a, "neg");
+    assert!(eventually(30, || has_commit(&b, &two)));
+    assert!(
+        eventually(5, || std::fs::read_to_string(on_b.join("late.txt")).is_ok()),
+        "a replicated file stays unreadable on B for whoever looked before"
+    );
+    // A reset brings back a file that was looked for while absent.
+    std::fs::remove_file(on_a.join("first")).unwrap();
+    a.ok(&["commit", "-m", "three"]);
+    assert!(!on_a.join("first").exists());
+    a.ok(&["reset", "--hard", &one]);
+    assert_eq!(std::fs::read_to_string(on_a.join("first")).unwrap(), "1");
+    assert!(!on_a.join("late.txt").exists());
+    // B takes it back with uncommitted changes: the new file is readable there at once.
+    std::fs::write(on_a.join("late.txt"), "dirty").unwrap();
+    let on_b = path(&b, "neg");
+    assert_eq!(
+        std::fs::read_to_string(on_b.join("late.txt")).unwrap(),
+        "dirty"
+    );
+}
+
 #[test]
 fn three_nodes_replicate_commits_and_move_dirty_state_to_the_mounting_node() {
     let (a, b, c) = cluster3();
