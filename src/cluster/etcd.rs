@@ -14,7 +14,10 @@ use etcd_client::{
 };
 use tokio::runtime::Runtime;
 
-use super::{Kv, RegistryError, Result};
+use super::{Kv, Outage, RegistryError, Result};
+
+/// How long a call waits for etcd to elect a leader before reporting it.
+const ELECTION_WAIT: Duration = Duration::from_secs(10);
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -49,10 +52,8 @@ impl EtcdKv {
     /// etcd answers.
     pub fn connect(endpoints: &[String], tls: Option<&EtcdTls>) -> Result<EtcdKv> {
         let joined = endpoints.join(",");
-        let unavailable = |e: etcd_client::Error| RegistryError::Unavailable {
-            endpoints: joined.clone(),
-            detail: e.to_string(),
-        };
+        let unavailable =
+            |e: etcd_client::Error| RegistryError::unavailable(&joined, &e.to_string());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("etcd")
@@ -93,8 +94,7 @@ impl EtcdKv {
     }
 
     pub fn members(&self) -> Result<Vec<Member>> {
-        let mut c = self.client.clone();
-        let resp = self.rt.block_on(c.member_list()).map_err(|e| self.err(e))?;
+        let resp = self.call(|mut c| async move { c.member_list().await })?;
         Ok(Self::members_of(resp.members()))
     }
 
@@ -139,11 +139,8 @@ impl EtcdKv {
     }
 
     pub fn remove_member(&self, id: u64) -> Result<()> {
-        let mut c = self.client.clone();
-        self.rt
-            .block_on(c.member_remove(id))
+        self.call(|mut c| async move { c.member_remove(id).await })
             .map(|_| ())
-            .map_err(|e| self.err(e))
     }
 
     /// Sends every key changed (put or deleted) under `prefixes` to `tx`, for as long as `tx`
@@ -158,14 +155,48 @@ impl EtcdKv {
 
     /// Every key under `prefix`, with values unless `keys_only`.
     fn range(&self, prefix: &str, keys_only: bool) -> Result<etcd_client::GetResponse> {
-        let mut c = self.client.clone();
         let mut opts = GetOptions::new().with_prefix();
         if keys_only {
             opts = opts.with_keys_only();
         }
-        self.rt
-            .block_on(c.get(prefix, Some(opts)))
-            .map_err(|e| self.err(e))
+        self.call(|mut c| {
+            let opts = opts.clone();
+            async move { c.get(prefix, Some(opts)).await }
+        })
+    }
+
+    /// Runs one etcd call; again, for up to [`ELECTION_WAIT`], while etcd is electing a leader
+    /// (it dropped the proposal, so trying again cannot apply anything twice).
+    fn call<T, Fut>(&self, f: impl Fn(Client) -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let deadline = std::time::Instant::now() + ELECTION_WAIT;
+        loop {
+            match self
+                .rt
+                .block_on(f(self.client.clone()))
+                .map_err(|e| self.err(e))
+            {
+                Err(RegistryError::Unavailable {
+                    kind: Outage::Election,
+                    ..
+                }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether etcd answers its own status (served without a quorum) but knows no leader: it
+    /// runs, and cannot reach a majority of its members.
+    fn leaderless(&self) -> bool {
+        let mut c = self.client.clone();
+        let status = self
+            .rt
+            .block_on(async { tokio::time::timeout(Duration::from_millis(800), c.status()).await });
+        matches!(status, Ok(Ok(s)) if s.leader() == 0)
     }
 
     fn err(&self, e: etcd_client::Error) -> RegistryError {
@@ -179,15 +210,22 @@ impl EtcdKv {
                         | tonic::Code::Cancelled
                 ) =>
             {
-                RegistryError::Unavailable {
-                    endpoints: self.endpoints.clone(),
-                    detail: s.message().to_string(),
+                let mut e = RegistryError::unavailable(&self.endpoints, s.message());
+                if let RegistryError::Unavailable { kind, .. } = &mut e
+                    && *kind == Outage::Unreachable
+                    && self.leaderless()
+                {
+                    *kind = Outage::NoQuorum;
                 }
+                e
             }
-            etcd_client::Error::TransportError(t) => RegistryError::Unavailable {
-                endpoints: self.endpoints.clone(),
-                detail: t.to_string(),
-            },
+            etcd_client::Error::TransportError(t) => {
+                RegistryError::unavailable(&self.endpoints, &t.to_string())
+            }
+            // etcd's own refusals that mean "not now" rather than "never".
+            etcd_client::Error::GRpcStatus(s) if Outage::of(s.message()) != Outage::Unreachable => {
+                RegistryError::unavailable(&self.endpoints, s.message())
+            }
             other => RegistryError::Etcd(other.to_string()),
         }
     }
@@ -195,11 +233,7 @@ impl EtcdKv {
 
 impl Kv for EtcdKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let mut c = self.client.clone();
-        let resp = self
-            .rt
-            .block_on(c.get(key, None))
-            .map_err(|e| self.err(e))?;
+        let resp = self.call(|mut c| async move { c.get(key, None).await })?;
         Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
@@ -227,15 +261,11 @@ impl Kv for EtcdKv {
     }
 
     fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        let mut c = self.client.clone();
-        self.rt
-            .block_on(c.put(key, value, None))
+        self.call(|mut c| async move { c.put(key, value, None).await })
             .map(|_| ())
-            .map_err(|e| self.err(e))
     }
 
     fn put_all_if_absent(&self, guard: &str, puts: &[(String, Vec<u8>)]) -> Result<bool> {
-        let mut c = self.client.clone();
         let ops: Vec<TxnOp> = puts
             .iter()
             .map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None))
@@ -243,7 +273,10 @@ impl Kv for EtcdKv {
         let txn = Txn::new()
             .when([Compare::version(guard, CompareOp::Equal, 0)])
             .and_then(ops);
-        let resp = self.rt.block_on(c.txn(txn)).map_err(|e| self.err(e))?;
+        let resp = self.call(|mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
         Ok(resp.succeeded())
     }
 
@@ -253,7 +286,6 @@ impl Kv for EtcdKv {
         keys: &[String],
         prefixes: &[String],
     ) -> Result<()> {
-        let mut c = self.client.clone();
         let mut ops: Vec<TxnOp> = puts
             .iter()
             .map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), None))
@@ -264,14 +296,15 @@ impl Kv for EtcdKv {
                 .iter()
                 .map(|p| TxnOp::delete(p.as_str(), Some(DeleteOptions::new().with_prefix()))),
         );
-        self.rt
-            .block_on(c.txn(Txn::new().and_then(ops)))
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        let txn = Txn::new().and_then(ops);
+        self.call(|mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .map(|_| ())
     }
 
     fn swap(&self, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool> {
-        let mut c = self.client.clone();
         let cond = match expected {
             Some(v) => Compare::value(key, CompareOp::Equal, v.to_vec()),
             None => Compare::version(key, CompareOp::Equal, 0),
@@ -281,7 +314,10 @@ impl Kv for EtcdKv {
             None => TxnOp::delete(key, None),
         };
         let txn = Txn::new().when([cond]).and_then([op]);
-        let resp = self.rt.block_on(c.txn(txn)).map_err(|e| self.err(e))?;
+        let resp = self.call(|mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
         Ok(resp.succeeded())
     }
 

@@ -23,10 +23,13 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error(
-        "etcd is unreachable at {endpoints} ({detail}); check that it runs (its log is in the state dir)"
-    )]
-    Unavailable { endpoints: String, detail: String },
+    /// etcd did not answer, or answered that it cannot serve now; `kind` says which.
+    #[error("{}", .kind.explain(endpoints, detail))]
+    Unavailable {
+        endpoints: String,
+        detail: String,
+        kind: Outage,
+    },
     #[error("etcd error: {0}")]
     Etcd(String),
     #[error("corrupt registry value at {key}: {detail}")]
@@ -34,6 +37,66 @@ pub enum RegistryError {
 }
 
 pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Why etcd cannot serve a request: the fix differs, so the message does too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// No connection: etcd is down or the address is wrong.
+    Unreachable,
+    /// etcd runs but a majority of its members cannot be reached.
+    NoQuorum,
+    /// etcd runs and is electing a leader: settles within seconds.
+    Election,
+    /// etcd runs and refused a membership change because a member joined or restarted
+    /// seconds ago.
+    Unhealthy,
+}
+
+impl Outage {
+    /// From etcd's own words (gRPC status message or transport error).
+    pub fn of(detail: &str) -> Outage {
+        let d = detail.to_lowercase();
+        if d.contains("unhealthy cluster") {
+            Outage::Unhealthy
+        } else if d.contains("leader changed") || d.contains("election") {
+            Outage::Election
+        } else if d.contains("no leader")
+            || d.contains("request timed out")
+            || d.contains("timed out due to")
+        {
+            Outage::NoQuorum
+        } else {
+            Outage::Unreachable
+        }
+    }
+
+    fn explain(&self, endpoints: &str, detail: &str) -> String {
+        match self {
+            Outage::Unreachable => format!(
+                "etcd is unreachable at {endpoints} ({detail}); check that it runs (its log is in the state dir)"
+            ),
+            Outage::NoQuorum => format!(
+                "etcd at {endpoints} runs but has no quorum ({detail}): too few of the cluster's nodes are reachable from it; `dm cluster nodes` shows which are down — start them again or mend the network"
+            ),
+            Outage::Election => format!(
+                "etcd at {endpoints} is electing a new leader ({detail}); this settles by itself within seconds — try again"
+            ),
+            Outage::Unhealthy => format!(
+                "etcd at {endpoints} runs but refused the membership change ({detail}): a member joined or restarted seconds ago and etcd waits until it is in touch; try again in a few seconds"
+            ),
+        }
+    }
+}
+
+impl RegistryError {
+    pub fn unavailable(endpoints: &str, detail: &str) -> RegistryError {
+        RegistryError::Unavailable {
+            endpoints: endpoints.to_string(),
+            detail: detail.to_string(),
+            kind: Outage::of(detail),
+        }
+    }
+}
 
 /// A key-value store with prefix reads and guarded multi-key writes; etcd in production.
 pub trait Kv: Send + Sync {
@@ -465,6 +528,24 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcd_outages_are_told_apart_by_etcds_own_words() {
+        assert_eq!(
+            Outage::of("etcdserver: unhealthy cluster"),
+            Outage::Unhealthy
+        );
+        assert_eq!(Outage::of("etcdserver: leader changed"), Outage::Election);
+        assert_eq!(Outage::of("etcdserver: no leader"), Outage::NoQuorum);
+        assert_eq!(
+            Outage::of("etcdserver: request timed out"),
+            Outage::NoQuorum
+        );
+        assert_eq!(Outage::of("transport error"), Outage::Unreachable);
+        let e = RegistryError::unavailable("https://x:1", "etcdserver: no leader");
+        assert!(e.to_string().contains("no quorum"), "{e}");
+        assert!(e.to_string().contains("dm cluster nodes"), "{e}");
+    }
 
     fn store() -> Store {
         Store::new(Box::new(memory::MemoryKv::default()))
