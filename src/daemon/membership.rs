@@ -322,11 +322,54 @@ impl Daemon {
                 names.join(", ")
             )));
         }
-        for fs in &mine {
-            store.drop_master(fs, &node.id)?;
-        }
+        // Fenced first, records after: until the master records are gone no other node takes
+        // a branch, and by then this node can no longer write to it, so there is never a
+        // second writable copy. Any failure puts everything back as it was.
+        let mut fenced = Vec::new();
+        let mut dropped = Vec::new();
+        let steps = (|| -> Result<()> {
+            for fs in &mine {
+                let was_mounted = node.fence(fs)?;
+                fenced.push((fs.clone(), was_mounted));
+            }
+            for fs in &mine {
+                if store.drop_master(fs, &node.id)? {
+                    dropped.push(fs.clone());
+                }
+            }
+            Ok(())
+        })();
         // Names now: once out of etcd's membership, this node's etcd stops answering.
-        let released = node.branch_names(&mine)?;
+        let released = steps.and_then(|()| node.branch_names(&mine));
+        let left = released.and_then(|r| self.leave_etcd().map(|()| r));
+        let released = match left {
+            Ok(r) => r,
+            Err(e) => {
+                for fs in &dropped {
+                    if let Err(u) = store.move_master(fs, None, &node.id) {
+                        tracing::error!(%fs, error = %u, "cannot take a branch back after a failed leave; it is fenced here and free for another node");
+                    }
+                }
+                for (fs, was_mounted) in &fenced {
+                    if let Err(u) = node.unfence(fs, *was_mounted) {
+                        tracing::error!(%fs, error = %u, "cannot make a branch writable again after a failed leave");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        tracing::info!(released = mine.len(), "node left the cluster");
+        Ok(api::LeaveReply {
+            released,
+            discarded: names,
+        })
+    }
+}
+
+impl Daemon {
+    /// Takes this node out of etcd's membership, if it runs its own member and others remain.
+    fn leave_etcd(&self) -> Result<()> {
+        let node = &self.node;
         if self.cfg.etcd_endpoints.is_empty() {
             let members = self.kv.members()?;
             if members.len() > 1
@@ -350,11 +393,7 @@ impl Daemon {
                 tracing::info!("left etcd membership");
             }
         }
-        tracing::info!(released = mine.len(), "node left the cluster");
-        Ok(api::LeaveReply {
-            released,
-            discarded: names,
-        })
+        Ok(())
     }
 }
 
@@ -364,10 +403,10 @@ fn when_healthy<T>(mut change: impl FnMut() -> crate::cluster::Result<T>) -> Res
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match change() {
-            Err(e)
-                if e.to_string().contains("unhealthy cluster")
-                    && std::time::Instant::now() < deadline =>
-            {
+            Err(crate::cluster::RegistryError::Unavailable {
+                kind: crate::cluster::Outage::Unhealthy,
+                ..
+            }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(500));
             }
             other => return Ok(other?),
@@ -394,6 +433,34 @@ fn check_peer_url(url: &str) -> Result<()> {
 }
 
 impl Node {
+    /// Makes this node's copy of `fs` unwritable: unmounted (refused while in use) and
+    /// read-only, so it cannot change once another node may take the branch.
+    /// Returns whether it was mounted.
+    pub(super) fn fence(&self, fs: &str) -> Result<bool> {
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let mp = self.mountpoint(fs);
+        let was_mounted = super::node::mounted(&mp);
+        ds.unmount().map_err(|e| match e {
+            crate::zfs::ZfsError::Busy(_) => DaemonError::InUse(format!(
+                "{} is in use on this node; stop the containers and programs using it first",
+                mp.display()
+            )),
+            other => zfs_err(other),
+        })?;
+        ds.set_property("readonly", "on").map_err(zfs_err)?;
+        Ok(was_mounted)
+    }
+
+    /// Undoes [`Node::fence`], mounting the branch again if it was.
+    pub(super) fn unfence(&self, fs: &str, mount: bool) -> Result<()> {
+        let ds = self.pool.dataset(&Node::rel(fs));
+        ds.set_property("readonly", "off").map_err(zfs_err)?;
+        if mount {
+            ds.ensure_mounted().map_err(zfs_err)?;
+        }
+        Ok(())
+    }
+
     /// Whether branch `fs` has changes since its newest commit. Exact: a probe snapshot forces
     /// ZFS to sync, and the increment since the commit is checked for change records.
     pub(super) fn uncommitted(&self, fs: &str) -> Result<bool> {

@@ -329,6 +329,54 @@ fn committed_data_survives_a_dead_node_and_etcd_members_restart() {
     );
 }
 
+/// `dm cluster reset` completes or changes nothing: right after another node restarted (etcd
+/// refuses membership changes for a few seconds) it waits and completes; without quorum it
+/// fails, says why, and the node keeps its branches writable.
+#[test]
+fn cluster_reset_completes_or_changes_nothing() {
+    let a = TestNode::new();
+    let b = TestNode::join(&a);
+    let c = TestNode::join(&a);
+    let state = |n: &TestNode| n.state_dir().display().to_string();
+    b.ok(&["init", "onb"]);
+    std::fs::write(path(&b, "onb").join("f"), "b's").unwrap();
+    b.ok(&["commit", "-m", "c"]);
+    let id = head(&b, "onb");
+    assert!(eventually(30, || has_commit(&a, &id) && has_commit(&c, &id)));
+
+    // No quorum (two of three members down): refused, nothing changed.
+    let dir = path(&b, "onb");
+    c.kill_daemon();
+    a.kill_daemon();
+    let err = b.fails(&["cluster", "reset", "--state-dir", &state(&b)]);
+    assert!(err.contains("no quorum"), "{err}");
+    assert!(b.daemon_pid().is_some(), "the node was stopped");
+    assert!(b.state_dir().join("node.toml").exists());
+    // Still the master, still mounted and writable.
+    std::fs::write(dir.join("g"), "still mine").unwrap();
+    a.ok(&["list"]);
+    c.ok(&["list"]);
+    assert!(eventually(30, || b.dm(&["commit", "-m", "after"]).code == 0));
+    let nodes = b.json(&["cluster", "nodes", "--json"]);
+    let on_b = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["address"] == b.addr.as_str())
+        .unwrap_or_else(|| panic!("{nodes}"));
+    assert_eq!(on_b["masters"], 1, "{nodes}");
+
+    // Right after A restarts: etcd refuses for a few seconds; the reset waits it out.
+    a.ok(&["cluster", "upgrade", "--state-dir", &state(&a)]);
+    b.ok(&["cluster", "reset", "--state-dir", &state(&b)]);
+    assert!(b.daemon_pid().is_none());
+    // What B mastered is free for another node, with everything committed.
+    assert_eq!(
+        std::fs::read_to_string(path(&a, "onb").join("g")).unwrap(),
+        "still mine"
+    );
+}
+
 #[test]
 fn upgrade_restarts_the_daemon_and_keeps_state_and_mounts() {
     let n = TestNode::new();
