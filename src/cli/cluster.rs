@@ -130,6 +130,10 @@ pub struct JoinArgs {
     /// Expected TLS certificate fingerprint of the cluster's node (when it serves TLS)
     #[arg(long, value_name = "SHA256")]
     fingerprint: Option<String>,
+    /// Send the join token over plain HTTP to a node that does not serve TLS (only on a network
+    /// you trust: anyone on it can read the token)
+    #[arg(long)]
+    insecure: bool,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -391,15 +395,13 @@ fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
     }
     if node.etcd_endpoints.is_empty() {
         let t = ctx.call(|c| c.create_token(24 * 3600))?;
-        let fingerprint = match node_cert(&node)? {
-            Some(pem) => format!(" --fingerprint {}", crate::tls::fingerprint(&pem)?),
-            None => String::new(),
-        };
+        let fingerprint = node_cert(&node)?
+            .map(|pem| crate::tls::fingerprint(&pem))
+            .transpose()?;
         println!("To add another machine to this cluster, run there:");
         println!(
-            "  dm cluster join {}:{}{fingerprint}",
-            node.host(),
-            node.api_port
+            "  {}",
+            join_line(node.host(), node.api_port, fingerprint.as_deref())
         );
         println!(
             "and give it this join token when asked (or in DM_JOIN_TOKEN, or a file named by --token-file). It can only add nodes, and expires in 24 h; `dm cluster token create` makes more:"
@@ -469,6 +471,23 @@ fn join_token(a: &JoinArgs) -> anyhow::Result<String> {
     )
 }
 
+/// The join command `dm cluster init` prints, complete: with the certificate's fingerprint
+/// over TLS; over plain HTTP to an address that is not loopback, with `--insecure`, which the
+/// token needs to travel in clear (and a reminder of what that means).
+fn join_line(host: &str, port: u16, fingerprint: Option<&str>) -> String {
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match fingerprint {
+        Some(f) => format!("dm cluster join {host}:{port} --fingerprint {f}"),
+        None if loopback => format!("dm cluster join {host}:{port}"),
+        None => format!(
+            "dm cluster join {host}:{port} --insecure    # plain HTTP: the token crosses the network in clear; `dm cluster init --tls` avoids that"
+        ),
+    }
+}
+
 fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
     let (host, port) = match a.address.rsplit_once(':') {
         Some((h, p)) => (
@@ -481,6 +500,7 @@ fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
     let token = join_token(&a)?;
     let remote = Remote {
         tls_cert: super::remote::trust(&host, port, a.fingerprint.as_deref())?,
+        insecure: a.insecure,
         ..Remote::new(crate::daemon::JOIN_USER, &host, port, &token)
     };
     let cluster = Client::new(&remote);
@@ -663,6 +683,22 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::parse_size;
+
+    #[test]
+    fn the_printed_join_line_carries_what_a_join_needs() {
+        assert_eq!(
+            super::join_line("127.0.0.1", 32607, None),
+            "dm cluster join 127.0.0.1:32607"
+        );
+        assert_eq!(
+            super::join_line("10.0.0.1", 1, Some("SHA256:ab")),
+            "dm cluster join 10.0.0.1:1 --fingerprint SHA256:ab"
+        );
+        assert!(
+            super::join_line("10.0.0.1", 1, None)
+                .starts_with("dm cluster join 10.0.0.1:1 --insecure ")
+        );
+    }
 
     #[test]
     fn parses_durations() {

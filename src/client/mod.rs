@@ -39,7 +39,7 @@ pub enum ClientError {
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
     #[error(
-        "refusing to send the API key in clear to {0}; use a TLS remote, or add the remote with --insecure if the network is trusted"
+        "refusing to send the API key or token in clear to {0}; use TLS (a remote or node that serves it, with --fingerprint), or pass --insecure if the network is trusted"
     )]
     Insecure(String),
     #[error(

@@ -377,6 +377,46 @@ fn cluster_reset_completes_or_changes_nothing() {
     );
 }
 
+/// The join command `dm cluster init --tls` prints works as printed (with the token it prints),
+/// without a terminal to confirm the certificate on.
+#[test]
+fn the_join_command_init_prints_works_as_printed() {
+    let a = TestNode::uninitialised();
+    let mut args = a.init_args("256M");
+    args.push("--tls".into());
+    let out = a.ok(&args);
+    let line = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("dm cluster join"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("--fingerprint SHA256:"), "{line}");
+    let token = out
+        .lines()
+        .skip_while(|l| !l.contains("join token"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim()
+        .to_string();
+    let b = TestNode::uninitialised();
+    let mut join: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    join.extend(b.node_args("256M"));
+    let r = crate::common::Run::from(
+        b.command()
+            .args(&join)
+            .env("DM_JOIN_TOKEN", &token)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{line}: {}", r.stderr);
+    let nodes = a.json(&["cluster", "nodes", "--json"]);
+    assert_eq!(nodes.as_array().unwrap().len(), 2, "{nodes}");
+}
+
 #[test]
 fn upgrade_restarts_the_daemon_and_keeps_state_and_mounts() {
     let n = TestNode::new();
