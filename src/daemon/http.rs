@@ -759,7 +759,8 @@ fn receive(
                 let Some(s) = stream.as_mut() else {
                     return Err(DaemonError::NoStream);
                 };
-                node.peers.forward_stream(&server, &url, &auth, s.as_mut())
+                node.peers
+                    .forward_stream(&server, &url, &auth, s.as_mut(), node.stream_idle)
             };
             reply.map(Out::from)
         }

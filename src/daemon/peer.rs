@@ -135,8 +135,14 @@ impl Peers {
     }
 
     /// Opens a `zfs send` stream served by node `s` at `path`: raw on the connection when `s`
-    /// serves plain HTTP ([`crate::wire`]), else in the answer's body.
-    pub fn stream(&self, s: &ServerRecord, path: &str) -> Result<PeerStream, DaemonError> {
+    /// serves plain HTTP ([`crate::wire`]), else in the answer's body. Either way a read that
+    /// waits longer than `idle` fails (a cut link without a reset), so the receive ends.
+    pub fn stream(
+        &self,
+        s: &ServerRecord,
+        path: &str,
+        idle: Duration,
+    ) -> Result<PeerStream, DaemonError> {
         match crate::client::upgrade(&base(s), &self.auth, "GET", path) {
             Ok(Some(up)) => return Ok(PeerStream::Raw(up.stream)),
             Ok(None) => {}
@@ -148,6 +154,9 @@ impl Peers {
         let resp = self
             .agent(s)
             .get(format!("{}{path}", base(s)))
+            .config()
+            .timeout_per_read(Some(idle))
+            .build()
             .header("Authorization", &self.auth)
             // The stream ends when the server closes the connection.
             .header("Connection", "close")
@@ -199,11 +208,16 @@ impl Peers {
         path_and_query: &str,
         authorization: &str,
         body: &mut dyn Read,
+        idle: Duration,
     ) -> Result<(u16, Vec<u8>), DaemonError> {
         let uri = format!("{}{}", base(s).trim_end_matches("/v1"), path_and_query);
         let resp = self
             .agent(s)
             .post(uri)
+            .config()
+            .timeout_per_write(Some(idle))
+            .timeout_per_read(Some(idle))
+            .build()
             .header("Authorization", authorization)
             .header(FORWARDED, "1")
             .send(ureq::SendBody::from_reader(body))

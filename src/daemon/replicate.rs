@@ -335,7 +335,7 @@ impl Node {
         if let Some(f) = from {
             path.push_str(&format!("&from={f}&all={}", u8::from(intermediates)));
         }
-        let mut stream = self.peers.stream(src, &path)?;
+        let mut stream = self.peers.stream(src, &path, self.stream_idle)?;
         let exists = self.pool.dataset(&Node::rel(fs)).snapshots().is_ok();
         let mut quiet = |_| Ok(());
         let input = match &mut stream {

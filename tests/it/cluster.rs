@@ -417,6 +417,64 @@ fn the_join_command_init_prints_works_as_printed() {
     assert_eq!(nodes.as_array().unwrap().len(), 2, "{nodes}");
 }
 
+/// A replication stream between TLS nodes whose sender stops answering without closing the
+/// connection (frozen here with SIGSTOP, as a cut link looks) is given up after the idle limit:
+/// the receiving node's `zfs receive` ends and it mounts other dots again meanwhile.
+#[test]
+fn a_peer_stream_gone_quiet_is_given_up_on_over_tls() {
+    let a = TestNode::with_args("512M", &["--tls", "--stream-idle-timeout", "3"]);
+    let b = TestNode::uninitialised();
+    let mut args = b.join_args(&a);
+    let cert = a.state_dir().join("tls/cert.pem");
+    let der = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in {} -outform DER | sha256sum",
+            cert.display()
+        ))
+        .output()
+        .unwrap();
+    let hex = String::from_utf8_lossy(&der.stdout);
+    let hex = hex.split_whitespace().next().unwrap();
+    args.extend(["--fingerprint".to_string(), format!("SHA256:{hex}")]);
+    args.extend(["--stream-idle-timeout".to_string(), "3".to_string()]);
+    let r = crate::common::Run::from(
+        b.command()
+            .args(&args)
+            .env("DM_JOIN_TOKEN", a.join_token())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    a.ok(&["init", "big"]);
+    write_random(&path(&a, "big").join("data"), 200);
+    let a_pid = a.daemon_pid().unwrap();
+    let receiving = || {
+        let o = Command::new("pgrep")
+            .args(["-f", &format!("zfs receive.*{}/dmfs", b.pool)])
+            .output()
+            .unwrap();
+        !o.stdout.is_empty()
+    };
+    a.ok(&["commit", "-m", "big"]);
+    assert!(eventually(30, receiving), "B never started receiving");
+    Command::new("kill")
+        .args(["-STOP", &a_pid.to_string()])
+        .status()
+        .unwrap();
+    let ended = eventually(30, || !receiving());
+    let other = b.dm(&["init", "meanwhile"]);
+    Command::new("kill")
+        .args(["-CONT", &a_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ended, "B's receive hung on a sender that went quiet");
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    // Once the sender is back, replication completes.
+    let id = head(&a, "big");
+    assert!(eventually(60, || has_commit(&b, &id)));
+}
+
 #[test]
 fn upgrade_restarts_the_daemon_and_keeps_state_and_mounts() {
     let n = TestNode::new();
