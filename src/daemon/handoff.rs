@@ -91,7 +91,9 @@ impl Node {
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let master = self.store.master(fs)?;
         match master.as_deref() {
-            Some(m) if m == self.id => {}
+            // Still ours on record, but on its way to another node: our copy is fenced
+            // (read-only, unmounted) and must stay so, or two nodes would write to it.
+            Some(m) if m == self.id => self.check_not_moving(fs, &b.name)?,
             None => {
                 // Its node left the cluster with everything committed: carry on from there.
                 let cat = Catalog::for_dot(self, dot)?;
@@ -308,6 +310,42 @@ impl Node {
             tracing::warn!(fs = %req.fs, moved, "the master record decides the handoff");
         }
         self.finish_move(&req.fs, &m.snapshot, moved)
+    }
+
+    /// Settles every handoff whose end this node was not told of (the new master's "released"
+    /// call was lost): at once when the master record names the new node, else after
+    /// [`STALE`]. Called from the sweep, so no branch stays "moving" for good.
+    pub(super) fn settle_moves(&self) {
+        let fss: Vec<String> = self
+            .moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for fs in fss {
+            let lock = self.lock(&format!("fs:{fs}"));
+            let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let moved = match self.store.master(&fs) {
+                Ok(m) => m.as_deref() != Some(self.id.as_str()),
+                Err(e) => {
+                    tracing::warn!(%fs, error = %e, "cannot read the master record to settle a handoff");
+                    continue;
+                }
+            };
+            let done = {
+                let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+                match moving.get(&fs) {
+                    Some(m) if moved || m.since.elapsed() > STALE => moving.remove(&fs),
+                    _ => None,
+                }
+            };
+            if let Some(m) = done
+                && let Err(e) = self.finish_move(&fs, &m.snapshot, moved)
+            {
+                tracing::warn!(%fs, error = %e, "cannot settle a handoff");
+            }
+        }
     }
 
     /// Settles a handoff the new node never finished, from the master record.

@@ -156,6 +156,7 @@ impl Node {
             // What a failed undo left behind, now that the cause may be gone.
             self.settle_pending();
             self.show_overdue();
+            self.settle_moves();
         }
         let cat = match Catalog::load(self, sweep) {
             Ok(c) => c,

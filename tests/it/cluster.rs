@@ -475,6 +475,46 @@ fn a_peer_stream_gone_quiet_is_given_up_on_over_tls() {
     assert!(eventually(60, || has_commit(&b, &id)));
 }
 
+/// At most one writable copy of a branch, even while it moves: asking the old master for the
+/// branch during a handoff is refused, and afterwards its copy is read-only and unmounted.
+#[test]
+fn a_branch_on_its_way_to_another_node_is_never_writable_on_the_old_one() {
+    let a = TestNode::new();
+    let b = TestNode::join(&a);
+    a.ok(&["init", "moving"]);
+    std::fs::write(path(&a, "moving").join("f"), "c").unwrap();
+    a.ok(&["commit", "-m", "c"]);
+    let on_a = path(&a, "moving");
+    write_random(&on_a.join("dirty.bin"), 150);
+    let want = md5(&on_a.join("dirty.bin"));
+    let fs = a.json(&["dot", "show", "--json", "moving"])["branches"][0]["filesystem_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let readonly_on_a = || {
+        let o = Command::new("zfs")
+            .args(["get", "-H", "-o", "value", "readonly"])
+            .arg(format!("{}/dmfs/{fs}", a.pool))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim() == "on"
+    };
+    let mut take = b.command().args(["dot", "path", "moving"]).spawn().unwrap();
+    assert!(eventually(60, readonly_on_a), "A never released the branch");
+    let during = a.dm(&["dot", "path", "moving"]);
+    let status = take.wait().unwrap();
+    assert!(status.success());
+    assert_ne!(
+        during.code, 0,
+        "A handed out a writable copy while the branch moved: {}",
+        during.stdout
+    );
+    assert!(during.stderr.contains("moving"), "{}", during.stderr);
+    assert!(readonly_on_a(), "A's copy is writable after the move");
+    assert!(!crate::common::mounted(on_a.parent().unwrap()));
+    assert_eq!(md5(&path(&b, "moving").join("dirty.bin")), want);
+}
+
 #[test]
 fn upgrade_restarts_the_daemon_and_keeps_state_and_mounts() {
     let n = TestNode::new();
