@@ -214,16 +214,23 @@ impl Node {
                 self.id
             )));
         }
-        if let Some(m) = self
-            .moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(fs)
-        {
-            return Err(DaemonError::Conflict(format!(
-                "the branch is already moving to node {}; only one node can have it mounted",
-                m.to
-            )));
+        let earlier = {
+            let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+            match moving.get(fs) {
+                // The node it was moving to asks again: it gave up the first attempt (it
+                // restarted, or its client did), and the master record still names us.
+                Some(m) if m.to == req.to => moving.remove(fs),
+                Some(m) => {
+                    return Err(DaemonError::Conflict(format!(
+                        "the branch is already moving to node {}; only one node can have it mounted",
+                        m.to
+                    )));
+                }
+                None => None,
+            }
+        };
+        if let Some(m) = earlier {
+            self.finish_move(fs, &m.snapshot, false)?;
         }
         let ds = self.pool.dataset(&Node::rel(fs));
         let (ns, name, branch) = (&req.namespace, &req.dot, &req.branch);
@@ -333,10 +340,16 @@ impl Node {
                     continue;
                 }
             };
+            // A new master that is down (its lease is gone) will not finish.
+            let target = self.moving.lock().unwrap_or_else(|p| p.into_inner()).get(&fs).map(|m| m.to.clone());
+            let gone = match target {
+                Some(to) => matches!(self.store.server(&to), Ok(None)),
+                None => false,
+            };
             let done = {
                 let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
                 match moving.get(&fs) {
-                    Some(m) if moved || m.since.elapsed() > STALE => moving.remove(&fs),
+                    Some(m) if moved || gone || m.since.elapsed() > STALE => moving.remove(&fs),
                     _ => None,
                 }
             };

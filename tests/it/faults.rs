@@ -257,3 +257,137 @@ fn kill_9_during_reset_and_reclone_leaves_registry_and_zfs_agreeing() {
         "set-aside filesystems left behind"
     );
 }
+
+/// A receive from another cluster, killed on the receiving side: a push reported done is
+/// there after the restart, a rerun completes any other, and ZFS and the registry agree.
+#[test]
+fn kill_9_during_receive_leaves_registry_and_zfs_agreeing() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    let mut rng = Rng::new();
+    let key = b.api_key();
+    let keyfile = a.path("b.key");
+    std::fs::write(&keyfile, &key).unwrap();
+    let addr = format!("admin@{}:{}", b.addr, b.port);
+    a.ok(&["remote", "add", "b", &addr, "--api-key-file", &keyfile.display().to_string()]);
+    a.ok(&["init", "p"]);
+    let d = dir(&a, "p");
+    crate::common::write_random(&d.join("seed"), 8);
+    a.ok(&["commit", "-m", "seed"]);
+    let span = timed(&a, &["push", "b", "p"]) * 2;
+    for i in 0..kills() {
+        crate::common::write_random(&d.join(format!("f{i}")), 4);
+        a.ok(&["commit", "-m", &format!("c{i}")]);
+        let want = log_ids(&a, "p");
+        // Every other round, into a dot B does not have yet (received under a hidden name).
+        if i % 2 == 1 {
+            b.ok(&["dot", "delete", "-y", "p"]);
+        }
+        let child = spawn(&a, &["push", "b", "p"]);
+        let delay = rng.below(span.as_millis() as u64 + 1);
+        std::thread::sleep(Duration::from_millis(delay));
+        if let Some(pid) = b.daemon_pid() {
+            std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap();
+            crate::common::wait_gone(pid);
+        }
+        let pushed = child.wait_with_output().unwrap().status.success();
+        eprintln!("killed B {delay} ms into a push (client ok: {pushed})");
+        let r = b.dm(&["list"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        if pushed {
+            assert_eq!(log_ids(&b, "p"), want, "a push reported done lost commits");
+        }
+        // A rerun completes (resuming what arrived whole) and leaves nothing behind.
+        a.ok(&["push", "b", "p"]);
+        assert_eq!(log_ids(&b, "p"), want);
+        assert_consistent(&b);
+        assert!(
+            crate::common::filesystems(&b.pool)
+                .iter()
+                .all(|f| !f.starts_with("recv-")),
+            "staging filesystems left behind"
+        );
+    }
+}
+
+/// A handoff between two nodes of a cluster, with one of them killed at a random point: at
+/// most one node ever holds a writable copy, commits are kept, and the branch can be taken
+/// over again once the node is back.
+#[test]
+fn kill_9_during_handoff_never_leaves_two_writable_copies() {
+    let a = TestNode::new();
+    let b = TestNode::join(&a);
+    let mut rng = Rng::new();
+    a.ok(&["init", "h"]);
+    std::fs::write(dir(&a, "h").join("committed"), "c").unwrap();
+    a.ok(&["commit", "-m", "c"]);
+    let fs = a.json(&["dot", "show", "--json", "h"])["branches"][0]["filesystem_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let writable = |n: &TestNode| {
+        let o = std::process::Command::new("zfs")
+            .args(["get", "-H", "-o", "value", "readonly"])
+            .arg(format!("{}/dmfs/{fs}", n.pool))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim() == "off"
+    };
+    let nodes = [&a, &b];
+    let span = {
+        let t = Instant::now();
+        dir(&b, "h");
+        dir(&a, "h");
+        t.elapsed()
+    };
+    for i in 0..kills() {
+        let (to, from) = if i % 2 == 0 { (&b, &a) } else { (&a, &b) };
+        std::fs::write(dir(from, "h").join("dirty"), format!("round {i}")).unwrap();
+        let victim = nodes[rng.below(2) as usize];
+        let child = spawn(to, &["dot", "path", "h"]);
+        let delay = rng.below(span.as_millis() as u64 + 1);
+        std::thread::sleep(Duration::from_millis(delay));
+        if let Some(pid) = victim.daemon_pid() {
+            std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap();
+            crate::common::wait_gone(pid);
+        }
+        let moved = child.wait_with_output().unwrap().status.success();
+        eprintln!("killed {} {delay} ms into a handoff (client ok: {moved})", victim.pool);
+        assert!(
+            !(writable(&a) && writable(&b)),
+            "two writable copies after a kill in round {i}"
+        );
+        // The killed node comes back; the branch can be had on the target again, with its
+        // commit, and at most one copy is writable.
+        assert!(
+            eventually(60, || victim.dm(&["list"]).code == 0),
+            "the killed node did not come back"
+        );
+        let mut last = String::new();
+        assert!(
+            eventually(120, || {
+                let r = to.dm(&["dot", "path", "h"]);
+                last = r.stderr;
+                r.code == 0
+            }),
+            "the branch could not be taken over after the kill: {last}"
+        );
+        assert!(!(writable(&a) && writable(&b)), "two writable copies in round {i}");
+        assert!(dir(to, "h").join("committed").exists());
+        if moved {
+            // Reported done: the uncommitted change came along.
+            assert_eq!(
+                std::fs::read_to_string(dir(to, "h").join("dirty")).unwrap(),
+                format!("round {i}")
+            );
+        }
+        for n in nodes {
+            assert_consistent(n);
+        }
+    }
+}
