@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use crate::api;
-use crate::client::{Client, Remote};
+use crate::client::{Client, ClientError, Remote};
 use crate::daemon::config::{self, NodeConfig};
 use crate::daemon::{hash_key, launch, new_id};
 use crate::zfs::{self, Pool};
@@ -519,8 +519,14 @@ fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
             {
                 let _ = std::fs::remove_file(file);
             }
+            let hint = match &e {
+                ClientError::Api { status: 401, .. } => {
+                    " (check the join token: `dm cluster token list` there)"
+                }
+                _ => "",
+            };
             return Err(anyhow::Error::new(e).context(format!(
-                "the cluster at {} did not add this node (check the join token: `dm cluster token list` there)",
+                "the cluster at {} did not add this node{hint}",
                 a.address
             )));
         }

@@ -186,11 +186,17 @@ impl Node {
             self.init_replica(fs, dot, b)?;
         }
         let handoff = ds.get_snapshot(&rel.snapshot).map_err(zfs_err)?;
-        let old = self.store.master(fs)?;
-        if old.as_deref() != Some(server.id.as_str())
-            || !self.store.move_master(fs, Some(&server.id), &self.id)?
-        {
-            let _ = handoff.destroy();
+        let claimed = self.store.master(fs).and_then(|old| {
+            Ok(old.as_deref() == Some(server.id.as_str())
+                && self.store.move_master(fs, Some(&server.id), &self.id)?)
+        });
+        if !matches!(claimed, Ok(true)) {
+            // Not ours (lost the race, or etcd could not say): the copy stays a replica, and
+            // the handoff snapshot must not linger after its newest commit.
+            if let Err(e) = handoff.destroy() {
+                tracing::warn!(%fs, error = %e, "cannot drop a handoff snapshot; replication drops it");
+            }
+            claimed?;
             return Err(self.lost_race(b));
         }
         // The live filesystem now holds the same data; the snapshot was only the vehicle.
@@ -341,7 +347,12 @@ impl Node {
                 }
             };
             // A new master that is down (its lease is gone) will not finish.
-            let target = self.moving.lock().unwrap_or_else(|p| p.into_inner()).get(&fs).map(|m| m.to.clone());
+            let target = self
+                .moving
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&fs)
+                .map(|m| m.to.clone());
             let gone = match target {
                 Some(to) => matches!(self.store.server(&to), Ok(None)),
                 None => false,

@@ -364,7 +364,8 @@ fn raw_stream(daemon: &Daemon, conn: std::net::TcpStream, raw: Raw, id: String) 
     use std::io::Write as _;
     match raw {
         Raw::Send(stream, _, user) => {
-            let sent = super::transfer::splice_out(stream, &conn, &mut |_| Ok(()));
+            let idle = daemon.node.stream_idle;
+            let sent = super::transfer::splice_out(stream, &conn, idle, &mut |_| Ok(()));
             if let Err(e) = &sent {
                 tracing::warn!(error = %e, "raw send failed");
             }

@@ -336,8 +336,26 @@ impl Node {
         if let Some(f) = from {
             path.push_str(&format!("&from={f}&all={}", u8::from(intermediates)));
         }
+        let ds = self.pool.dataset(&Node::rel(fs));
+        let exists = match ds.snapshots() {
+            Ok(snaps) => {
+                // What a failed handoff or receive left after the base (a `dmh-` snapshot, say)
+                // would make the increment miss its base: this copy is a replica, so it goes.
+                let base = from.and_then(|f| match f.split_once('@') {
+                    Some((ffs, snap)) => (ffs == fs).then_some(snap),
+                    None => Some(f),
+                });
+                if let Some(base) = base
+                    && let Some(at) = snaps.iter().position(|s| s.name() == base)
+                    && at + 1 < snaps.len()
+                {
+                    ds.rollback_to(&snaps[at]).map_err(zfs_err)?;
+                }
+                true
+            }
+            Err(_) => false,
+        };
         let mut stream = self.peers.stream(src, &path, self.stream_idle)?;
-        let exists = self.pool.dataset(&Node::rel(fs)).snapshots().is_ok();
         let mut quiet = |_| Ok(());
         let input = match &mut stream {
             super::peer::PeerStream::Raw(conn) => self.spliced_from(conn, &mut quiet),

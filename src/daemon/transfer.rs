@@ -158,20 +158,24 @@ impl Outgoing {
     pub fn send_into(
         &self,
         conn: &std::net::TcpStream,
+        idle: Duration,
         tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
     ) -> Result<u64> {
-        splice_out(self.stream()?, conn, tell)
+        splice_out(self.stream()?, conn, idle, tell)
     }
 }
 
 /// Moves a `zfs send` stream into `conn` without it passing through this process; `tell` hears
-/// the bytes sent so far and stops the send by failing. Returns the stream's size once
-/// `zfs send` has exited cleanly.
+/// the bytes sent so far and stops the send by failing. A receiver that takes nothing for
+/// `idle` (a cut link without a reset) ends it. Returns the stream's size once `zfs send` has
+/// exited cleanly.
 pub fn splice_out(
     mut stream: crate::zfs::SendStream,
     conn: &std::net::TcpStream,
+    idle: Duration,
     tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
 ) -> Result<u64> {
+    let _ = conn.set_write_timeout(Some(idle));
     match stream.splice_into(conn.as_fd(), tell) {
         Ok(n) => stream.finish().map(|_| n).map_err(zfs_err),
         Err(e) => Err(DaemonError::Far(format!("the stream was cut off: {e}"))),
@@ -910,7 +914,7 @@ impl Node {
         let mut tell = throttled(&mut report);
         let path = crate::client::receive_path(there, from);
         let (sent_bytes, receipt) = match raw(far.upgrade("POST", &path))? {
-            Some(up) => push_raw(&out, up, &mut tell)?,
+            Some(up) => push_raw(&out, up, self.stream_idle, &mut tell)?,
             None => {
                 let mut body = Counting {
                     inner: out.stream()?,
@@ -1003,9 +1007,10 @@ fn raw(r: std::result::Result<Option<Upgraded>, ClientError>) -> Result<Option<U
 fn push_raw(
     out: &Outgoing,
     up: Upgraded,
+    idle: Duration,
     tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
 ) -> Result<(u64, api::Receipt)> {
-    let sent = out.send_into(&up.stream, tell);
+    let sent = out.send_into(&up.stream, idle, tell);
     // Sent or not, the end of our side tells the far side to finish and answer.
     let _ = up.stream.shutdown(std::net::Shutdown::Write);
     let mut line = String::new();

@@ -212,7 +212,13 @@ pub(crate) fn receive(
         Ok(n) => n,
         // The stream broke (sender died, connection dropped): whatever zfs says, it failed.
         Err(e) => {
-            let _ = check(Tool::Zfs, &full, out);
+            let said = check(Tool::Zfs, &full, out);
+            // zfs stopped reading first (it refused the stream): its own words are the cause.
+            if e.kind() == io::ErrorKind::BrokenPipe
+                && let Err(refused) = said
+            {
+                return Err(refused);
+            }
             // A read timeout on the input (see `Input`) ends a wait for a sender gone quiet.
             let why = match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {

@@ -268,7 +268,14 @@ fn kill_9_during_receive_leaves_registry_and_zfs_agreeing() {
     let keyfile = a.path("b.key");
     std::fs::write(&keyfile, &key).unwrap();
     let addr = format!("admin@{}:{}", b.addr, b.port);
-    a.ok(&["remote", "add", "b", &addr, "--api-key-file", &keyfile.display().to_string()]);
+    a.ok(&[
+        "remote",
+        "add",
+        "b",
+        &addr,
+        "--api-key-file",
+        &keyfile.display().to_string(),
+    ]);
     a.ok(&["init", "p"]);
     let d = dir(&a, "p");
     crate::common::write_random(&d.join("seed"), 8);
@@ -357,7 +364,10 @@ fn kill_9_during_handoff_never_leaves_two_writable_copies() {
             crate::common::wait_gone(pid);
         }
         let moved = child.wait_with_output().unwrap().status.success();
-        eprintln!("killed {} {delay} ms into a handoff (client ok: {moved})", victim.pool);
+        eprintln!(
+            "killed {} {delay} ms into a handoff (client ok: {moved})",
+            victim.pool
+        );
         assert!(
             !(writable(&a) && writable(&b)),
             "two writable copies after a kill in round {i}"
@@ -377,7 +387,10 @@ fn kill_9_during_handoff_never_leaves_two_writable_copies() {
             }),
             "the branch could not be taken over after the kill: {last}"
         );
-        assert!(!(writable(&a) && writable(&b)), "two writable copies in round {i}");
+        assert!(
+            !(writable(&a) && writable(&b)),
+            "two writable copies in round {i}"
+        );
         assert!(dir(to, "h").join("committed").exists());
         if moved {
             // Reported done: the uncommitted change came along.

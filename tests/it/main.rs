@@ -11,6 +11,7 @@ mod docker;
 mod faults;
 mod generated;
 mod lifecycle;
+mod partition;
 mod remotes;
 mod security;
 mod subdots;
