@@ -696,7 +696,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__join)
-            opts="-c -h -V --token-file --fingerprint --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
+            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -108,7 +108,7 @@ complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a remote from this client\'s config (nothing on the cluster changes)'
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "switch" -d 'Make the other verbs talk to this remote'
 complete -c dm -n "__fish_dm_using_subcommand remote; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dm -n "__fish_dm_using_subcommand push" -l remote-name -d 'Name of the dot on the remote [default: the same name]' -r
+complete -c dm -n "__fish_dm_using_subcommand push" -l remote-name -d 'Name of the dot on the remote, [NAMESPACE/]NAME [default: the same name, in the remote user\'s namespace]' -r
 complete -c dm -n "__fish_dm_using_subcommand push" -l branch -d 'Branch to push [default: the checked-out branch]' -r
 complete -c dm -n "__fish_dm_using_subcommand push" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand push" -l force -d 'Reset the remote branch to the last common commit first when it has commits this side lacks (they are lost there)'
@@ -205,6 +205,7 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls-key -d 'Private key (PKCS#8 PEM) of --tls-cert' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l stream-idle-timeout -d 'Seconds a receive waits for a sender that has gone quiet (a network partition) before it gives up and releases the branch' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l insecure -d 'Send the join token over plain HTTP to a node that does not serve TLS (only on a network you trust: anyone on it can read the token)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls -d 'Serve the API over TLS with a new self-signed certificate (clients pin its fingerprint)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s h -l help -d 'Print help'

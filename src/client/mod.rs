@@ -73,6 +73,15 @@ fn never_sent(e: &ureq::Error) -> bool {
     }
 }
 
+/// Whether a connection was cut before any answer came.
+fn dropped(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(io) if matches!(
+        io.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe
+    ))
+}
+
 /// The daemon's error answer as a [`ClientError::Api`] (its message already says what to do).
 fn error_body(status: u16, text: &str) -> ClientError {
     match serde_json::from_str::<api::ErrorBody>(text) {
@@ -244,13 +253,23 @@ impl Client {
         }
     }
 
+    /// A read: asked once more when the connection dropped before the answer (a daemon that
+    /// was restarting, a pooled connection it had closed), since asking twice changes nothing.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.guard()?;
-        let r = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", &self.auth)
-            .call();
+        let call = || {
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", &self.auth)
+                .call()
+        };
+        let r = match call() {
+            Err(e) if dropped(&e) => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                call()
+            }
+            other => other,
+        };
         self.finish(r)
     }
 

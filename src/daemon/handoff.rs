@@ -280,7 +280,9 @@ impl Node {
         ds.set_property("readonly", "on").map_err(zfs_err)?;
         let snapshot = format!("{HANDOFF_PREFIX}{}", &new_id()[..16]);
         if let Err(e) = ds.snapshot(&snapshot, &[]) {
-            let _ = ds.set_property("readonly", "off");
+            if let Err(u) = ds.set_property("readonly", "off") {
+                tracing::error!(%fs, error = %u, "cannot make a branch writable again after a failed release; its next mount here does");
+            }
             return Err(zfs_err(e));
         }
         let base = match self.store.commits(fs)?.last() {

@@ -636,7 +636,18 @@ impl Node {
     fn drop_unconfirmed(&self, ns: &str, name: &str, branch: &str) {
         for fs in self.pending.fresh(ns, name, branch) {
             self.pending.take(&fs);
-            let _ = self.pool.dataset(&staging(&fs)).destroy();
+            self.destroy_staging(&fs);
+        }
+    }
+
+    /// A staging filesystem goes; one that will not is destroyed at the next start (see
+    /// `Node::recover`), and is invisible meanwhile.
+    fn destroy_staging(&self, fs: &str) {
+        match self.pool.dataset(&staging(fs)).destroy() {
+            Ok(()) | Err(crate::zfs::ZfsError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(%fs, error = %e, "cannot destroy a staging filesystem yet; it goes at the next start")
+            }
         }
     }
 
@@ -644,7 +655,7 @@ impl Node {
     /// to its newest registered commit.
     fn undo_receive(&self, fs: &str, created: bool, from: Option<&str>) -> Result<()> {
         if created {
-            let _ = self.pool.dataset(&staging(fs)).destroy();
+            self.destroy_staging(fs);
         } else if let Some(id) = from {
             let ds = self.pool.dataset(&Node::rel(fs));
             if let Ok(snap) = ds.get_snapshot(id) {
@@ -679,7 +690,6 @@ impl Node {
             self.store.create_branch(&dot.id, b, &self.id)?
         };
         if !registered {
-            let _ = ds.destroy();
             return Err(DaemonError::Conflict(format!(
                 "branch '{}' of dot '{}' was created here meanwhile; pull or push again",
                 b.name, dot.name
@@ -733,7 +743,12 @@ impl Node {
             )));
         }
         if let Some(f) = &got.fresh {
-            self.publish_received(&fs, f)?;
+            // Unregistered after all (a lost race, a failed step): the intent destroys it.
+            let intent = super::intent::Intent::CreateFs {
+                dot_id: f.dot.id.clone(),
+                fs_id: fs.clone(),
+            };
+            self.under(intent, || self.publish_received(&fs, f))?;
         }
         let done = self.register_received(&fs, &got.snapshots, &req.commits)?;
         self.show_again(&fs);

@@ -79,12 +79,18 @@ fn kill_during(n: &TestNode, rng: &mut Rng, span: Duration, args: &[&str]) -> (b
     }
     let out = child.wait_with_output().unwrap();
     let ok = out.status.success();
-    // Any verb starts the daemon again; its start-up settles what the kill interrupted.
-    let r = n.dm(&["list"]);
-    assert_eq!(
-        r.code, 0,
-        "restart after a kill {delay} ms into {args:?}: {}",
-        r.stderr
+    // Any verb starts the daemon again; its start-up settles what the kill interrupted (after
+    // the zfs commands the killed daemon left running have ended, which under load takes a
+    // while).
+    let mut last = String::new();
+    let back = eventually(120, || {
+        let r = n.dm(&["list"]);
+        last = r.stderr;
+        r.code == 0
+    });
+    assert!(
+        back,
+        "restart after a kill {delay} ms into {args:?}: {last}"
     );
     eprintln!("killed {delay} ms into {args:?} (client ok: {ok})");
     assert_consistent(n);
@@ -301,13 +307,38 @@ fn kill_9_during_receive_leaves_registry_and_zfs_agreeing() {
         }
         let pushed = child.wait_with_output().unwrap().status.success();
         eprintln!("killed B {delay} ms into a push (client ok: {pushed})");
-        let r = b.dm(&["list"]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            eventually(120, || b.dm(&["list"]).code == 0),
+            "B did not come back"
+        );
         if pushed {
             assert_eq!(log_ids(&b, "p"), want, "a push reported done lost commits");
         }
         // A rerun completes (resuming what arrived whole) and leaves nothing behind.
-        a.ok(&["push", "b", "p"]);
+        let rerun = a.dm(&["push", "b", "p"]);
+        if rerun.code != 0 {
+            let o = std::process::Command::new("zfs")
+                .args([
+                    "list",
+                    "-H",
+                    "-t",
+                    "all",
+                    "-r",
+                    "-o",
+                    "name,mounted,readonly",
+                ])
+                .arg(&b.pool)
+                .output()
+                .unwrap();
+            let log = std::fs::read_to_string(b.state_dir().join("dm.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            panic!(
+                "rerun after a kill {delay} ms in: {}\n{}\n{}",
+                rerun.stderr,
+                String::from_utf8_lossy(&o.stdout),
+                tail.join("\n")
+            );
+        }
         assert_eq!(log_ids(&b, "p"), want);
         assert_consistent(&b);
         assert!(
