@@ -175,22 +175,10 @@ impl Node {
                 } else {
                     // The new clone is half made: back to the old filesystem.
                     fs.destroy().map_err(zfs_err)?;
-                    aside
-                        .rename(&format!("{}/{DMFS}/{}", self.pool.name(), new.fs_id))
-                        .map_err(zfs_err)?;
-                    aside
-                        .set_property("mountpoint", &mountpoint)
-                        .map_err(zfs_err)
+                    self.put_back(&mut aside, &new.fs_id, &mountpoint)
                 }
             }
-            (false, true) => {
-                aside
-                    .rename(&format!("{}/{DMFS}/{}", self.pool.name(), new.fs_id))
-                    .map_err(zfs_err)?;
-                aside
-                    .set_property("mountpoint", &mountpoint)
-                    .map_err(zfs_err)
-            }
+            (false, true) => self.put_back(&mut aside, &new.fs_id, &mountpoint),
             (true, false) => {
                 // Either nothing happened, or only the registry is behind: the new clone has
                 // the new origin and none of the removed commits.
@@ -211,6 +199,21 @@ impl Node {
                 Ok(())
             }
         }
+    }
+
+    /// The filesystem set aside by a re-clone becomes the branch again, where it was mounted.
+    fn put_back(
+        &self,
+        aside: &mut crate::zfs::Filesystem,
+        fs_id: &str,
+        mountpoint: &str,
+    ) -> Result<()> {
+        aside
+            .rename(&format!("{}/{DMFS}/{fs_id}", self.pool.name()))
+            .map_err(zfs_err)?;
+        aside
+            .set_property("mountpoint", mountpoint)
+            .map_err(zfs_err)
     }
 
     fn reclone_registered(

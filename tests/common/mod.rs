@@ -509,6 +509,34 @@ pub fn assert_consistent(n: &TestNode) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// `zfs list -t all -r` of `pool` with columns `cols`, for a failure's message.
+pub fn zfs_tree(pool: &str, cols: &str) -> String {
+    let o = Command::new("zfs")
+        .args(["list", "-H", "-t", "all", "-r", "-o", cols, pool])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The last `k` lines of a node's daemon log, newest first, for a failure's message.
+pub fn log_tail(n: &TestNode, k: usize) -> String {
+    let log = std::fs::read_to_string(n.state_dir().join("dm.log")).unwrap_or_default();
+    log.lines().rev().take(k).collect::<Vec<_>>().join("\n")
+}
+
+/// SIGKILLs the daemon of `n` (if one runs) and waits until it is gone; unlike
+/// [`TestNode::kill_daemon`] it does not wait for etcd, since a client may start the daemon
+/// again at once.
+pub fn sigkill(n: &TestNode) {
+    if let Some(pid) = n.daemon_pid() {
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        wait_gone(pid);
+    }
+}
+
 /// Whether `path` is a mountpoint now.
 pub fn mounted(path: &std::path::Path) -> bool {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();

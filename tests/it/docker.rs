@@ -174,6 +174,20 @@ fn two_containers_on_two_subdots_and_refusals_while_mounted() {
         std::fs::read_to_string(path(&n, "app.b").join("x")).unwrap(),
         "b\n"
     );
+    // A file the container looked for while it was absent is readable there right after a
+    // reset brings it back (zfs-fuse keeps failed lookups for an hour otherwise).
+    std::fs::write(path(&n, "app.b").join("late"), "back").unwrap();
+    n.ok(&["commit", "-m", "with late"]);
+    let with_late = n.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(path(&n, "app.b").join("late")).unwrap();
+    n.ok(&["commit", "-m", "without"]);
+    d.ok(&["exec", &d.cname("b"), "sh", "-c", "test ! -e /data/late"]);
+    n.ok(&["reset", "--hard", "--force", &with_late]);
+    let seen = d.ok(&["exec", &d.cname("b"), "cat", "/data/late"]);
+    assert_eq!(seen.trim(), "back");
     d.ok(&["rm", "-f", &d.cname("b")]);
     n.ok(&["dot", "delete", "-y", "app"]);
 }

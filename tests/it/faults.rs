@@ -68,15 +68,9 @@ fn kill_during(n: &TestNode, rng: &mut Rng, span: Duration, args: &[&str]) -> (b
     let child = spawn(n, args);
     let delay = rng.below(span.as_millis() as u64 + 1);
     std::thread::sleep(Duration::from_millis(delay));
-    // Not `kill_daemon`: a client that finds the daemon gone before it connects starts a new
-    // one, as any verb does, and that one's etcd is fine.
-    if let Some(pid) = n.daemon_pid() {
-        std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap();
-        crate::common::wait_gone(pid);
-    }
+    // A client that finds the daemon gone before it connects starts a new one, as any verb
+    // does.
+    crate::common::sigkill(n);
     let out = child.wait_with_output().unwrap();
     let ok = out.status.success();
     // Any verb starts the daemon again; its start-up settles what the kill interrupted (after
@@ -298,13 +292,7 @@ fn kill_9_during_receive_leaves_registry_and_zfs_agreeing() {
         let child = spawn(&a, &["push", "b", "p"]);
         let delay = rng.below(span.as_millis() as u64 + 1);
         std::thread::sleep(Duration::from_millis(delay));
-        if let Some(pid) = b.daemon_pid() {
-            std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status()
-                .unwrap();
-            crate::common::wait_gone(pid);
-        }
+        crate::common::sigkill(&b);
         let pushed = child.wait_with_output().unwrap().status.success();
         eprintln!("killed B {delay} ms into a push (client ok: {pushed})");
         assert!(
@@ -317,26 +305,11 @@ fn kill_9_during_receive_leaves_registry_and_zfs_agreeing() {
         // A rerun completes (resuming what arrived whole) and leaves nothing behind.
         let rerun = a.dm(&["push", "b", "p"]);
         if rerun.code != 0 {
-            let o = std::process::Command::new("zfs")
-                .args([
-                    "list",
-                    "-H",
-                    "-t",
-                    "all",
-                    "-r",
-                    "-o",
-                    "name,mounted,readonly",
-                ])
-                .arg(&b.pool)
-                .output()
-                .unwrap();
-            let log = std::fs::read_to_string(b.state_dir().join("dm.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect();
             panic!(
                 "rerun after a kill {delay} ms in: {}\n{}\n{}",
                 rerun.stderr,
-                String::from_utf8_lossy(&o.stdout),
-                tail.join("\n")
+                crate::common::zfs_tree(&b.pool, "name,mounted,readonly"),
+                crate::common::log_tail(&b, 15)
             );
         }
         assert_eq!(log_ids(&b, "p"), want);
@@ -387,13 +360,7 @@ fn kill_9_during_handoff_never_leaves_two_writable_copies() {
         let child = spawn(to, &["dot", "path", "h"]);
         let delay = rng.below(span.as_millis() as u64 + 1);
         std::thread::sleep(Duration::from_millis(delay));
-        if let Some(pid) = victim.daemon_pid() {
-            std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status()
-                .unwrap();
-            crate::common::wait_gone(pid);
-        }
+        crate::common::sigkill(victim);
         let moved = child.wait_with_output().unwrap().status.success();
         eprintln!(
             "killed {} {delay} ms into a handoff (client ok: {moved})",

@@ -147,12 +147,10 @@ fn partitions_mid_replication_and_mid_handoff_lose_nothing_acknowledged() {
         last = r.stderr;
         r.code == 0
     });
-    let log = std::fs::read_to_string(n0.state_dir().join("dm.log")).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(30).collect();
     assert!(
         back,
         "n0 did not take the branch back: {last}\n{}",
-        tail.join("\n")
+        crate::common::log_tail(n0, 30)
     );
     // n1's client gets no answer from a node that is cut off; it is not waited for.
     let _ = take.kill();
@@ -178,26 +176,11 @@ fn partitions_mid_replication_and_mid_handoff_lose_nothing_acknowledged() {
         [n0, n1]
             .iter()
             .map(|n| {
-                let log = std::fs::read_to_string(n.state_dir().join("dm.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(8).collect();
-                let snaps = Command::new("zfs")
-                    .args([
-                        "list",
-                        "-H",
-                        "-t",
-                        "all",
-                        "-r",
-                        "-o",
-                        "name,readonly,origin",
-                    ])
-                    .arg(&n.pool)
-                    .output()
-                    .unwrap();
                 format!(
                     "--- {}:\n{}\n{}",
                     n.pool,
-                    tail.join("\n"),
-                    String::from_utf8_lossy(&snaps.stdout)
+                    crate::common::log_tail(n, 8),
+                    crate::common::zfs_tree(&n.pool, "name,readonly,origin")
                 )
             })
             .collect::<Vec<_>>()
