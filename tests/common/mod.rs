@@ -537,6 +537,17 @@ pub fn sigkill(n: &TestNode) {
     }
 }
 
+/// Whether the copy of branch filesystem `fs` in `pool` is writable (`readonly=off`); false
+/// when it does not exist.
+pub fn writable(pool: &str, fs: &str) -> bool {
+    let o = Command::new("zfs")
+        .args(["get", "-H", "-o", "value", "readonly"])
+        .arg(format!("{pool}/dmfs/{fs}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim() == "off"
+}
+
 /// Whether `path` is a mountpoint now.
 pub fn mounted(path: &std::path::Path) -> bool {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();

@@ -491,14 +491,7 @@ fn a_branch_on_its_way_to_another_node_is_never_writable_on_the_old_one() {
         .as_str()
         .unwrap()
         .to_string();
-    let readonly_on_a = || {
-        let o = Command::new("zfs")
-            .args(["get", "-H", "-o", "value", "readonly"])
-            .arg(format!("{}/dmfs/{fs}", a.pool))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).trim() == "on"
-    };
+    let readonly_on_a = || !crate::common::writable(&a.pool, &fs);
     let mut take = b.command().args(["dot", "path", "moving"]).spawn().unwrap();
     assert!(eventually(60, readonly_on_a), "A never released the branch");
     let during = a.dm(&["dot", "path", "moving"]);

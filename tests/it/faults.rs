@@ -338,14 +338,7 @@ fn kill_9_during_handoff_never_leaves_two_writable_copies() {
         .as_str()
         .unwrap()
         .to_string();
-    let writable = |n: &TestNode| {
-        let o = std::process::Command::new("zfs")
-            .args(["get", "-H", "-o", "value", "readonly"])
-            .arg(format!("{}/dmfs/{fs}", n.pool))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).trim() == "off"
-    };
+    let writable = |n: &TestNode| crate::common::writable(&n.pool, &fs);
     let nodes = [&a, &b];
     let span = {
         let t = Instant::now();

@@ -22,14 +22,8 @@ fn head(n: &TestNode, dot: &str) -> String {
         .to_string()
 }
 
-/// Whether node `n`'s copy of filesystem `fs` is writable (`readonly=off`).
 fn writable(n: &TestNode, fs: &str) -> bool {
-    let o = Command::new("zfs")
-        .args(["get", "-H", "-o", "value", "readonly"])
-        .arg(format!("{}/dmfs/{fs}", n.pool))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout).trim() == "off"
+    crate::common::writable(&n.pool, fs)
 }
 
 fn receiving(n: &TestNode) -> bool {
@@ -113,14 +107,7 @@ fn partitions_mid_replication_and_mid_handoff_lose_nothing_acknowledged() {
             while !stop.load(Ordering::SeqCst) {
                 let open = pools
                     .iter()
-                    .filter(|p| {
-                        let o = Command::new("zfs")
-                            .args(["get", "-H", "-o", "value", "readonly"])
-                            .arg(format!("{p}/dmfs/{fs}"))
-                            .output()
-                            .unwrap();
-                        String::from_utf8_lossy(&o.stdout).trim() == "off"
-                    })
+                    .filter(|p| crate::common::writable(p, &fs))
                     .count();
                 if open > 1 {
                     twice.store(true, Ordering::SeqCst);
