@@ -199,6 +199,12 @@ impl Node {
             claimed?;
             return Err(self.lost_race(b));
         }
+        // An earlier handoff of ours away from this node whose end we never heard of is over
+        // too: the branch is here again.
+        self.moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(fs);
         // The live filesystem now holds the same data; the snapshot was only the vehicle.
         if let Err(e) = handoff.destroy() {
             tracing::warn!(%fs, error = %e, "could not drop the handoff snapshot");
