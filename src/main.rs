@@ -1,17 +1,6 @@
-//! `dm`: one binary for the CLI, the node daemon (`dm serve`) and, later, the volume drivers.
-
-mod api;
-mod cli;
-mod client;
-mod cluster;
-mod daemon;
-mod httpd;
-mod names;
-mod plugins;
-mod tls;
-mod wire;
-mod zfs;
+//! `dm`: one binary for the CLI, the node daemon (`dm serve`) and the volume drivers; all of it
+//! lives in the library (`src/lib.rs`).
 
 fn main() {
-    std::process::exit(cli::run());
+    std::process::exit(dm::cli::run());
 }

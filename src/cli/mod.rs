@@ -202,10 +202,8 @@ pub fn run() -> i32 {
 /// ignoring it (it must outlive any client), and sockets are unaffected: std writes to them
 /// with MSG_NOSIGNAL.
 fn quiet_on_closed_pipe() {
-    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // Called once at start, before any thread exists.
+    crate::sys::default_sigpipe();
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -4,11 +4,11 @@
 //! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or, on kernels without it, one component
 //! at a time with `O_NOFOLLOW`: a symbolic link anywhere on the way is refused, not followed.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt as _;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
+
+use crate::sys;
 
 /// What stops a path from being opened inside the root.
 #[derive(Debug, thiserror::Error)]
@@ -23,53 +23,8 @@ pub enum BeneathError {
     Io { path: String, source: io::Error },
 }
 
-fn c_path(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
 fn open_root(root: &Path) -> io::Result<OwnedFd> {
-    let c = c_path(root)?;
-    // SAFETY: a valid NUL-terminated path; the descriptor returned is owned below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `openat2` of `rel` under `dir`, refusing symbolic links and `..` out of it. `None` when the
-/// kernel lacks `openat2`.
-fn openat2_beneath(dir: &OwnedFd, rel: &CString) -> Option<io::Result<OwnedFd>> {
-    // SAFETY: `open_how` is plain data; zero is a valid value for every field.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: the arguments are a live descriptor, a NUL-terminated path and a pointer to a
-    // properly sized `open_how`.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            rel.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOSYS) => None,
-            _ => Some(Err(e)),
-        };
-    }
-    // SAFETY: a fresh descriptor nobody else owns.
-    Some(Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    sys::open_directory(root)
 }
 
 /// The same, one component at a time with `O_NOFOLLOW`, for kernels before 5.6.
@@ -79,21 +34,8 @@ fn walk_beneath(dir: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
         let std::path::Component::Normal(name) = part else {
             return Err(io::Error::from_raw_os_error(libc::EXDEV));
         };
-        let c = c_path(Path::new(name))?;
-        let at = cur.as_ref().unwrap_or(dir).as_raw_fd();
-        // SAFETY: a live descriptor and a NUL-terminated single component.
-        let fd = unsafe {
-            libc::openat(
-                at,
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        cur = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        let at = cur.as_ref().unwrap_or(dir).as_fd();
+        cur = Some(sys::openat_dir_nofollow(at, Path::new(name))?);
     }
     match cur {
         Some(fd) => Ok(fd),
@@ -110,8 +52,7 @@ pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<OwnedFd, Beneat
         source,
     };
     let dir = open_root(root).map_err(io_err)?;
-    let c = c_path(rel).map_err(io_err)?;
-    let open = || openat2_beneath(&dir, &c).unwrap_or_else(|| walk_beneath(&dir, rel));
+    let open = || sys::openat2_beneath(dir.as_fd(), rel).unwrap_or_else(|| walk_beneath(&dir, rel));
     let mut opened = open();
     if create
         && matches!(&opened, Err(e) if e.kind() == io::ErrorKind::NotFound)
@@ -122,14 +63,10 @@ pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<OwnedFd, Beneat
         } else {
             open_dir(root, parent, false)?
         };
-        let name = c_path(Path::new(name)).map_err(io_err)?;
-        // SAFETY: a live descriptor and a NUL-terminated single component.
-        let made = unsafe { libc::mkdirat(parent_fd.as_raw_fd(), name.as_ptr(), 0o755) };
-        if made < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(io_err(e));
-            }
+        if let Err(e) = sys::mkdirat(parent_fd.as_fd(), Path::new(name), 0o755)
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(io_err(e));
         }
         opened = open();
     }
@@ -144,32 +81,13 @@ pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<OwnedFd, Beneat
 /// Bind-mounts the directory `dir` refers to onto `target`, by descriptor: no path to it is
 /// looked up again, so nothing swapped in meanwhile is mounted instead.
 pub fn bind(dir: &OwnedFd, target: &Path) -> io::Result<()> {
-    let source = c_path(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())))?;
-    let target = c_path(target)?;
-    // SAFETY: NUL-terminated paths; a bind mount takes no filesystem type or data.
-    let r = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let source = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    sys::bind_mount(Path::new(&source), target)
 }
 
 /// Detaches a mount made by [`bind`].
 pub fn unbind(target: &Path) -> io::Result<()> {
-    let target = c_path(target)?;
-    // SAFETY: a NUL-terminated path.
-    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    sys::unmount_detach(target)
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! restarted with a back-off, and registry calls fail with a clear message in between.
 
 use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -74,15 +73,7 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::sys::die_with_parent_on_spawn(&mut cmd);
     cmd.spawn()
 }
 
@@ -140,7 +131,7 @@ impl EtcdProcess {
     pub fn restart(&self) {
         let pid = self.pid.load(Ordering::SeqCst) as i32;
         if pid > 0 {
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            crate::sys::terminate(pid);
         }
     }
 
@@ -151,13 +142,13 @@ impl EtcdProcess {
         if pid <= 0 {
             return;
         }
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        crate::sys::terminate(pid);
         for _ in 0..100 {
             if !super::procs::is_running(pid) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        crate::sys::kill(pid);
     }
 }

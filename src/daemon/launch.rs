@@ -6,7 +6,6 @@
 
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,30 +43,14 @@ pub fn running_pid(state_dir: &Path) -> Option<i32> {
     }
 }
 
-/// A whole-file POSIX record lock request of `kind`.
-fn whole_file(kind: i32) -> libc::flock {
-    // SAFETY: flock is plain data; all-zero is a valid value that the fields below complete.
-    let mut l: libc::flock = unsafe { std::mem::zeroed() };
-    l.l_type = kind as libc::c_short;
-    l.l_whence = libc::SEEK_SET as libc::c_short;
-    l
-}
-
-/// The pid of the process holding a write lock on `f`, if any (F_GETLK).
+/// The pid of the process holding a write lock on `f`, if any.
 fn lock_holder(f: &std::fs::File) -> Option<i32> {
-    use std::os::fd::AsRawFd;
-    let mut l = whole_file(libc::F_WRLCK);
-    // SAFETY: F_GETLK fills the flock struct we own.
-    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut l) } != 0 {
-        return None;
-    }
-    (l.l_type != libc::F_UNLCK as libc::c_short && l.l_pid > 0).then_some(l.l_pid)
+    crate::sys::write_lock_holder(f)
 }
 
 /// Takes the daemon lock of `state_dir` (a POSIX lock, so others can ask for its holder's pid)
 /// for as long as the returned file is open; fails when another daemon holds it.
 pub fn hold_lock(state_dir: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
     let path = config::lock_file(state_dir);
     let f = OpenOptions::new()
         .create(true)
@@ -75,10 +58,7 @@ pub fn hold_lock(state_dir: &Path) -> std::io::Result<std::fs::File> {
         .read(true)
         .write(true)
         .open(&path)?;
-    let l = whole_file(libc::F_WRLCK);
-    // SAFETY: F_SETLK reads the flock struct we own; the lock lives as long as the process
-    // keeps a descriptor of the file, which the caller holds.
-    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &l) } == 0 {
+    if crate::sys::try_write_lock(&f) {
         return Ok(f);
     }
     let holder = lock_holder(&f).map_or(String::new(), |p| format!(" (pid {p})"));
@@ -125,13 +105,8 @@ pub fn start(state_dir: &Path, timeout: Duration) -> Result<i32, LaunchError> {
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
-    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and job.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // Detached from our terminal and job.
+    crate::sys::detach_on_spawn(&mut cmd);
     let _ = std::fs::remove_file(config::pid_file(state_dir));
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     let pid = child.id() as i32;
@@ -167,11 +142,11 @@ pub fn stop(state_dir: &Path, timeout: Duration) -> Result<(), LaunchError> {
     let Some(pid) = running_pid(state_dir) else {
         return Ok(());
     };
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    crate::sys::terminate(pid);
     let deadline = Instant::now() + timeout;
     while super::procs::is_running(pid) {
         if Instant::now() > deadline {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            crate::sys::kill(pid);
             std::thread::sleep(Duration::from_millis(200));
             break;
         }

@@ -205,19 +205,7 @@ impl Daemon {
 
 /// Blocks SIGTERM and SIGINT in every thread and handles them on one, so shutdown is orderly.
 fn install_signal_thread(on_signal: impl FnOnce() + Send + 'static) {
-    // SAFETY: plain libc signal-mask calls on a zeroed sigset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        std::thread::spawn(move || {
-            let mut sig = 0;
-            libc::sigwait(&set, &mut sig);
-            on_signal();
-        });
-    }
+    crate::sys::on_termination(on_signal);
 }
 
 fn connect_registry(

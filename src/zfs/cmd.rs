@@ -5,7 +5,7 @@
 //! cover both zfs-fuse 0.7 and OpenZFS wording.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
@@ -71,9 +71,7 @@ impl MountLock {
             .open(path);
         match file {
             Ok(f) => {
-                use std::os::fd::AsRawFd;
-                // SAFETY: flock on a descriptor we own; it is released when the file closes.
-                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                if crate::sys::flock_exclusive(&f).is_err() {
                     tracing::warn!(path, "cannot lock; running unserialised");
                 }
                 MountLock { _file: Some(f) }
@@ -139,7 +137,7 @@ pub(crate) fn spawn_send(args: &[String]) -> Result<std::process::Child, ZfsErro
             source: e,
         })?;
     if let Some(out) = &child.stdout {
-        widen_pipe(out.as_raw_fd());
+        widen_pipe(out.as_fd());
     }
     Ok(child)
 }
@@ -147,11 +145,8 @@ pub(crate) fn spawn_send(args: &[String]) -> Result<std::process::Child, ZfsErro
 /// Streams pass through a pipe between zfs and us: at the default 64 KiB each side wakes the
 /// other every few records; 1 MiB (the unprivileged maximum) cuts those switches sixteenfold.
 /// Best effort: a smaller pipe only costs speed.
-fn widen_pipe(fd: std::os::fd::RawFd) {
-    // SAFETY: fcntl on a pipe descriptor we own; F_SETPIPE_SZ takes an int.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-    }
+fn widen_pipe(fd: BorrowedFd<'_>) {
+    crate::sys::set_pipe_size(fd, 1 << 20);
 }
 
 /// Waits for a `zfs send` child and turns a failure into a typed error.
@@ -186,7 +181,7 @@ pub(crate) fn receive(
             source: e,
         })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    widen_pipe(stdin.as_raw_fd());
+    widen_pipe(stdin.as_fd());
     let copied = match input {
         super::Input::Read(r) => {
             // Large reads: the input is usually a network stream, and 8 KiB copies cost
@@ -244,29 +239,14 @@ pub(crate) fn splice_all(
 ) -> io::Result<u64> {
     let mut total = 0u64;
     loop {
-        // SAFETY: splice between two descriptors we hold open, without offsets.
-        let n = unsafe {
-            libc::splice(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                1 << 20,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
-            )
-        };
-        match n {
-            0 => return Ok(total),
-            n if n > 0 => {
+        match crate::sys::splice(from, to, 1 << 20) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
                 total += n as u64;
                 progress(total)?;
             }
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
