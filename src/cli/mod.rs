@@ -31,7 +31,13 @@ use crate::names::{self, DotRef};
 
 /// git for data volumes: commit, branch, roll back and move container data on ZFS.
 #[derive(Parser, Debug)]
-#[command(name = "dm", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "dm",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Exit status: 0 done; 1 refused or failed, and the message says what to do; 2 wrong usage; 3 the daemon, etcd or a remote is unavailable (trying again later may work); 4 internal error (please report it)."
+)]
 pub struct Cli {
     /// Client config file [default: $DM_CONFIG or ~/.dotmesh/config]
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
@@ -191,9 +197,46 @@ pub fn run() -> i32 {
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            1
+            exit_code(&e)
         }
     }
+}
+
+/// What kind of failure an error is, for scripts (`dm --help` lists the codes). Usage errors
+/// (2) are clap's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Refused or failed for a reason the message names, with its fix.
+    User = 1,
+    /// Something needed is not reachable now: the daemon, etcd, a remote.
+    Unavailable = 3,
+    /// An answer dm did not expect: a bug.
+    Internal = 4,
+}
+
+fn classify(e: &anyhow::Error) -> Failure {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            return match c {
+                ClientError::Unreachable { .. } | ClientError::Lost { .. } => Failure::Unavailable,
+                ClientError::Api { status, .. } => match status {
+                    502..=504 => Failure::Unavailable,
+                    500 => Failure::Internal,
+                    _ => Failure::User,
+                },
+                ClientError::Protocol(_) => Failure::Internal,
+                _ => Failure::User,
+            };
+        }
+        if cause.downcast_ref::<launch::LaunchError>().is_some() {
+            return Failure::Unavailable;
+        }
+    }
+    Failure::User
+}
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    classify(e) as i32
 }
 
 /// `dm log | head -1`: when the reader goes away, end quietly as git does, instead of the
@@ -343,6 +386,34 @@ mod tests {
         assert_eq!(human_bytes(10 << 30), "10.0 GiB");
         assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_time(1_795_607_637), "2026-11-25 11:53:57 UTC");
+    }
+
+    #[test]
+    fn failures_map_to_exit_codes() {
+        let api = |status| {
+            anyhow::Error::new(ClientError::Api {
+                status,
+                code: "x".into(),
+                message: "m".into(),
+            })
+        };
+        assert_eq!(exit_code(&api(404)), 1);
+        assert_eq!(exit_code(&api(409)), 1);
+        assert_eq!(exit_code(&api(503)), 3);
+        assert_eq!(exit_code(&api(500)), 4);
+        let gone = ClientError::Unreachable {
+            addr: "a".into(),
+            detail: "d".into(),
+        };
+        assert_eq!(
+            exit_code(&anyhow::Error::new(gone).context("while asking")),
+            3
+        );
+        assert_eq!(exit_code(&anyhow::anyhow!("no current dot")), 1);
+        assert_eq!(
+            exit_code(&anyhow::Error::new(ClientError::Protocol("?".into()))),
+            4
+        );
     }
 
     #[test]

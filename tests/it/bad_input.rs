@@ -42,6 +42,11 @@ fn invalid_names_are_refused_with_a_hint() {
     assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
     let err = n.fails(&["init", "ok@branch"]);
     assert!(err.contains("no @branch"), "{err}");
+    // Exit status: 1 for a refusal the message explains (here and from the daemon), 2 for
+    // wrong usage.
+    assert_eq!(n.dm(&["init", "with space"]).code, 1);
+    assert_eq!(n.dm(&["log", "no-such-dot"]).code, 1);
+    assert_eq!(n.dm(&["commit", "--no-such-flag"]).code, 2);
 }
 
 #[test]

@@ -172,6 +172,12 @@ fn daemon_that_cannot_start_says_why_and_where_the_log_is() {
     );
     assert_ne!(broken, text);
     fs::write(&node_file, broken).unwrap();
+    let r = n.dm(&["list"]);
+    assert_eq!(
+        r.code, 3,
+        "a daemon that cannot start is 'unavailable': {}",
+        r.stderr
+    );
     let err = n.fails(&["list"]);
     assert!(err.contains("cannot start the dm daemon"), "{err}");
     assert!(
