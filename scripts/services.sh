@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts what dm and its tests need: zfs-fuse, etcd, protoc,
-# dockerd (with a tiny local/busybox image for the Docker tests).
+# dockerd (with a tiny local/busybox image for the Docker tests), and the tools the tests use
+# (ip, nsenter, openssl, pgrep).
 # Idempotent: safe to run on every test run and on a machine that already has everything.
 set -euo pipefail
 
@@ -11,6 +12,11 @@ command -v etcdctl >/dev/null || pkgs+=(etcd-client)
 command -v protoc >/dev/null || pkgs+=(protobuf-compiler)
 command -v dockerd >/dev/null || pkgs+=(docker.io)
 [ -x /bin/busybox ] || pkgs+=(busybox-static)
+# Used by the tests: network namespaces (partition test), certificates, process lookups.
+command -v ip >/dev/null || pkgs+=(iproute2)
+command -v nsenter >/dev/null || pkgs+=(util-linux)
+command -v openssl >/dev/null || pkgs+=(openssl)
+command -v pgrep >/dev/null || pkgs+=(procps)
 if ((${#pkgs[@]})); then
     echo "services: installing ${pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
