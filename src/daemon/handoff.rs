@@ -7,7 +7,9 @@
 //! (so of two nodes asking at once, one wins and the other gets a clear error), and tells the
 //! old master, whose copy stays a read-only replica (its replicator rolls it back to the newest
 //! commit).
-//! A handoff that stalls (the new node died) is settled after [`STALE`] from the master record.
+//! A handoff whose end the old master never hears of is settled by its sweep from the registry:
+//! at once when the master record names the new node or the new node's lease is gone, else after
+//! [`STALE`].
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,6 @@ use super::replicate::{Catalog, HANDOFF_PREFIX};
 use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, ServerRecord};
 use crate::names::{self, Kind};
-use crate::zfs::ZfsError;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -219,7 +220,7 @@ impl Node {
         let fs = req.fs.as_str();
         let lock = self.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.settle_stale(fs)?;
+        self.settle_move(fs)?;
         if self.store.master(fs)?.as_deref() != Some(self.id.as_str()) {
             return Err(DaemonError::Conflict(format!(
                 "node {} is no longer the master of this branch; try again",
@@ -270,18 +271,12 @@ impl Node {
                 users.join(", ")
             )));
         }
-        let unmounted = if super::node::mounted(&mp) {
-            ds.unmount()
-        } else {
-            Ok(())
-        };
-        unmounted.map_err(|e| match e {
-            ZfsError::Busy(_) => DaemonError::InUse(format!(
+        self.unmount_branch(fs, |mp| {
+            format!(
                 "branch '{branch}' is busy on node {}; close programs using {} there",
                 self.id,
                 mp.display()
-            )),
-            other => zfs_err(other),
+            )
         })?;
         ds.set_property("readonly", "on").map_err(zfs_err)?;
         let snapshot = format!("{HANDOFF_PREFIX}{}", &new_id()[..16]);
@@ -334,8 +329,7 @@ impl Node {
     }
 
     /// Settles every handoff whose end this node was not told of (the new master's "released"
-    /// call was lost): at once when the master record names the new node, else after
-    /// [`STALE`]. Called from the sweep, so no branch stays "moving" for good.
+    /// call was lost), so no branch stays "moving" for good. Called from the sweep.
     pub(super) fn settle_moves(&self) {
         let fss: Vec<String> = self
             .moving
@@ -347,53 +341,38 @@ impl Node {
         for fs in fss {
             let lock = self.lock(&format!("fs:{fs}"));
             let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let moved = match self.store.master(&fs) {
-                Ok(m) => m.as_deref() != Some(self.id.as_str()),
-                Err(e) => {
-                    tracing::warn!(%fs, error = %e, "cannot read the master record to settle a handoff");
-                    continue;
-                }
-            };
-            // A new master that is down (its lease is gone) will not finish.
-            let target = self
-                .moving
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&fs)
-                .map(|m| m.to.clone());
-            let gone = match target {
-                Some(to) => matches!(self.store.server(&to), Ok(None)),
-                None => false,
-            };
-            let done = {
-                let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
-                match moving.get(&fs) {
-                    Some(m) if moved || gone || m.since.elapsed() > STALE => moving.remove(&fs),
-                    _ => None,
-                }
-            };
-            if let Some(m) = done
-                && let Err(e) = self.finish_move(&fs, &m.snapshot, moved)
-            {
+            if let Err(e) = self.settle_move(&fs) {
                 tracing::warn!(%fs, error = %e, "cannot settle a handoff");
             }
         }
     }
 
-    /// Settles a handoff the new node never finished, from the master record.
-    fn settle_stale(&self, fs: &str) -> Result<()> {
-        let stale = {
+    /// Settles the handoff of `fs`, with its `fs:` lock held, if its end is known from the
+    /// registry: at once when the master record names another node, or when the node it was
+    /// moving to is down (its lease is gone); after [`STALE`] in any case.
+    fn settle_move(&self, fs: &str) -> Result<()> {
+        let Some(to) = self
+            .moving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(fs)
+            .map(|m| m.to.clone())
+        else {
+            return Ok(());
+        };
+        let moved = self.store.master(fs)?.as_deref() != Some(self.id.as_str());
+        let gone = !moved && self.store.server(&to)?.is_none();
+        let done = {
             let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
             match moving.get(fs) {
-                Some(m) if m.since.elapsed() > STALE => moving.remove(fs),
+                Some(m) if moved || gone || m.since.elapsed() > STALE => moving.remove(fs),
                 _ => None,
             }
         };
-        if let Some(m) = stale {
-            let moved = self.store.master(fs)?.as_deref() != Some(self.id.as_str());
-            self.finish_move(fs, &m.snapshot, moved)?;
+        match done {
+            Some(m) => self.finish_move(fs, &m.snapshot, moved),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// After a handoff: keep our copy as a replica at the newest commit (the uncommitted state

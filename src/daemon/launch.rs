@@ -30,7 +30,7 @@ pub enum LaunchError {
 /// is never trusted while the lock file exists.
 pub fn running_pid(state_dir: &Path) -> Option<i32> {
     match std::fs::File::open(config::lock_file(state_dir)) {
-        Ok(f) => lock_holder(&f),
+        Ok(f) => crate::sys::write_lock_holder(&f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let pid: i32 = std::fs::read_to_string(config::pid_file(state_dir))
                 .ok()?
@@ -41,11 +41,6 @@ pub fn running_pid(state_dir: &Path) -> Option<i32> {
         }
         Err(_) => None,
     }
-}
-
-/// The pid of the process holding a write lock on `f`, if any.
-fn lock_holder(f: &std::fs::File) -> Option<i32> {
-    crate::sys::write_lock_holder(f)
 }
 
 /// Takes the daemon lock of `state_dir` (a POSIX lock, so others can ask for its holder's pid)
@@ -61,7 +56,7 @@ pub fn hold_lock(state_dir: &Path) -> std::io::Result<std::fs::File> {
     if crate::sys::try_write_lock(&f) {
         return Ok(f);
     }
-    let holder = lock_holder(&f).map_or(String::new(), |p| format!(" (pid {p})"));
+    let holder = crate::sys::write_lock_holder(&f).map_or(String::new(), |p| format!(" (pid {p})"));
     Err(std::io::Error::other(format!(
         "another dm daemon already runs for {}{holder}; stop it first, or restart it with `dm cluster upgrade`",
         state_dir.display()

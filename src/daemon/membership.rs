@@ -437,17 +437,16 @@ impl Node {
     /// read-only, so it cannot change once another node may take the branch.
     /// Returns whether it was mounted.
     pub(super) fn fence(&self, fs: &str) -> Result<bool> {
-        let ds = self.pool.dataset(&Node::rel(fs));
-        let mp = self.mountpoint(fs);
-        let was_mounted = super::node::mounted(&mp);
-        ds.unmount().map_err(|e| match e {
-            crate::zfs::ZfsError::Busy(_) => DaemonError::InUse(format!(
+        let was_mounted = self.unmount_branch(fs, |mp| {
+            format!(
                 "{} is in use on this node; stop the containers and programs using it first",
                 mp.display()
-            )),
-            other => zfs_err(other),
+            )
         })?;
-        ds.set_property("readonly", "on").map_err(zfs_err)?;
+        self.pool
+            .dataset(&Node::rel(fs))
+            .set_property("readonly", "on")
+            .map_err(zfs_err)?;
         Ok(was_mounted)
     }
 

@@ -379,17 +379,45 @@ impl Node {
     /// Destroys a branch's filesystem (already gone is fine); busy becomes a message that says
     /// what to close.
     /// Unmounting first means a busy branch fails before anything is destroyed: `zfs destroy
-    /// -r` removes snapshots before it finds the filesystem busy.
-    pub(super) fn destroy_branch_fs(&self, b: &BranchRecord, what: &str) -> Result<()> {
-        let fs = self.pool.dataset(&Self::rel(&b.fs_id));
+    /// -r` removes snapshots before it finds the filesystem busy. Already gone is fine.
+    pub(super) fn destroy_branch_fs(&self, fs_id: &str, what: &str) -> Result<()> {
+        let fs = self.pool.dataset(&Self::rel(fs_id));
         match fs.unmount().and_then(|()| fs.destroy()) {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
                 "{what} is busy; close programs using {} and try again",
-                self.mountpoint(&b.fs_id).display()
+                self.mountpoint(fs_id).display()
             ))),
             Err(e) => Err(zfs_err(e)),
         }
+    }
+
+    /// Unmounts branch filesystem `fs_id` if it is mounted here (read from /proc/mounts, no
+    /// zfs call); busy becomes [`DaemonError::InUse`] with `busy`'s message for the
+    /// mountpoint. Returns whether it was mounted.
+    pub(super) fn unmount_branch(
+        &self,
+        fs_id: &str,
+        busy: impl FnOnce(&Path) -> String,
+    ) -> Result<bool> {
+        let mp = self.mountpoint(fs_id);
+        if !mounted(&mp) {
+            return Ok(false);
+        }
+        match self.pool.dataset(&Self::rel(fs_id)).unmount() {
+            Ok(()) => Ok(true),
+            Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(busy(&mp))),
+            Err(e) => Err(zfs_err(e)),
+        }
+    }
+
+    /// Whether branch filesystem `fs_id` is registered in dot `dot_id`.
+    pub(super) fn registered_in(&self, dot_id: &str, fs_id: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .branches(dot_id)?
+            .iter()
+            .any(|b| b.fs_id == fs_id))
     }
 
     pub(super) fn in_use_error(what: &str, containers: &[String], hint: &str) -> DaemonError {
@@ -847,7 +875,7 @@ impl Node {
             branch: b.clone(),
         };
         self.under(intent, || {
-            self.destroy_branch_fs(b, &format!("branch '{branch}'"))?;
+            self.destroy_branch_fs(&b.fs_id, &format!("branch '{branch}'"))?;
             Ok(self.store.delete_branch(&l.dot.id, b, &self.seal())?)
         })?;
         tracing::info!(%ns, dot = %name, %branch, "deleted branch");
@@ -1228,15 +1256,20 @@ impl Node {
             .map_err(zfs_err)?;
         old.set_property("mountpoint", "none")
             .map_err(DaemonError::Zfs)?;
-        old.rename(&self.aside_name(&new.fs_id))
+        old.rename(&self.full_name(&Self::aside_rel(&new.fs_id)))
             .map_err(DaemonError::Zfs)?;
         self.make_branch_fs(dot, &new.name, &new.fs_id, Some(&snap))?;
         old.destroy().map_err(zfs_err)
     }
 
-    /// Full name of a branch filesystem set aside during a re-clone.
-    pub(super) fn aside_name(&self, fs_id: &str) -> String {
-        format!("{}/{DMFS}/{fs_id}{ASIDE}", self.pool.name())
+    /// A branch filesystem set aside during a re-clone, relative to the pool.
+    pub(super) fn aside_rel(fs_id: &str) -> String {
+        format!("{DMFS}/{fs_id}{ASIDE}")
+    }
+
+    /// Full name of branch filesystem `rel` (for a rename).
+    pub(super) fn full_name(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.pool.name())
     }
 
     /// Host path of a subdot of a branch, created on request.

@@ -62,13 +62,8 @@ impl Node {
     pub(super) fn settle(&self, intent: &Intent) -> Result<()> {
         match intent {
             Intent::CreateFs { dot_id, fs_id } => {
-                let registered = self
-                    .store
-                    .branches(dot_id)?
-                    .iter()
-                    .any(|b| &b.fs_id == fs_id);
-                if !registered {
-                    self.destroy_fs(fs_id)?;
+                if !self.registered_in(dot_id, fs_id)? {
+                    self.destroy_branch_fs(fs_id, "a new branch that was never registered")?;
                 }
                 Ok(())
             }
@@ -95,12 +90,8 @@ impl Node {
                 if self.untouched(branch)? {
                     return Ok(());
                 }
-                let registered = self
-                    .store
-                    .branches(dot_id)?
-                    .iter()
-                    .any(|b| b.fs_id == branch.fs_id);
-                self.destroy_branch_fs(branch, &format!("branch '{}'", branch.name))?;
+                let registered = self.registered_in(dot_id, &branch.fs_id)?;
+                self.destroy_branch_fs(&branch.fs_id, &format!("branch '{}'", branch.name))?;
                 if registered {
                     self.store.delete_branch(dot_id, branch, &self.seal())?;
                 }
@@ -209,7 +200,7 @@ impl Node {
         mountpoint: &str,
     ) -> Result<()> {
         aside
-            .rename(&format!("{}/{DMFS}/{fs_id}", self.pool.name()))
+            .rename(&self.full_name(&Self::rel(fs_id)))
             .map_err(zfs_err)?;
         aside
             .set_property("mountpoint", mountpoint)
@@ -254,16 +245,11 @@ impl Node {
         let mut order = branches.to_vec();
         order.sort_by_key(|b| std::cmp::Reverse(depth(b)));
         for b in &order {
-            self.destroy_branch_fs(b, &format!("branch '{}' of dot '{}'", b.name, dot.name))?;
+            self.destroy_branch_fs(
+                &b.fs_id,
+                &format!("branch '{}' of dot '{}'", b.name, dot.name),
+            )?;
         }
         Ok(self.store.delete_dot(dot, branches, &self.seal())?)
-    }
-
-    /// Destroys a branch filesystem if it exists.
-    fn destroy_fs(&self, fs_id: &str) -> Result<()> {
-        match self.pool.dataset(&Self::rel(fs_id)).destroy() {
-            Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
-            Err(e) => Err(zfs_err(e)),
-        }
     }
 }

@@ -32,10 +32,10 @@ type Result<T> = std::result::Result<T, DaemonError>;
 /// A stream received and waiting for the client's confirmation, per filesystem id; and the
 /// branches unmounted while they take a stream, to mount again once it is settled.
 #[derive(Default)]
-pub struct Pending(
-    Mutex<HashMap<String, Received>>,
-    Mutex<HashMap<String, Hidden>>,
-);
+pub struct Pending {
+    received: Mutex<HashMap<String, Received>>,
+    hidden: Mutex<HashMap<String, Hidden>>,
+}
 
 /// A branch that was mounted when a stream came, unmounted until the stream is confirmed or
 /// dropped.
@@ -55,7 +55,7 @@ impl Pending {
             since: Instant::now(),
             dot: dot.clone(),
         };
-        self.1
+        self.hidden
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(fs.to_string(), h);
@@ -63,7 +63,7 @@ impl Pending {
 
     /// Forgets that `fs` was hidden; whether it was.
     fn unhide(&self, fs: &str) -> bool {
-        self.1
+        self.hidden
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(fs)
@@ -72,7 +72,7 @@ impl Pending {
 
     /// Branches hidden for longer than [`HIDDEN_FOR`].
     pub(super) fn overdue(&self) -> Vec<(String, Hidden)> {
-        self.1
+        self.hidden
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
@@ -82,7 +82,7 @@ impl Pending {
     }
 
     fn insert(&self, fs: String, r: Received) {
-        self.0
+        self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(fs, r);
@@ -90,13 +90,16 @@ impl Pending {
 
     /// The unconfirmed receive into filesystem `fs`, taken out.
     fn take(&self, fs: &str) -> Option<Received> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(fs)
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(fs)
     }
 
     /// Filesystems of unconfirmed receives that would create branch `branch` of dot `ns/name`
     /// (or the dot itself, with its master).
     fn fresh(&self, ns: &str, name: &str, branch: &str) -> Vec<String> {
-        self.0
+        self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
@@ -344,16 +347,15 @@ impl Node {
             // `zfs receive` moves a mounted branch's files forward at once, before the client
             // has confirmed anything: the branch stays unmounted until then, and whoever
             // mounts it first drops what was not confirmed (`drop_arrivals`).
-            if ds.is_mounted().map_err(zfs_err)? {
+            let was_mounted = self.unmount_branch(&fs, |mp| {
+                format!(
+                    "branch '{branch}' of dot '{name}' is in use on that cluster (programs have files open in {}); close them there first",
+                    mp.display()
+                )
+            })?;
+            if was_mounted {
                 self.pending.hide(&fs, dot);
             }
-            ds.unmount().map_err(|e| match e {
-                crate::zfs::ZfsError::Busy(_) => DaemonError::InUse(format!(
-                    "branch '{branch}' of dot '{name}' is in use on that cluster (programs have files open in {}); close them there first",
-                    self.mountpoint(&fs).display()
-                )),
-                other => zfs_err(other),
-            })?;
         }
         // `zfs receive` checks the stream's own checksum and refuses a cut or altered stream.
         let received = self

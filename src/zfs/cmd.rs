@@ -56,7 +56,7 @@ impl MountLock {
     fn take() -> MountLock {
         // The hang is zfs-fuse's. The kernel's ZFS (OpenZFS, with /dev/zfs) mounts concurrently,
         // and serialising there would make every mount wait behind a long `zfs receive`.
-        if std::path::Path::new("/dev/zfs").exists() {
+        if kernel_zfs() {
             return MountLock { _file: None };
         }
         let path = if std::path::Path::new("/run/lock").is_dir() {
@@ -84,17 +84,19 @@ impl MountLock {
     }
 }
 
+/// Whether ZFS is the kernel's (OpenZFS, with /dev/zfs) rather than zfs-fuse.
+pub(crate) fn kernel_zfs() -> bool {
+    std::path::Path::new("/dev/zfs").exists()
+}
+
 /// After a `zfs receive` into a mounted filesystem: zfs-fuse keeps negative lookups for
 /// `fuse-entry-timeout` (an hour in Debian's zfsrc), so a file that arrived underneath a mount
 /// would stay "No such file or directory" for whoever had looked for it before, on the host and
 /// in containers. Only the kernel can forget those entries from outside the FUSE server:
 /// dropping the reclaimable dentries and inodes does (`drop_caches` 2; page cache untouched).
-/// Kernel ZFS invalidates them itself, so this is for zfs-fuse only. Measured in
+/// Kernel ZFS invalidates them itself, so callers use this on zfs-fuse only. Measured in
 /// `bench/lookups.sh`.
 pub(crate) fn forget_cached_lookups() {
-    if std::path::Path::new("/dev/zfs").exists() {
-        return;
-    }
     if let Err(e) = std::fs::write("/proc/sys/vm/drop_caches", "2") {
         tracing::warn!(error = %e, "cannot drop cached lookups; files that arrived under a mount may look absent for up to fuse-entry-timeout to processes that looked before");
     }

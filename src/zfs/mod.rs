@@ -220,7 +220,8 @@ impl Pool {
             let mp = get_values(parent, &["mountpoint"])?.remove(0);
             !matches!(mp.as_str(), "none" | "legacy")
         };
-        let was_mounted = existing && self.dataset(rel).is_mounted()?;
+        // zfs-fuse only (see `cmd::forget_cached_lookups`): no extra zfs call elsewhere.
+        let was_mounted = existing && !cmd::kernel_zfs() && self.dataset(rel).is_mounted()?;
         let mut args = Vec::new();
         if existing {
             args.push("-F".to_string());
