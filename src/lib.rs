@@ -13,6 +13,7 @@ mod daemon;
 mod httpd;
 mod names;
 mod plugins;
+mod storage;
 #[allow(unsafe_code)]
 mod sys;
 mod tls;

@@ -20,6 +20,7 @@ use super::replicate::{Catalog, HANDOFF_PREFIX};
 use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, ServerRecord};
 use crate::names::{self, Kind};
+use crate::storage::Ds;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -142,13 +143,21 @@ impl Node {
                 });
                 moved?;
                 // It arrived as a read-only replica.
-                let ds = self.pool.dataset(&Node::rel(fs));
-                return ds.set_property("readonly", "off").map_err(zfs_err);
+                let writable = self.storage.set_property(Ds::Branch(fs), "readonly", "off");
+                return writable.map_err(zfs_err);
             }
         }
-        let ds = self.pool.dataset(&Node::rel(fs));
-        if ds.property("readonly").map_err(zfs_err)?.as_deref() == Some("on") {
-            ds.set_property("readonly", "off").map_err(zfs_err)?;
+        let ds = Ds::Branch(fs);
+        if self
+            .storage
+            .property(ds, "readonly")
+            .map_err(zfs_err)?
+            .as_deref()
+            == Some("on")
+        {
+            self.storage
+                .set_property(ds, "readonly", "off")
+                .map_err(zfs_err)?;
         }
         Ok(())
     }
@@ -170,23 +179,23 @@ impl Node {
         cat: &Catalog,
     ) -> Result<()> {
         let fs = b.fs_id.as_str();
-        let ds = self.pool.dataset(&Node::rel(fs));
+        let ds = Ds::Branch(fs);
         // A commit may have landed between our pull and the release.
         if let Some((bfs, snap)) = rel.base.as_deref().and_then(|x| x.split_once('@')) {
             if bfs == fs {
-                if ds.get_snapshot(snap).is_err() {
+                if !self.storage.has_snapshot(ds, snap).map_err(zfs_err)? {
                     self.sync_locked(fs, cat, Some(server), true)?;
                 }
             } else {
                 self.ensure_commit(bfs, snap, cat)?;
             }
         }
-        let existed = ds.snapshots().is_ok();
+        let existed = self.storage.exists(ds).map_err(zfs_err)?;
         let bytes = self.pull(server, fs, rel.base.as_deref(), &rel.snapshot, false)?;
         if !existed {
             self.init_replica(fs, dot, b)?;
         }
-        let handoff = ds.get_snapshot(&rel.snapshot).map_err(zfs_err)?;
+        let handoff = &rel.snapshot;
         let claimed = self.store.master(fs).and_then(|old| {
             Ok(old.as_deref() == Some(server.id.as_str())
                 && self.store.move_master(fs, Some(&server.id), &self.id)?)
@@ -194,7 +203,7 @@ impl Node {
         if !matches!(claimed, Ok(true)) {
             // Not ours (lost the race, or etcd could not say): the copy stays a replica, and
             // the handoff snapshot must not linger after its newest commit.
-            if let Err(e) = handoff.destroy() {
+            if let Err(e) = self.storage.destroy_snapshot(ds, handoff) {
                 tracing::warn!(%fs, error = %e, "cannot drop a handoff snapshot; replication drops it");
             }
             claimed?;
@@ -207,7 +216,7 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .remove(fs);
         // The live filesystem now holds the same data; the snapshot was only the vehicle.
-        if let Err(e) = handoff.destroy() {
+        if let Err(e) = self.storage.destroy_snapshot(ds, handoff) {
             tracing::warn!(%fs, error = %e, "could not drop the handoff snapshot");
         }
         tracing::info!(%fs, from = %server.id, bytes, "took over branch");
@@ -245,7 +254,7 @@ impl Node {
         if let Some(m) = earlier {
             self.finish_move(fs, &m.snapshot, false)?;
         }
-        let ds = self.pool.dataset(&Node::rel(fs));
+        let ds = Ds::Branch(fs);
         let (ns, name, branch) = (&req.namespace, &req.dot, &req.branch);
         let held: Vec<String> = self
             .containers_where(|r| &r.namespace == ns && &r.dot == name && &r.branch == branch)
@@ -278,20 +287,23 @@ impl Node {
                 mp.display()
             )
         })?;
-        ds.set_property("readonly", "on").map_err(zfs_err)?;
+        self.storage
+            .set_property(ds, "readonly", "on")
+            .map_err(zfs_err)?;
         let snapshot = format!("{HANDOFF_PREFIX}{}", &new_id()[..16]);
-        if let Err(e) = ds.snapshot(&snapshot, &[]) {
-            if let Err(u) = ds.set_property("readonly", "off") {
+        if let Err(e) = self.storage.snapshot(ds, &snapshot, &[]) {
+            if let Err(u) = self.storage.set_property(ds, "readonly", "off") {
                 tracing::error!(%fs, error = %u, "cannot make a branch writable again after a failed release; its next mount here does");
             }
             return Err(zfs_err(e));
         }
         let base = match self.store.commits(fs)?.last() {
             Some(c) => Some(format!("{fs}@{}", c.id)),
-            None => ds.property("origin").map_err(zfs_err)?.and_then(|o| {
-                o.strip_prefix(&format!("{}/{}/", self.pool.name(), super::node::DMFS))
-                    .map(str::to_string)
-            }),
+            None => self
+                .storage
+                .origin(ds)
+                .map_err(zfs_err)?
+                .map(|(ofs, commit)| format!("{ofs}@{commit}")),
         };
         self.moving
             .lock()
@@ -378,20 +390,24 @@ impl Node {
     /// After a handoff: keep our copy as a replica at the newest commit (the uncommitted state
     /// now lives on the new master), or, if it did not happen, carry on as master.
     pub(super) fn finish_move(&self, fs: &str, snapshot: &str, moved: bool) -> Result<()> {
-        let ds = self.pool.dataset(&Node::rel(fs));
+        let ds = Ds::Branch(fs);
         if moved {
             // Our copy is a read-only replica now. With commits, the replicator rolls it back to
             // the newest one on its next pass (a rollback here would only compete with the new
             // master's mount); without, it holds nothing worth keeping.
             if self.store.commits(fs)?.is_empty() {
-                ds.destroy().map_err(zfs_err)?;
+                self.storage.destroy(ds).map_err(zfs_err)?;
             }
             tracing::info!(%fs, "handed off");
         } else {
-            if let Ok(s) = ds.get_snapshot(snapshot) {
-                s.destroy().map_err(zfs_err)?;
+            if self.storage.has_snapshot(ds, snapshot).map_err(zfs_err)? {
+                self.storage
+                    .destroy_snapshot(ds, snapshot)
+                    .map_err(zfs_err)?;
             }
-            ds.set_property("readonly", "off").map_err(zfs_err)?;
+            self.storage
+                .set_property(ds, "readonly", "off")
+                .map_err(zfs_err)?;
             tracing::info!(%fs, "handoff abandoned; still the master");
         }
         Ok(())

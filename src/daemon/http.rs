@@ -35,7 +35,7 @@ enum Out {
     Stale(Reply, u64),
     /// With an estimate of its size, for the receiver's progress bar, and who asked (only
     /// they may read its record).
-    Stream(crate::zfs::SendStream, Option<u64>, String),
+    Stream(Box<dyn crate::storage::Sending>, Option<u64>, String),
     /// A transfer to or from another cluster, run while progress lines go back (for the user).
     Transfer(Box<api::TransferRequest>, String),
     /// A commit stream on the connection itself, after switching protocols ([`crate::wire`]).
@@ -45,7 +45,7 @@ enum Out {
 /// The two ends of a raw stream this node can be.
 enum Raw {
     /// With an estimate of its size, for the receiver's progress bar, and who asked.
-    Send(crate::zfs::SendStream, Option<u64>, String),
+    Send(Box<dyn crate::storage::Sending>, Option<u64>, String),
     Receive {
         user: String,
         at: (String, String, String),
@@ -252,7 +252,7 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
 /// a short one, and the receiver asks.
 fn send_stream(
     daemon: Arc<Daemon>,
-    mut stream: crate::zfs::SendStream,
+    mut stream: Box<dyn crate::storage::Sending>,
     estimate: Option<u64>,
     user: String,
 ) -> Response<Body> {
@@ -732,7 +732,7 @@ fn receive(
     // No stream (an empty body) is what an upgrade dropped on the way by a proxy looks like.
     let mut stream = req.stream();
     let body = match &mut stream {
-        Some(s) if !raw && !check_only => Some(crate::zfs::Input::Read(s.as_mut())),
+        Some(s) if !raw && !check_only => Some(crate::storage::Input::Read(s.as_mut())),
         _ => None,
     };
     let reading = body.is_some();

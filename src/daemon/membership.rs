@@ -7,6 +7,7 @@ use super::node::{Node, PROBE_PREFIX, new_id, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::api;
 use crate::names::{self, Kind};
+use crate::storage::Ds;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -443,19 +444,20 @@ impl Node {
                 mp.display()
             )
         })?;
-        self.pool
-            .dataset(&Node::rel(fs))
-            .set_property("readonly", "on")
+        self.storage
+            .set_property(Ds::Branch(fs), "readonly", "on")
             .map_err(zfs_err)?;
         Ok(was_mounted)
     }
 
     /// Undoes [`Node::fence`], mounting the branch again if it was.
     pub(super) fn unfence(&self, fs: &str, mount: bool) -> Result<()> {
-        let ds = self.pool.dataset(&Node::rel(fs));
-        ds.set_property("readonly", "off").map_err(zfs_err)?;
+        let ds = Ds::Branch(fs);
+        self.storage
+            .set_property(ds, "readonly", "off")
+            .map_err(zfs_err)?;
         if mount {
-            ds.ensure_mounted().map_err(zfs_err)?;
+            self.storage.mount(ds).map_err(zfs_err)?;
         }
         Ok(())
     }
@@ -463,24 +465,20 @@ impl Node {
     /// Whether branch `fs` has changes since its newest commit. Exact: a probe snapshot forces
     /// ZFS to sync, and the increment since the commit is checked for change records.
     pub(super) fn uncommitted(&self, fs: &str) -> Result<bool> {
-        let ds = self.pool.dataset(&Node::rel(fs));
         match self.store.commits(fs)?.last() {
-            Some(c) => {
-                let last = ds.get_snapshot(&c.id).map_err(zfs_err)?;
-                self.changed_since(fs, &last)
-            }
+            Some(c) => self.changed_since(fs, &c.id),
             // No commit yet: anything written counts (an empty new branch holds nothing).
             None => self.has_files(fs),
         }
     }
 
     /// Whether filesystem `fs` differs from its snapshot `last` (exactly, via a probe snapshot).
-    pub(super) fn changed_since(&self, fs: &str, last: &crate::zfs::Snapshot) -> Result<bool> {
-        let ds = self.pool.dataset(&Node::rel(fs));
-        let probe_name = format!("{PROBE_PREFIX}{}", &new_id()[..16]);
-        let probe = ds.snapshot(&probe_name, &[]).map_err(zfs_err)?;
-        let result = probe.differs_from(last).map_err(zfs_err);
-        if let Err(e) = probe.destroy() {
+    pub(super) fn changed_since(&self, fs: &str, last: &str) -> Result<bool> {
+        let ds = Ds::Branch(fs);
+        let probe = format!("{PROBE_PREFIX}{}", &new_id()[..16]);
+        self.storage.snapshot(ds, &probe, &[]).map_err(zfs_err)?;
+        let result = self.storage.differs(ds, &probe, last).map_err(zfs_err);
+        if let Err(e) = self.storage.destroy_snapshot(ds, &probe) {
             // Harmless where it is; start-up removes probes left behind.
             tracing::warn!(%fs, error = %e, "cannot destroy a probe snapshot");
         }
@@ -488,8 +486,7 @@ impl Node {
     }
 
     fn has_files(&self, fs: &str) -> Result<bool> {
-        let ds = self.pool.dataset(&Node::rel(fs));
-        ds.ensure_mounted().map_err(zfs_err)?;
+        self.storage.mount(Ds::Branch(fs)).map_err(zfs_err)?;
         let mp = self.mountpoint(fs);
         let mut stack = vec![mp];
         while let Some(dir) = stack.pop() {

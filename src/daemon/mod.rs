@@ -18,6 +18,8 @@ mod procs;
 mod recovery;
 mod replicate;
 mod seal;
+#[cfg(test)]
+mod sim_tests;
 mod transfer;
 mod volumes;
 
@@ -347,9 +349,10 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         driver,
         api_socket: cfg.docker_api_socket.clone(),
     });
+    let storage = Arc::new(crate::storage::ZfsStorage::new(pool, &cfg.mount_dir));
     let mut node = Node::new(
         cfg.node_id.clone(),
-        pool,
+        storage,
         cfg.mount_dir.clone(),
         store,
         mounts,

@@ -1,8 +1,9 @@
 //! What a node does to dots: every verb's daemon-side logic, on ZFS plus the registry.
 //!
-//! Layout on ZFS: `<pool>/dmfs/<fs-id>` per branch (a clone of the commit it branched from), a
-//! snapshot `@<commit-id>` per commit, mounted at `<mount-dir>/<fs-id>`. Dot, branch and commit
-//! metadata are also ZFS user properties, so [`Node::recover`] can rebuild the registry from disk.
+//! Each branch is a filesystem (a clone of the commit it branched from) with a snapshot per
+//! commit, reached through the [`Storage`] seam (`storage::layout` owns the names). Dot, branch
+//! and commit metadata are also user properties, so [`Node::recover`] can rebuild the registry
+//! from disk.
 //! Operations on one dot are serialised by a per-dot lock (the branch state machine is "idle" or
 //! "one operation running"); different dots proceed in parallel.
 
@@ -10,9 +11,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 
 use super::DaemonError;
 use super::intent::{Intent, Journal};
@@ -22,22 +20,14 @@ use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, RegistryError, Store};
 use crate::names::{self, Kind};
 use crate::plugins::docker_api;
-use crate::zfs::{self, Pool, ZfsError};
+pub(super) use crate::storage::layout::{
+    P_BASELINE, P_BRANCH, P_DOT, P_DOTID, commit_columns, decode_commit, encode_commit,
+};
+use crate::storage::{Ds, Role, Rollback, Sizes as Stats, Storage, mounted};
+use crate::zfs::ZfsError;
 
-pub(super) const DMFS: &str = "dmfs";
-pub(super) const P_DOT: &str = "io.dm:dot";
-pub(super) const P_DOTID: &str = "io.dm:dotid";
-pub(super) const P_BRANCH: &str = "io.dm:branch";
-pub(super) const P_BASELINE: &str = "io.dm:baseline";
-/// Commit records are base64 JSON split over `io.dm:commit.N`: zfs-fuse aborts on values of a
-/// few KiB, and tabs or newlines in a raw value would break `-H` parsing.
-const P_COMMIT: &str = "io.dm:commit.";
-const CHUNK: usize = 2000;
 /// Prefix of the short-lived snapshots that tell whether a branch has uncommitted changes.
 pub(super) const PROBE_PREFIX: &str = "dmp-";
-/// Suffix of a branch filesystem set aside while a re-clone replaces it.
-pub(super) const ASIDE: &str = "-reset";
-const MAX_CHUNKS: usize = 32;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -51,7 +41,8 @@ pub struct Node {
     pub id: String,
     pub mounts: MountTable,
     docker: Option<DockerLink>,
-    pub(super) pool: Pool,
+    pub(super) storage: Arc<dyn Storage>,
+    /// Where branches are mounted (as the storage's layout says) and Docker's pins live.
     mount_dir: PathBuf,
     pub(super) store: Store,
     pub(super) peers: super::peer::Peers,
@@ -108,35 +99,6 @@ pub(super) fn now() -> (u64, u64) {
     (d.as_secs(), d.as_nanos() as u64)
 }
 
-pub(super) fn encode_commit(c: &CommitRecord) -> Vec<(String, String)> {
-    let b64 = B64.encode(serde_json::to_vec(c).expect("commit serialises"));
-    b64.as_bytes()
-        .chunks(CHUNK)
-        .enumerate()
-        .map(|(i, ch)| {
-            (
-                format!("{P_COMMIT}{i}"),
-                String::from_utf8_lossy(ch).into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn decode_commit(props: &BTreeMap<String, String>) -> Option<CommitRecord> {
-    let mut b64 = String::new();
-    for i in 0..MAX_CHUNKS {
-        match props.get(&format!("{P_COMMIT}{i}")) {
-            Some(part) => b64.push_str(part),
-            None => break,
-        }
-    }
-    serde_json::from_slice(&B64.decode(b64).ok()?).ok()
-}
-
-fn commit_columns() -> Vec<String> {
-    (0..MAX_CHUNKS).map(|i| format!("{P_COMMIT}{i}")).collect()
-}
-
 pub(super) fn zfs_err(e: ZfsError) -> DaemonError {
     match e {
         ZfsError::NoSpace(_) => DaemonError::PoolFull(
@@ -146,9 +108,6 @@ pub(super) fn zfs_err(e: ZfsError) -> DaemonError {
         other => DaemonError::Zfs(other),
     }
 }
-
-/// (size, dirty bytes) per filesystem id.
-type Stats = HashMap<String, (u64, u64)>;
 
 /// (namespace, dot name).
 type DotKey = (String, String);
@@ -166,53 +125,6 @@ struct StatsCache {
     at: Option<Instant>,
     data: Arc<Stats>,
     refreshing: bool,
-}
-
-/// Reads sizes of `fs_ids` (or every branch) in one `zfs get`.
-fn read_stats(pool: &Pool, fs_ids: Option<&[String]>) -> Result<Stats> {
-    let rels: Vec<String> = match fs_ids {
-        Some(ids) => ids.iter().map(|id| format!("{DMFS}/{id}")).collect(),
-        None => vec![DMFS.to_string()],
-    };
-    let all = zfs::get_recursive(
-        pool,
-        &rels,
-        &["used", "referenced", "createtxg", P_BASELINE],
-    )
-    .map_err(zfs_err)?;
-    let prefix = format!("{}/{DMFS}/", pool.name());
-    let num = |m: &BTreeMap<String, String>, k: &str| {
-        m.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-    };
-    // Newest snapshot of each filesystem: (createtxg, referenced, used).
-    let mut latest: HashMap<&str, (u64, u64, u64)> = HashMap::new();
-    for (name, props) in &all {
-        if let Some((fs, _)) = name.split_once('@') {
-            let txg = num(props, "createtxg");
-            let entry = latest.entry(fs).or_insert((0, 0, 0));
-            if txg >= entry.0 {
-                *entry = (txg, num(props, "referenced"), num(props, "used"));
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    for (name, props) in &all {
-        let Some(fs_id) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        if fs_id.contains('@') || fs_id.contains('/') {
-            continue;
-        }
-        let referenced = num(props, "referenced");
-        // Pool v23 has no `written` property: estimate dirty bytes as growth since the newest
-        // commit plus what that commit holds that the live filesystem no longer shares.
-        let dirty = match latest.get(name.as_str()) {
-            Some(&(_, snap_ref, snap_used)) => referenced.saturating_sub(snap_ref) + snap_used,
-            None => referenced.saturating_sub(num(props, P_BASELINE)),
-        };
-        out.insert(fs_id.to_string(), (num(props, "used"), dirty));
-    }
-    Ok(out)
 }
 
 pub(super) fn check_name(kind: Kind, name: &str) -> Result<()> {
@@ -263,7 +175,7 @@ impl Node {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: String,
-        pool: Pool,
+        storage: Arc<dyn Storage>,
         mount_dir: PathBuf,
         store: Store,
         mounts: MountTable,
@@ -275,7 +187,7 @@ impl Node {
             id,
             mounts,
             docker,
-            pool,
+            storage,
             mount_dir,
             store,
             peers,
@@ -297,7 +209,7 @@ impl Node {
         let mut c = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         match c.at {
             None => {
-                let data = Arc::new(read_stats(&self.pool, None)?);
+                let data = Arc::new(self.storage.sizes(None).map_err(zfs_err)?);
                 c.data = data.clone();
                 c.at = Some(Instant::now());
                 Ok(data)
@@ -305,9 +217,9 @@ impl Node {
             Some(at) => {
                 if at.elapsed() > STATS_FRESH && !c.refreshing {
                     c.refreshing = true;
-                    let (pool, cache) = (self.pool.clone(), self.stats.clone());
+                    let (storage, cache) = (self.storage.clone(), self.stats.clone());
                     std::thread::spawn(move || {
-                        let fresh = read_stats(&pool, None);
+                        let fresh = storage.sizes(None);
                         let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
                         c.refreshing = false;
                         match fresh {
@@ -381,8 +293,12 @@ impl Node {
     /// Unmounting first means a busy branch fails before anything is destroyed: `zfs destroy
     /// -r` removes snapshots before it finds the filesystem busy. Already gone is fine.
     pub(super) fn destroy_branch_fs(&self, fs_id: &str, what: &str) -> Result<()> {
-        let fs = self.pool.dataset(&Self::rel(fs_id));
-        match fs.unmount().and_then(|()| fs.destroy()) {
+        let fs = Ds::Branch(fs_id);
+        match self
+            .storage
+            .unmount(fs)
+            .and_then(|()| self.storage.destroy(fs))
+        {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
                 "{what} is busy; close programs using {} and try again",
@@ -392,19 +308,23 @@ impl Node {
         }
     }
 
-    /// Unmounts branch filesystem `fs_id` if it is mounted here (read from /proc/mounts, no
-    /// zfs call); busy becomes [`DaemonError::InUse`] with `busy`'s message for the
-    /// mountpoint. Returns whether it was mounted.
+    /// Unmounts branch filesystem `fs_id` if it is mounted here; busy becomes
+    /// [`DaemonError::InUse`] with `busy`'s message for the mountpoint. Returns whether it was
+    /// mounted.
     pub(super) fn unmount_branch(
         &self,
         fs_id: &str,
         busy: impl FnOnce(&Path) -> String,
     ) -> Result<bool> {
         let mp = self.mountpoint(fs_id);
-        if !mounted(&mp) {
+        if !self
+            .storage
+            .is_mounted(Ds::Branch(fs_id))
+            .map_err(zfs_err)?
+        {
             return Ok(false);
         }
-        match self.pool.dataset(&Self::rel(fs_id)).unmount() {
+        match self.storage.unmount(Ds::Branch(fs_id)) {
             Ok(()) => Ok(true),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(busy(&mp))),
             Err(e) => Err(zfs_err(e)),
@@ -428,11 +348,7 @@ impl Node {
     }
 
     pub(super) fn mountpoint(&self, fs_id: &str) -> PathBuf {
-        self.mount_dir.join(fs_id)
-    }
-
-    pub(super) fn rel(fs_id: &str) -> String {
-        format!("{DMFS}/{fs_id}")
+        self.storage.mountpoint(fs_id)
     }
 
     /// Writes to a branch happen on its master: elsewhere this names it, and the API forwards
@@ -539,13 +455,14 @@ impl Node {
         Ok(Loaded { dot, branches })
     }
 
-    /// Creates the ZFS filesystem of a branch, from `origin` (a clone) or empty.
-    fn make_branch_fs(
+    /// Creates the filesystem of a branch, from `origin` (filesystem id, commit: a clone) or
+    /// empty.
+    pub(super) fn make_branch_fs(
         &self,
         dot: &DotRecord,
         branch: &str,
         fs_id: &str,
-        origin: Option<&zfs::Snapshot>,
+        origin: Option<(&str, &str)>,
     ) -> Result<()> {
         let mp = self.mountpoint(fs_id).display().to_string();
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
@@ -559,15 +476,13 @@ impl Node {
             (P_DOTID, dot.id.as_str()),
             (P_BRANCH, branch),
         ];
-        let fs = match origin {
-            Some(snap) => snap.clone_to(&self.pool, &Self::rel(fs_id), &props),
-            None => self.pool.create_filesystem(&Self::rel(fs_id), &props),
-        }
-        .map_err(zfs_err)?;
+        let fs = Ds::Branch(fs_id);
+        self.storage.create(fs, origin, &props).map_err(zfs_err)?;
         // Set last: recovery takes a filesystem with a baseline as complete (see `recovery`).
         // If this fails, the caller's intent destroys the filesystem again.
-        let base = fs.referenced().map_err(zfs_err)?;
-        fs.set_property(P_BASELINE, &base.to_string())
+        let base = self.storage.referenced(fs).map_err(zfs_err)?;
+        self.storage
+            .set_property(fs, P_BASELINE, &base.to_string())
             .map_err(zfs_err)
     }
 
@@ -761,7 +676,7 @@ impl Node {
         let l = self.load(ns, name)?;
         let (masters, down) = self.masters_and_down()?;
         let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
-        let stats = read_stats(&self.pool, Some(&ids))?;
+        let stats = self.storage.sizes(Some(&ids)).map_err(zfs_err)?;
         let containers = self.containers(ns, name);
         let mut infos = Vec::new();
         for b in &l.branches {
@@ -949,7 +864,6 @@ impl Node {
         let b = l.branch(branch)?;
         self.check_not_moving(&b.fs_id, branch)?;
         self.check_master(b)?;
-        let fs = self.pool.dataset(&Self::rel(&b.fs_id));
         let cached = self
             .last_seq
             .lock()
@@ -981,7 +895,9 @@ impl Node {
             commit: rec.id.clone(),
         };
         self.under(intent, || {
-            fs.snapshot(&rec.id, &prop_refs).map_err(zfs_err)?;
+            self.storage
+                .snapshot(Ds::Branch(&b.fs_id), &rec.id, &prop_refs)
+                .map_err(zfs_err)?;
             Ok(self.store.put_commit(&b.fs_id, &rec)?)
         })?;
         self.last_seq
@@ -1056,11 +972,6 @@ impl Node {
         };
         let cat = super::replicate::Catalog::for_dot(self, &l.dot)?;
         self.ensure_commit(fs_id, &commit.id, &cat)?;
-        let snap = self
-            .pool
-            .filesystem(&Self::rel(fs_id))
-            .and_then(|f| f.get_snapshot(&commit.id))
-            .map_err(zfs_err)?;
         let rec = BranchRecord {
             name: req.name.clone(),
             fs_id: new_id(),
@@ -1074,14 +985,18 @@ impl Node {
             fs_id: rec.fs_id.clone(),
         };
         self.under(intent, || {
-            self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(&snap))?;
+            let origin = (fs_id.as_str(), commit.id.as_str());
+            self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(origin))?;
             let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
             Self::registered(created, || {
                 format!("branch '{}' was just created by someone else", req.name)
             })
         })?;
         let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
-        let stats = read_stats(&self.pool, Some(std::slice::from_ref(&rec.fs_id)))?;
+        let stats = self
+            .storage
+            .sizes(Some(std::slice::from_ref(&rec.fs_id)))
+            .map_err(zfs_err)?;
         let f = Facts {
             stats: &stats,
             masters: &masters,
@@ -1199,29 +1114,29 @@ impl Node {
     /// `reset --hard` within branch `b`: first the uncommitted changes go (destroying nothing,
     /// so a full pool fails here with nothing changed), then the commits after `target`.
     fn roll_back(&self, b: &BranchRecord, target: &str, removed: &[String]) -> Result<()> {
-        let fs = self
-            .pool
-            .filesystem(&Self::rel(&b.fs_id))
-            .map_err(zfs_err)?;
-        let snap = fs.get_snapshot(target).map_err(zfs_err)?;
+        let fs = Ds::Branch(&b.fs_id);
+        if !self.storage.has_snapshot(fs, target).map_err(zfs_err)? {
+            return Err(zfs_err(ZfsError::NotFound(format!(
+                "commit {target} of branch '{}'",
+                b.name
+            ))));
+        }
         if !removed.is_empty()
-            && let Some(newest) = fs.snapshots().map_err(zfs_err)?.pop()
+            && let Some(newest) = self.storage.snapshots(fs).map_err(zfs_err)?.pop()
         {
-            fs.rollback_to_newest(&newest).map_err(|e| match e {
+            let newest_only = self.storage.rollback(fs, &newest, Rollback::Newest);
+            newest_only.map_err(|e| match e {
                 ZfsError::NoSpace(_) => DaemonError::PoolFull(
                     "the ZFS pool is full, so the reset could not start; nothing was changed. Free some space (delete files in this dot or another, or a dot you no longer need) and run the reset again".into(),
                 ),
                 other => self.busy_branch(DaemonError::Zfs(other), b),
             })?;
         }
-        if let Err(e) = fs.rollback_to(&snap) {
-            let left = fs
-                .snapshots()
-                .map(|s| {
-                    s.iter()
-                        .filter(|s| removed.iter().any(|r| r == s.name()))
-                        .count()
-                })
+        if let Err(e) = self.storage.rollback(fs, target, Rollback::DestroyingLater) {
+            let left = self
+                .storage
+                .snapshots(fs)
+                .map(|s| s.iter().filter(|s| removed.contains(s)).count())
                 .unwrap_or(removed.len());
             let cause = match e {
                 ZfsError::NoSpace(_) => "the pool is full".to_string(),
@@ -1245,31 +1160,25 @@ impl Node {
     /// as `<id>-reset` until the new one is complete; the intent settles an interruption.
     fn reclone(&self, dot: &DotRecord, new: &BranchRecord) -> Result<()> {
         let origin = new.origin.as_ref().expect("a re-clone has an origin");
-        let snap = self
-            .pool
-            .filesystem(&Self::rel(&origin.fs_id))
-            .and_then(|f| f.get_snapshot(&origin.commit))
-            .map_err(zfs_err)?;
-        let mut old = self
-            .pool
-            .filesystem(&Self::rel(&new.fs_id))
-            .map_err(zfs_err)?;
-        old.set_property("mountpoint", "none")
+        let from = Ds::Branch(&origin.fs_id);
+        if !self
+            .storage
+            .has_snapshot(from, &origin.commit)
+            .map_err(zfs_err)?
+        {
+            return Err(zfs_err(ZfsError::NotFound(format!(
+                "commit {} to reset to",
+                origin.commit
+            ))));
+        }
+        let (old, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
+        self.storage
+            .set_property(old, "mountpoint", "none")
             .map_err(DaemonError::Zfs)?;
-        old.rename(&self.full_name(&Self::aside_rel(&new.fs_id)))
-            .map_err(DaemonError::Zfs)?;
-        self.make_branch_fs(dot, &new.name, &new.fs_id, Some(&snap))?;
-        old.destroy().map_err(zfs_err)
-    }
-
-    /// A branch filesystem set aside during a re-clone, relative to the pool.
-    pub(super) fn aside_rel(fs_id: &str) -> String {
-        format!("{DMFS}/{fs_id}{ASIDE}")
-    }
-
-    /// Full name of branch filesystem `rel` (for a rename).
-    pub(super) fn full_name(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.pool.name())
+        self.storage.rename(old, aside).map_err(DaemonError::Zfs)?;
+        let origin = (origin.fs_id.as_str(), origin.commit.as_str());
+        self.make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
+        self.storage.destroy(aside).map_err(zfs_err)
     }
 
     /// Host path of a subdot of a branch, created on request.
@@ -1304,12 +1213,10 @@ impl Node {
         let b = l.branch(branch)?;
         self.procure(&l.dot, b)?;
         let mp = self.mountpoint(&b.fs_id);
-        if !mounted(&mp) {
+        let fs = Ds::Branch(&b.fs_id);
+        if !self.storage.is_mounted(fs).map_err(zfs_err)? {
             self.drop_arrivals(&l.dot, &b.fs_id)?;
-            self.pool
-                .dataset(&Self::rel(&b.fs_id))
-                .ensure_mounted()
-                .map_err(zfs_err)?;
+            self.storage.mount(fs).map_err(zfs_err)?;
         }
         if subdot == names::ROOT_SUBDOT {
             return Ok((mp, None));
@@ -1373,7 +1280,7 @@ impl Node {
         // or this would read ZFS half-way through one.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let left = procs::zfs_commands_on(self.pool.name());
+            let left = procs::zfs_commands_on(self.storage.pool_name());
             if left.is_empty() {
                 break;
             }
@@ -1384,62 +1291,39 @@ impl Node {
             tracing::info!(pids = ?left, "waiting for zfs commands from before the restart");
             std::thread::sleep(Duration::from_millis(100));
         }
-        // `dmfs` itself is never mounted: branch mountpoints then sit on the host filesystem, not
-        // inside a FUSE mount, which deadlocks zfs-fuse when a `zfs create` stats its mountpoint
-        // through a mount that zfs-fuse itself is busy serving.
-        match self.pool.filesystem(DMFS) {
-            Ok(top) => {
-                if top.property("mountpoint").map_err(zfs_err)?.as_deref() != Some("none")
-                    && let Err(e) = top.set_property("mountpoint", "none")
-                {
-                    // Branches mounted below it keep it busy; the next start will retry.
-                    tracing::warn!(error = %e, "cannot unmount the dmfs parent; left as is");
-                }
-            }
-            Err(ZfsError::NotFound(_)) => {
-                self.pool
-                    .create_filesystem(DMFS, &[("mountpoint", "none")])
-                    .map_err(zfs_err)?;
-            }
-            Err(e) => return Err(zfs_err(e)),
-        }
+        self.storage.prepare().map_err(zfs_err)?;
         std::fs::create_dir_all(&self.mount_dir).map_err(|e| io_err(&self.mount_dir, e))?;
         // Operations a crash interrupted, before anything is adopted from what they left.
         self.settle_pending();
-        let listed = self
-            .pool
-            .children(DMFS, &[P_DOT, P_DOTID, P_BRANCH, "readonly"])
-            .map_err(zfs_err)?;
-        let deleted = self.deleted()?;
         let cols = commit_columns();
         let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let snaps = self
-            .pool
-            .snapshots_under(DMFS, &col_refs)
+        let (listed, snaps) = self
+            .storage
+            .list(&[P_DOT, P_DOTID, P_BRANCH, "readonly"], &col_refs)
             .map_err(zfs_err)?;
+        let deleted = self.deleted()?;
         let known = self.store.all_commits()?;
-        let prefix = format!("{}/{DMFS}/", self.pool.name());
         let mut adopted = 0;
         for item in &listed {
-            let Some(fs_id) = item.filesystem.name().strip_prefix(&prefix) else {
-                continue;
+            let fs_id = match &item.role {
+                Role::Branch(fs_id) => fs_id.as_str(),
+                Role::Staging(fs_id) => {
+                    // A transfer from another cluster that was never confirmed.
+                    if let Err(e) = self.storage.destroy(Ds::Staging(fs_id)) {
+                        tracing::warn!(%fs_id, error = %e, "cannot destroy an unconfirmed transfer yet; retried at the next start");
+                    }
+                    continue;
+                }
+                Role::Aside(fs_id) => {
+                    tracing::warn!(%fs_id, "leftover from an interrupted reset; kept for inspection");
+                    continue;
+                }
             };
             if deleted.contains(fs_id) {
                 // Deleted while this node was away.
-                if let Err(e) = self.pool.dataset(&Self::rel(fs_id)).destroy() {
+                if let Err(e) = self.storage.destroy(Ds::Branch(fs_id)) {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
                 }
-                continue;
-            }
-            if fs_id.starts_with(super::transfer::STAGING_PREFIX) {
-                // A transfer from another cluster that was never confirmed.
-                if let Err(e) = self.pool.dataset(&Self::rel(fs_id)).destroy() {
-                    tracing::warn!(%fs_id, error = %e, "cannot destroy an unconfirmed transfer yet; retried at the next start");
-                }
-                continue;
-            }
-            if fs_id.ends_with(ASIDE) {
-                tracing::warn!(fs = %item.filesystem.name(), "leftover from an interrupted reset; kept for inspection");
                 continue;
             }
             let (Some(dot), Some(dot_id), Some(branch)) = (
@@ -1461,12 +1345,9 @@ impl Node {
             if branch == names::MASTER && self.store.adopt_dot(&rec)? {
                 adopted += 1;
             }
-            let origin = item.origin.as_deref().and_then(|o| {
-                let (fs, commit) = o.strip_prefix(&prefix)?.split_once('@')?;
-                Some(OriginRecord {
-                    fs_id: fs.to_string(),
-                    commit: commit.to_string(),
-                })
+            let origin = item.origin.as_ref().map(|(fs, commit)| OriginRecord {
+                fs_id: fs.clone(),
+                commit: commit.clone(),
             });
             let b = BranchRecord {
                 name: branch.clone(),
@@ -1481,25 +1362,21 @@ impl Node {
             }
         }
         for s in &snaps {
-            let full = s.snapshot.full_name();
-            let Some((fs_id, _)) = full.strip_prefix(&prefix).and_then(|r| r.split_once('@'))
-            else {
+            let Role::Branch(fs_id) = &s.role else {
                 continue;
             };
-            if s.snapshot
-                .name()
-                .starts_with(super::replicate::HANDOFF_PREFIX)
-            {
+            let fs_id = fs_id.as_str();
+            if s.name.starts_with(super::replicate::HANDOFF_PREFIX) {
                 // A handoff was interrupted by a restart: the master record says how it ended.
                 let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
-                if let Err(e) = self.finish_move(fs_id, s.snapshot.name(), moved) {
+                if let Err(e) = self.finish_move(fs_id, &s.name, moved) {
                     tracing::warn!(%fs_id, error = %e, "cannot settle an interrupted handoff");
                 }
                 continue;
             }
-            if s.snapshot.name().starts_with(PROBE_PREFIX) {
+            if s.name.starts_with(PROBE_PREFIX) {
                 // A probe (see `changed_since`) a crash left behind.
-                if let Err(e) = s.snapshot.clone().destroy() {
+                if let Err(e) = self.storage.destroy_snapshot(Ds::Branch(fs_id), &s.name) {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a leftover probe snapshot");
                 }
                 continue;
@@ -1509,7 +1386,7 @@ impl Node {
             }
             let have = known
                 .get(fs_id)
-                .is_some_and(|v| v.iter().any(|c| c.id == s.snapshot.name()));
+                .is_some_and(|v| v.iter().any(|c| c.id == s.name));
             if have {
                 continue;
             }
@@ -1523,7 +1400,7 @@ impl Node {
         for (_, r) in self.mounts.find(|_| true) {
             let fs = branch_fs_id(&self.store, &r.namespace, &r.dot, &r.branch)?;
             if let Some(fs_id) = fs
-                && let Err(e) = self.pool.dataset(&Self::rel(&fs_id)).ensure_mounted()
+                && let Err(e) = self.storage.mount(Ds::Branch(&fs_id))
             {
                 tracing::error!(volume = %r.volume, error = %e, "cannot remount for a container");
             }
@@ -1550,17 +1427,6 @@ fn branch_fs_id(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Opti
         .map(|b| b.fs_id))
 }
 
-/// Whether `path` is a mountpoint right now (from /proc/mounts, no ZFS call).
-pub(super) fn mounted(path: &Path) -> bool {
-    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
-        return false;
-    };
-    mounts
-        .lines()
-        .filter_map(|l| l.split(' ').nth(1))
-        .any(|mp| Path::new(mp) == path)
-}
-
 fn io_err(path: &Path, e: std::io::Error) -> DaemonError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         DaemonError::PoolFull(
@@ -1575,42 +1441,6 @@ fn io_err(path: &Path, e: std::io::Error) -> DaemonError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commit_metadata_round_trips_through_properties() {
-        let mut metadata = BTreeMap::new();
-        metadata.insert("big".to_string(), "x\ty\n".repeat(3000));
-        let c = CommitRecord {
-            id: new_id(),
-            message: "tabs\tand\nnewlines".into(),
-            author: "admin".into(),
-            time: 7,
-            seq: 9,
-            metadata,
-        };
-        let props: BTreeMap<String, String> = encode_commit(&c).into_iter().collect();
-        assert!(props.len() > 1 && props.len() <= MAX_CHUNKS);
-        assert!(
-            props
-                .values()
-                .all(|v| v.len() <= CHUNK && !v.contains('\t'))
-        );
-        assert_eq!(decode_commit(&props), Some(c));
-    }
-
-    #[test]
-    fn largest_allowed_commit_fits_in_the_chunks() {
-        // Tabs are the worst case allowed: each doubles when JSON-escaped.
-        let c = CommitRecord {
-            id: new_id(),
-            message: "\t".repeat(api::MAX_COMMIT_META),
-            author: "a".into(),
-            time: 0,
-            seq: 0,
-            metadata: BTreeMap::new(),
-        };
-        assert!(encode_commit(&c).len() <= MAX_CHUNKS);
-    }
 
     #[test]
     fn ids_are_unique_hex() {

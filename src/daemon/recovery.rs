@@ -7,9 +7,9 @@
 
 use super::DaemonError;
 use super::intent::Intent;
-use super::node::{DMFS, Node, P_BASELINE, zfs_err};
+use super::node::{Node, P_BASELINE, zfs_err};
 use crate::cluster::{BranchRecord, DotRecord};
-use crate::zfs::ZfsError;
+use crate::storage::Ds;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -69,12 +69,9 @@ impl Node {
             }
             Intent::Commit { fs_id, commit } => {
                 let registered = self.store.commits(fs_id)?.iter().any(|c| &c.id == commit);
-                if !registered {
-                    match self.pool.dataset(&Self::rel(fs_id)).get_snapshot(commit) {
-                        Ok(s) => s.destroy().map_err(zfs_err)?,
-                        Err(ZfsError::NotFound(_)) => {}
-                        Err(e) => return Err(zfs_err(e)),
-                    }
+                let fs = Ds::Branch(fs_id);
+                if !registered && self.storage.has_snapshot(fs, commit).map_err(zfs_err)? {
+                    self.storage.destroy_snapshot(fs, commit).map_err(zfs_err)?;
                 }
                 Ok(())
             }
@@ -113,28 +110,28 @@ impl Node {
     /// Whether a branch's filesystem and every registered commit's snapshot are still there
     /// (`zfs destroy -r` removes snapshots first, so a destroy that stopped half-way shows).
     fn untouched(&self, b: &BranchRecord) -> Result<bool> {
-        let fs = self.pool.dataset(&Self::rel(&b.fs_id));
-        if !fs.exists().map_err(zfs_err)? {
+        let fs = Ds::Branch(&b.fs_id);
+        if !self.storage.exists(fs).map_err(zfs_err)? {
             return Ok(false);
         }
-        let snaps = fs.snapshots().map_err(zfs_err)?;
+        let snaps = self.storage.snapshots(fs).map_err(zfs_err)?;
         Ok(self
             .store
             .commits(&b.fs_id)?
             .iter()
-            .all(|c| snaps.iter().any(|s| s.name() == c.id)))
+            .all(|c| snaps.contains(&c.id)))
     }
 
     /// The registry keeps only those of `removed` whose snapshots still exist.
     fn forget_gone_commits(&self, fs_id: &str, removed: &[String]) -> Result<()> {
-        let fs = self.pool.dataset(&Self::rel(fs_id));
-        if !fs.exists().map_err(zfs_err)? {
+        let fs = Ds::Branch(fs_id);
+        if !self.storage.exists(fs).map_err(zfs_err)? {
             return Ok(());
         }
-        let snaps = fs.snapshots().map_err(zfs_err)?;
+        let snaps = self.storage.snapshots(fs).map_err(zfs_err)?;
         let gone: Vec<String> = removed
             .iter()
-            .filter(|r| !snaps.iter().any(|s| s.name() == r.as_str()))
+            .filter(|r| !snaps.contains(r))
             .cloned()
             .collect();
         if !gone.is_empty() {
@@ -146,42 +143,38 @@ impl Node {
     /// A re-clone moves the old filesystem aside, makes the new one (complete once it has a
     /// baseline), destroys the old one, then updates the registry.
     fn settle_reclone(&self, dot_id: &str, new: &BranchRecord, removed: &[String]) -> Result<()> {
-        let fs = self.pool.dataset(&Self::rel(&new.fs_id));
-        let mut aside = self
-            .pool
-            .dataset(&format!("{DMFS}/{}{}", new.fs_id, super::node::ASIDE));
+        let st = &self.storage;
+        let (fs, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
         let origin = new
             .origin
             .as_ref()
-            .map(|o| format!("{}/{DMFS}/{}@{}", self.pool.name(), o.fs_id, o.commit));
-        let mountpoint = self.mountpoint(&new.fs_id).display().to_string();
+            .map(|o| (o.fs_id.clone(), o.commit.clone()));
         match (
-            fs.exists().map_err(zfs_err)?,
-            aside.exists().map_err(zfs_err)?,
+            st.exists(fs).map_err(zfs_err)?,
+            st.exists(aside).map_err(zfs_err)?,
         ) {
             (true, true) => {
-                if fs.property(P_BASELINE).map_err(zfs_err)?.is_some() {
-                    aside.destroy().map_err(zfs_err)?;
+                if st.property(fs, P_BASELINE).map_err(zfs_err)?.is_some() {
+                    st.destroy(aside).map_err(zfs_err)?;
                     self.reclone_registered(dot_id, new, removed)
                 } else {
                     // The new clone is half made: back to the old filesystem.
-                    fs.destroy().map_err(zfs_err)?;
-                    self.put_back(&mut aside, &new.fs_id, &mountpoint)
+                    st.destroy(fs).map_err(zfs_err)?;
+                    self.put_back(&new.fs_id)
                 }
             }
-            (false, true) => self.put_back(&mut aside, &new.fs_id, &mountpoint),
+            (false, true) => self.put_back(&new.fs_id),
             (true, false) => {
                 // Either nothing happened, or only the registry is behind: the new clone has
                 // the new origin and none of the removed commits.
-                let snaps = fs.snapshots().map_err(zfs_err)?;
-                let fresh = fs.property("origin").map_err(zfs_err)? == origin
-                    && !snaps.iter().any(|s| removed.iter().any(|r| r == s.name()));
+                let snaps = st.snapshots(fs).map_err(zfs_err)?;
+                let fresh = st.origin(fs).map_err(zfs_err)? == origin
+                    && !snaps.iter().any(|s| removed.contains(s));
                 if fresh {
                     return self.reclone_registered(dot_id, new, removed);
                 }
-                if fs.property("mountpoint").map_err(zfs_err)?.as_deref() == Some("none") {
-                    fs.set_property("mountpoint", &mountpoint)
-                        .map_err(zfs_err)?;
+                if st.property(fs, "mountpoint").map_err(zfs_err)?.as_deref() == Some("none") {
+                    self.remount_where_it_was(&new.fs_id)?;
                 }
                 Ok(())
             }
@@ -193,17 +186,18 @@ impl Node {
     }
 
     /// The filesystem set aside by a re-clone becomes the branch again, where it was mounted.
-    fn put_back(
-        &self,
-        aside: &mut crate::zfs::Filesystem,
-        fs_id: &str,
-        mountpoint: &str,
-    ) -> Result<()> {
-        aside
-            .rename(&self.full_name(&Self::rel(fs_id)))
+    fn put_back(&self, fs_id: &str) -> Result<()> {
+        self.storage
+            .rename(Ds::Aside(fs_id), Ds::Branch(fs_id))
             .map_err(zfs_err)?;
-        aside
-            .set_property("mountpoint", mountpoint)
+        self.remount_where_it_was(fs_id)
+    }
+
+    /// Gives branch `fs_id` its mountpoint back (a re-clone set it to `none`).
+    fn remount_where_it_was(&self, fs_id: &str) -> Result<()> {
+        let mountpoint = self.mountpoint(fs_id).display().to_string();
+        self.storage
+            .set_property(Ds::Branch(fs_id), "mountpoint", &mountpoint)
             .map_err(zfs_err)
     }
 

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use super::node::{DMFS, Node, P_BRANCH, P_DOT, P_DOTID, encode_commit, zfs_err};
+use super::node::{Node, P_BRANCH, P_DOT, P_DOTID, encode_commit, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::cluster::etcd::EtcdKv;
 use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, ServerRecord};
 use crate::names::{self, Kind};
-use crate::zfs::{SendStream, ZfsError};
+use crate::storage::{Ds, Role, Rollback, Sending};
+use crate::zfs::ZfsError;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -54,7 +55,6 @@ impl Catalog {
                 branches.insert(b.fs_id.clone(), (dot.clone(), b));
             }
         }
-        let prefix = format!("{}/{DMFS}/", node.pool.name());
         let mut local: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if !with_local {
             return Ok(Catalog {
@@ -64,18 +64,15 @@ impl Catalog {
                 local,
             });
         }
-        for l in node.pool.children(DMFS, &[]).map_err(zfs_err)? {
-            if let Some(id) = l.filesystem.name().strip_prefix(&prefix) {
-                local.insert(id.to_string(), Vec::new());
+        let (filesystems, snapshots) = node.storage.list(&[], &[]).map_err(zfs_err)?;
+        for l in filesystems {
+            if let Role::Branch(id) = l.role {
+                local.insert(id, Vec::new());
             }
         }
-        for s in node.pool.snapshots_under(DMFS, &[]).map_err(zfs_err)? {
-            let full = s.snapshot.full_name();
-            if let Some((fs, snap)) = full.strip_prefix(&prefix).and_then(|r| r.split_once('@')) {
-                local
-                    .entry(fs.to_string())
-                    .or_default()
-                    .push(snap.to_string());
+        for s in snapshots {
+            if let Role::Branch(fs) = s.role {
+                local.entry(fs).or_default().push(s.name);
             }
         }
         Ok(Catalog {
@@ -220,25 +217,24 @@ impl Node {
         let Some(last) = commits.last() else {
             return Ok(());
         };
-        let ds = self.pool.dataset(&Node::rel(fs));
-        let local = match ds.snapshots() {
+        let ds = Ds::Branch(fs);
+        let local = match self.storage.snapshots(ds) {
             Ok(v) => Some(v),
             Err(ZfsError::NotFound(_)) => None,
             Err(e) => return Err(zfs_err(e)),
         };
         let mut base = None;
         if let Some(local) = &local {
-            base = commits
-                .iter()
-                .rposition(|c| local.iter().any(|s| s.name() == c.id));
+            base = commits.iter().rposition(|c| local.contains(&c.id));
             match base {
                 // Nothing in common (the branch was reset to before it was made): start over.
                 None => self.destroy_replica(fs)?,
                 Some(i) => {
-                    if local.last().map(|s| s.name()) != Some(commits[i].id.as_str()) {
+                    if local.last() != Some(&commits[i].id) {
                         // Commits that a reset removed, or a finished handoff's snapshot.
-                        let snap = ds.get_snapshot(&commits[i].id).map_err(zfs_err)?;
-                        ds.rollback_to(&snap).map_err(zfs_err)?;
+                        self.storage
+                            .rollback(ds, &commits[i].id, Rollback::DestroyingLater)
+                            .map_err(zfs_err)?;
                     }
                 }
             }
@@ -287,16 +283,17 @@ impl Node {
 
     /// Makes sure `fs@commit` exists here (pulling `fs` first if needed), e.g. to branch from it.
     pub(super) fn ensure_commit(&self, fs: &str, commit: &str, cat: &Catalog) -> Result<()> {
-        let ds = self.pool.dataset(&Node::rel(fs));
-        if ds.get_snapshot(commit).is_ok() {
+        let ds = Ds::Branch(fs);
+        if self.storage.has_snapshot(ds, commit).map_err(zfs_err)? {
             return Ok(());
         }
         self.sync_fs(fs, cat)?;
-        ds.get_snapshot(commit).map(|_| ()).map_err(|_| {
-            DaemonError::Unavailable(format!(
+        match self.storage.has_snapshot(ds, commit) {
+            Ok(true) => Ok(()),
+            _ => Err(DaemonError::Unavailable(format!(
                 "commit {commit} has not reached this node yet and no live node could send it; try again shortly"
-            ))
-        })
+            ))),
+        }
     }
 
     /// Who to pull `fs` from: its master if alive, else a live node that holds `commit`.
@@ -336,8 +333,8 @@ impl Node {
         if let Some(f) = from {
             path.push_str(&format!("&from={f}&all={}", u8::from(intermediates)));
         }
-        let ds = self.pool.dataset(&Node::rel(fs));
-        let exists = match ds.snapshots() {
+        let ds = Ds::Branch(fs);
+        let exists = match self.storage.snapshots(ds) {
             Ok(snaps) => {
                 // What a failed handoff or receive left after the base (a `dmh-` snapshot, say)
                 // would make the increment miss its base: this copy is a replica, so it goes.
@@ -346,10 +343,12 @@ impl Node {
                     None => Some(f),
                 });
                 if let Some(base) = base
-                    && let Some(at) = snaps.iter().position(|s| s.name() == base)
+                    && let Some(at) = snaps.iter().position(|s| s == base)
                     && at + 1 < snaps.len()
                 {
-                    ds.rollback_to(&snaps[at]).map_err(zfs_err)?;
+                    self.storage
+                        .rollback(ds, base, Rollback::DestroyingLater)
+                        .map_err(zfs_err)?;
                 }
                 true
             }
@@ -359,47 +358,56 @@ impl Node {
         let mut quiet = |_| Ok(());
         let input = match &mut stream {
             super::peer::PeerStream::Raw(conn) => self.spliced_from(conn, &mut quiet),
-            super::peer::PeerStream::Body(b) => crate::zfs::Input::Read(b),
+            super::peer::PeerStream::Body(b) => crate::storage::Input::Read(b),
         };
         // Only ever into replicas (or a branch about to be handed over), so rolling back local
         // changes first (`-F`) loses nothing.
-        self.pool
-            .receive(&Node::rel(fs), exists, input)
-            .map_err(zfs_err)
+        self.storage.receive(ds, exists, input).map_err(zfs_err)
     }
 
     /// Properties of a freshly received replica: where it mounts once it is master, read-only
     /// until then, and what it belongs to (for recovery from ZFS).
     pub(super) fn init_replica(&self, fs: &str, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
-        let ds = self.pool.dataset(&Node::rel(fs));
-        let mp = self.mountpoint(fs).display().to_string();
+        self.label_branch(Ds::Branch(fs), fs, "on", dot, &b.name)
+    }
+
+    /// Properties of a received branch filesystem `ds` that becomes branch `fs_id`: where it
+    /// mounts, `readonly`, and what it belongs to (for recovery from ZFS).
+    pub(super) fn label_branch(
+        &self,
+        ds: Ds<'_>,
+        fs_id: &str,
+        readonly: &str,
+        dot: &DotRecord,
+        branch: &str,
+    ) -> Result<()> {
+        let mp = self.mountpoint(fs_id).display().to_string();
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
         // Before the mountpoint: with the default canmount=on, setting it would mount.
-        ds.set_property("canmount", "noauto").map_err(zfs_err)?;
-        ds.set_properties(&[
-            ("readonly", "on"),
+        self.storage
+            .set_property(ds, "canmount", "noauto")
+            .map_err(zfs_err)?;
+        let props = crate::storage::owned(&[
+            ("readonly", readonly),
             ("atime", "off"),
             ("mountpoint", mp.as_str()),
             (P_DOT, dot_prop.as_str()),
             (P_DOTID, dot.id.as_str()),
-            (P_BRANCH, b.name.as_str()),
-        ])
-        .map_err(zfs_err)
+            (P_BRANCH, branch),
+        ]);
+        self.storage.set_properties(ds, &props).map_err(zfs_err)
     }
 
     /// Copies a commit's record onto its replicated snapshot, as the master has it.
     fn label_commit(&self, fs: &str, c: &CommitRecord) -> Result<()> {
-        let snap = self
-            .pool
-            .dataset(&Node::rel(fs))
-            .get_snapshot(&c.id)
-            .map_err(zfs_err)?;
-        snap.set_properties(&encode_commit(c)).map_err(zfs_err)
+        self.storage
+            .set_snapshot_properties(Ds::Branch(fs), &c.id, &encode_commit(c))
+            .map_err(zfs_err)
     }
 
     /// Destroys this node's copy of a deleted (or superseded) branch, if it has one.
     fn destroy_replica(&self, fs: &str) -> Result<()> {
-        match self.pool.dataset(&Node::rel(fs)).destroy() {
+        match self.storage.destroy(Ds::Branch(fs)) {
             Ok(()) => {
                 tracing::info!(%fs, "destroyed local copy");
                 Ok(())
@@ -416,41 +424,37 @@ impl Node {
         from: Option<&str>,
         to: &str,
         intermediates: bool,
-    ) -> Result<SendStream> {
+    ) -> Result<Box<dyn Sending>> {
         let check = |s: &str| {
             names::validate(Kind::Branch, s.trim_start_matches(HANDOFF_PREFIX))
                 .map_err(|e| DaemonError::BadRequest(e.to_string()))
         };
         check(fs)?;
         check(to)?;
-        let missing = |what: String| {
-            move |_| DaemonError::NotFound(format!("{what} does not exist on this node"))
+        let present = |ds: Ds<'_>, snap: &str, what: &str| match self.storage.has_snapshot(ds, snap)
+        {
+            Ok(true) => Ok(()),
+            _ => Err(DaemonError::NotFound(format!(
+                "{what} does not exist on this node"
+            ))),
         };
-        let snap = self
-            .pool
-            .dataset(&Node::rel(fs))
-            .get_snapshot(to)
-            .map_err(missing(format!("{fs}@{to}")))?;
-        let from_snap = match from {
+        let ds = Ds::Branch(fs);
+        present(ds, to, &format!("{fs}@{to}"))?;
+        let base = match from {
             Some(f) => {
                 let (ffs, fsnap) = f
                     .split_once('@')
                     .ok_or_else(|| DaemonError::BadRequest(format!("bad base snapshot {f}")))?;
                 check(ffs)?;
                 check(fsnap)?;
-                let s = self
-                    .pool
-                    .dataset(&Node::rel(ffs))
-                    .get_snapshot(fsnap)
-                    .map_err(missing(f.to_string()))?;
-                Some((s, ffs == fs))
+                present(Ds::Branch(ffs), fsnap, f)?;
+                Some((Ds::Branch(ffs), fsnap))
             }
             None => None,
         };
-        snap.send(
-            from_snap.as_ref().map(|(s, _)| s),
-            intermediates && from_snap.as_ref().is_some_and(|(_, same)| *same),
-        )
-        .map_err(zfs_err)
+        let within = from.is_some_and(|f| f.split_once('@').is_some_and(|(ffs, _)| ffs == fs));
+        self.storage
+            .send(ds, to, base, intermediates && within)
+            .map_err(zfs_err)
     }
 }

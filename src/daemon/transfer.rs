@@ -25,7 +25,7 @@ use crate::client::config::Remote;
 use crate::client::{Client, ClientError, Upgraded};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord};
 use crate::names::Kind;
-use crate::zfs::{Input, Snapshot};
+use crate::storage::{Ds, Input, Rollback, Sending, Storage};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -137,24 +137,25 @@ impl Fresh {
 }
 
 /// Where a new dot is received before it is confirmed; [`Node::recover`] destroys leftovers.
-pub(super) fn staging(fs: &str) -> String {
-    format!("{}/{STAGING_PREFIX}{fs}", super::node::DMFS)
-}
-
-pub(super) const STAGING_PREFIX: &str = "recv-";
-
 /// Commits of a branch ready to be sent: `to` in full, or everything after `from` up to `to`.
 pub struct Outgoing {
-    to: Snapshot,
-    from: Option<Snapshot>,
+    storage: std::sync::Arc<dyn Storage>,
+    /// (filesystem id, snapshot) of the newest commit sent.
+    to: (String, String),
+    /// (filesystem id, snapshot) the increment starts from: of the same filesystem, or of
+    /// its origin for a clone stream.
+    from: Option<(String, String)>,
     /// For the progress bar: exact enough for a full stream, a rough guess for an increment.
     pub estimate: Option<u64>,
 }
 
 impl Outgoing {
     /// The stream, through a pipe.
-    pub fn stream(&self) -> Result<crate::zfs::SendStream> {
-        self.to.send(self.from.as_ref(), true).map_err(zfs_err)
+    pub fn stream(&self) -> Result<Box<dyn Sending>> {
+        let from = self.from.as_ref().map(|(f, s)| (Ds::Branch(f), s.as_str()));
+        self.storage
+            .send(Ds::Branch(&self.to.0), &self.to.1, from, true)
+            .map_err(zfs_err)
     }
 
     /// Moves the stream into `conn` (see [`splice_out`]).
@@ -173,7 +174,7 @@ impl Outgoing {
 /// `idle` (a cut link without a reset) ends it. Returns the stream's size once `zfs send` has
 /// exited cleanly.
 pub fn splice_out(
-    mut stream: crate::zfs::SendStream,
+    mut stream: Box<dyn Sending>,
     conn: &std::net::TcpStream,
     idle: Duration,
     tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
@@ -211,14 +212,15 @@ impl Node {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
-        let ds = self.pool.dataset(&Node::rel(&b.fs_id));
+        let ds = Ds::Branch(&b.fs_id);
         let snap = |id: &str| {
             check_name(Kind::Branch, id)?;
-            ds.get_snapshot(id).map_err(|_| {
-                DaemonError::NotFound(format!(
+            match self.storage.has_snapshot(ds, id) {
+                Ok(true) => Ok((b.fs_id.clone(), id.to_string())),
+                _ => Err(DaemonError::NotFound(format!(
                     "commit {id} is not on branch '{branch}' on this node"
-                ))
-            })
+                ))),
+            }
         };
         let to = snap(to)?;
         let from = match from {
@@ -237,21 +239,36 @@ impl Node {
                                 "commit {id} is not in the history of branch '{branch}'"
                             ))
                         })?;
-                    let origin = self.pool.dataset(&Node::rel(fs));
-                    Some(origin.get_snapshot(id).map_err(zfs_err)?)
+                    if !self
+                        .storage
+                        .has_snapshot(Ds::Branch(fs), id)
+                        .map_err(zfs_err)?
+                    {
+                        return Err(DaemonError::NotFound(format!(
+                            "commit {id} is not on this node; try again once it has replicated"
+                        )));
+                    }
+                    Some((fs.clone(), id.to_string()))
                 }
                 Err(e) => return Err(e),
             },
         };
         // Growth between the two commits; rewritten data makes it low.
+        let size =
+            |(fs, snap): &(String, String)| self.storage.snapshot_referenced(Ds::Branch(fs), snap);
         let estimate = match &from {
-            None => to.referenced().ok(),
-            Some(f) => match (to.referenced(), f.referenced()) {
+            None => size(&to).ok(),
+            Some(f) => match (size(&to), size(f)) {
                 (Ok(t), Ok(f)) if t > f => Some(t - f),
                 _ => None,
             },
         };
-        Ok(Outgoing { to, from, estimate })
+        Ok(Outgoing {
+            storage: self.storage.clone(),
+            to,
+            from,
+            estimate,
+        })
     }
 
     /// Receives a stream of commits into `branch`: creating the dot if it does not exist and
@@ -335,14 +352,13 @@ impl Node {
         };
         // A new dot or branch is received under a hidden name and renamed when confirmed, so
         // neither a crash nor an unconfirmed stream can ever leave one that looks real.
-        let rel = match fresh {
-            Some(_) => staging(&fs),
-            None => Node::rel(&fs),
+        let ds = match fresh {
+            Some(_) => Ds::Staging(&fs),
+            None => Ds::Branch(&fs),
         };
         if fresh.is_some() {
             self.drop_unconfirmed(ns, name, branch);
         }
-        let ds = self.pool.dataset(&rel);
         if let (None, Some(dot)) = (&fresh, &target_dot) {
             // `zfs receive` moves a mounted branch's files forward at once, before the client
             // has confirmed anything: the branch stays unmounted until then, and whoever
@@ -359,16 +375,16 @@ impl Node {
         }
         // `zfs receive` checks the stream's own checksum and refuses a cut or altered stream.
         let received = self
-            .pool
-            .receive(&rel, fresh.is_none(), body)
+            .storage
+            .receive(ds, fresh.is_none(), body)
             .map_err(zfs_err);
         // What arrived must be known exactly: a receive whose snapshots cannot be listed is
         // undone rather than confirmed with fewer commits than were sent. An existing branch
         // was at `from` (see `check_receivable`), so what came is what follows it; a staging
         // filesystem or a branch without commits holds only what came.
         let snapshots = received.and_then(|bytes| {
-            ds.snapshots().map_err(zfs_err).map(|after| {
-                let names = after.iter().map(|s| s.name().to_string());
+            self.storage.snapshots(ds).map_err(zfs_err).map(|after| {
+                let names = after.into_iter();
                 let came = match (&fresh, from) {
                     (None, Some(id)) => names.skip_while(|s| s != id).skip(1).collect(),
                     _ => names.collect::<Vec<_>>(),
@@ -433,14 +449,14 @@ impl Node {
                 "stop them on that cluster first",
             ));
         }
-        let ds = self.pool.dataset(&Node::rel(&b.fs_id));
+        let ds = Ds::Branch(&b.fs_id);
         let arrived = match from {
             Some(id) => {
-                let snaps = ds.snapshots().map_err(zfs_err)?;
-                let at = snaps.iter().position(|s| s.name() == id).ok_or_else(|| {
+                let snaps = self.storage.snapshots(ds).map_err(zfs_err)?;
+                let at = snaps.iter().position(|s| s == id).ok_or_else(|| {
                     DaemonError::Internal(format!(
-                        "commit {id} is registered but its snapshot is missing from {}",
-                        ds.name()
+                        "commit {id} is registered but its snapshot is missing from branch '{}'",
+                        b.name
                     ))
                 })?;
                 snaps[at + 1..].to_vec()
@@ -463,15 +479,16 @@ impl Node {
                 .iter()
                 .map(|s| {
                     Ok(api::Arrived {
-                        id: s.name().to_string(),
-                        guid: s.guid().map_err(zfs_err)?,
+                        id: s.clone(),
+                        guid: self.storage.guid(ds, s).map_err(zfs_err)?,
                     })
                 })
                 .collect();
         }
         if let (Some(id), false) = (from, arrived.is_empty()) {
-            let base = ds.get_snapshot(id).map_err(zfs_err)?;
-            ds.rollback_to(&base).map_err(zfs_err)?;
+            self.storage
+                .rollback(ds, id, Rollback::DestroyingLater)
+                .map_err(zfs_err)?;
         }
         Ok(Vec::new())
     }
@@ -485,14 +502,14 @@ impl Node {
     ) -> Result<Vec<String>> {
         self.authorise(user, ns)?;
         let l = self.load(ns, name)?;
-        let ds = self.pool.dataset(&Node::rel(&l.branch(branch)?.fs_id));
+        let ds = Ds::Branch(&l.branch(branch)?.fs_id);
         ids.iter()
             .map(|id| {
                 check_name(Kind::Branch, id)?;
-                let snap = ds.get_snapshot(id).map_err(|_| {
+                // A missing snapshot's GUID cannot be read: one call both checks and answers.
+                self.storage.guid(ds, id).map_err(|_| {
                     DaemonError::NotFound(format!("commit {id} is not on branch '{branch}' here"))
-                })?;
-                snap.guid().map_err(zfs_err)
+                })
             })
             .collect()
     }
@@ -591,19 +608,20 @@ impl Node {
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.pending.take(fs);
         self.pending.unhide(fs);
-        let ds = self.pool.dataset(&Node::rel(fs));
-        let snaps = ds.snapshots().map_err(zfs_err)?;
+        let ds = Ds::Branch(fs);
+        let snaps = self.storage.snapshots(ds).map_err(zfs_err)?;
         let registered = self.store.commits(fs)?;
-        let known = |s: &Snapshot| {
-            registered.iter().any(|c| c.id == s.name())
-                || s.name().starts_with(super::replicate::HANDOFF_PREFIX)
+        let known = |s: &String| {
+            registered.iter().any(|c| &c.id == s) || s.starts_with(super::replicate::HANDOFF_PREFIX)
         };
         let Some(last) = snaps.iter().rposition(known) else {
             return Ok(());
         };
         if last + 1 < snaps.len() {
             tracing::info!(%fs, dropped = snaps.len() - last - 1, "dropping unconfirmed arrivals before a mount");
-            ds.rollback_to(&snaps[last]).map_err(zfs_err)?;
+            self.storage
+                .rollback(ds, &snaps[last], Rollback::DestroyingLater)
+                .map_err(zfs_err)?;
         }
         Ok(())
     }
@@ -611,7 +629,7 @@ impl Node {
     /// Mounts a branch again that a stream found mounted, once the stream is settled.
     fn show_again(&self, fs: &str) {
         if self.pending.unhide(fs)
-            && let Err(e) = self.pool.dataset(&Node::rel(fs)).ensure_mounted()
+            && let Err(e) = self.storage.mount(Ds::Branch(fs))
         {
             tracing::warn!(%fs, error = %e, "cannot mount a branch again after a receive; it mounts on next use");
         }
@@ -621,12 +639,9 @@ impl Node {
     /// are mounted again (called from the sweep).
     pub(super) fn show_overdue(&self) {
         for (fs, h) in self.pending.overdue() {
-            let done = self.drop_arrivals(&h.dot, &fs).and_then(|()| {
-                self.pool
-                    .dataset(&Node::rel(&fs))
-                    .ensure_mounted()
-                    .map_err(zfs_err)
-            });
+            let done = self
+                .drop_arrivals(&h.dot, &fs)
+                .and_then(|()| self.storage.mount(Ds::Branch(&fs)).map_err(zfs_err));
             if let Err(e) = done {
                 tracing::warn!(%fs, error = %e, "cannot show a branch again after an unconfirmed receive");
             }
@@ -645,8 +660,8 @@ impl Node {
     /// A staging filesystem goes; one that will not is destroyed at the next start (see
     /// `Node::recover`), and is invisible meanwhile.
     fn destroy_staging(&self, fs: &str) {
-        match self.pool.dataset(&staging(fs)).destroy() {
-            Ok(()) | Err(crate::zfs::ZfsError::NotFound(_)) => {}
+        match self.storage.destroy(Ds::Staging(fs)) {
+            Ok(()) | Err(crate::storage::Error::NotFound(_)) => {}
             Err(e) => {
                 tracing::warn!(%fs, error = %e, "cannot destroy a staging filesystem yet; it goes at the next start")
             }
@@ -659,9 +674,11 @@ impl Node {
         if created {
             self.destroy_staging(fs);
         } else if let Some(id) = from {
-            let ds = self.pool.dataset(&Node::rel(fs));
-            if let Ok(snap) = ds.get_snapshot(id) {
-                ds.rollback_to(&snap).map_err(zfs_err)?;
+            let ds = Ds::Branch(fs);
+            if self.storage.has_snapshot(ds, id).unwrap_or(false) {
+                self.storage
+                    .rollback(ds, id, Rollback::DestroyingLater)
+                    .map_err(zfs_err)?;
             }
         }
         Ok(())
@@ -671,21 +688,10 @@ impl Node {
     /// properties, and it is registered.
     fn publish_received(&self, fs: &str, f: &Fresh) -> Result<()> {
         let (dot, b) = (&f.dot, &f.branch);
-        let mut ds = self.pool.dataset(&staging(fs));
-        ds.rename(&format!("{}/{}", self.pool.name(), Node::rel(fs)))
+        self.storage
+            .rename(Ds::Staging(fs), Ds::Branch(fs))
             .map_err(zfs_err)?;
-        let mp = self.mountpoint(fs).display().to_string();
-        let dot_prop = format!("{}/{}", dot.namespace, dot.name);
-        // Before the mountpoint: with the default canmount=on, setting it would mount.
-        ds.set_property("canmount", "noauto").map_err(zfs_err)?;
-        ds.set_properties(&[
-            ("atime", "off"),
-            ("mountpoint", mp.as_str()),
-            (super::node::P_DOT, dot_prop.as_str()),
-            (super::node::P_DOTID, dot.id.as_str()),
-            (super::node::P_BRANCH, b.name.as_str()),
-        ])
-        .map_err(zfs_err)?;
+        self.label_branch(Ds::Branch(fs), fs, "off", dot, &b.name)?;
         let registered = if f.new_dot() {
             self.store.create_dot(dot, b, &self.id)?
         } else {
@@ -766,9 +772,9 @@ impl Node {
         ids: &[String],
         infos: &[api::CommitInfo],
     ) -> Result<Vec<String>> {
-        let ds = self.pool.dataset(&Node::rel(fs));
+        let ds = Ds::Branch(fs);
         // One listing for all of them rather than a lookup per commit.
-        let here = ds.snapshots().map_err(zfs_err)?;
+        let here = self.storage.snapshots(ds).map_err(zfs_err)?;
         let mut seq = self.store.commits(fs)?.last().map_or(0, |c| c.seq);
         let mut done = Vec::new();
         for id in ids {
@@ -784,12 +790,14 @@ impl Node {
                 seq,
                 metadata: info.metadata.clone(),
             };
-            let snap = here.iter().find(|s| s.name() == id).ok_or_else(|| {
-                DaemonError::Internal(format!(
+            if !here.contains(id) {
+                return Err(DaemonError::Internal(format!(
                     "received snapshot {id} vanished before confirmation"
-                ))
-            })?;
-            snap.set_properties(&encode_commit(&rec)).map_err(zfs_err)?;
+                )));
+            }
+            self.storage
+                .set_snapshot_properties(ds, id, &encode_commit(&rec))
+                .map_err(zfs_err)?;
             self.store.put_commit(fs, &rec)?;
             done.push(id.clone());
         }

@@ -339,6 +339,15 @@ impl Filesystem {
         &self.name
     }
 
+    /// Handle for snapshot `snap` of this filesystem without asking ZFS; operations on a
+    /// missing snapshot fail with [`ZfsError::NotFound`].
+    pub fn at(&self, snap: &str) -> Snapshot {
+        Snapshot {
+            filesystem: self.name.clone(),
+            name: snap.to_string(),
+        }
+    }
+
     /// Takes a snapshot, setting `props` atomically with its creation.
     pub fn snapshot(&self, snap: &str, props: Props<'_>) -> Result<Snapshot> {
         let full = format!("{}@{snap}", self.name);

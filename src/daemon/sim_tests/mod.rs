@@ -1,0 +1,275 @@
+//! Unit tests of the node's logic on the storage simulator and an in-memory registry: no root,
+//! zfs-fuse or etcd. The end-to-end suites under `tests/` run the same verbs on real ZFS.
+
+mod dots;
+mod recovery;
+mod reset;
+mod storage;
+mod transfer;
+
+use std::sync::Arc;
+
+use super::DaemonError;
+use super::intent::Journal;
+use super::mounts::MountTable;
+use super::node::Node;
+use super::peer::Peers;
+use crate::api;
+use crate::cluster::memory::MemoryKv;
+use crate::cluster::{Kv, Store};
+use crate::storage::sim::SimStorage;
+use crate::storage::{Ds, Storage};
+
+pub const ADMIN: &str = super::ADMIN;
+
+/// One registry shared by the nodes of a simulated cluster.
+#[derive(Clone, Default)]
+pub struct SharedKv(Arc<MemoryKv>);
+
+impl Kv for SharedKv {
+    fn get(&self, key: &str) -> crate::cluster::Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+    fn list(&self, prefix: &str) -> crate::cluster::Result<Vec<(String, Vec<u8>)>> {
+        self.0.list(prefix)
+    }
+    fn list_keys(&self, prefix: &str) -> crate::cluster::Result<Vec<String>> {
+        self.0.list_keys(prefix)
+    }
+    fn put(&self, key: &str, value: &[u8]) -> crate::cluster::Result<()> {
+        self.0.put(key, value)
+    }
+    fn put_all_if_absent(
+        &self,
+        guard: &str,
+        puts: &[(String, Vec<u8>)],
+    ) -> crate::cluster::Result<bool> {
+        self.0.put_all_if_absent(guard, puts)
+    }
+    fn write_all(
+        &self,
+        puts: &[(String, Vec<u8>)],
+        keys: &[String],
+        prefixes: &[String],
+    ) -> crate::cluster::Result<()> {
+        self.0.write_all(puts, keys, prefixes)
+    }
+    fn swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> crate::cluster::Result<bool> {
+        self.0.swap(key, expected, new)
+    }
+    fn put_ephemeral(&self, key: &str, value: &[u8], ttl: i64) -> crate::cluster::Result<()> {
+        self.0.put_ephemeral(key, value, ttl)
+    }
+}
+
+/// A node on simulated storage, with its scratch directory.
+pub struct Sim {
+    pub node: Node,
+    pub storage: Arc<SimStorage>,
+    pub kv: SharedKv,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sim {
+    /// A node `id` with its own pool and registry.
+    pub fn new() -> Sim {
+        Sim::with("n1", SharedKv::default())
+    }
+
+    /// A node `id` on registry `kv` (shared with other nodes of the same cluster).
+    pub fn with(id: &str, kv: SharedKv) -> Sim {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let storage = Arc::new(SimStorage::new(
+            &format!("pool-{id}"),
+            &dir.path().join("mnt"),
+        ));
+        let node = Self::node_on(id, &storage, &kv, dir.path());
+        node.recover().expect("a fresh node starts");
+        Sim {
+            node,
+            storage,
+            kv,
+            dir,
+        }
+    }
+
+    fn node_on(id: &str, storage: &Arc<SimStorage>, kv: &SharedKv, dir: &std::path::Path) -> Node {
+        Node::new(
+            id.to_string(),
+            storage.clone(),
+            dir.join("mnt"),
+            Store::new(Box::new(kv.clone())),
+            MountTable::load(dir.join("mounts.json")),
+            None,
+            Peers::new("cluster-secret-for-tests"),
+            Journal::new(&dir.join("intents")),
+        )
+    }
+
+    /// The same pool and state directory, as after a restart, on registry `kv`.
+    pub fn restart_on(&self, kv: SharedKv) -> Node {
+        Self::node_on(&self.node.id, &self.storage, &kv, self.dir.path())
+    }
+
+    pub fn dot(&self, name: &str) -> api::DotInfo {
+        self.node
+            .create_dot(
+                ADMIN,
+                &api::CreateDot {
+                    namespace: ADMIN.into(),
+                    name: name.into(),
+                },
+            )
+            .expect("the dot is created")
+    }
+
+    /// Where branch `branch` of admin's dot `dot` shows its default subdot (mounted here).
+    pub fn path(&self, dot: &str, branch: &str) -> std::path::PathBuf {
+        let p = self
+            .node
+            .subdot_path(ADMIN, ADMIN, dot, branch, "__default__", true)
+            .expect("the subdot opens");
+        p.path.into()
+    }
+
+    pub fn write(&self, dot: &str, branch: &str, file: &str, content: &str) {
+        std::fs::write(self.path(dot, branch).join(file), content).expect("writable");
+    }
+
+    pub fn read(&self, dot: &str, branch: &str, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(dot, branch).join(file)).ok()
+    }
+
+    pub fn commit(&self, dot: &str, branch: &str, msg: &str) -> String {
+        self.try_commit(dot, branch, msg).expect("committed")
+    }
+
+    pub fn try_commit(&self, dot: &str, branch: &str, msg: &str) -> Result<String, DaemonError> {
+        self.node
+            .commit(
+                ADMIN,
+                ADMIN,
+                dot,
+                branch,
+                &api::CreateCommit {
+                    message: msg.into(),
+                    metadata: Default::default(),
+                },
+            )
+            .map(|c| c.id)
+    }
+
+    pub fn branch(
+        &self,
+        dot: &str,
+        name: &str,
+        from: &str,
+        commit: Option<&str>,
+    ) -> Result<api::BranchInfo, DaemonError> {
+        self.node.create_branch(
+            ADMIN,
+            ADMIN,
+            dot,
+            &api::CreateBranch {
+                name: name.into(),
+                from_branch: from.into(),
+                from_commit: commit.map(str::to_string),
+            },
+        )
+    }
+
+    pub fn reset(
+        &self,
+        dot: &str,
+        branch: &str,
+        commit: &str,
+    ) -> Result<api::ResetDone, DaemonError> {
+        self.node.reset(
+            ADMIN,
+            ADMIN,
+            dot,
+            branch,
+            &api::Reset {
+                commit: commit.into(),
+                force: false,
+            },
+        )
+    }
+
+    /// Commit messages of a branch, newest first.
+    pub fn log(&self, dot: &str, branch: &str) -> Vec<String> {
+        self.node
+            .log(ADMIN, ADMIN, dot, branch)
+            .expect("the log reads")
+            .into_iter()
+            .map(|c| c.message)
+            .collect()
+    }
+
+    pub fn fs_id(&self, dot: &str, branch: &str) -> String {
+        self.node
+            .branches(ADMIN, ADMIN, dot)
+            .expect("branches")
+            .into_iter()
+            .find(|b| b.name == branch)
+            .expect("the branch exists")
+            .filesystem_id
+    }
+
+    /// Snapshot names of branch `branch`'s filesystem.
+    pub fn snaps(&self, dot: &str, branch: &str) -> Vec<String> {
+        let fs = self.fs_id(dot, branch);
+        self.storage.snapshots(Ds::Branch(&fs)).expect("listed")
+    }
+
+    /// Checks that the registry and the simulated pool agree for every branch of `dot`.
+    pub fn assert_consistent(&self, dot: &str) {
+        for b in self.node.branches(ADMIN, ADMIN, dot).expect("branches") {
+            let fs = Ds::Branch(&b.filesystem_id);
+            assert!(
+                self.storage.exists(fs).unwrap(),
+                "branch {} has no filesystem",
+                b.name
+            );
+            let snaps = self.storage.snapshots(fs).unwrap();
+            let commits = self.node.store().commits(&b.filesystem_id).unwrap();
+            let ids: Vec<&String> = commits.iter().map(|c| &c.id).collect();
+            let commit_snaps: Vec<&String> =
+                snaps.iter().filter(|s| !s.starts_with("dm")).collect();
+            assert_eq!(
+                ids, commit_snaps,
+                "registry and pool disagree on branch {}",
+                b.name
+            );
+        }
+        assert!(
+            !self
+                .storage
+                .tree()
+                .keys()
+                .any(|k| k.ends_with("-reset") || k.contains("/recv-")),
+            "leftovers: {:?}",
+            self.storage.tree()
+        );
+    }
+}
+
+/// The error's variant name and message, for asserting on both.
+pub fn kind(e: &DaemonError) -> &'static str {
+    match e {
+        DaemonError::BadRequest(_) => "BadRequest",
+        DaemonError::Forbidden(_) => "Forbidden",
+        DaemonError::NotFound(_) => "NotFound",
+        DaemonError::Conflict(_) => "Conflict",
+        DaemonError::InUse(_) => "InUse",
+        DaemonError::PoolFull(_) => "PoolFull",
+        DaemonError::Zfs(_) => "Zfs",
+        DaemonError::Unsettled { .. } => "Unsettled",
+        _ => "other",
+    }
+}

@@ -1,0 +1,198 @@
+//! `reset --hard` within a branch and past its branch point, on the simulator.
+
+use super::{Sim, kind};
+use crate::storage::sim::Fault;
+use crate::storage::{Ds, Storage};
+
+/// A dot with commits c1..c3 on master, file `f` holding each one's name.
+fn three_commits() -> (Sim, Vec<String>) {
+    let s = Sim::new();
+    s.dot("d");
+    let ids = ["c1", "c2", "c3"]
+        .iter()
+        .map(|c| {
+            s.write("d", "master", "f", c);
+            s.commit("d", "master", c)
+        })
+        .collect();
+    (s, ids)
+}
+
+#[test]
+fn reset_removes_later_commits_and_restores_files() {
+    let (s, ids) = three_commits();
+    let done = s.reset("d", "master", &ids[0][..6]).unwrap();
+    assert_eq!(done.commit, ids[0]);
+    assert_eq!(done.removed, [ids[2].clone(), ids[1].clone()]);
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c1"));
+    s.assert_consistent("d");
+}
+
+#[test]
+fn reset_to_the_head_discards_uncommitted_changes_only() {
+    let (s, ids) = three_commits();
+    s.write("d", "master", "f", "dirty");
+    s.write("d", "master", "new", "dirty");
+    let done = s.reset("d", "master", &ids[2]).unwrap();
+    assert!(done.removed.is_empty());
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c3"));
+    assert_eq!(s.read("d", "master", "new"), None);
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+}
+
+#[test]
+fn reset_discards_changes_before_it_destroys_commits() {
+    let (s, ids) = three_commits();
+    let fs = s.fs_id("d", "master");
+    s.reset("d", "master", &ids[0]).unwrap();
+    let rollbacks: Vec<String> = s
+        .storage
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("rollback "))
+        .collect();
+    assert_eq!(
+        rollbacks,
+        [
+            format!("rollback dmfs/{fs}@{}", ids[2]),
+            format!("rollback dmfs/{fs}@{}", ids[0])
+        ]
+    );
+}
+
+#[test]
+fn reset_on_a_full_pool_changes_nothing_and_says_so() {
+    let (s, ids) = three_commits();
+    s.write("d", "master", "f", "dirty");
+    s.storage.fail_next("rollback", Fault::NoSpace);
+    let e = s.reset("d", "master", &ids[0]).unwrap_err();
+    assert_eq!(kind(&e), "PoolFull", "{e}");
+    assert!(e.to_string().contains("nothing was changed"), "{e}");
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("dirty"));
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_reset_stopped_part_way_says_what_is_left_and_the_log_matches() {
+    let (s, ids) = three_commits();
+    // Uncommitted changes go; destroying the later commits then fails.
+    s.storage.fail_nth("rollback", 2, Fault::NoSpace);
+    let e = s.reset("d", "master", &ids[0]).unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("part-way") && msg.contains("0 of 2"), "{msg}");
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    s.assert_consistent("d");
+    // Running it again finishes.
+    s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(s.log("d", "master"), ["c1"]);
+}
+
+#[test]
+fn reset_is_refused_when_a_branch_grew_from_a_commit_it_would_remove() {
+    let (s, ids) = three_commits();
+    s.branch("d", "feature", "master", Some(&ids[1])).unwrap();
+    let e = s.reset("d", "master", &ids[0]).unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert!(e.to_string().contains("feature"), "{e}");
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    assert_eq!(s.log("d", "feature"), ["c2", "c1"]);
+    s.assert_consistent("d");
+}
+
+#[test]
+fn reset_may_remove_commits_after_a_branch_point() {
+    let (s, ids) = three_commits();
+    s.branch("d", "feature", "master", Some(&ids[0])).unwrap();
+    s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.read("d", "feature", "f").as_deref(), Some("c1"));
+    s.assert_consistent("d");
+}
+
+#[test]
+fn reset_to_an_unknown_commit_is_not_found_and_changes_nothing() {
+    let (s, _) = three_commits();
+    let e = s.reset("d", "master", "abcdef12").unwrap_err();
+    assert_eq!(kind(&e), "NotFound", "{e}");
+    assert!(e.to_string().contains("dm log"), "{e}");
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+}
+
+#[test]
+fn reset_past_the_branch_point_re_clones_the_branch() {
+    let (s, ids) = three_commits();
+    s.branch("d", "b", "master", Some(&ids[1])).unwrap();
+    s.write("d", "b", "f", "b1");
+    s.commit("d", "b", "b1");
+    let fs = s.fs_id("d", "b");
+    let done = s.reset("d", "b", &ids[0]).unwrap();
+    assert_eq!(done.removed.len(), 1);
+    assert_eq!(s.log("d", "b"), ["c1"]);
+    assert_eq!(s.read("d", "b", "f").as_deref(), Some("c1"));
+    assert_eq!(s.fs_id("d", "b"), fs, "same filesystem id");
+    assert_eq!(
+        s.storage.origin(Ds::Branch(&fs)).unwrap(),
+        Some((s.fs_id("d", "master"), ids[0].clone()))
+    );
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_re_clone_that_fails_puts_the_old_branch_back() {
+    let (s, ids) = three_commits();
+    s.branch("d", "b", "master", Some(&ids[1])).unwrap();
+    s.write("d", "b", "f", "b1");
+    s.commit("d", "b", "b1");
+    s.storage.fail_next("create", Fault::NoSpace);
+    let e = s.reset("d", "b", &ids[0]).unwrap_err();
+    assert_eq!(kind(&e), "PoolFull", "{e}");
+    assert_eq!(s.log("d", "b"), ["b1", "c2", "c1"]);
+    assert_eq!(s.read("d", "b", "f").as_deref(), Some("b1"));
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_busy_branch_is_not_re_cloned() {
+    let (s, ids) = three_commits();
+    s.branch("d", "b", "master", Some(&ids[1])).unwrap();
+    s.commit("d", "b", "b1");
+    let fs = s.fs_id("d", "b");
+    s.path("d", "b");
+    s.storage.fail_next("set_properties", Fault::Busy);
+    let e = s.reset("d", "b", &ids[0]).unwrap_err();
+    assert_eq!(kind(&e), "InUse", "{e}");
+    assert!(e.to_string().contains(&fs), "names the mountpoint: {e}");
+    assert_eq!(s.log("d", "b"), ["b1", "c2", "c1"]);
+    s.assert_consistent("d");
+}
+
+#[test]
+fn reset_of_a_branch_to_its_branch_point_drops_its_own_commits() {
+    let (s, ids) = three_commits();
+    s.branch("d", "b", "master", Some(&ids[1])).unwrap();
+    s.commit("d", "b", "b1");
+    let creates_before = s
+        .storage
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("create"))
+        .count();
+    s.reset("d", "b", &ids[1]).unwrap();
+    let creates_after = s
+        .storage
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("create"))
+        .count();
+    assert_eq!(
+        creates_after,
+        creates_before + 1,
+        "a fresh clone: {:?}",
+        s.storage.calls()
+    );
+    assert_eq!(s.log("d", "b"), ["c2", "c1"]);
+    s.assert_consistent("d");
+}

@@ -1,0 +1,250 @@
+//! Transfers between two clusters (`dm push`/`pull`/`clone`), daemon to daemon, on two
+//! simulated pools: what the client's choreography asks of each side.
+
+use std::io::Read;
+
+use super::{ADMIN, Sim, kind};
+use crate::api;
+use crate::storage::Input;
+
+const DOT: (&str, &str, &str) = (ADMIN, "d", "master");
+
+/// The stream `src` sends for `from..to` of admin's dot `d` master.
+fn stream(src: &Sim, from: Option<&str>, to: &str) -> Vec<u8> {
+    let out = src.node.send_commits(ADMIN, DOT, from, to).unwrap();
+    let mut s = out.stream().unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).unwrap();
+    s.finish().unwrap();
+    bytes
+}
+
+/// Receives `bytes` on `dst` and confirms them with `src`'s commit records, as the client does.
+fn deliver(
+    src: &Sim,
+    dst: &Sim,
+    from: Option<&str>,
+    bytes: &[u8],
+) -> Result<Vec<String>, crate::daemon::DaemonError> {
+    let got = dst
+        .node
+        .receive_commits(ADMIN, DOT, from, Some(Input::Read(&mut &bytes[..])))?;
+    let commits = src.node.log(ADMIN, ADMIN, "d", "master").unwrap();
+    dst.node.confirm_commits(
+        ADMIN,
+        DOT,
+        &api::ConfirmReceive {
+            bytes: got.bytes,
+            commits,
+        },
+    )
+}
+
+fn head(s: &Sim) -> String {
+    s.node.log(ADMIN, ADMIN, "d", "master").unwrap()[0]
+        .id
+        .clone()
+}
+
+fn first(s: &Sim) -> String {
+    s.node
+        .log(ADMIN, ADMIN, "d", "master")
+        .unwrap()
+        .last()
+        .unwrap()
+        .id
+        .clone()
+}
+
+/// A whole branch to a far side that lacks the dot, as the client does it: the first commit
+/// in full, then the rest as one increment. Returns the commits registered.
+fn push_all(src: &Sim, dst: &Sim) -> usize {
+    let (c1, head) = (first(src), head(src));
+    let mut done = deliver(src, dst, None, &stream(src, None, &c1))
+        .unwrap()
+        .len();
+    if head != c1 {
+        done += deliver(src, dst, Some(&c1), &stream(src, Some(&c1), &head))
+            .unwrap()
+            .len();
+    }
+    done
+}
+
+fn source() -> Sim {
+    let src = Sim::new();
+    src.dot("d");
+    src.write("d", "master", "f", "one");
+    src.commit("d", "master", "c1");
+    src.write("d", "master", "f", "two");
+    src.commit("d", "master", "c2");
+    src
+}
+
+#[test]
+fn a_dot_pushed_in_full_arrives_with_its_commits_and_files() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    assert_eq!(push_all(&src, &dst), 2);
+    assert_eq!(dst.log("d", "master"), ["c2", "c1"]);
+    assert_eq!(dst.read("d", "master", "f").as_deref(), Some("two"));
+    let ids: Vec<String> = src
+        .node
+        .log(ADMIN, ADMIN, "d", "master")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        src.node.commit_guids(ADMIN, DOT, &ids).unwrap(),
+        dst.node.commit_guids(ADMIN, DOT, &ids).unwrap(),
+        "the same data on both sides"
+    );
+    dst.assert_consistent("d");
+}
+
+#[test]
+fn an_increment_continues_from_the_newest_common_commit() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let base = head(&src);
+    push_all(&src, &dst);
+    src.write("d", "master", "f", "three");
+    src.commit("d", "master", "c3");
+    let bytes = stream(&src, Some(&base), &head(&src));
+    assert_eq!(deliver(&src, &dst, Some(&base), &bytes).unwrap().len(), 1);
+    assert_eq!(dst.log("d", "master"), ["c3", "c2", "c1"]);
+    assert_eq!(dst.read("d", "master", "f").as_deref(), Some("three"));
+    dst.assert_consistent("d");
+}
+
+#[test]
+fn a_wrong_byte_count_keeps_nothing() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let bytes = stream(&src, None, &head(&src));
+    let got = dst
+        .node
+        .receive_commits(ADMIN, DOT, None, Some(Input::Read(&mut &bytes[..])))
+        .unwrap();
+    let e = dst
+        .node
+        .confirm_commits(
+            ADMIN,
+            DOT,
+            &api::ConfirmReceive {
+                bytes: got.bytes + 1,
+                commits: src.node.log(ADMIN, ADMIN, "d", "master").unwrap(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert!(e.to_string().contains("nothing was kept"), "{e}");
+    assert!(dst.storage.tree().is_empty(), "{:?}", dst.storage.tree());
+    assert_eq!(
+        kind(&dst.node.show(ADMIN, ADMIN, "d").unwrap_err()),
+        "NotFound"
+    );
+}
+
+#[test]
+fn a_cut_stream_is_refused_and_leaves_nothing() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let bytes = stream(&src, None, &head(&src));
+    let cut = &bytes[..bytes.len() / 2];
+    let e = dst
+        .node
+        .receive_commits(ADMIN, DOT, None, Some(Input::Read(&mut &cut[..])))
+        .unwrap_err();
+    assert_eq!(e.status(), 400, "{e}");
+    assert!(dst.storage.tree().is_empty(), "{:?}", dst.storage.tree());
+}
+
+#[test]
+fn an_unconfirmed_increment_stays_invisible_and_goes_before_a_mount() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let base = head(&src);
+    push_all(&src, &dst);
+    src.write("d", "master", "f", "three");
+    src.commit("d", "master", "c3");
+    let bytes = stream(&src, Some(&base), &head(&src));
+    dst.node
+        .receive_commits(ADMIN, DOT, Some(&base), Some(Input::Read(&mut &bytes[..])))
+        .unwrap();
+    // Never confirmed: the log is as before, and whoever mounts it sees the old files.
+    assert_eq!(dst.log("d", "master"), ["c2", "c1"]);
+    assert_eq!(dst.read("d", "master", "f").as_deref(), Some("two"));
+    dst.assert_consistent("d");
+}
+
+#[test]
+fn a_branch_with_uncommitted_changes_takes_no_stream() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let base = head(&src);
+    push_all(&src, &dst);
+    dst.write("d", "master", "f", "local edit");
+    src.commit("d", "master", "c3");
+    let e = dst
+        .node
+        .receive_commits(ADMIN, DOT, Some(&base), None)
+        .unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert!(e.to_string().contains("uncommitted"), "{e}");
+    assert_eq!(dst.read("d", "master", "f").as_deref(), Some("local edit"));
+}
+
+#[test]
+fn a_branch_that_moved_on_takes_no_increment_from_an_older_base() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let base = head(&src);
+    push_all(&src, &dst);
+    dst.commit("d", "master", "diverged");
+    let e = dst
+        .node
+        .receive_commits(ADMIN, DOT, Some(&base), None)
+        .unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert_eq!(dst.log("d", "master"), ["diverged", "c2", "c1"]);
+}
+
+#[test]
+fn an_increment_for_a_dot_the_far_side_lacks_asks_for_a_full_push() {
+    let dst = Sim::with("far", Default::default());
+    let e = dst
+        .node
+        .receive_commits(ADMIN, DOT, Some("0123456789abcdef"), None)
+        .unwrap_err();
+    assert_eq!(kind(&e), "NotFound", "{e}");
+    assert!(e.to_string().contains("push it in full"), "{e}");
+}
+
+#[test]
+fn sending_a_commit_the_branch_lacks_is_not_found() {
+    let src = source();
+    let e = src
+        .node
+        .send_commits(ADMIN, DOT, None, "0123456789abcdef")
+        .err()
+        .unwrap();
+    assert_eq!(kind(&e), "NotFound", "{e}");
+}
+
+#[test]
+fn another_users_dot_is_neither_sent_nor_received() {
+    let src = source();
+    let e = src
+        .node
+        .send_commits("mallory", DOT, None, &head(&src))
+        .err()
+        .unwrap();
+    assert_eq!(kind(&e), "Forbidden", "{e}");
+    let e = src
+        .node
+        .receive_commits("mallory", DOT, None, None)
+        .unwrap_err();
+    assert_eq!(kind(&e), "Forbidden", "{e}");
+}
