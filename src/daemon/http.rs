@@ -21,6 +21,7 @@ use hyper::{Method, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::principal::Principal;
 use super::{Daemon, DaemonError, peer};
 use crate::api;
 use crate::httpd::{self, Body, BodyError};
@@ -35,9 +36,9 @@ enum Out {
     Stale(Reply, u64),
     /// With an estimate of its size, for the receiver's progress bar, and who asked (only
     /// they may read its record).
-    Stream(Box<dyn crate::storage::Sending>, Option<u64>, String),
+    Stream(Box<dyn crate::storage::Sending>, Option<u64>, Principal),
     /// A transfer to or from another cluster, run while progress lines go back (for the user).
-    Transfer(Box<api::TransferRequest>, String),
+    Transfer(Box<api::TransferRequest>, Principal),
     /// A commit stream on the connection itself, after switching protocols ([`crate::wire`]).
     Raw(Raw),
 }
@@ -45,9 +46,9 @@ enum Out {
 /// The two ends of a raw stream this node can be.
 enum Raw {
     /// With an estimate of its size, for the receiver's progress bar, and who asked.
-    Send(Box<dyn crate::storage::Sending>, Option<u64>, String),
+    Send(Box<dyn crate::storage::Sending>, Option<u64>, Principal),
     Receive {
-        user: String,
+        user: Principal,
         at: (String, String, String),
         from: Option<String>,
     },
@@ -190,7 +191,7 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
     };
     // The registry is blocking code: ask on the blocking pool.
     let d = daemon.clone();
-    let checked = tokio::task::spawn_blocking(move || d.authenticate(&user, &key).map(|_| user));
+    let checked = tokio::task::spawn_blocking(move || d.authenticate(&user, &key));
     let user = match checked.await {
         Ok(Ok(user)) => user,
         Ok(Err(e)) => return refuse(&e),
@@ -254,7 +255,7 @@ fn send_stream(
     daemon: Arc<Daemon>,
     mut stream: Box<dyn crate::storage::Sending>,
     estimate: Option<u64>,
-    user: String,
+    user: Principal,
 ) -> Response<Body> {
     let id = super::node::new_id();
     let (mut sink, body) = httpd::channel(daemon.node.stream_idle);
@@ -418,7 +419,7 @@ fn drain(conn: &std::net::TcpStream) {
 fn run_transfer(
     daemon: Arc<Daemon>,
     req: &Req,
-    user: String,
+    user: Principal,
     t: api::TransferRequest,
 ) -> Response<Body> {
     let forwarded = header(req, peer::FORWARDED).is_some();
@@ -534,7 +535,7 @@ fn query(url: &str, key: &str) -> Option<String> {
 fn branch_write(
     daemon: &Daemon,
     req: &mut Req,
-    user: &str,
+    user: &Principal,
     (ns, dot, br, verb): (&str, &str, &str, &str),
 ) -> Result<Reply, DaemonError> {
     let raw = raw_body(req)?;
@@ -583,7 +584,7 @@ fn internal(daemon: &Daemon, req: &mut Req, parts: &[&str]) -> Result<Out, Daemo
                 &need("to")?,
                 query(&url, "all").as_deref() == Some("1"),
             )?;
-            let me = peer::NODE_USER.to_string();
+            let me = Principal::Node;
             if raw {
                 return Ok(Out::Raw(Raw::Send(stream, None, me)));
             }
@@ -629,14 +630,14 @@ fn check_path(parts: &[&str]) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn route(daemon: &Daemon, req: &mut Req, user: String) -> Result<Out, DaemonError> {
+fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<Out, DaemonError> {
     let path = req.url().split('?').next().unwrap_or_default().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     check_path(&parts)?;
-    if user == peer::NODE_USER {
+    if user == Principal::Node {
         return internal(daemon, req, &parts);
     }
-    if user == super::membership::JOIN_USER {
+    if user == Principal::Joiner {
         return match (req.method(), parts.as_slice()) {
             (&Method::POST, ["v1", "cluster", "members"]) => {
                 let b: api::JoinRequest = body(req)?;
@@ -722,7 +723,7 @@ fn route(daemon: &Daemon, req: &mut Req, user: String) -> Result<Out, DaemonErro
 fn receive(
     daemon: &Daemon,
     req: &mut Req,
-    user: String,
+    user: Principal,
     (ns, dot, br): (String, String, String),
 ) -> Result<Out, DaemonError> {
     let node = &daemon.node;
@@ -772,41 +773,41 @@ fn receive(
 fn user_route(
     daemon: &Daemon,
     req: &mut Req,
-    user: String,
+    user: Principal,
     parts: &[&str],
 ) -> Result<Reply, DaemonError> {
     let path = parts.join("/");
     let node = &daemon.node;
     let method = req.method().clone();
-    let u = user.as_str();
+    let u = &user;
     match (&method, parts) {
         (&Method::GET, ["v1", "cluster", "nodes"]) => Ok(json(200, &daemon.nodes()?)),
         (&Method::POST, ["v1", "cluster", "members"]) => {
-            daemon.require_admin(u)?;
+            u.require_admin()?;
             let b: api::JoinRequest = body(req)?;
             Ok(json(200, &daemon.add_member(&b)?))
         }
         (&Method::POST, ["v1", "cluster", "tokens"]) => {
-            daemon.require_admin(u)?;
+            u.require_admin()?;
             let b: api::CreateToken = body(req)?;
             Ok(json(201, &daemon.create_token(&b)?))
         }
         (&Method::GET, ["v1", "cluster", "tokens"]) => {
-            daemon.require_admin(u)?;
+            u.require_admin()?;
             Ok(json(200, &daemon.tokens()?))
         }
         (&Method::DELETE, ["v1", "cluster", "tokens", id]) => {
-            daemon.require_admin(u)?;
+            u.require_admin()?;
             daemon.revoke_token(id)?;
             Ok(json(200, &serde_json::json!({ "revoked": id })))
         }
         (&Method::POST, ["v1", "users"]) => {
-            daemon.require_admin(u)?;
+            u.require_admin()?;
             let b: api::CreateUser = body(req)?;
             Ok(json(201, &daemon.create_user(&b)?))
         }
         (&Method::POST, ["v1", "cluster", "leave"]) => {
-            daemon.require_admin(u)?;
+            u.require_admin()?;
             let b: api::LeaveRequest = body(req)?;
             Ok(json(200, &daemon.leave(&b)?))
         }
@@ -815,7 +816,7 @@ fn user_route(
             &api::Ping {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 node: node.id.clone(),
-                user,
+                user: user.name().to_string(),
             },
         )),
         (&Method::POST, ["v1", "dots"]) => {

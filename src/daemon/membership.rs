@@ -110,16 +110,6 @@ impl Daemon {
         Ok(())
     }
 
-    pub fn require_admin(&self, user: &str) -> Result<()> {
-        if user == super::ADMIN {
-            Ok(())
-        } else {
-            Err(DaemonError::Forbidden(
-                "only the admin user may manage the cluster and its users".into(),
-            ))
-        }
-    }
-
     /// Creates a user whose API key opens its own namespace (`NAME/dot`).
     pub fn create_user(&self, req: &api::CreateUser) -> Result<api::NewUser> {
         names::validate(Kind::Namespace, &req.name)

@@ -14,6 +14,7 @@ mod mounts;
 mod node;
 mod peer;
 pub mod pki;
+mod principal;
 mod procs;
 mod recovery;
 mod replicate;
@@ -140,9 +141,7 @@ impl DaemonError {
     }
 }
 
-/// The user whose key opens every namespace; known from each node's own config, never from
-/// the registry.
-pub const ADMIN: &str = "admin";
+pub use principal::{ADMIN, Principal};
 
 /// SHA-256 of an API key, hex; keys are stored only this way.
 pub fn hash_key(key: &str) -> String {
@@ -177,29 +176,29 @@ pub struct Daemon {
 impl Daemon {
     /// Admin is checked against the node's own config only: it works while etcd is down, and
     /// no registry record can make anyone admin.
-    pub fn authenticate(&self, user: &str, key: &str) -> Result<(), DaemonError> {
+    pub fn authenticate(&self, user: &str, key: &str) -> Result<Principal, DaemonError> {
         if user == peer::NODE_USER {
             let secret = &self.cfg.cluster_secret;
             return if !secret.is_empty() && same(key, secret) {
-                Ok(())
+                Ok(Principal::Node)
             } else {
                 Err(DaemonError::Unauthorized)
             };
         }
         if user == membership::JOIN_USER {
-            return self.check_join_token(key);
+            return self.check_join_token(key).map(|()| Principal::Joiner);
         }
         let hash = hash_key(key);
         if user == ADMIN {
             let local = self.cfg.local_admin_key_sha256.as_deref();
             return if same(&hash, &self.admin_key_sha256) || local.is_some_and(|l| same(&hash, l)) {
-                Ok(())
+                Ok(Principal::Admin)
             } else {
                 Err(DaemonError::Unauthorized)
             };
         }
         match self.node.store().user(user)? {
-            Some(u) if same(&u.api_key_sha256, &hash) => Ok(()),
+            Some(u) if same(&u.api_key_sha256, &hash) => Ok(Principal::user(user)),
             _ => Err(DaemonError::Unauthorized),
         }
     }

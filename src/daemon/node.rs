@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::DaemonError;
 use super::intent::{Intent, Journal};
 use super::mounts::{MountRecord, MountTable};
+use super::principal::Principal;
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo, Origin};
 use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord, RegistryError, Store};
@@ -402,16 +403,6 @@ impl Node {
     }
 
     /// Users may act in their own namespace; admin in all.
-    pub fn authorise(&self, user: &str, ns: &str) -> Result<()> {
-        if user == super::ADMIN || user == ns {
-            Ok(())
-        } else {
-            Err(DaemonError::Forbidden(format!(
-                "user '{user}' may not use namespace '{ns}'"
-            )))
-        }
-    }
-
     /// Filesystem ids of deleted branches: those whose tombstone carries this cluster's seal.
     /// Any other is ignored: only a node carrying out an authorised delete writes one.
     pub(super) fn deleted(&self) -> Result<BTreeSet<String>> {
@@ -499,10 +490,10 @@ impl Node {
         }
     }
 
-    pub fn create_dot(&self, user: &str, req: &api::CreateDot) -> Result<DotInfo> {
+    pub fn create_dot(&self, user: &Principal, req: &api::CreateDot) -> Result<DotInfo> {
         check_name(Kind::Namespace, &req.namespace)?;
         check_name(Kind::Dot, &req.name)?;
-        self.authorise(user, &req.namespace)?;
+        user.may_use(&req.namespace)?;
         let lock = self.lock(&format!("name:{}/{}", req.namespace, req.name));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.dot(&req.namespace, &req.name)?.is_some() {
@@ -593,7 +584,7 @@ impl Node {
 
     /// Every dot `user` may see. While etcd is unreachable, the last listing this node made,
     /// with its age in seconds, so the caller can say it is stale.
-    pub fn list(&self, user: &str) -> Result<(Vec<DotInfo>, Option<u64>)> {
+    pub fn list(&self, user: &Principal) -> Result<(Vec<DotInfo>, Option<u64>)> {
         let (all, age) = match self.list_all() {
             Ok(all) => {
                 *self.last_list.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -611,7 +602,7 @@ impl Node {
         };
         let mine = all
             .into_iter()
-            .filter(|d| self.authorise(user, &d.namespace).is_ok())
+            .filter(|d| user.may_use(&d.namespace).is_ok())
             .collect();
         Ok((mine, age))
     }
@@ -671,8 +662,8 @@ impl Node {
         Ok(out)
     }
 
-    pub fn show(&self, user: &str, ns: &str, name: &str) -> Result<DotInfo> {
-        self.authorise(user, ns)?;
+    pub fn show(&self, user: &Principal, ns: &str, name: &str) -> Result<DotInfo> {
+        user.may_use(ns)?;
         let l = self.load(ns, name)?;
         let (masters, down) = self.masters_and_down()?;
         let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
@@ -705,8 +696,8 @@ impl Node {
         })
     }
 
-    pub fn delete(&self, user: &str, ns: &str, name: &str) -> Result<()> {
-        self.authorise(user, ns)?;
+    pub fn delete(&self, user: &Principal, ns: &str, name: &str) -> Result<()> {
+        user.may_use(ns)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
@@ -741,12 +732,18 @@ impl Node {
         Ok(())
     }
 
-    pub fn branches(&self, user: &str, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
+    pub fn branches(&self, user: &Principal, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
         Ok(self.show(user, ns, name)?.branches)
     }
 
-    pub fn delete_branch(&self, user: &str, ns: &str, name: &str, branch: &str) -> Result<()> {
-        self.authorise(user, ns)?;
+    pub fn delete_branch(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+    ) -> Result<()> {
+        user.may_use(ns)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
@@ -830,8 +827,14 @@ impl Node {
         Ok(out)
     }
 
-    pub fn log(&self, user: &str, ns: &str, name: &str, branch: &str) -> Result<Vec<CommitInfo>> {
-        self.authorise(user, ns)?;
+    pub fn log(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+    ) -> Result<Vec<CommitInfo>> {
+        user.may_use(ns)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
         Ok(self
@@ -850,13 +853,13 @@ impl Node {
 
     pub fn commit(
         &self,
-        user: &str,
+        user: &Principal,
         ns: &str,
         name: &str,
         branch: &str,
         req: &api::CreateCommit,
     ) -> Result<CommitInfo> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         api::check_commit(req).map_err(DaemonError::BadRequest)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -943,12 +946,12 @@ impl Node {
 
     pub fn create_branch(
         &self,
-        user: &str,
+        user: &Principal,
         ns: &str,
         name: &str,
         req: &api::CreateBranch,
     ) -> Result<BranchInfo> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         check_name(Kind::Branch, &req.name)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -1011,13 +1014,13 @@ impl Node {
     /// changes are gone. Refuses when a later commit has branches made from it.
     pub fn reset(
         &self,
-        user: &str,
+        user: &Principal,
         ns: &str,
         name: &str,
         branch: &str,
         req: &api::Reset,
     ) -> Result<api::ResetDone> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
@@ -1184,7 +1187,7 @@ impl Node {
     /// Host path of a subdot of a branch, created on request.
     pub fn subdot_path(
         &self,
-        user: &str,
+        user: &Principal,
         ns: &str,
         name: &str,
         branch: &str,
@@ -1202,12 +1205,12 @@ impl Node {
     /// mountpoint itself), the directory opened without following any link.
     pub fn open_subdot(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): (&str, &str, &str),
         subdot: &str,
         create: bool,
     ) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         check_name(Kind::Subdot, subdot)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::DaemonError;
 use super::node::{Node, check_name, encode_commit, new_id, now, zfs_err};
+use super::principal::Principal;
 use crate::api;
 use crate::client::config::Remote;
 use crate::client::{Client, ClientError, Upgraded};
@@ -204,12 +205,12 @@ impl Node {
     /// The commits of `branch` to send: `to` in full, or everything after `from` up to `to`.
     pub fn send_commits(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): (&str, &str, &str),
         from: Option<&str>,
         to: &str,
     ) -> Result<Outgoing> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
         let ds = Ds::Branch(&b.fs_id);
@@ -276,12 +277,12 @@ impl Node {
     /// Answers with what arrived. Without a stream, only checks that it would take one.
     pub fn receive_commits(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): (&str, &str, &str),
         from: Option<&str>,
         body: Option<Input<'_>>,
     ) -> Result<api::Receipt> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         check_name(Kind::Namespace, ns)?;
         check_name(Kind::Dot, name)?;
         check_name(Kind::Branch, branch)?;
@@ -496,11 +497,11 @@ impl Node {
     /// The GUIDs of branch commits' snapshots, in the order of `ids`.
     pub fn commit_guids(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): (&str, &str, &str),
         ids: &[String],
     ) -> Result<Vec<String>> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         let l = self.load(ns, name)?;
         let ds = Ds::Branch(&l.branch(branch)?.fs_id);
         ids.iter()
@@ -519,11 +520,11 @@ impl Node {
     /// branch's newest commit. Returns the ids registered.
     pub fn keep_received(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): (&str, &str, &str),
         req: &api::KeepReceived,
     ) -> Result<Vec<String>> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.load(ns, name)?;
@@ -710,11 +711,11 @@ impl Node {
     /// arrived.
     pub fn confirm_commits(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): (&str, &str, &str),
         req: &api::ConfirmReceive,
     ) -> Result<Vec<String>> {
-        self.authorise(user, ns)?;
+        user.may_use(ns)?;
         let lock = self.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let existing = match self.store.dot(ns, name)? {
@@ -815,19 +816,19 @@ const SENT_KEPT: usize = 64;
 
 impl SentLog {
     /// Keeps what became of stream `id`, which `user` asked for.
-    pub fn record(&self, id: String, user: &str, r: api::SentRecord) {
+    pub fn record(&self, id: String, user: &Principal, r: api::SentRecord) {
         let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if log.len() == SENT_KEPT {
             log.pop_front();
         }
-        log.push_back((id, user.to_string(), r));
+        log.push_back((id, user.name().to_string(), r));
     }
 
     /// The record of stream `id`, for the user who asked for it (or admin) only.
-    fn get(&self, user: &str, id: &str) -> Option<api::SentRecord> {
+    fn get(&self, user: &Principal, id: &str) -> Option<api::SentRecord> {
         let log = self.0.lock().unwrap_or_else(|p| p.into_inner());
         log.iter()
-            .find(|(i, owner, _)| i == id && (owner == user || user == super::ADMIN))
+            .find(|(i, owner, _)| i == id && (owner == user.name() || user.is_admin()))
             .map(|(_, _, r)| r.clone())
     }
 }
@@ -880,10 +881,10 @@ impl Node {
     /// The node holding branch `here`, when that is not this one (and the branch exists).
     pub fn master_elsewhere(
         &self,
-        user: &str,
+        user: &Principal,
         (ns, name, branch): &(String, String, String),
     ) -> Option<crate::cluster::ServerRecord> {
-        self.authorise(user, ns).ok()?;
+        user.may_use(ns).ok()?;
         let l = self.load(ns, name).ok()?;
         match self.check_master(l.branch(branch).ok()?) {
             Err(DaemonError::MasterElsewhere(s)) => Some(*s),
@@ -892,7 +893,7 @@ impl Node {
     }
 
     /// What this node knows of a stream it sent.
-    pub fn sent_record(&self, user: &str, id: &str) -> Result<api::SentRecord> {
+    pub fn sent_record(&self, user: &Principal, id: &str) -> Result<api::SentRecord> {
         self.sent.get(user, id).ok_or_else(|| {
             DaemonError::NotFound(format!("no stream {id} was sent recently from this node"))
         })
@@ -903,7 +904,7 @@ impl Node {
     /// unconfirmed: the client confirms it with the sender's checksum this returns.
     pub fn transfer(
         &self,
-        user: &str,
+        user: &Principal,
         t: &api::TransferRequest,
         report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
     ) -> Result<api::TransferDone> {
@@ -926,7 +927,7 @@ impl Node {
     /// Sends `here`'s commits after `from` up to `to` to branch `there` of the far cluster.
     fn push_to_far(
         &self,
-        user: &str,
+        user: &Principal,
         here: (&str, &str, &str),
         (far, there): (&Client, (&str, &str, &str)),
         from: Option<&str>,
@@ -961,14 +962,14 @@ impl Node {
     /// Takes `there`'s commits after `from` up to `to` from the far cluster into branch `here`.
     fn pull_from_far(
         &self,
-        user: &str,
+        user: &Principal,
         here: (&str, &str, &str),
         (far, there): (&Client, (&str, &str, &str)),
         from: Option<&str>,
         to: &str,
         report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
     ) -> Result<api::TransferDone> {
-        self.authorise(user, here.0)?;
+        user.may_use(here.0)?;
         let path = crate::client::send_path(there, from, to);
         let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
             Some(up) => {

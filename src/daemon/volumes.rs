@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use super::mounts::MountRecord;
-use super::{Daemon, DaemonError};
+use super::{ADMIN, Daemon, DaemonError, Principal};
 use crate::api::CreateDot;
 use crate::names::{self, DotRef};
 
-const ADMIN: &str = "admin";
+/// Docker's requests come through the plugin socket, which only root can reach: they act
+/// as the admin, in the namespace a volume name gives (admin's by default).
+const DOCKER: &Principal = &Principal::Admin;
 
 pub struct DockerVolumes(pub Arc<Daemon>);
 
@@ -45,12 +47,12 @@ impl DockerVolumes {
                 namespace: p.ns.clone(),
                 name: p.dot.clone(),
             };
-            match node.create_dot(ADMIN, &req) {
+            match node.create_dot(DOCKER, &req) {
                 Ok(_) | Err(DaemonError::Conflict(_)) => {}
                 Err(e) => return Err(msg(e)),
             }
         }
-        let branches = node.branches(ADMIN, &p.ns, &p.dot).map_err(msg)?;
+        let branches = node.branches(DOCKER, &p.ns, &p.dot).map_err(msg)?;
         if !branches.iter().any(|b| b.name == p.branch) {
             return Err(format!(
                 "branch '{}' of dot '{}' does not exist; create it with `dm checkout -b {}`",
@@ -71,7 +73,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         self.ensure(&p)?;
         let node = &self.0.node;
         let at = (p.ns.as_str(), p.dot.as_str(), p.branch.as_str());
-        let (path, dir) = node.open_subdot(ADMIN, at, &p.subdot, true).map_err(msg)?;
+        let (path, dir) = node.open_subdot(DOCKER, at, &p.subdot, true).map_err(msg)?;
         let path = match dir {
             Some(dir) => node.pin_subdot(dir, id).map_err(msg)?,
             None => path,
@@ -124,7 +126,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         {
             return Ok(None);
         }
-        let branches = node.branches(ADMIN, &p.ns, &p.dot).map_err(msg)?;
+        let branches = node.branches(DOCKER, &p.ns, &p.dot).map_err(msg)?;
         if !branches.iter().any(|b| b.name == p.branch) {
             return Ok(None);
         }
@@ -132,7 +134,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     }
 
     fn list(&self) -> Result<Vec<(String, String)>, String> {
-        let (dots, _) = self.0.node.list(ADMIN).map_err(msg)?;
+        let (dots, _) = self.0.node.list(DOCKER).map_err(msg)?;
         let mut out = Vec::new();
         for d in dots {
             let name = names::short(&d.namespace, &d.name, ADMIN);

@@ -1,6 +1,6 @@
 //! Dots, branches, commits, history and subdots on the simulator.
 
-use super::{ADMIN, Sim, kind};
+use super::{ADMIN, AS_ADMIN, Principal, Sim, kind};
 use crate::api;
 use crate::storage::sim::Fault;
 use crate::storage::{Ds, Storage};
@@ -24,7 +24,7 @@ fn a_dot_name_is_taken_once() {
     let e = s
         .node
         .create_dot(
-            ADMIN,
+            AS_ADMIN,
             &api::CreateDot {
                 namespace: ADMIN.into(),
                 name: "apples".into(),
@@ -47,7 +47,7 @@ fn bad_dot_names_are_refused_before_anything_is_made() {
         let e = s
             .node
             .create_dot(
-                ADMIN,
+                AS_ADMIN,
                 &api::CreateDot {
                     namespace: ADMIN.into(),
                     name: bad.into(),
@@ -65,7 +65,7 @@ fn a_user_works_only_in_their_own_namespace() {
     let e = s
         .node
         .create_dot(
-            "bob",
+            &Principal::user("bob"),
             &api::CreateDot {
                 namespace: "alice".into(),
                 name: "x".into(),
@@ -75,7 +75,7 @@ fn a_user_works_only_in_their_own_namespace() {
     assert_eq!(kind(&e), "Forbidden", "{e}");
     s.node
         .create_dot(
-            "bob",
+            &Principal::user("bob"),
             &api::CreateDot {
                 namespace: "bob".into(),
                 name: "x".into(),
@@ -83,10 +83,13 @@ fn a_user_works_only_in_their_own_namespace() {
         )
         .unwrap();
     s.dot("admins");
-    let (bobs, _) = s.node.list("bob").unwrap();
+    let (bobs, _) = s.node.list(&Principal::user("bob")).unwrap();
     let names: Vec<_> = bobs.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["x"], "bob sees only his own dots");
-    let e = s.node.show("bob", ADMIN, "admins").unwrap_err();
+    let e = s
+        .node
+        .show(&Principal::user("bob"), ADMIN, "admins")
+        .unwrap_err();
     assert_eq!(kind(&e), "Forbidden", "{e}");
 }
 
@@ -99,7 +102,7 @@ fn commits_are_listed_newest_first_with_their_author() {
     s.write("d", "master", "f", "2");
     s.commit("d", "master", "two");
     assert_eq!(s.log("d", "master"), ["two", "one"]);
-    let log = s.node.log(ADMIN, ADMIN, "d", "master").unwrap();
+    let log = s.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap();
     assert!(log.iter().all(|c| c.author == ADMIN));
     s.assert_consistent("d");
 }
@@ -111,7 +114,7 @@ fn a_commit_keeps_its_record_in_the_snapshot_properties() {
     let id = s
         .node
         .commit(
-            ADMIN,
+            AS_ADMIN,
             ADMIN,
             "d",
             "master",
@@ -264,7 +267,7 @@ fn a_branch_whose_filesystem_cannot_be_made_leaves_nothing() {
     let e = s.branch("d", "b", "master", None).unwrap_err();
     assert_eq!(kind(&e), "PoolFull", "{e}");
     assert_eq!(s.storage.tree(), before);
-    assert_eq!(s.node.branches(ADMIN, ADMIN, "d").unwrap().len(), 1);
+    assert_eq!(s.node.branches(AS_ADMIN, ADMIN, "d").unwrap().len(), 1);
 }
 
 #[test]
@@ -281,7 +284,7 @@ fn a_half_made_branch_filesystem_is_destroyed_again() {
         before,
         "the intent destroyed the new filesystem"
     );
-    assert_eq!(s.node.branches(ADMIN, ADMIN, "d").unwrap().len(), 1);
+    assert_eq!(s.node.branches(AS_ADMIN, ADMIN, "d").unwrap().len(), 1);
 }
 
 #[test]
@@ -291,11 +294,11 @@ fn deleting_a_branch_removes_its_filesystem_and_record() {
     s.commit("d", "master", "c1");
     s.branch("d", "b", "master", None).unwrap();
     let fs = s.fs_id("d", "b");
-    s.node.delete_branch(ADMIN, ADMIN, "d", "b").unwrap();
+    s.node.delete_branch(AS_ADMIN, ADMIN, "d", "b").unwrap();
     assert!(!s.storage.exists(Ds::Branch(&fs)).unwrap());
     assert!(
         s.node
-            .branches(ADMIN, ADMIN, "d")
+            .branches(AS_ADMIN, ADMIN, "d")
             .unwrap()
             .iter()
             .all(|b| b.name != "b")
@@ -309,7 +312,7 @@ fn the_master_branch_cannot_be_deleted_alone() {
     s.dot("d");
     let e = s
         .node
-        .delete_branch(ADMIN, ADMIN, "d", "master")
+        .delete_branch(AS_ADMIN, ADMIN, "d", "master")
         .unwrap_err();
     assert_eq!(kind(&e), "BadRequest", "{e}");
     assert!(e.to_string().contains("dm dot delete"), "{e}");
@@ -323,7 +326,7 @@ fn a_branch_others_grew_from_is_not_deleted() {
     s.branch("d", "a", "master", None).unwrap();
     s.commit("d", "a", "a1");
     s.branch("d", "b", "a", None).unwrap();
-    let e = s.node.delete_branch(ADMIN, ADMIN, "d", "a").unwrap_err();
+    let e = s.node.delete_branch(AS_ADMIN, ADMIN, "d", "a").unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
     assert!(e.to_string().contains('b'), "{e}");
     s.assert_consistent("d");
@@ -339,12 +342,12 @@ fn a_busy_branch_is_not_deleted_and_keeps_its_commits() {
     s.commit("d", "b", "b1");
     let fs = s.fs_id("d", "b");
     s.storage.set_busy(Ds::Branch(&fs), true);
-    let e = s.node.delete_branch(ADMIN, ADMIN, "d", "b").unwrap_err();
+    let e = s.node.delete_branch(AS_ADMIN, ADMIN, "d", "b").unwrap_err();
     assert_eq!(kind(&e), "InUse", "{e}");
     assert_eq!(s.log("d", "b"), ["b1", "c1"]);
     s.assert_consistent("d");
     s.storage.set_busy(Ds::Branch(&fs), false);
-    s.node.delete_branch(ADMIN, ADMIN, "d", "b").unwrap();
+    s.node.delete_branch(AS_ADMIN, ADMIN, "d", "b").unwrap();
 }
 
 #[test]
@@ -356,7 +359,7 @@ fn deleting_a_dot_destroys_clones_before_their_origins() {
     s.commit("d", "a", "a1");
     s.branch("d", "b", "a", None).unwrap();
     let order = [s.fs_id("d", "b"), s.fs_id("d", "a"), s.fs_id("d", "master")];
-    s.node.delete(ADMIN, ADMIN, "d").unwrap();
+    s.node.delete(AS_ADMIN, ADMIN, "d").unwrap();
     let destroyed: Vec<String> = s
         .storage
         .calls()
@@ -366,7 +369,7 @@ fn deleting_a_dot_destroys_clones_before_their_origins() {
     assert_eq!(destroyed, order);
     assert!(s.storage.tree().keys().all(|k| !k.starts_with("dmfs/")));
     assert_eq!(
-        kind(&s.node.show(ADMIN, ADMIN, "d").unwrap_err()),
+        kind(&s.node.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
         "NotFound"
     );
 }
@@ -379,7 +382,7 @@ fn a_busy_dot_is_not_deleted() {
     let fs = s.fs_id("d", "master");
     s.path("d", "master");
     s.storage.set_busy(Ds::Branch(&fs), true);
-    let e = s.node.delete(ADMIN, ADMIN, "d").unwrap_err();
+    let e = s.node.delete(AS_ADMIN, ADMIN, "d").unwrap_err();
     assert_eq!(kind(&e), "InUse", "{e}");
     assert_eq!(s.log("d", "master"), ["c1"]);
     s.assert_consistent("d");
@@ -403,7 +406,7 @@ fn the_root_subdot_is_the_whole_filesystem() {
     let info = s.dot("d");
     let p = s
         .node
-        .subdot_path(ADMIN, ADMIN, "d", "master", "__root__", false)
+        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "__root__", false)
         .unwrap();
     assert_eq!(p.path, info.branches[0].mountpoint);
 }
@@ -414,11 +417,11 @@ fn a_missing_subdot_is_not_made_unless_asked() {
     s.dot("d");
     let e = s
         .node
-        .subdot_path(ADMIN, ADMIN, "d", "master", "data", false)
+        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "data", false)
         .unwrap_err();
     assert_eq!(kind(&e), "NotFound", "{e}");
     s.node
-        .subdot_path(ADMIN, ADMIN, "d", "master", "data", true)
+        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "data", true)
         .unwrap();
 }
 
@@ -431,7 +434,7 @@ fn a_subdot_that_is_a_link_out_of_the_dot_is_refused() {
     std::os::unix::fs::symlink("/etc", mp.join("evil")).unwrap();
     let e = s
         .node
-        .subdot_path(ADMIN, ADMIN, "d", "master", "evil", false)
+        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "evil", false)
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
 }
@@ -443,7 +446,7 @@ fn reserved_and_malformed_subdot_names_are_refused() {
     for bad in ["_x", "../up", "a/b", ""] {
         let e = s
             .node
-            .subdot_path(ADMIN, ADMIN, "d", "master", bad, true)
+            .subdot_path(AS_ADMIN, ADMIN, "d", "master", bad, true)
             .unwrap_err();
         assert_eq!(kind(&e), "BadRequest", "{bad:?}: {e}");
     }
@@ -454,7 +457,7 @@ fn sizes_show_uncommitted_bytes_until_a_commit() {
     let s = Sim::new();
     s.dot("d");
     s.write("d", "master", "f", &"x".repeat(1000));
-    let dirty = |s: &Sim| s.node.show(ADMIN, ADMIN, "d").unwrap().branches[0].dirty_bytes;
+    let dirty = |s: &Sim| s.node.show(AS_ADMIN, ADMIN, "d").unwrap().branches[0].dirty_bytes;
     assert!(dirty(&s) >= 1000, "{}", dirty(&s));
     s.commit("d", "master", "c1");
     assert_eq!(dirty(&s), 0);
@@ -473,7 +476,7 @@ fn showing_a_dot_does_not_mount_its_branches() {
         .iter()
         .filter(|c| c.starts_with("mount "))
         .count();
-    let info = s.node.show(ADMIN, ADMIN, "d").unwrap();
+    let info = s.node.show(AS_ADMIN, ADMIN, "d").unwrap();
     assert!(
         !info
             .branches

@@ -21,6 +21,8 @@ use crate::storage::sim::SimStorage;
 use crate::storage::{Ds, Storage};
 
 pub const ADMIN: &str = super::ADMIN;
+pub const AS_ADMIN: &Principal = &Principal::Admin;
+pub use super::Principal;
 
 /// One registry shared by the nodes of a simulated cluster.
 #[derive(Clone, Default)]
@@ -119,7 +121,7 @@ impl Sim {
     pub fn dot(&self, name: &str) -> api::DotInfo {
         self.node
             .create_dot(
-                ADMIN,
+                AS_ADMIN,
                 &api::CreateDot {
                     namespace: ADMIN.into(),
                     name: name.into(),
@@ -132,7 +134,7 @@ impl Sim {
     pub fn path(&self, dot: &str, branch: &str) -> std::path::PathBuf {
         let p = self
             .node
-            .subdot_path(ADMIN, ADMIN, dot, branch, "__default__", true)
+            .subdot_path(AS_ADMIN, ADMIN, dot, branch, "__default__", true)
             .expect("the subdot opens");
         p.path.into()
     }
@@ -152,7 +154,7 @@ impl Sim {
     pub fn try_commit(&self, dot: &str, branch: &str, msg: &str) -> Result<String, DaemonError> {
         self.node
             .commit(
-                ADMIN,
+                AS_ADMIN,
                 ADMIN,
                 dot,
                 branch,
@@ -172,7 +174,7 @@ impl Sim {
         commit: Option<&str>,
     ) -> Result<api::BranchInfo, DaemonError> {
         self.node.create_branch(
-            ADMIN,
+            AS_ADMIN,
             ADMIN,
             dot,
             &api::CreateBranch {
@@ -190,7 +192,7 @@ impl Sim {
         commit: &str,
     ) -> Result<api::ResetDone, DaemonError> {
         self.node.reset(
-            ADMIN,
+            AS_ADMIN,
             ADMIN,
             dot,
             branch,
@@ -204,7 +206,7 @@ impl Sim {
     /// Commit messages of a branch, newest first.
     pub fn log(&self, dot: &str, branch: &str) -> Vec<String> {
         self.node
-            .log(ADMIN, ADMIN, dot, branch)
+            .log(AS_ADMIN, ADMIN, dot, branch)
             .expect("the log reads")
             .into_iter()
             .map(|c| c.message)
@@ -213,7 +215,7 @@ impl Sim {
 
     pub fn fs_id(&self, dot: &str, branch: &str) -> String {
         self.node
-            .branches(ADMIN, ADMIN, dot)
+            .branches(AS_ADMIN, ADMIN, dot)
             .expect("branches")
             .into_iter()
             .find(|b| b.name == branch)
@@ -229,7 +231,7 @@ impl Sim {
 
     /// Checks that the registry and the simulated pool agree for every branch of `dot`.
     pub fn assert_consistent(&self, dot: &str) {
-        for b in self.node.branches(ADMIN, ADMIN, dot).expect("branches") {
+        for b in self.node.branches(AS_ADMIN, ADMIN, dot).expect("branches") {
             let fs = Ds::Branch(&b.filesystem_id);
             assert!(
                 self.storage.exists(fs).unwrap(),

@@ -1,7 +1,7 @@
 //! Recovery on the simulator: adopting what the pool holds, and settling intents a crash or a
 //! failed step left.
 
-use super::{ADMIN, SharedKv, Sim, kind};
+use super::{ADMIN, AS_ADMIN, SharedKv, Sim, kind};
 use crate::daemon::intent::Intent;
 use crate::storage::sim::Fault;
 use crate::storage::{Ds, Storage};
@@ -37,7 +37,7 @@ fn a_lost_registry_is_rebuilt_from_the_pool() {
     let node = s.restart_on(SharedKv::default());
     node.recover().unwrap();
     let log = |b: &str| -> Vec<String> {
-        node.log(ADMIN, ADMIN, "d", b)
+        node.log(AS_ADMIN, ADMIN, "d", b)
             .unwrap()
             .into_iter()
             .map(|c| c.message)
@@ -45,7 +45,7 @@ fn a_lost_registry_is_rebuilt_from_the_pool() {
     };
     assert_eq!(log("master"), ["c2", "c1"]);
     assert_eq!(log("b"), ["b1", "c2", "c1"]);
-    let info = node.show(ADMIN, ADMIN, "d").unwrap();
+    let info = node.show(AS_ADMIN, ADMIN, "d").unwrap();
     assert!(info.branches.iter().all(|b| b.master_node == "n1"));
 }
 
@@ -254,55 +254,61 @@ fn recloning() -> (Sim, Intent, String) {
     (s, intent, new.fs_id)
 }
 
-#[test]
-fn a_re_clone_interrupted_after_setting_aside_puts_the_branch_back() {
-    let (s, intent, fs) = recloning();
-    s.storage
-        .set_property(Ds::Branch(&fs), "mountpoint", "none")
+/// The re-clone's first step: the old filesystem unmounted and set aside.
+fn set_aside(s: &Sim, fs: &str) {
+    let st = &s.storage;
+    st.set_property(Ds::Branch(fs), "mountpoint", "none")
         .unwrap();
-    s.storage.rename(Ds::Branch(&fs), Ds::Aside(&fs)).unwrap();
-    s.node.settle(&intent).unwrap();
+    st.rename(Ds::Branch(fs), Ds::Aside(fs)).unwrap();
+}
+
+/// The re-clone's second step: the new clone of the intent's origin, complete (with its
+/// mountpoint and baseline) or half made.
+fn make_clone(s: &Sim, intent: &Intent, fs: &str, complete: bool) {
+    let Intent::Reclone { branch, .. } = intent else {
+        unreachable!("a re-clone intent")
+    };
+    let o = branch.origin.clone().expect("a re-clone has an origin");
+    let mp = s.node.mountpoint(fs).display().to_string();
+    let full = [
+        ("mountpoint", mp.as_str()),
+        (crate::storage::layout::P_BASELINE, "0"),
+    ];
+    let props: &[(&str, &str)] = if complete { &full } else { &[] };
+    s.storage
+        .create(Ds::Branch(fs), Some((&o.fs_id, &o.commit)), props)
+        .unwrap();
+}
+
+/// What the branch shows after a re-clone went back: everything as before it.
+fn as_before(s: &Sim) {
     assert_eq!(s.log("d", "b"), ["b1", "c2", "c1"]);
     assert_eq!(s.read("d", "b", "f").as_deref(), Some("b1"));
     s.assert_consistent("d");
+}
+
+#[test]
+fn a_re_clone_interrupted_after_setting_aside_puts_the_branch_back() {
+    let (s, intent, fs) = recloning();
+    set_aside(&s, &fs);
+    s.node.settle(&intent).unwrap();
+    as_before(&s);
 }
 
 #[test]
 fn a_re_clone_interrupted_with_a_half_made_clone_goes_back() {
     let (s, intent, fs) = recloning();
-    let master = s.fs_id("d", "master");
-    let c1 = s.node.store().commits(&master).unwrap()[0].id.clone();
-    s.storage
-        .set_property(Ds::Branch(&fs), "mountpoint", "none")
-        .unwrap();
-    s.storage.rename(Ds::Branch(&fs), Ds::Aside(&fs)).unwrap();
-    // The clone exists but has no baseline yet.
-    s.storage
-        .create(Ds::Branch(&fs), Some((&master, &c1)), &[])
-        .unwrap();
+    set_aside(&s, &fs);
+    make_clone(&s, &intent, &fs, false);
     s.node.settle(&intent).unwrap();
-    assert_eq!(s.log("d", "b"), ["b1", "c2", "c1"]);
-    assert_eq!(s.read("d", "b", "f").as_deref(), Some("b1"));
-    s.assert_consistent("d");
+    as_before(&s);
 }
 
 #[test]
 fn a_re_clone_interrupted_after_the_clone_was_complete_goes_forward() {
     let (s, intent, fs) = recloning();
-    let master = s.fs_id("d", "master");
-    let c1 = s.node.store().commits(&master).unwrap()[0].id.clone();
-    s.storage
-        .set_property(Ds::Branch(&fs), "mountpoint", "none")
-        .unwrap();
-    s.storage.rename(Ds::Branch(&fs), Ds::Aside(&fs)).unwrap();
-    let mp = s.node.mountpoint(&fs).display().to_string();
-    let props = [
-        ("mountpoint", mp.as_str()),
-        (crate::storage::layout::P_BASELINE, "0"),
-    ];
-    s.storage
-        .create(Ds::Branch(&fs), Some((&master, &c1)), &props)
-        .unwrap();
+    set_aside(&s, &fs);
+    make_clone(&s, &intent, &fs, true);
     s.node.settle(&intent).unwrap();
     assert_eq!(s.log("d", "b"), ["c1"]);
     assert!(!s.storage.exists(Ds::Aside(&fs)).unwrap());
@@ -312,23 +318,8 @@ fn a_re_clone_interrupted_after_the_clone_was_complete_goes_forward() {
 #[test]
 fn a_re_clone_whose_registry_update_was_lost_is_registered() {
     let (s, intent, fs) = recloning();
-    let Intent::Reclone { branch, .. } = &intent else {
-        unreachable!()
-    };
-    let origin = branch.origin.clone().unwrap();
     s.storage.destroy(Ds::Branch(&fs)).unwrap();
-    let mp = s.node.mountpoint(&fs).display().to_string();
-    let props = [
-        ("mountpoint", mp.as_str()),
-        (crate::storage::layout::P_BASELINE, "0"),
-    ];
-    s.storage
-        .create(
-            Ds::Branch(&fs),
-            Some((&origin.fs_id, &origin.commit)),
-            &props,
-        )
-        .unwrap();
+    make_clone(&s, &intent, &fs, true);
     s.node.settle(&intent).unwrap();
     assert_eq!(s.log("d", "b"), ["c1"]);
     s.assert_consistent("d");
@@ -367,7 +358,7 @@ fn a_delete_that_destroyed_anything_is_finished() {
     assert!(!s.storage.exists(Ds::Branch(&b.fs_id)).unwrap());
     assert!(
         s.node
-            .branches(ADMIN, ADMIN, "d")
+            .branches(AS_ADMIN, ADMIN, "d")
             .unwrap()
             .iter()
             .all(|x| x.name != "b")
@@ -388,7 +379,7 @@ fn a_dot_delete_that_destroyed_one_branch_is_finished() {
     s.node.settle(&Intent::DeleteDot { dot, branches }).unwrap();
     assert!(s.storage.tree().keys().all(|k| !k.starts_with("dmfs/")));
     assert_eq!(
-        kind(&s.node.show(ADMIN, ADMIN, "d").unwrap_err()),
+        kind(&s.node.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
         "NotFound"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use super::{ADMIN, Sim, kind};
+use super::{ADMIN, AS_ADMIN, Principal, Sim, kind};
 use crate::api;
 use crate::storage::Input;
 
@@ -11,7 +11,7 @@ const DOT: (&str, &str, &str) = (ADMIN, "d", "master");
 
 /// The stream `src` sends for `from..to` of admin's dot `d` master.
 fn stream(src: &Sim, from: Option<&str>, to: &str) -> Vec<u8> {
-    let out = src.node.send_commits(ADMIN, DOT, from, to).unwrap();
+    let out = src.node.send_commits(AS_ADMIN, DOT, from, to).unwrap();
     let mut s = out.stream().unwrap();
     let mut bytes = Vec::new();
     s.read_to_end(&mut bytes).unwrap();
@@ -28,10 +28,10 @@ fn deliver(
 ) -> Result<Vec<String>, crate::daemon::DaemonError> {
     let got = dst
         .node
-        .receive_commits(ADMIN, DOT, from, Some(Input::Read(&mut &bytes[..])))?;
-    let commits = src.node.log(ADMIN, ADMIN, "d", "master").unwrap();
+        .receive_commits(AS_ADMIN, DOT, from, Some(Input::Read(&mut &bytes[..])))?;
+    let commits = src.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap();
     dst.node.confirm_commits(
-        ADMIN,
+        AS_ADMIN,
         DOT,
         &api::ConfirmReceive {
             bytes: got.bytes,
@@ -41,14 +41,14 @@ fn deliver(
 }
 
 fn head(s: &Sim) -> String {
-    s.node.log(ADMIN, ADMIN, "d", "master").unwrap()[0]
+    s.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap()[0]
         .id
         .clone()
 }
 
 fn first(s: &Sim) -> String {
     s.node
-        .log(ADMIN, ADMIN, "d", "master")
+        .log(AS_ADMIN, ADMIN, "d", "master")
         .unwrap()
         .last()
         .unwrap()
@@ -90,14 +90,14 @@ fn a_dot_pushed_in_full_arrives_with_its_commits_and_files() {
     assert_eq!(dst.read("d", "master", "f").as_deref(), Some("two"));
     let ids: Vec<String> = src
         .node
-        .log(ADMIN, ADMIN, "d", "master")
+        .log(AS_ADMIN, ADMIN, "d", "master")
         .unwrap()
         .into_iter()
         .map(|c| c.id)
         .collect();
     assert_eq!(
-        src.node.commit_guids(ADMIN, DOT, &ids).unwrap(),
-        dst.node.commit_guids(ADMIN, DOT, &ids).unwrap(),
+        src.node.commit_guids(AS_ADMIN, DOT, &ids).unwrap(),
+        dst.node.commit_guids(AS_ADMIN, DOT, &ids).unwrap(),
         "the same data on both sides"
     );
     dst.assert_consistent("d");
@@ -125,16 +125,16 @@ fn a_wrong_byte_count_keeps_nothing() {
     let bytes = stream(&src, None, &head(&src));
     let got = dst
         .node
-        .receive_commits(ADMIN, DOT, None, Some(Input::Read(&mut &bytes[..])))
+        .receive_commits(AS_ADMIN, DOT, None, Some(Input::Read(&mut &bytes[..])))
         .unwrap();
     let e = dst
         .node
         .confirm_commits(
-            ADMIN,
+            AS_ADMIN,
             DOT,
             &api::ConfirmReceive {
                 bytes: got.bytes + 1,
-                commits: src.node.log(ADMIN, ADMIN, "d", "master").unwrap(),
+                commits: src.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap(),
             },
         )
         .unwrap_err();
@@ -142,7 +142,7 @@ fn a_wrong_byte_count_keeps_nothing() {
     assert!(e.to_string().contains("nothing was kept"), "{e}");
     assert!(dst.storage.tree().is_empty(), "{:?}", dst.storage.tree());
     assert_eq!(
-        kind(&dst.node.show(ADMIN, ADMIN, "d").unwrap_err()),
+        kind(&dst.node.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
         "NotFound"
     );
 }
@@ -155,7 +155,7 @@ fn a_cut_stream_is_refused_and_leaves_nothing() {
     let cut = &bytes[..bytes.len() / 2];
     let e = dst
         .node
-        .receive_commits(ADMIN, DOT, None, Some(Input::Read(&mut &cut[..])))
+        .receive_commits(AS_ADMIN, DOT, None, Some(Input::Read(&mut &cut[..])))
         .unwrap_err();
     assert_eq!(e.status(), 400, "{e}");
     assert!(dst.storage.tree().is_empty(), "{:?}", dst.storage.tree());
@@ -171,7 +171,12 @@ fn an_unconfirmed_increment_stays_invisible_and_goes_before_a_mount() {
     src.commit("d", "master", "c3");
     let bytes = stream(&src, Some(&base), &head(&src));
     dst.node
-        .receive_commits(ADMIN, DOT, Some(&base), Some(Input::Read(&mut &bytes[..])))
+        .receive_commits(
+            AS_ADMIN,
+            DOT,
+            Some(&base),
+            Some(Input::Read(&mut &bytes[..])),
+        )
         .unwrap();
     // Never confirmed: the log is as before, and whoever mounts it sees the old files.
     assert_eq!(dst.log("d", "master"), ["c2", "c1"]);
@@ -189,7 +194,7 @@ fn a_branch_with_uncommitted_changes_takes_no_stream() {
     src.commit("d", "master", "c3");
     let e = dst
         .node
-        .receive_commits(ADMIN, DOT, Some(&base), None)
+        .receive_commits(AS_ADMIN, DOT, Some(&base), None)
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
     assert!(e.to_string().contains("uncommitted"), "{e}");
@@ -205,7 +210,7 @@ fn a_branch_that_moved_on_takes_no_increment_from_an_older_base() {
     dst.commit("d", "master", "diverged");
     let e = dst
         .node
-        .receive_commits(ADMIN, DOT, Some(&base), None)
+        .receive_commits(AS_ADMIN, DOT, Some(&base), None)
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
     assert_eq!(dst.log("d", "master"), ["diverged", "c2", "c1"]);
@@ -216,7 +221,7 @@ fn an_increment_for_a_dot_the_far_side_lacks_asks_for_a_full_push() {
     let dst = Sim::with("far", Default::default());
     let e = dst
         .node
-        .receive_commits(ADMIN, DOT, Some("0123456789abcdef"), None)
+        .receive_commits(AS_ADMIN, DOT, Some("0123456789abcdef"), None)
         .unwrap_err();
     assert_eq!(kind(&e), "NotFound", "{e}");
     assert!(e.to_string().contains("push it in full"), "{e}");
@@ -227,7 +232,7 @@ fn sending_a_commit_the_branch_lacks_is_not_found() {
     let src = source();
     let e = src
         .node
-        .send_commits(ADMIN, DOT, None, "0123456789abcdef")
+        .send_commits(AS_ADMIN, DOT, None, "0123456789abcdef")
         .err()
         .unwrap();
     assert_eq!(kind(&e), "NotFound", "{e}");
@@ -238,13 +243,13 @@ fn another_users_dot_is_neither_sent_nor_received() {
     let src = source();
     let e = src
         .node
-        .send_commits("mallory", DOT, None, &head(&src))
+        .send_commits(&Principal::user("mallory"), DOT, None, &head(&src))
         .err()
         .unwrap();
     assert_eq!(kind(&e), "Forbidden", "{e}");
     let e = src
         .node
-        .receive_commits("mallory", DOT, None, None)
+        .receive_commits(&Principal::user("mallory"), DOT, None, None)
         .unwrap_err();
     assert_eq!(kind(&e), "Forbidden", "{e}");
 }
