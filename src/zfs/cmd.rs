@@ -253,6 +253,39 @@ pub(crate) fn splice_all(
     }
 }
 
+/// How one `zfs unmount` ended when it did not fail.
+pub(crate) enum Unmount {
+    /// Unmounted, or it was not mounted.
+    Done,
+    /// zfs-fuse's "is busy" a moment after the last user left: worth trying again shortly.
+    Settling,
+}
+
+/// One `zfs unmount` of `name`. A mount a process holds ("device busy") is
+/// [`ZfsError::Busy`] at once.
+pub(crate) fn unmount(name: &str) -> Result<Unmount, ZfsError> {
+    match run(Tool::Zfs, &["unmount", name]) {
+        Ok(_) => Ok(Unmount::Done),
+        Err(ZfsError::Failed { stderr, .. }) if stderr.contains("not currently mounted") => {
+            Ok(Unmount::Done)
+        }
+        Err(ZfsError::Failed { stderr, .. }) if stderr.contains("busy") => {
+            Err(ZfsError::Busy(name.to_string()))
+        }
+        Err(ZfsError::Busy(_)) => Ok(Unmount::Settling),
+        Err(e) => Err(e),
+    }
+}
+
+/// `zfs mount` of `name`; already mounted is fine.
+pub(crate) fn mount(name: &str) -> Result<(), ZfsError> {
+    match run(Tool::Zfs, &["mount", name]) {
+        Ok(_) => Ok(()),
+        Err(ZfsError::Failed { stderr, .. }) if stderr.contains("already mounted") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn check(tool: Tool, args: &[&str], output: Output) -> Result<String, ZfsError> {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.success() {
