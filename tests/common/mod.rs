@@ -9,7 +9,7 @@ pub mod netns;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -338,6 +338,26 @@ impl TestNode {
     }
 }
 
+/// Processes running `dm serve` for state directory `dir`.
+pub fn serving(dir: &Path) -> Vec<i32> {
+    let want = dir.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            args.contains(&b"serve".as_slice())
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == b"--state-dir".as_slice() && w[1] == want.as_bytes())
+        })
+        .collect()
+}
+
 pub fn wait_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -369,6 +389,12 @@ impl Drop for TestNode {
             return;
         }
         self.kill_daemon();
+        // A daemon started again (by a verb that found it down) after dm.pid was read would
+        // outlive the test: every `dm serve` of this state directory goes.
+        for pid in serving(&self.state_dir()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            wait_gone(pid);
+        }
         let _ = std::fs::remove_file(self.plugin_socket());
         // Destroying can be refused for a moment while FUSE mounts drain; never leave a pool
         // behind (its file goes with the temp dir, and zfs-fuse would keep a FAULTED pool).
