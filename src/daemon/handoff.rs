@@ -11,6 +11,8 @@
 //! at once when the master record names the new node or the new node's lease is gone, else after
 //! [`STALE`].
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,17 @@ type Result<T> = std::result::Result<T, DaemonError>;
 
 /// How long a release may wait for the new master before it is settled without it.
 const STALE: Duration = Duration::from_secs(120);
+
+/// Branches this node is handing off to another node, by filesystem id; only this module
+/// reads or changes them.
+#[derive(Default)]
+pub struct Moves(Mutex<HashMap<String, Moving>>);
+
+impl Moves {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Moving>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// A handoff in progress on the old master.
 pub struct Moving {
@@ -67,15 +80,12 @@ fn check_fs(fs: &str) -> Result<()> {
 
 impl Node {
     pub(super) fn is_moving(&self, fs: &str) -> bool {
-        self.moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(fs)
+        self.moving.map().contains_key(fs)
     }
 
     /// Refuses writes to a branch that is on its way to another node.
     pub(super) fn check_not_moving(&self, fs: &str, branch: &str) -> Result<()> {
-        let moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+        let moving = self.moving.map();
         match moving.get(fs) {
             Some(m) => Err(DaemonError::Conflict(format!(
                 "branch '{branch}' is moving to node {}; try again in a moment",
@@ -211,10 +221,7 @@ impl Node {
         }
         // An earlier handoff of ours away from this node whose end we never heard of is over
         // too: the branch is here again.
-        self.moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(fs);
+        self.moving.map().remove(fs);
         // The live filesystem now holds the same data; the snapshot was only the vehicle.
         if let Err(e) = self.storage.destroy_snapshot(ds, handoff) {
             tracing::warn!(%fs, error = %e, "could not drop the handoff snapshot");
@@ -237,7 +244,7 @@ impl Node {
             )));
         }
         let earlier = {
-            let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+            let mut moving = self.moving.map();
             match moving.get(fs) {
                 // The node it was moving to asks again: it gave up the first attempt (it
                 // restarted, or its client did), and the master record still names us.
@@ -305,17 +312,14 @@ impl Node {
                 .map_err(zfs_err)?
                 .map(|(ofs, commit)| format!("{ofs}@{commit}")),
         };
-        self.moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                fs.to_string(),
-                Moving {
-                    to: req.to.clone(),
-                    snapshot: snapshot.clone(),
-                    since: Instant::now(),
-                },
-            );
+        self.moving.map().insert(
+            fs.to_string(),
+            Moving {
+                to: req.to.clone(),
+                snapshot: snapshot.clone(),
+                since: Instant::now(),
+            },
+        );
         tracing::info!(%fs, to = %req.to, "releasing branch");
         Ok(Release { snapshot, base })
     }
@@ -325,11 +329,7 @@ impl Node {
         check_fs(&req.fs)?;
         let lock = self.lock(&format!("fs:{}", req.fs));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = self
-            .moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&req.fs);
+        let entry = self.moving.map().remove(&req.fs);
         let Some(m) = entry else {
             return Ok(());
         };
@@ -343,13 +343,7 @@ impl Node {
     /// Settles every handoff whose end this node was not told of (the new master's "released"
     /// call was lost), so no branch stays "moving" for good. Called from the sweep.
     pub(super) fn settle_moves(&self) {
-        let fss: Vec<String> = self
-            .moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let fss: Vec<String> = self.moving.map().keys().cloned().collect();
         for fs in fss {
             let lock = self.lock(&format!("fs:{fs}"));
             let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -363,19 +357,13 @@ impl Node {
     /// registry: at once when the master record names another node, or when the node it was
     /// moving to is down (its lease is gone); after [`STALE`] in any case.
     fn settle_move(&self, fs: &str) -> Result<()> {
-        let Some(to) = self
-            .moving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(fs)
-            .map(|m| m.to.clone())
-        else {
+        let Some(to) = self.moving.map().get(fs).map(|m| m.to.clone()) else {
             return Ok(());
         };
         let moved = self.store.master(fs)?.as_deref() != Some(self.id.as_str());
         let gone = !moved && self.store.server(&to)?.is_none();
         let done = {
-            let mut moving = self.moving.lock().unwrap_or_else(|p| p.into_inner());
+            let mut moving = self.moving.map();
             match moving.get(fs) {
                 Some(m) if moved || gone || m.since.elapsed() > STALE => moving.remove(fs),
                 _ => None,

@@ -3,10 +3,12 @@
 
 mod beneath;
 pub mod config;
+mod dots;
 mod etcd;
 mod handoff;
 mod http;
 mod intent;
+mod inventory;
 pub mod launch;
 mod membership;
 pub use membership::JOIN_USER;
@@ -18,9 +20,11 @@ mod principal;
 mod procs;
 mod recovery;
 mod replicate;
+mod reset;
 mod seal;
 #[cfg(test)]
 mod sim_tests;
+mod subdots;
 mod transfer;
 mod volumes;
 

@@ -1,15 +1,23 @@
-//! Settling intents: how each multi-step operation is finished or undone after a crash or a
-//! failed step, so that ZFS and the registry agree (see `intent` for the journal).
+//! Recovery: rebuilding the registry from what the pool holds at start-up ([`Node::recover`]),
+//! and settling intents — how each multi-step operation is finished or undone after a crash or
+//! a failed step, so that ZFS and the registry agree (see `intent` for the journal).
 //!
 //! The rule for each: a step that destroyed data cannot be undone, so once one has happened the
 //! operation is rolled forward; before that it is rolled back. Every settle is idempotent: it
 //! may run again after another crash.
 
+use std::time::{Duration, Instant};
+
 use super::DaemonError;
 use super::intent::Intent;
-use super::node::{Node, P_BASELINE, zfs_err};
-use crate::cluster::{BranchRecord, DotRecord};
-use crate::storage::Ds;
+use super::node::{
+    Node, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns, decode_commit,
+    io_err, zfs_err,
+};
+use super::procs;
+use crate::cluster::{BranchRecord, DotRecord, OriginRecord, Store};
+use crate::names;
+use crate::storage::{Ds, Role};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -245,5 +253,160 @@ impl Node {
             )?;
         }
         Ok(self.store.delete_dot(dot, branches, &self.seal())?)
+    }
+}
+
+/// The filesystem id of a branch, if the dot and branch exist.
+fn branch_fs_id(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Option<String>> {
+    let Some(d) = store.dot(ns, dot)? else {
+        return Ok(None);
+    };
+    Ok(store
+        .branches(&d.id)?
+        .into_iter()
+        .find(|b| b.name == branch)
+        .map(|b| b.fs_id))
+}
+
+impl Node {
+    /// Re-registers what ZFS has but the registry lacks (e.g. after etcd's data was lost).
+    /// Never deletes: ZFS is the ground truth for data. Branches are mounted on first use.
+    pub fn recover(&self) -> Result<()> {
+        // A daemon killed mid-operation leaves its zfs commands running; let them end first,
+        // or this would read ZFS half-way through one.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = procs::zfs_commands_on(self.storage.pool_name());
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(pids = ?left, "zfs commands from before the restart still run; going on");
+                break;
+            }
+            tracing::info!(pids = ?left, "waiting for zfs commands from before the restart");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.storage.prepare().map_err(zfs_err)?;
+        std::fs::create_dir_all(&self.mount_dir).map_err(|e| io_err(&self.mount_dir, e))?;
+        // Operations a crash interrupted, before anything is adopted from what they left.
+        self.settle_pending();
+        let cols = commit_columns();
+        let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let (listed, snaps) = self
+            .storage
+            .list(&[P_DOT, P_DOTID, P_BRANCH, "readonly"], &col_refs)
+            .map_err(zfs_err)?;
+        let deleted = self.deleted()?;
+        let known = self.store.all_commits()?;
+        let mut adopted = 0;
+        for item in &listed {
+            let fs_id = match &item.role {
+                Role::Branch(fs_id) => fs_id.as_str(),
+                Role::Staging(fs_id) => {
+                    // A transfer from another cluster that was never confirmed.
+                    if let Err(e) = self.storage.destroy(Ds::Staging(fs_id)) {
+                        tracing::warn!(%fs_id, error = %e, "cannot destroy an unconfirmed transfer yet; retried at the next start");
+                    }
+                    continue;
+                }
+                Role::Aside(fs_id) => {
+                    tracing::warn!(%fs_id, "leftover from an interrupted reset; kept for inspection");
+                    continue;
+                }
+            };
+            if deleted.contains(fs_id) {
+                // Deleted while this node was away.
+                if let Err(e) = self.storage.destroy(Ds::Branch(fs_id)) {
+                    tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
+                }
+                continue;
+            }
+            let (Some(dot), Some(dot_id), Some(branch)) = (
+                item.props.get(P_DOT),
+                item.props.get(P_DOTID),
+                item.props.get(P_BRANCH),
+            ) else {
+                continue;
+            };
+            let Some((ns, name)) = dot.split_once('/') else {
+                continue;
+            };
+            let rec = DotRecord {
+                id: dot_id.clone(),
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                created: 0,
+            };
+            if branch == names::MASTER && self.store.adopt_dot(&rec)? {
+                adopted += 1;
+            }
+            let origin = item.origin.as_ref().map(|(fs, commit)| OriginRecord {
+                fs_id: fs.clone(),
+                commit: commit.clone(),
+            });
+            let b = BranchRecord {
+                name: branch.clone(),
+                fs_id: fs_id.to_string(),
+                origin,
+            };
+            // A read-only copy is a replica: it never claims to be the master.
+            let replica = item.props.get("readonly").map(String::as_str) == Some("on");
+            let master = (!replica).then_some(self.id.as_str());
+            if self.store.adopt_branch(dot_id, &b, master)? {
+                adopted += 1;
+            }
+        }
+        for s in &snaps {
+            let Role::Branch(fs_id) = &s.role else {
+                continue;
+            };
+            let fs_id = fs_id.as_str();
+            if s.name.starts_with(super::replicate::HANDOFF_PREFIX) {
+                // A handoff was interrupted by a restart: the master record says how it ended.
+                let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
+                if let Err(e) = self.finish_move(fs_id, &s.name, moved) {
+                    tracing::warn!(%fs_id, error = %e, "cannot settle an interrupted handoff");
+                }
+                continue;
+            }
+            if s.name.starts_with(PROBE_PREFIX) {
+                // A probe (see `changed_since`) a crash left behind.
+                if let Err(e) = self.storage.destroy_snapshot(Ds::Branch(fs_id), &s.name) {
+                    tracing::warn!(%fs_id, error = %e, "cannot destroy a leftover probe snapshot");
+                }
+                continue;
+            }
+            if deleted.contains(fs_id) {
+                continue;
+            }
+            let have = known
+                .get(fs_id)
+                .is_some_and(|v| v.iter().any(|c| c.id == s.name));
+            if have {
+                continue;
+            }
+            if let Some(c) = decode_commit(&s.props)
+                && self.store.adopt_commit(fs_id, &c)?
+            {
+                adopted += 1;
+            }
+        }
+        // Containers may still hold mounts from before a restart; keep their branches mounted.
+        for (_, r) in self.mounts.find(|_| true) {
+            let fs = branch_fs_id(&self.store, &r.namespace, &r.dot, &r.branch)?;
+            if let Some(fs_id) = fs
+                && let Err(e) = self.storage.mount(Ds::Branch(&fs_id))
+            {
+                tracing::error!(volume = %r.volume, error = %e, "cannot remount for a container");
+            }
+        }
+        tracing::info!(
+            filesystems = listed.len(),
+            snapshots = snaps.len(),
+            adopted,
+            "recovered state from ZFS"
+        );
+        Ok(())
     }
 }

@@ -1,0 +1,381 @@
+//! Dots, branches and commits: creating and deleting them, committing, branching, and reading
+//! a branch's history (its own commits, then those of the branches it grew from).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use super::DaemonError;
+use super::intent::Intent;
+use super::inventory::Facts;
+use super::node::{Loaded, Node, check_name, encode_commit, new_id, now, zfs_err};
+use super::principal::Principal;
+use super::procs;
+use crate::api::{self, BranchInfo, CommitInfo, DotInfo};
+use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord};
+use crate::names::{self, Kind};
+use crate::storage::Ds;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+/// Newest commit `seq` per filesystem, read from the registry once and then kept, so a commit
+/// does not re-read every commit of its branch. Only a branch's master commits to it.
+#[derive(Default)]
+pub struct Seqs(Mutex<HashMap<String, u64>>);
+
+impl Seqs {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Node {
+    /// What registering a new branch filesystem answered: a lost race is a conflict (the
+    /// caller's intent then destroys the filesystem, so ZFS never holds a branch the registry
+    /// does not know).
+    fn registered(
+        created: crate::cluster::Result<bool>,
+        lost_race: impl FnOnce() -> String,
+    ) -> Result<()> {
+        match created? {
+            true => Ok(()),
+            false => Err(DaemonError::Conflict(lost_race())),
+        }
+    }
+
+    pub fn create_dot(&self, user: &Principal, req: &api::CreateDot) -> Result<DotInfo> {
+        check_name(Kind::Namespace, &req.namespace)?;
+        check_name(Kind::Dot, &req.name)?;
+        user.may_use(&req.namespace)?;
+        let lock = self.lock(&format!("name:{}/{}", req.namespace, req.name));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.store.dot(&req.namespace, &req.name)?.is_some() {
+            return Err(DaemonError::Conflict(format!(
+                "dot '{}' already exists; switch to it with `dm switch {}` or pick another name",
+                req.name, req.name
+            )));
+        }
+        let dot = DotRecord {
+            id: new_id(),
+            namespace: req.namespace.clone(),
+            name: req.name.clone(),
+            created: now().0,
+        };
+        let master = BranchRecord {
+            name: names::MASTER.into(),
+            fs_id: new_id(),
+            origin: None,
+        };
+        let intent = Intent::CreateFs {
+            dot_id: dot.id.clone(),
+            fs_id: master.fs_id.clone(),
+        };
+        self.under(intent, || {
+            self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
+            let created = self.store.create_dot(&dot, &master, &self.id);
+            Self::registered(created, || {
+                format!(
+                    "dot '{}' was just created by someone else; pick another name",
+                    req.name
+                )
+            })
+        })?;
+        tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
+        self.show(user, &dot.namespace, &dot.name)
+    }
+
+    pub fn delete(&self, user: &Principal, ns: &str, name: &str) -> Result<()> {
+        user.may_use(ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let mut held: Vec<String> = self.containers(ns, name).into_values().flatten().collect();
+        held.extend(self.held_elsewhere(&l, &l.branches)?);
+        if !held.is_empty() {
+            return Err(Self::in_use_error(
+                &format!("dot '{name}'"),
+                &held,
+                "stop and remove them first (`docker rm -f NAME`)",
+            ));
+        }
+        let users = self.dot_users(&l);
+        if !users.is_empty() {
+            return Err(DaemonError::InUse(format!(
+                "dot '{name}' is in use by {}; stop those processes (or leave its directories) and try again",
+                users.join(", ")
+            )));
+        }
+        let intent = Intent::DeleteDot {
+            dot: l.dot.clone(),
+            branches: l.branches.clone(),
+        };
+        self.under(intent, || self.delete_dot_steps(&l.dot, &l.branches))?;
+        tracing::info!(%ns, dot = %name, "deleted dot");
+        Ok(())
+    }
+
+    pub fn delete_branch(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+    ) -> Result<()> {
+        user.may_use(ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        if branch == names::MASTER {
+            return Err(DaemonError::BadRequest(format!(
+                "the master branch cannot be deleted; delete the whole dot with `dm dot delete {name}`"
+            )));
+        }
+        let b = l.branch(branch)?;
+        let children: Vec<&str> = l
+            .branches
+            .iter()
+            .filter(|x| x.origin.as_ref().is_some_and(|o| o.fs_id == b.fs_id))
+            .map(|x| x.name.as_str())
+            .collect();
+        if !children.is_empty() {
+            return Err(DaemonError::Conflict(format!(
+                "branch(es) {} were made from commits of '{branch}'; delete them first",
+                children.join(", ")
+            )));
+        }
+        let mut held = self.containers(ns, name).remove(branch).unwrap_or_default();
+        held.extend(self.held_elsewhere(&l, std::slice::from_ref(b))?);
+        if !held.is_empty() {
+            return Err(Self::in_use_error(
+                &format!("branch '{branch}'"),
+                &held,
+                "stop and remove them first",
+            ));
+        }
+        let mp = self.mountpoint(&b.fs_id);
+        let users = procs::users_of(&[mp.as_path()]);
+        if !users.is_empty() {
+            return Err(DaemonError::InUse(format!(
+                "branch '{branch}' is in use by {}; stop those processes and try again",
+                users.join(", ")
+            )));
+        }
+        let intent = Intent::DeleteBranch {
+            dot_id: l.dot.id.clone(),
+            branch: b.clone(),
+        };
+        self.under(intent, || {
+            self.destroy_branch_fs(&b.fs_id, &format!("branch '{branch}'"))?;
+            Ok(self.store.delete_branch(&l.dot.id, b, &self.seal())?)
+        })?;
+        tracing::info!(%ns, dot = %name, %branch, "deleted branch");
+        Ok(())
+    }
+
+    /// Commits reachable from a branch, newest first: its own, then its origin's up to the
+    /// branch point, and so on (what `git log` shows).
+    pub(super) fn history(
+        &self,
+        l: &Loaded,
+        branch: &BranchRecord,
+    ) -> Result<Vec<(String, CommitRecord)>> {
+        let mut out = Vec::new();
+        let mut own = self.store.commits(&branch.fs_id)?;
+        own.reverse();
+        out.extend(own.into_iter().map(|c| (branch.fs_id.clone(), c)));
+        let mut origin = branch.origin.clone();
+        let mut hops = 0;
+        while let Some(o) = origin {
+            hops += 1;
+            if hops > 1000 {
+                break;
+            }
+            let mut theirs = self.store.commits(&o.fs_id)?;
+            if let Some(pos) = theirs.iter().position(|c| c.id == o.commit) {
+                theirs.truncate(pos + 1);
+            }
+            theirs.reverse();
+            out.extend(theirs.into_iter().map(|c| (o.fs_id.clone(), c)));
+            origin = l
+                .branches
+                .iter()
+                .find(|b| b.fs_id == o.fs_id)
+                .and_then(|b| b.origin.clone());
+        }
+        Ok(out)
+    }
+
+    pub fn log(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+    ) -> Result<Vec<CommitInfo>> {
+        user.may_use(ns)?;
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        Ok(self
+            .history(&l, b)?
+            .into_iter()
+            .map(|(fs, c)| CommitInfo {
+                id: c.id,
+                branch: l.branch_of_fs(&fs),
+                message: c.message,
+                author: c.author,
+                time: c.time,
+                metadata: c.metadata,
+            })
+            .collect())
+    }
+
+    pub fn commit(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        req: &api::CreateCommit,
+    ) -> Result<CommitInfo> {
+        user.may_use(ns)?;
+        api::check_commit(req).map_err(DaemonError::BadRequest)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        self.check_not_moving(&b.fs_id, branch)?;
+        self.check_master(b)?;
+        let cached = self.last_seq.map().get(&b.fs_id).copied();
+        let last_seq = match cached {
+            Some(seq) => seq,
+            None => self.store.commits(&b.fs_id)?.last().map_or(0, |c| c.seq),
+        };
+        let (secs, nanos) = now();
+        let rec = CommitRecord {
+            id: new_id(),
+            message: req.message.clone(),
+            author: user.to_string(),
+            time: secs,
+            seq: nanos.max(last_seq + 1),
+            metadata: req.metadata.clone(),
+        };
+        let props = encode_commit(&rec);
+        let prop_refs: Vec<(&str, &str)> = props
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // A commit the user was told failed must not exist: the intent removes the snapshot
+        // if registering it fails.
+        let intent = Intent::Commit {
+            fs_id: b.fs_id.clone(),
+            commit: rec.id.clone(),
+        };
+        self.under(intent, || {
+            self.storage
+                .snapshot(Ds::Branch(&b.fs_id), &rec.id, &prop_refs)
+                .map_err(zfs_err)?;
+            Ok(self.store.put_commit(&b.fs_id, &rec)?)
+        })?;
+        self.last_seq.map().insert(b.fs_id.clone(), rec.seq);
+        tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
+        Ok(CommitInfo {
+            id: rec.id,
+            branch: branch.to_string(),
+            message: rec.message,
+            author: rec.author,
+            time: rec.time,
+            metadata: rec.metadata,
+        })
+    }
+
+    /// Finds a commit by full id or unique prefix among `candidates`.
+    pub(super) fn resolve<'a>(
+        candidates: &'a [(String, CommitRecord)],
+        wanted: &str,
+        branch: &str,
+    ) -> Result<&'a (String, CommitRecord)> {
+        if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DaemonError::BadRequest(format!(
+                "'{wanted}' is not a commit id; give at least 4 hex digits of an id from `dm log`"
+            )));
+        }
+        let hits: Vec<_> = candidates
+            .iter()
+            .filter(|(_, c)| c.id.starts_with(&wanted.to_lowercase()))
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok(one),
+            [] => Err(DaemonError::NotFound(format!(
+                "commit {wanted} is not on branch '{branch}'; see its commits with `dm log`"
+            ))),
+            _ => Err(DaemonError::BadRequest(format!(
+                "commit id {wanted} is ambiguous; give more digits"
+            ))),
+        }
+    }
+
+    pub fn create_branch(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        req: &api::CreateBranch,
+    ) -> Result<BranchInfo> {
+        user.may_use(ns)?;
+        check_name(Kind::Branch, &req.name)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        if l.branches.iter().any(|b| b.name == req.name) {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' already exists; switch to it with `dm checkout {}`",
+                req.name, req.name
+            )));
+        }
+        let src = l.branch(&req.from_branch)?;
+        let history = self.history(&l, src)?;
+        let (fs_id, commit) = match &req.from_commit {
+            Some(c) => Self::resolve(&history, c, &src.name)?,
+            None => history.first().ok_or_else(|| {
+                DaemonError::BadRequest(format!(
+                    "branch '{}' has no commits yet; commit first with `dm commit -m MESSAGE`",
+                    src.name
+                ))
+            })?,
+        };
+        let cat = super::replicate::Catalog::for_dot(self, &l.dot)?;
+        self.ensure_commit(fs_id, &commit.id, &cat)?;
+        let rec = BranchRecord {
+            name: req.name.clone(),
+            fs_id: new_id(),
+            origin: Some(OriginRecord {
+                fs_id: fs_id.clone(),
+                commit: commit.id.clone(),
+            }),
+        };
+        let intent = Intent::CreateFs {
+            dot_id: l.dot.id.clone(),
+            fs_id: rec.fs_id.clone(),
+        };
+        self.under(intent, || {
+            let origin = (fs_id.as_str(), commit.id.as_str());
+            self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(origin))?;
+            let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
+            Self::registered(created, || {
+                format!("branch '{}' was just created by someone else", req.name)
+            })
+        })?;
+        let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
+        let stats = self
+            .storage
+            .sizes(Some(std::slice::from_ref(&rec.fs_id)))
+            .map_err(zfs_err)?;
+        let f = Facts {
+            stats: &stats,
+            masters: &masters,
+            down: &Default::default(),
+            containers: &BTreeMap::new(),
+            with_subdots: true,
+        };
+        Ok(self.branch_info(&rec, &l, 0, &f))
+    }
+}

@@ -1,0 +1,372 @@
+//! What a node knows about its dots for listings: sizes (cached), masters and which are down,
+//! containers and processes holding branches, and the `list`/`show` answers built from them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::DaemonError;
+use super::mounts::MountRecord;
+use super::node::{DockerLink, Loaded, Node, zfs_err};
+use super::principal::Principal;
+use super::procs;
+use crate::api::{self, BranchInfo, DotInfo, Origin};
+use crate::cluster::{BranchRecord, RegistryError};
+use crate::names;
+use crate::plugins::docker_api;
+use crate::storage::{Sizes as Stats, mounted};
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+/// (namespace, dot name).
+pub(super) type DotKey = (String, String);
+
+/// Container names by branch name.
+pub(super) type Held = BTreeMap<String, Vec<String>>;
+
+/// How long `dm list` may show sizes without refreshing them in the background.
+const STATS_FRESH: Duration = Duration::from_secs(2);
+
+/// Sizes of every branch for `dm list`, served stale-while-revalidate: one `zfs get` over
+/// thousands of filesystems costs far more than a listing should, and sizes a few seconds old
+/// are fine there. `dm dot show` always reads fresh values for its one dot.
+#[derive(Default)]
+struct StatsCache {
+    at: Option<Instant>,
+    data: Arc<Stats>,
+    refreshing: bool,
+}
+
+/// What listings keep between requests; only this module reads or changes it.
+pub struct Inventory {
+    /// Where Docker is, to name the containers holding mounts.
+    docker: Option<DockerLink>,
+    stats: Arc<Mutex<StatsCache>>,
+    /// The last full listing, served (marked stale) while etcd is unreachable.
+    last_list: Mutex<Option<(Instant, Vec<DotInfo>)>>,
+}
+
+impl Inventory {
+    pub(super) fn new(docker: Option<DockerLink>) -> Inventory {
+        Inventory {
+            docker,
+            stats: Arc::default(),
+            last_list: Mutex::default(),
+        }
+    }
+}
+
+/// What [`Node::branch_info`] needs besides the branch itself, gathered once per request.
+#[derive(Clone, Copy)]
+pub(super) struct Facts<'a> {
+    pub(super) stats: &'a Stats,
+    pub(super) masters: &'a BTreeMap<String, String>,
+    /// Master nodes that are not registered (down): their branches' dirty state is unavailable.
+    pub(super) down: &'a std::collections::BTreeSet<String>,
+    pub(super) containers: &'a BTreeMap<String, Vec<String>>,
+    pub(super) with_subdots: bool,
+}
+
+impl Node {
+    /// Sizes of every branch: fresh on first use, then at most [`STATS_FRESH`] stale plus one
+    /// background refresh.
+    fn cached_stats(&self) -> Result<Arc<Stats>> {
+        let mut c = self
+            .inventory
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match c.at {
+            None => {
+                let data = Arc::new(self.storage.sizes(None).map_err(zfs_err)?);
+                c.data = data.clone();
+                c.at = Some(Instant::now());
+                Ok(data)
+            }
+            Some(at) => {
+                if at.elapsed() > STATS_FRESH && !c.refreshing {
+                    c.refreshing = true;
+                    let (storage, cache) = (self.storage.clone(), self.inventory.stats.clone());
+                    std::thread::spawn(move || {
+                        let fresh = storage.sizes(None);
+                        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+                        c.refreshing = false;
+                        match fresh {
+                            Ok(data) => {
+                                c.data = Arc::new(data);
+                                c.at = Some(Instant::now());
+                            }
+                            Err(e) => tracing::warn!(error = %e, "refreshing sizes failed"),
+                        }
+                    });
+                }
+                Ok(c.data.clone())
+            }
+        }
+    }
+
+    /// Containers holding mounts of `dot`, by branch name.
+    pub fn containers(&self, ns: &str, dot: &str) -> BTreeMap<String, Vec<String>> {
+        self.containers_where(|r| r.namespace == ns && r.dot == dot)
+            .remove(&(ns.to_string(), dot.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// Containers holding the mounts that match `filter`, by (namespace, dot) then branch.
+    /// Docker is asked for names once, and only if something is mounted; where it does not
+    /// answer, the mount id stands in.
+    pub(super) fn containers_where(
+        &self,
+        filter: impl Fn(&MountRecord) -> bool,
+    ) -> BTreeMap<DotKey, Held> {
+        let held = self.mounts.find(filter);
+        let mut out: BTreeMap<DotKey, Held> = BTreeMap::new();
+        if held.is_empty() {
+            return out;
+        }
+        let names = self
+            .inventory
+            .docker
+            .as_ref()
+            .map(|d| docker_api::containers_by_volume(&d.api_socket, &d.driver))
+            .unwrap_or_default();
+        for (id, r) in held {
+            let who = match names.get(&r.volume) {
+                Some(n) if !n.is_empty() => n.clone(),
+                _ => vec![format!("container with mount {}", names::short_id(&id))],
+            };
+            let list = out
+                .entry((r.namespace.clone(), r.dot.clone()))
+                .or_default()
+                .entry(r.branch.clone())
+                .or_default();
+            for w in who {
+                if !list.contains(&w) {
+                    list.push(w);
+                }
+            }
+        }
+        out
+    }
+
+    /// Containers on other nodes holding any of `branches` (asked of each branch's master).
+    pub(super) fn held_elsewhere(
+        &self,
+        l: &Loaded,
+        branches: &[BranchRecord],
+    ) -> Result<Vec<String>> {
+        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for b in branches {
+            if let Some(m) = self.store.master(&b.fs_id)?
+                && m != self.id
+            {
+                by_node.entry(m).or_default().push(b.name.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for (node, names) in by_node {
+            let Some(server) = self.store.server(&node)? else {
+                continue;
+            };
+            let req = api::HeldRequest {
+                namespace: l.dot.namespace.clone(),
+                dot: l.dot.name.clone(),
+                branches: names,
+            };
+            let held: Vec<String> = self.peers.post(&server, "/internal/held", &req)?;
+            out.extend(held.into_iter().map(|c| format!("{c} (on node {node})")));
+        }
+        Ok(out)
+    }
+
+    /// Containers on this node holding the named branches (for another node's check).
+    pub fn held_here(&self, req: &api::HeldRequest) -> Vec<String> {
+        self.containers(&req.namespace, &req.dot)
+            .into_iter()
+            .filter(|(b, _)| req.branches.contains(b))
+            .flat_map(|(_, c)| c)
+            .collect()
+    }
+
+    pub(super) fn branch_info(
+        &self,
+        b: &BranchRecord,
+        l: &Loaded,
+        commits: usize,
+        f: &Facts<'_>,
+    ) -> BranchInfo {
+        let Facts {
+            stats,
+            masters,
+            down,
+            containers,
+            with_subdots,
+        } = *f;
+        let mp = self.mountpoint(&b.fs_id);
+        let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
+        let is_mounted = mounted(&mp);
+        let subdots = if with_subdots && is_mounted {
+            let mut v: Vec<String> = std::fs::read_dir(&mp)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n == names::DEFAULT_SUBDOT || !n.starts_with('_'))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        } else {
+            Vec::new()
+        };
+        BranchInfo {
+            name: b.name.clone(),
+            filesystem_id: b.fs_id.clone(),
+            master_node: masters.get(&b.fs_id).cloned().unwrap_or_default(),
+            master_down: masters.get(&b.fs_id).is_some_and(|m| down.contains(m)),
+            mountpoint: mp.display().to_string(),
+            commits,
+            size_bytes: size,
+            dirty_bytes: dirty,
+            origin: b.origin.as_ref().map(|o| Origin {
+                branch: l.branch_of_fs(&o.fs_id),
+                commit: o.commit.clone(),
+            }),
+            subdots,
+            containers: containers.get(&b.name).cloned().unwrap_or_default(),
+            mounted: is_mounted,
+        }
+    }
+
+    /// Every dot `user` may see. While etcd is unreachable, the last listing this node made,
+    /// with its age in seconds, so the caller can say it is stale.
+    pub fn list(&self, user: &Principal) -> Result<(Vec<DotInfo>, Option<u64>)> {
+        let (all, age) = match self.list_all() {
+            Ok(all) => {
+                *self
+                    .inventory
+                    .last_list
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), all.clone()));
+                (all, None)
+            }
+            Err(e @ DaemonError::Registry(RegistryError::Unavailable { .. })) => {
+                let last = self
+                    .inventory
+                    .last_list
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                match last.as_ref() {
+                    Some((at, all)) => (all.clone(), Some(at.elapsed().as_secs())),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let mine = all
+            .into_iter()
+            .filter(|d| user.may_use(&d.namespace).is_ok())
+            .collect();
+        Ok((mine, age))
+    }
+
+    /// Master node per filesystem, and which of those nodes are down (not registered).
+    fn masters_and_down(
+        &self,
+    ) -> Result<(BTreeMap<String, String>, std::collections::BTreeSet<String>)> {
+        let masters = self.store.all_masters()?;
+        let alive: std::collections::BTreeSet<String> =
+            self.store.servers()?.into_iter().map(|s| s.id).collect();
+        let down = masters
+            .values()
+            .filter(|m| !alive.contains(*m))
+            .cloned()
+            .collect();
+        Ok((masters, down))
+    }
+
+    fn list_all(&self) -> Result<Vec<DotInfo>> {
+        let dots = self.store.dots(None)?;
+        let all_branches = self.store.all_branches()?;
+        let counts = self.store.commit_counts()?;
+        let (masters, down) = self.masters_and_down()?;
+        let stats = self.cached_stats()?;
+        let mut held = self.containers_where(|_| true);
+        let mut out = Vec::new();
+        for dot in dots {
+            let branches = all_branches.get(&dot.id).cloned().unwrap_or_default();
+            let containers = held
+                .remove(&(dot.namespace.clone(), dot.name.clone()))
+                .unwrap_or_default();
+            let l = Loaded { dot, branches };
+            let infos = l
+                .branches
+                .iter()
+                .map(|b| {
+                    let n = counts.get(&b.fs_id).copied().unwrap_or(0);
+                    let f = Facts {
+                        stats: &stats,
+                        masters: &masters,
+                        down: &down,
+                        containers: &containers,
+                        with_subdots: false,
+                    };
+                    self.branch_info(b, &l, n, &f)
+                })
+                .collect();
+            out.push(DotInfo {
+                namespace: l.dot.namespace.clone(),
+                name: l.dot.name.clone(),
+                id: l.dot.id.clone(),
+                branches: infos,
+                in_use_by: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn show(&self, user: &Principal, ns: &str, name: &str) -> Result<DotInfo> {
+        user.may_use(ns)?;
+        let l = self.load(ns, name)?;
+        let (masters, down) = self.masters_and_down()?;
+        let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
+        let stats = self.storage.sizes(Some(&ids)).map_err(zfs_err)?;
+        let containers = self.containers(ns, name);
+        let mut infos = Vec::new();
+        for b in &l.branches {
+            let n = self.store.commits(&b.fs_id)?.len();
+            let f = Facts {
+                stats: &stats,
+                masters: &masters,
+                down: &down,
+                containers: &containers,
+                with_subdots: true,
+            };
+            infos.push(self.branch_info(b, &l, n, &f));
+        }
+        Ok(DotInfo {
+            namespace: l.dot.namespace.clone(),
+            name: l.dot.name.clone(),
+            id: l.dot.id.clone(),
+            branches: infos,
+            in_use_by: self.dot_users(&l),
+        })
+    }
+
+    /// Processes (pid and command) using any branch of a loaded dot on this node.
+    pub(super) fn dot_users(&self, l: &Loaded) -> Vec<String> {
+        let mps: Vec<PathBuf> = l
+            .branches
+            .iter()
+            .map(|b| self.mountpoint(&b.fs_id))
+            .collect();
+        let refs: Vec<&Path> = mps.iter().map(PathBuf::as_path).collect();
+        procs::users_of(&refs)
+    }
+
+    pub fn branches(&self, user: &Principal, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
+        Ok(self.show(user, ns, name)?.branches)
+    }
+}

@@ -1,0 +1,189 @@
+//! `dm reset --hard`: within a branch (roll back, newest changes first) or to a commit from
+//! before the branch was made (re-clone under the same filesystem id).
+
+use super::DaemonError;
+use super::intent::Intent;
+use super::node::{Node, zfs_err};
+use super::principal::Principal;
+use crate::api;
+use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord};
+use crate::storage::{Ds, Rollback};
+use crate::zfs::ZfsError;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+impl Node {
+    /// `git reset --hard`: the branch goes back to `commit`; later commits and uncommitted
+    /// changes are gone. Refuses when a later commit has branches made from it.
+    pub fn reset(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        req: &api::Reset,
+    ) -> Result<api::ResetDone> {
+        user.may_use(ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        let history = self.history(&l, b)?;
+        let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
+        self.check_not_moving(&b.fs_id, branch)?;
+        self.check_master(b)?;
+        let held = self.containers(ns, name).remove(branch).unwrap_or_default();
+        if !held.is_empty() && !req.force {
+            return Err(Self::in_use_error(
+                &format!("branch '{branch}'"),
+                &held,
+                "stop them first, or pass --force and restart them after the reset",
+            ));
+        }
+        let own: Vec<&CommitRecord> = history
+            .iter()
+            .filter(|(f, _)| f == &b.fs_id)
+            .map(|(_, c)| c)
+            .collect();
+        let removed: Vec<String> = if fs_id == &b.fs_id {
+            own.iter()
+                .take_while(|c| c.id != target.id)
+                .map(|c| c.id.clone())
+                .collect()
+        } else {
+            own.iter().map(|c| c.id.clone()).collect()
+        };
+        let dependants: Vec<&str> = l
+            .branches
+            .iter()
+            .filter(|x| {
+                x.origin
+                    .as_ref()
+                    .is_some_and(|o| o.fs_id == b.fs_id && removed.contains(&o.commit))
+            })
+            .map(|x| x.name.as_str())
+            .collect();
+        if !dependants.is_empty() {
+            return Err(DaemonError::Conflict(format!(
+                "cannot reset '{branch}': branch(es) {} were made from commits the reset would remove; delete them first",
+                dependants.join(", ")
+            )));
+        }
+        if fs_id == &b.fs_id {
+            let intent = Intent::Reset {
+                fs_id: b.fs_id.clone(),
+                target: target.id.clone(),
+                removed: removed.clone(),
+            };
+            self.under(intent, || self.roll_back(b, &target.id, &removed))?;
+        } else {
+            let new = BranchRecord {
+                name: b.name.clone(),
+                fs_id: b.fs_id.clone(),
+                origin: Some(OriginRecord {
+                    fs_id: fs_id.clone(),
+                    commit: target.id.clone(),
+                }),
+            };
+            let intent = Intent::Reclone {
+                dot_id: l.dot.id.clone(),
+                branch: new.clone(),
+                removed: removed.clone(),
+            };
+            self.under(intent, || {
+                self.reclone(&l.dot, &new)
+                    .map_err(|e| self.busy_branch(e, b))?;
+                self.store.put_branch(&l.dot.id, &new)?;
+                Ok(self.store.delete_commits(&b.fs_id, &removed)?)
+            })?;
+        }
+        tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
+        Ok(api::ResetDone {
+            commit: target.id.clone(),
+            removed,
+            containers: held,
+        })
+    }
+
+    /// ZFS's "busy" in a verb on branch `b`, as what to close.
+    fn busy_branch(&self, e: DaemonError, b: &BranchRecord) -> DaemonError {
+        match e {
+            DaemonError::Zfs(ZfsError::Busy(_)) => DaemonError::InUse(format!(
+                "branch '{}' is busy; stop containers and close programs using {} and try again",
+                b.name,
+                self.mountpoint(&b.fs_id).display()
+            )),
+            other => other,
+        }
+    }
+
+    /// `reset --hard` within branch `b`: first the uncommitted changes go (destroying nothing,
+    /// so a full pool fails here with nothing changed), then the commits after `target`.
+    fn roll_back(&self, b: &BranchRecord, target: &str, removed: &[String]) -> Result<()> {
+        let fs = Ds::Branch(&b.fs_id);
+        if !self.storage.has_snapshot(fs, target).map_err(zfs_err)? {
+            return Err(zfs_err(ZfsError::NotFound(format!(
+                "commit {target} of branch '{}'",
+                b.name
+            ))));
+        }
+        if !removed.is_empty()
+            && let Some(newest) = self.storage.snapshots(fs).map_err(zfs_err)?.pop()
+        {
+            let newest_only = self.storage.rollback(fs, &newest, Rollback::Newest);
+            newest_only.map_err(|e| match e {
+                ZfsError::NoSpace(_) => DaemonError::PoolFull(
+                    "the ZFS pool is full, so the reset could not start; nothing was changed. Free some space (delete files in this dot or another, or a dot you no longer need) and run the reset again".into(),
+                ),
+                other => self.busy_branch(DaemonError::Zfs(other), b),
+            })?;
+        }
+        if let Err(e) = self.storage.rollback(fs, target, Rollback::DestroyingLater) {
+            let left = self
+                .storage
+                .snapshots(fs)
+                .map(|s| s.iter().filter(|s| removed.contains(s)).count())
+                .unwrap_or(removed.len());
+            let cause = match e {
+                ZfsError::NoSpace(_) => "the pool is full".to_string(),
+                ZfsError::Busy(_) => format!(
+                    "the branch is busy; close programs using {}",
+                    self.mountpoint(&b.fs_id).display()
+                ),
+                other => other.to_string(),
+            };
+            return Err(DaemonError::Conflict(format!(
+                "the reset stopped part-way ({cause}): uncommitted changes were discarded and {} of {} later commits removed; `dm log` shows what is left; run the reset again to finish",
+                removed.len() - left,
+                removed.len()
+            )));
+        }
+        Ok(self.store.delete_commits(&b.fs_id, removed)?)
+    }
+
+    /// Resets a branch to a commit from before it was made: its filesystem is replaced by a
+    /// fresh clone of `new.origin`, under the same id and mountpoint. The old one is set aside
+    /// as `<id>-reset` until the new one is complete; the intent settles an interruption.
+    fn reclone(&self, dot: &DotRecord, new: &BranchRecord) -> Result<()> {
+        let origin = new.origin.as_ref().expect("a re-clone has an origin");
+        let from = Ds::Branch(&origin.fs_id);
+        if !self
+            .storage
+            .has_snapshot(from, &origin.commit)
+            .map_err(zfs_err)?
+        {
+            return Err(zfs_err(ZfsError::NotFound(format!(
+                "commit {} to reset to",
+                origin.commit
+            ))));
+        }
+        let (old, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
+        self.storage
+            .set_property(old, "mountpoint", "none")
+            .map_err(DaemonError::Zfs)?;
+        self.storage.rename(old, aside).map_err(DaemonError::Zfs)?;
+        let origin = (origin.fs_id.as_str(), origin.commit.as_str());
+        self.make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
+        self.storage.destroy(aside).map_err(zfs_err)
+    }
+}

@@ -1,0 +1,124 @@
+//! Subdots: the directories of a branch that containers mount, opened without following links
+//! out of the dot, and pinned for Docker by a bind mount only root can reach.
+
+use std::path::{Path, PathBuf};
+
+use super::DaemonError;
+use super::node::{Node, check_name, io_err, zfs_err};
+use super::principal::Principal;
+use crate::api;
+use crate::names::{self, Kind};
+use crate::storage::{Ds, mounted};
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+/// The directory under the mount dir where Docker's subdot mounts are pinned (see
+/// [`Node::pin_subdot`]); no filesystem id starts with a dot.
+const PINS: &str = ".volumes";
+
+/// A pin's file name for a Docker mount id: the id itself when it is plain (Docker's are 64
+/// hex digits), else a hash of it.
+fn pin_name(mount_id: &str) -> String {
+    let plain = !mount_id.is_empty()
+        && mount_id.len() <= 128
+        && mount_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if plain {
+        mount_id.to_string()
+    } else {
+        super::hash_key(mount_id)
+    }
+}
+
+impl Node {
+    /// Host path of a subdot of a branch, created on request.
+    pub fn subdot_path(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        subdot: &str,
+        create: bool,
+    ) -> Result<api::SubdotPath> {
+        let (path, _) = self.open_subdot(user, (ns, name, branch), subdot, create)?;
+        Ok(api::SubdotPath {
+            subdot: subdot.to_string(),
+            path: path.display().to_string(),
+        })
+    }
+
+    /// A subdot of a branch, mounted here: its host path and, unless it is `__root__` (the
+    /// mountpoint itself), the directory opened without following any link.
+    pub fn open_subdot(
+        &self,
+        user: &Principal,
+        (ns, name, branch): (&str, &str, &str),
+        subdot: &str,
+        create: bool,
+    ) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
+        user.may_use(ns)?;
+        check_name(Kind::Subdot, subdot)?;
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        self.procure(&l.dot, b)?;
+        let mp = self.mountpoint(&b.fs_id);
+        let fs = Ds::Branch(&b.fs_id);
+        if !self.storage.is_mounted(fs).map_err(zfs_err)? {
+            self.drop_arrivals(&l.dot, &b.fs_id)?;
+            self.storage.mount(fs).map_err(zfs_err)?;
+        }
+        if subdot == names::ROOT_SUBDOT {
+            return Ok((mp, None));
+        }
+        // The dot's files are anyone's: a symbolic link named like the subdot must not hand
+        // its target (the host) to a container.
+        use super::beneath::{BeneathError, open_dir};
+        let dir = match open_dir(&mp, Path::new(subdot), create) {
+            Ok(dir) => dir,
+            Err(BeneathError::Missing(_)) => {
+                return Err(DaemonError::NotFound(format!(
+                    "subdot '{subdot}' does not exist on branch '{branch}'"
+                )));
+            }
+            Err(e @ (BeneathError::Escapes(_) | BeneathError::NotDirectory(_))) => {
+                return Err(DaemonError::Conflict(format!(
+                    "subdot {e}; remove or rename it in the dot (`dm dot path` shows where)"
+                )));
+            }
+            Err(e) => return Err(DaemonError::Internal(e.to_string())),
+        };
+        Ok((mp.join(subdot), Some(dir)))
+    }
+
+    /// Where Docker gets subdot `dir` for its mount `mount_id`: a bind mount of exactly the
+    /// directory that was opened, in a directory only root can reach. What Docker mounts can
+    /// then not be swapped for a symbolic link between the check and Docker's own mount.
+    pub fn pin_subdot(&self, dir: std::os::fd::OwnedFd, mount_id: &str) -> Result<PathBuf> {
+        let pins = self.mount_dir.join(PINS);
+        let target = pins.join(pin_name(mount_id));
+        let io = |p: &Path, e| io_err(p, e);
+        std::fs::create_dir_all(&pins).map_err(|e| io(&pins, e))?;
+        if mounted(&target) {
+            // Docker asked again for the same mount: mount afresh.
+            super::beneath::unbind(&target).map_err(|e| io(&target, e))?;
+        }
+        match std::fs::create_dir(&target) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(&target, e)),
+            _ => {}
+        }
+        super::beneath::bind(&dir, &target).map_err(|e| io(&target, e))?;
+        Ok(target)
+    }
+
+    /// Undoes [`Node::pin_subdot`] for a mount's path (other paths are left alone).
+    pub fn unpin_subdot(&self, path: &Path) {
+        if path.parent() != Some(self.mount_dir.join(PINS).as_path()) {
+            return;
+        }
+        if let Err(e) = super::beneath::unbind(path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot unmount a volume's subdot");
+            return;
+        }
+        let _ = std::fs::remove_dir(path);
+    }
+}

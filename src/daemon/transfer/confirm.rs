@@ -1,0 +1,198 @@
+//! Confirming a received stream: the client's byte count must match what arrived; then new
+//! dots and branches get their real names and the commits are registered. Also keeping commits
+//! that arrived whole in an interrupted transfer.
+
+use super::Fresh;
+use crate::api;
+use crate::cluster::CommitRecord;
+use crate::daemon::DaemonError;
+use crate::daemon::node::{Node, encode_commit, now, zfs_err};
+use crate::daemon::principal::Principal;
+use crate::storage::{Ds, Rollback};
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+impl Node {
+    /// Registers commits that arrived whole in an interrupted transfer, oldest first, if each
+    /// snapshot here has the sender's GUID (so the same data); they must directly follow the
+    /// branch's newest commit. Returns the ids registered.
+    pub fn keep_received(
+        &self,
+        user: &Principal,
+        (ns, name, branch): (&str, &str, &str),
+        req: &api::KeepReceived,
+    ) -> Result<Vec<String>> {
+        user.may_use(ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.load(ns, name)?;
+        let b = l.branch(branch)?;
+        self.check_master(b)?;
+        if req.guids.len() != req.commits.len() {
+            return Err(DaemonError::BadRequest(
+                "one GUID per commit is needed".into(),
+            ));
+        }
+        let arrived = self.check_receivable(
+            ns,
+            name,
+            b,
+            self.store.commits(&b.fs_id)?.last().map(|c| c.id.as_str()),
+            true,
+        )?;
+        let matches = req
+            .commits
+            .iter()
+            .zip(&req.guids)
+            .zip(&arrived)
+            .all(|((c, guid), a)| c.id == a.id && *guid == a.guid);
+        if !matches || arrived.len() < req.commits.len() {
+            return Err(DaemonError::Conflict(
+                "the commits that arrived here are not the ones sent; send them again".into(),
+            ));
+        }
+        // A whole stream whose confirmation never came is kept this way too.
+        self.pending.take(&b.fs_id);
+        let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
+        let done = self.register_received(&b.fs_id, &ids, &req.commits)?;
+        self.show_again(&b.fs_id);
+        tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "kept commits that arrived whole");
+        Ok(done)
+    }
+
+    /// After a failed receive: a new dot's staging filesystem goes; an existing branch goes back
+    /// to its newest registered commit.
+    pub(super) fn undo_receive(&self, fs: &str, created: bool, from: Option<&str>) -> Result<()> {
+        if created {
+            self.destroy_staging(fs);
+        } else if let Some(id) = from {
+            let ds = Ds::Branch(fs);
+            if self.storage.has_snapshot(ds, id).unwrap_or(false) {
+                self.storage
+                    .rollback(ds, id, Rollback::DestroyingLater)
+                    .map_err(zfs_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A confirmed new dot or branch: its staging filesystem takes its real name and
+    /// properties, and it is registered.
+    pub(super) fn publish_received(&self, fs: &str, f: &Fresh) -> Result<()> {
+        let (dot, b) = (&f.dot, &f.branch);
+        self.storage
+            .rename(Ds::Staging(fs), Ds::Branch(fs))
+            .map_err(zfs_err)?;
+        self.label_branch(Ds::Branch(fs), fs, "off", dot, &b.name)?;
+        let registered = if f.new_dot() {
+            self.store.create_dot(dot, b, &self.id)?
+        } else {
+            self.store.create_branch(&dot.id, b, &self.id)?
+        };
+        if !registered {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' of dot '{}' was created here meanwhile; pull or push again",
+                b.name, dot.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Registers received commits once the client's count of what was sent matches what
+    /// arrived.
+    pub fn confirm_commits(
+        &self,
+        user: &Principal,
+        (ns, name, branch): (&str, &str, &str),
+        req: &api::ConfirmReceive,
+    ) -> Result<Vec<String>> {
+        user.may_use(ns)?;
+        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let existing = match self.store.dot(ns, name)? {
+            Some(dot) => self.load_record(dot)?.branch(branch).ok().cloned(),
+            None => None,
+        };
+        let fs = match existing {
+            Some(b) => {
+                // What was received waits on the node holding the branch.
+                self.check_master(&b)?;
+                b.fs_id
+            }
+            None => self
+                .pending
+                .fresh(ns, name, branch)
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    DaemonError::NotFound(format!(
+                        "nothing received for branch '{branch}' of dot '{name}'"
+                    ))
+                })?,
+        };
+        let got = self.pending.take(&fs).ok_or_else(|| {
+            DaemonError::Conflict("nothing received to confirm; send the stream again".into())
+        })?;
+        if got.bytes != req.bytes {
+            tracing::warn!(%fs, got = got.bytes, sent = req.bytes, "size mismatch; received commits dropped");
+            self.undo_receive(&fs, got.fresh.is_some(), got.base.as_deref())?;
+            self.show_again(&fs);
+            return Err(DaemonError::Conflict(format!(
+                "{} bytes arrived but {} were sent; nothing was kept, try again",
+                got.bytes, req.bytes
+            )));
+        }
+        if let Some(f) = &got.fresh {
+            // Unregistered after all (a lost race, a failed step): the intent destroys it.
+            let intent = crate::daemon::intent::Intent::CreateFs {
+                dot_id: f.dot.id.clone(),
+                fs_id: fs.clone(),
+            };
+            self.under(intent, || self.publish_received(&fs, f))?;
+        }
+        let done = self.register_received(&fs, &got.snapshots, &req.commits)?;
+        self.show_again(&fs);
+        tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
+        Ok(done)
+    }
+
+    /// Gives received snapshots `ids` of filesystem `fs` their commit records from `infos` and
+    /// registers them, in order. Returns the ids registered.
+    pub(super) fn register_received(
+        &self,
+        fs: &str,
+        ids: &[String],
+        infos: &[api::CommitInfo],
+    ) -> Result<Vec<String>> {
+        let ds = Ds::Branch(fs);
+        // One listing for all of them rather than a lookup per commit.
+        let here = self.storage.snapshots(ds).map_err(zfs_err)?;
+        let mut seq = self.store.commits(fs)?.last().map_or(0, |c| c.seq);
+        let mut done = Vec::new();
+        for id in ids {
+            let Some(info) = infos.iter().find(|c| &c.id == id) else {
+                continue;
+            };
+            seq = seq.max(now().1).max(seq + 1);
+            let rec = CommitRecord {
+                id: info.id.clone(),
+                message: info.message.clone(),
+                author: info.author.clone(),
+                time: info.time,
+                seq,
+                metadata: info.metadata.clone(),
+            };
+            if !here.contains(id) {
+                return Err(DaemonError::Internal(format!(
+                    "received snapshot {id} vanished before confirmation"
+                )));
+            }
+            self.storage
+                .set_snapshot_properties(ds, id, &encode_commit(&rec))
+                .map_err(zfs_err)?;
+            self.store.put_commit(fs, &rec)?;
+            done.push(id.clone());
+        }
+        Ok(done)
+    }
+}
