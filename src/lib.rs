@@ -11,6 +11,7 @@ mod client;
 mod cluster;
 mod daemon;
 mod httpd;
+mod ids;
 mod names;
 mod plugins;
 mod storage;

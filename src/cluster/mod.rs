@@ -19,6 +19,7 @@ pub mod memory;
 
 use std::collections::BTreeMap;
 
+pub use crate::ids::{CommitId, DotId, FsId, NodeId};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +126,7 @@ const PREFIX: &str = "dm/";
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ServerRecord {
-    pub id: String,
+    pub id: NodeId,
     pub addresses: Vec<String>,
     pub api_port: u16,
     pub version: String,
@@ -153,7 +154,7 @@ pub struct JoinTokenRecord {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct DotRecord {
-    pub id: String,
+    pub id: DotId,
     pub namespace: String,
     pub name: String,
     pub created: u64,
@@ -162,20 +163,20 @@ pub struct DotRecord {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct BranchRecord {
     pub name: String,
-    pub fs_id: String,
+    pub fs_id: FsId,
     /// The branch and commit this branch was cloned from (`None` for master).
     pub origin: Option<OriginRecord>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct OriginRecord {
-    pub fs_id: String,
-    pub commit: String,
+    pub fs_id: FsId,
+    pub commit: CommitId,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct CommitRecord {
-    pub id: String,
+    pub id: CommitId,
     pub message: String,
     pub author: String,
     pub time: u64,
@@ -437,7 +438,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn delete_commits(&self, fs_id: &str, ids: &[String]) -> Result<()> {
+    pub fn delete_commits(&self, fs_id: &str, ids: &[CommitId]) -> Result<()> {
         let keys: Vec<String> = ids.iter().map(|c| commit_key(fs_id, c)).collect();
         self.kv.write_all(&[], &keys, &[])
     }
@@ -553,7 +554,7 @@ mod tests {
 
     fn dot(name: &str) -> DotRecord {
         DotRecord {
-            id: format!("id-{name}"),
+            id: format!("id-{name}").into(),
             namespace: "admin".into(),
             name: name.into(),
             created: 1,

@@ -7,11 +7,11 @@ use std::sync::Mutex;
 use super::DaemonError;
 use super::intent::Intent;
 use super::inventory::Facts;
-use super::node::{Loaded, Node, check_name, encode_commit, new_id, now, zfs_err};
+use super::node::{Loaded, Node, check_name, encode_commit, now, zfs_err};
 use super::principal::Principal;
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo};
-use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord};
+use crate::cluster::{BranchRecord, CommitId, CommitRecord, DotId, DotRecord, FsId, OriginRecord};
 use crate::names::{self, Kind};
 use crate::storage::Ds;
 
@@ -20,10 +20,10 @@ type Result<T> = std::result::Result<T, DaemonError>;
 /// Newest commit `seq` per filesystem, read from the registry once and then kept, so a commit
 /// does not re-read every commit of its branch. Only a branch's master commits to it.
 #[derive(Default)]
-pub struct Seqs(Mutex<HashMap<String, u64>>);
+pub struct Seqs(Mutex<HashMap<FsId, u64>>);
 
 impl Seqs {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<FsId, u64>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -55,14 +55,14 @@ impl Node {
             )));
         }
         let dot = DotRecord {
-            id: new_id(),
+            id: DotId::random(),
             namespace: req.namespace.clone(),
             name: req.name.clone(),
             created: now().0,
         };
         let master = BranchRecord {
             name: names::MASTER.into(),
-            fs_id: new_id(),
+            fs_id: FsId::random(),
             origin: None,
         };
         let intent = Intent::CreateFs {
@@ -177,7 +177,7 @@ impl Node {
         &self,
         l: &Loaded,
         branch: &BranchRecord,
-    ) -> Result<Vec<(String, CommitRecord)>> {
+    ) -> Result<Vec<(FsId, CommitRecord)>> {
         let mut out = Vec::new();
         let mut own = self.store.commits(&branch.fs_id)?;
         own.reverse();
@@ -218,7 +218,7 @@ impl Node {
             .history(&l, b)?
             .into_iter()
             .map(|(fs, c)| CommitInfo {
-                id: c.id,
+                id: c.id.into(),
                 branch: l.branch_of_fs(&fs),
                 message: c.message,
                 author: c.author,
@@ -251,7 +251,7 @@ impl Node {
         };
         let (secs, nanos) = now();
         let rec = CommitRecord {
-            id: new_id(),
+            id: CommitId::random(),
             message: req.message.clone(),
             author: user.to_string(),
             time: secs,
@@ -278,7 +278,7 @@ impl Node {
         self.last_seq.map().insert(b.fs_id.clone(), rec.seq);
         tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
         Ok(CommitInfo {
-            id: rec.id,
+            id: rec.id.into(),
             branch: branch.to_string(),
             message: rec.message,
             author: rec.author,
@@ -289,10 +289,10 @@ impl Node {
 
     /// Finds a commit by full id or unique prefix among `candidates`.
     pub(super) fn resolve<'a>(
-        candidates: &'a [(String, CommitRecord)],
+        candidates: &'a [(FsId, CommitRecord)],
         wanted: &str,
         branch: &str,
-    ) -> Result<&'a (String, CommitRecord)> {
+    ) -> Result<&'a (FsId, CommitRecord)> {
         if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(DaemonError::BadRequest(format!(
                 "'{wanted}' is not a commit id; give at least 4 hex digits of an id from `dm log`"
@@ -346,7 +346,7 @@ impl Node {
         self.ensure_commit(fs_id, &commit.id, &cat)?;
         let rec = BranchRecord {
             name: req.name.clone(),
-            fs_id: new_id(),
+            fs_id: FsId::random(),
             origin: Some(OriginRecord {
                 fs_id: fs_id.clone(),
                 commit: commit.id.clone(),
@@ -357,14 +357,14 @@ impl Node {
             fs_id: rec.fs_id.clone(),
         };
         self.under(intent, || {
-            let origin = (fs_id.as_str(), commit.id.as_str());
+            let origin = (fs_id, commit.id.as_str());
             self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(origin))?;
             let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
             Self::registered(created, || {
                 format!("branch '{}' was just created by someone else", req.name)
             })
         })?;
-        let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
+        let masters = BTreeMap::from([(rec.fs_id.to_string(), self.id.to_string())]);
         let stats = self
             .storage
             .sizes(Some(std::slice::from_ref(&rec.fs_id)))

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::node::{Node, new_id, zfs_err};
 use super::replicate::{Catalog, HANDOFF_PREFIX};
 use super::{DaemonError, procs};
-use crate::cluster::{BranchRecord, DotRecord, ServerRecord};
+use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, ServerRecord};
 use crate::names::{self, Kind};
 use crate::storage::Ds;
 
@@ -32,25 +32,25 @@ const STALE: Duration = Duration::from_secs(120);
 /// Branches this node is handing off to another node, by filesystem id; only this module
 /// reads or changes them.
 #[derive(Default)]
-pub struct Moves(Mutex<HashMap<String, Moving>>);
+pub struct Moves(Mutex<HashMap<FsId, Moving>>);
 
 impl Moves {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Moving>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<FsId, Moving>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// A handoff in progress on the old master.
 pub struct Moving {
-    pub to: String,
+    pub to: NodeId,
     pub snapshot: String,
     pub since: Instant,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
 pub struct ReleaseRequest {
-    pub fs: String,
-    pub to: String,
+    pub fs: FsId,
+    pub to: NodeId,
     /// The branch, for finding containers that hold it.
     pub namespace: String,
     pub dot: String,
@@ -68,7 +68,7 @@ pub struct Release {
 
 #[derive(Serialize, Deserialize, Debug)]
 pub struct Released {
-    pub fs: String,
+    pub fs: FsId,
     pub snapshot: String,
     /// Whether the new node took over; if not, the old master carries on as before.
     pub moved: bool,
@@ -98,7 +98,7 @@ impl Node {
     /// Makes this node the master of branch `b`, bringing its uncommitted changes here, so it
     /// can be mounted writable here.
     pub(super) fn procure(&self, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
-        let fs = b.fs_id.as_str();
+        let fs = &b.fs_id;
         let lock = self.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let master = self.store.master(fs)?;
@@ -128,7 +128,7 @@ impl Node {
                     &server,
                     "/internal/release",
                     &ReleaseRequest {
-                        fs: fs.to_string(),
+                        fs: fs.clone(),
                         to: self.id.clone(),
                         namespace: dot.namespace.clone(),
                         dot: dot.name.clone(),
@@ -137,7 +137,7 @@ impl Node {
                 )?;
                 let moved = self.take_over(dot, b, &server, &rel, &cat);
                 let done = Released {
-                    fs: fs.to_string(),
+                    fs: fs.clone(),
                     snapshot: rel.snapshot.clone(),
                     moved: moved.is_ok(),
                 };
@@ -188,7 +188,7 @@ impl Node {
         rel: &Release,
         cat: &Catalog,
     ) -> Result<()> {
-        let fs = b.fs_id.as_str();
+        let fs = &b.fs_id;
         let ds = Ds::Branch(fs);
         // A commit may have landed between our pull and the release.
         if let Some((bfs, snap)) = rel.base.as_deref().and_then(|x| x.split_once('@')) {
@@ -197,7 +197,7 @@ impl Node {
                     self.sync_locked(fs, cat, Some(server), true)?;
                 }
             } else {
-                self.ensure_commit(bfs, snap, cat)?;
+                self.ensure_commit(&FsId::from(bfs), snap, cat)?;
             }
         }
         let existed = self.storage.exists(ds).map_err(zfs_err)?;
@@ -233,7 +233,7 @@ impl Node {
     /// The old master's side: stop serving the branch and snapshot its uncommitted state.
     pub fn release(&self, req: &ReleaseRequest) -> Result<Release> {
         check_fs(&req.fs)?;
-        let fs = req.fs.as_str();
+        let fs = &req.fs;
         let lock = self.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.settle_move(fs)?;
@@ -313,7 +313,7 @@ impl Node {
                 .map(|(ofs, commit)| format!("{ofs}@{commit}")),
         };
         self.moving.map().insert(
-            fs.to_string(),
+            fs.clone(),
             Moving {
                 to: req.to.clone(),
                 snapshot: snapshot.clone(),
@@ -343,7 +343,7 @@ impl Node {
     /// Settles every handoff whose end this node was not told of (the new master's "released"
     /// call was lost), so no branch stays "moving" for good. Called from the sweep.
     pub(super) fn settle_moves(&self) {
-        let fss: Vec<String> = self.moving.map().keys().cloned().collect();
+        let fss: Vec<FsId> = self.moving.map().keys().cloned().collect();
         for fs in fss {
             let lock = self.lock(&format!("fs:{fs}"));
             let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -356,7 +356,7 @@ impl Node {
     /// Settles the handoff of `fs`, with its `fs:` lock held, if its end is known from the
     /// registry: at once when the master record names another node, or when the node it was
     /// moving to is down (its lease is gone); after [`STALE`] in any case.
-    fn settle_move(&self, fs: &str) -> Result<()> {
+    fn settle_move(&self, fs: &FsId) -> Result<()> {
         let Some(to) = self.moving.map().get(fs).map(|m| m.to.clone()) else {
             return Ok(());
         };
@@ -377,7 +377,7 @@ impl Node {
 
     /// After a handoff: keep our copy as a replica at the newest commit (the uncommitted state
     /// now lives on the new master), or, if it did not happen, carry on as master.
-    pub(super) fn finish_move(&self, fs: &str, snapshot: &str, moved: bool) -> Result<()> {
+    pub(super) fn finish_move(&self, fs: &FsId, snapshot: &str, moved: bool) -> Result<()> {
         let ds = Ds::Branch(fs);
         if moved {
             // Our copy is a read-only replica now. With commits, the replicator rolls it back to

@@ -14,30 +14,36 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{BranchRecord, DotRecord};
+use crate::cluster::{BranchRecord, CommitId, DotId, DotRecord, FsId};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Intent {
     /// A new branch filesystem (of a new dot or branch): it counts only once registered.
-    CreateFs { dot_id: String, fs_id: String },
+    CreateFs {
+        dot_id: DotId,
+        fs_id: FsId,
+    },
     /// A commit: its snapshot counts only once registered.
-    Commit { fs_id: String, commit: String },
+    Commit {
+        fs_id: FsId,
+        commit: CommitId,
+    },
     /// `reset --hard` within a branch: the commits `removed` go.
     Reset {
-        fs_id: String,
-        target: String,
-        removed: Vec<String>,
+        fs_id: FsId,
+        target: CommitId,
+        removed: Vec<CommitId>,
     },
     /// A reset to before the branch was made: its filesystem is replaced by a clone of
     /// `branch.origin`, under the same id.
     Reclone {
-        dot_id: String,
+        dot_id: DotId,
         branch: BranchRecord,
-        removed: Vec<String>,
+        removed: Vec<CommitId>,
     },
     DeleteBranch {
-        dot_id: String,
+        dot_id: DotId,
         branch: BranchRecord,
     },
     DeleteDot {

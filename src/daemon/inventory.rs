@@ -12,7 +12,7 @@ use super::node::{DockerLink, Loaded, Node, zfs_err};
 use super::principal::Principal;
 use super::procs;
 use crate::api::{self, BranchInfo, DotInfo, Origin};
-use crate::cluster::{BranchRecord, RegistryError};
+use crate::cluster::{BranchRecord, FsId, RegistryError};
 use crate::names;
 use crate::plugins::docker_api;
 use crate::storage::{Sizes as Stats, mounted};
@@ -223,16 +223,18 @@ impl Node {
         };
         BranchInfo {
             name: b.name.clone(),
-            filesystem_id: b.fs_id.clone(),
-            master_node: masters.get(&b.fs_id).cloned().unwrap_or_default(),
-            master_down: masters.get(&b.fs_id).is_some_and(|m| down.contains(m)),
+            filesystem_id: b.fs_id.to_string(),
+            master_node: masters.get(b.fs_id.as_str()).cloned().unwrap_or_default(),
+            master_down: masters
+                .get(b.fs_id.as_str())
+                .is_some_and(|m| down.contains(m)),
             mountpoint: mp.display().to_string(),
             commits,
             size_bytes: size,
             dirty_bytes: dirty,
             origin: b.origin.as_ref().map(|o| Origin {
                 branch: l.branch_of_fs(&o.fs_id),
-                commit: o.commit.clone(),
+                commit: o.commit.to_string(),
             }),
             subdots,
             containers: containers.get(&b.name).cloned().unwrap_or_default(),
@@ -277,8 +279,12 @@ impl Node {
         &self,
     ) -> Result<(BTreeMap<String, String>, std::collections::BTreeSet<String>)> {
         let masters = self.store.all_masters()?;
-        let alive: std::collections::BTreeSet<String> =
-            self.store.servers()?.into_iter().map(|s| s.id).collect();
+        let alive: std::collections::BTreeSet<String> = self
+            .store
+            .servers()?
+            .into_iter()
+            .map(|s| s.id.into())
+            .collect();
         let down = masters
             .values()
             .filter(|m| !alive.contains(*m))
@@ -296,7 +302,10 @@ impl Node {
         let mut held = self.containers_where(|_| true);
         let mut out = Vec::new();
         for dot in dots {
-            let branches = all_branches.get(&dot.id).cloned().unwrap_or_default();
+            let branches = all_branches
+                .get(dot.id.as_str())
+                .cloned()
+                .unwrap_or_default();
             let containers = held
                 .remove(&(dot.namespace.clone(), dot.name.clone()))
                 .unwrap_or_default();
@@ -305,7 +314,7 @@ impl Node {
                 .branches
                 .iter()
                 .map(|b| {
-                    let n = counts.get(&b.fs_id).copied().unwrap_or(0);
+                    let n = counts.get(b.fs_id.as_str()).copied().unwrap_or(0);
                     let f = Facts {
                         stats: &stats,
                         masters: &masters,
@@ -319,7 +328,7 @@ impl Node {
             out.push(DotInfo {
                 namespace: l.dot.namespace.clone(),
                 name: l.dot.name.clone(),
-                id: l.dot.id.clone(),
+                id: l.dot.id.to_string(),
                 branches: infos,
                 in_use_by: Vec::new(),
             });
@@ -331,7 +340,7 @@ impl Node {
         user.may_use(ns)?;
         let l = self.load(ns, name)?;
         let (masters, down) = self.masters_and_down()?;
-        let ids: Vec<String> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
+        let ids: Vec<FsId> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
         let stats = self.storage.sizes(Some(&ids)).map_err(zfs_err)?;
         let containers = self.containers(ns, name);
         let mut infos = Vec::new();
@@ -349,7 +358,7 @@ impl Node {
         Ok(DotInfo {
             namespace: l.dot.namespace.clone(),
             name: l.dot.name.clone(),
-            id: l.dot.id.clone(),
+            id: l.dot.id.to_string(),
             branches: infos,
             in_use_by: self.dot_users(&l),
         })

@@ -7,7 +7,7 @@ use super::node::{Node, PROBE_PREFIX, new_id, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::api;
 use crate::names::{self, Kind};
-use crate::storage::Ds;
+use crate::storage::{Ds, FsId};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -270,15 +270,17 @@ impl Daemon {
             );
         }
         for s in store.servers()? {
-            let e = out.entry(s.id.clone()).or_insert_with(|| api::NodeInfo {
-                id: s.id.clone(),
-                address: String::new(),
-                api_port: 0,
-                version: String::new(),
-                alive: false,
-                etcd_member: false,
-                masters: masters.get(&s.id).copied().unwrap_or(0),
-            });
+            let e = out
+                .entry(s.id.to_string())
+                .or_insert_with(|| api::NodeInfo {
+                    id: s.id.to_string(),
+                    address: String::new(),
+                    api_port: 0,
+                    version: String::new(),
+                    alive: false,
+                    etcd_member: false,
+                    masters: masters.get(s.id.as_str()).copied().unwrap_or(0),
+                });
             e.alive = true;
             e.api_port = s.api_port;
             e.version = s.version.clone();
@@ -294,11 +296,11 @@ impl Daemon {
     pub fn leave(&self, req: &api::LeaveRequest) -> Result<api::LeaveReply> {
         let node = &self.node;
         let store = node.store();
-        let mine: Vec<String> = store
+        let mine: Vec<FsId> = store
             .all_masters()?
             .into_iter()
-            .filter(|(_, n)| n == &node.id)
-            .map(|(fs, _)| fs)
+            .filter(|(_, n)| *n == node.id)
+            .map(|(fs, _)| fs.into())
             .collect();
         let mut dirty = Vec::new();
         for fs in &mine {
@@ -427,7 +429,7 @@ impl Node {
     /// Makes this node's copy of `fs` unwritable: unmounted (refused while in use) and
     /// read-only, so it cannot change once another node may take the branch.
     /// Returns whether it was mounted.
-    pub(super) fn fence(&self, fs: &str) -> Result<bool> {
+    pub(super) fn fence(&self, fs: &FsId) -> Result<bool> {
         let was_mounted = self.unmount_branch(fs, |mp| {
             format!(
                 "{} is in use on this node; stop the containers and programs using it first",
@@ -441,7 +443,7 @@ impl Node {
     }
 
     /// Undoes [`Node::fence`], mounting the branch again if it was.
-    pub(super) fn unfence(&self, fs: &str, mount: bool) -> Result<()> {
+    pub(super) fn unfence(&self, fs: &FsId, mount: bool) -> Result<()> {
         let ds = Ds::Branch(fs);
         self.storage
             .set_property(ds, "readonly", "off")
@@ -454,7 +456,7 @@ impl Node {
 
     /// Whether branch `fs` has changes since its newest commit. Exact: a probe snapshot forces
     /// ZFS to sync, and the increment since the commit is checked for change records.
-    pub(super) fn uncommitted(&self, fs: &str) -> Result<bool> {
+    pub(super) fn uncommitted(&self, fs: &FsId) -> Result<bool> {
         match self.store.commits(fs)?.last() {
             Some(c) => self.changed_since(fs, &c.id),
             // No commit yet: anything written counts (an empty new branch holds nothing).
@@ -463,7 +465,7 @@ impl Node {
     }
 
     /// Whether filesystem `fs` differs from its snapshot `last` (exactly, via a probe snapshot).
-    pub(super) fn changed_since(&self, fs: &str, last: &str) -> Result<bool> {
+    pub(super) fn changed_since(&self, fs: &FsId, last: &str) -> Result<bool> {
         let ds = Ds::Branch(fs);
         let probe = format!("{PROBE_PREFIX}{}", &new_id()[..16]);
         self.storage.snapshot(ds, &probe, &[]).map_err(zfs_err)?;
@@ -475,7 +477,7 @@ impl Node {
         result
     }
 
-    fn has_files(&self, fs: &str) -> Result<bool> {
+    fn has_files(&self, fs: &FsId) -> Result<bool> {
         self.storage.mount(Ds::Branch(fs)).map_err(zfs_err)?;
         let mp = self.mountpoint(fs);
         let mut stack = vec![mp];
@@ -495,7 +497,7 @@ impl Node {
     }
 
     /// `ns/dot@branch` names for filesystem ids, for messages.
-    pub(super) fn branch_names(&self, fs_ids: &[String]) -> Result<Vec<String>> {
+    pub(super) fn branch_names(&self, fs_ids: &[FsId]) -> Result<Vec<String>> {
         if fs_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -503,7 +505,7 @@ impl Node {
             .store
             .dots(None)?
             .into_iter()
-            .map(|d| (d.id.clone(), format!("{}/{}", d.namespace, d.name)))
+            .map(|d| (d.id.to_string(), format!("{}/{}", d.namespace, d.name)))
             .collect();
         let mut out = Vec::new();
         for (dot_id, branches) in self.store.all_branches()? {

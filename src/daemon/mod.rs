@@ -337,7 +337,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     };
     store.register_server(
         &ServerRecord {
-            id: cfg.node_id.clone(),
+            id: cfg.node_id.as_str().into(),
             addresses: vec![cfg.advertise.clone()],
             api_port: cfg.api_port,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -354,7 +354,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     });
     let storage = Arc::new(crate::storage::ZfsStorage::new(pool, &cfg.mount_dir));
     let mut node = Node::new(
-        cfg.node_id.clone(),
+        cfg.node_id.as_str().into(),
         storage,
         cfg.mount_dir.clone(),
         store,

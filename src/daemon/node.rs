@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::DaemonError;
 use super::intent::Journal;
 use super::mounts::MountTable;
-use crate::cluster::{BranchRecord, DotRecord, Store};
+use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, Store};
 use crate::names::{self, Kind};
 pub(super) use crate::storage::layout::{
     P_BASELINE, P_BRANCH, P_DOT, P_DOTID, commit_columns, decode_commit, encode_commit,
@@ -38,7 +38,7 @@ pub struct DockerLink {
 }
 
 pub struct Node {
-    pub id: String,
+    pub id: NodeId,
     pub mounts: MountTable,
     pub(super) storage: Arc<dyn Storage>,
     /// Where branches are mounted (as the storage's layout says) and Docker's pins live.
@@ -62,14 +62,9 @@ pub struct Node {
     pub(super) intents: Journal,
 }
 
-/// A fresh random id (128 bits, hex).
+/// A fresh random id (128 bits, hex), for secrets and names that are not typed ids.
 pub fn new_id() -> String {
-    let mut buf = [0u8; 16];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("/dev/urandom is readable");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::random_hex()
 }
 
 pub(super) fn now() -> (u64, u64) {
@@ -125,7 +120,7 @@ impl Node {
     // Everything a node owns, wired once in `serve`; the core/services split (#14) divides it.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        id: String,
+        id: NodeId,
         storage: Arc<dyn Storage>,
         mount_dir: PathBuf,
         store: Store,
@@ -165,7 +160,7 @@ impl Node {
     /// what to close.
     /// Unmounting first means a busy branch fails before anything is destroyed: `zfs destroy
     /// -r` removes snapshots before it finds the filesystem busy. Already gone is fine.
-    pub(super) fn destroy_branch_fs(&self, fs_id: &str, what: &str) -> Result<()> {
+    pub(super) fn destroy_branch_fs(&self, fs_id: &FsId, what: &str) -> Result<()> {
         let fs = Ds::Branch(fs_id);
         match self
             .storage
@@ -186,7 +181,7 @@ impl Node {
     /// mounted.
     pub(super) fn unmount_branch(
         &self,
-        fs_id: &str,
+        fs_id: &FsId,
         busy: impl FnOnce(&Path) -> String,
     ) -> Result<bool> {
         let mp = self.mountpoint(fs_id);
@@ -289,8 +284,8 @@ impl Node {
         &self,
         dot: &DotRecord,
         branch: &str,
-        fs_id: &str,
-        origin: Option<(&str, &str)>,
+        fs_id: &FsId,
+        origin: Option<(&FsId, &str)>,
     ) -> Result<()> {
         let mp = self.mountpoint(fs_id).display().to_string();
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);

@@ -15,7 +15,7 @@ use super::node::{
     io_err, zfs_err,
 };
 use super::procs;
-use crate::cluster::{BranchRecord, DotRecord, OriginRecord, Store};
+use crate::cluster::{BranchRecord, CommitId, DotRecord, FsId, OriginRecord, Store};
 use crate::names;
 use crate::storage::{Ds, Role};
 
@@ -127,19 +127,19 @@ impl Node {
             .store
             .commits(&b.fs_id)?
             .iter()
-            .all(|c| snaps.contains(&c.id)))
+            .all(|c| snaps.iter().any(|s| *s == c.id)))
     }
 
     /// The registry keeps only those of `removed` whose snapshots still exist.
-    fn forget_gone_commits(&self, fs_id: &str, removed: &[String]) -> Result<()> {
+    fn forget_gone_commits(&self, fs_id: &FsId, removed: &[CommitId]) -> Result<()> {
         let fs = Ds::Branch(fs_id);
         if !self.storage.exists(fs).map_err(zfs_err)? {
             return Ok(());
         }
         let snaps = self.storage.snapshots(fs).map_err(zfs_err)?;
-        let gone: Vec<String> = removed
+        let gone: Vec<CommitId> = removed
             .iter()
-            .filter(|r| !snaps.contains(r))
+            .filter(|r| !snaps.iter().any(|s| s == *r))
             .cloned()
             .collect();
         if !gone.is_empty() {
@@ -150,13 +150,13 @@ impl Node {
 
     /// A re-clone moves the old filesystem aside, makes the new one (complete once it has a
     /// baseline), destroys the old one, then updates the registry.
-    fn settle_reclone(&self, dot_id: &str, new: &BranchRecord, removed: &[String]) -> Result<()> {
+    fn settle_reclone(&self, dot_id: &str, new: &BranchRecord, removed: &[CommitId]) -> Result<()> {
         let st = &self.storage;
         let (fs, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
         let origin = new
             .origin
             .as_ref()
-            .map(|o| (o.fs_id.clone(), o.commit.clone()));
+            .map(|o| (o.fs_id.clone(), o.commit.to_string()));
         match (
             st.exists(fs).map_err(zfs_err)?,
             st.exists(aside).map_err(zfs_err)?,
@@ -177,7 +177,7 @@ impl Node {
                 // the new origin and none of the removed commits.
                 let snaps = st.snapshots(fs).map_err(zfs_err)?;
                 let fresh = st.origin(fs).map_err(zfs_err)? == origin
-                    && !snaps.iter().any(|s| removed.contains(s));
+                    && !snaps.iter().any(|s| removed.iter().any(|r| r == s));
                 if fresh {
                     return self.reclone_registered(dot_id, new, removed);
                 }
@@ -194,7 +194,7 @@ impl Node {
     }
 
     /// The filesystem set aside by a re-clone becomes the branch again, where it was mounted.
-    fn put_back(&self, fs_id: &str) -> Result<()> {
+    fn put_back(&self, fs_id: &FsId) -> Result<()> {
         self.storage
             .rename(Ds::Aside(fs_id), Ds::Branch(fs_id))
             .map_err(zfs_err)?;
@@ -202,7 +202,7 @@ impl Node {
     }
 
     /// Gives branch `fs_id` its mountpoint back (a re-clone set it to `none`).
-    fn remount_where_it_was(&self, fs_id: &str) -> Result<()> {
+    fn remount_where_it_was(&self, fs_id: &FsId) -> Result<()> {
         let mountpoint = self.mountpoint(fs_id).display().to_string();
         self.storage
             .set_property(Ds::Branch(fs_id), "mountpoint", &mountpoint)
@@ -213,7 +213,7 @@ impl Node {
         &self,
         dot_id: &str,
         new: &BranchRecord,
-        removed: &[String],
+        removed: &[CommitId],
     ) -> Result<()> {
         self.store.put_branch(dot_id, new)?;
         if !removed.is_empty() {
@@ -257,7 +257,7 @@ impl Node {
 }
 
 /// The filesystem id of a branch, if the dot and branch exist.
-fn branch_fs_id(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Option<String>> {
+fn branch_fs_id(store: &Store, ns: &str, dot: &str, branch: &str) -> Result<Option<FsId>> {
     let Some(d) = store.dot(ns, dot)? else {
         return Ok(None);
     };
@@ -302,7 +302,7 @@ impl Node {
         let mut adopted = 0;
         for item in &listed {
             let fs_id = match &item.role {
-                Role::Branch(fs_id) => fs_id.as_str(),
+                Role::Branch(fs_id) => fs_id,
                 Role::Staging(fs_id) => {
                     // A transfer from another cluster that was never confirmed.
                     if let Err(e) = self.storage.destroy(Ds::Staging(fs_id)) {
@@ -315,7 +315,7 @@ impl Node {
                     continue;
                 }
             };
-            if deleted.contains(fs_id) {
+            if deleted.contains(fs_id.as_str()) {
                 // Deleted while this node was away.
                 if let Err(e) = self.storage.destroy(Ds::Branch(fs_id)) {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
@@ -333,7 +333,7 @@ impl Node {
                 continue;
             };
             let rec = DotRecord {
-                id: dot_id.clone(),
+                id: dot_id.as_str().into(),
                 namespace: ns.to_string(),
                 name: name.to_string(),
                 created: 0,
@@ -342,12 +342,12 @@ impl Node {
                 adopted += 1;
             }
             let origin = item.origin.as_ref().map(|(fs, commit)| OriginRecord {
-                fs_id: fs.clone(),
-                commit: commit.clone(),
+                fs_id: fs.as_str().into(),
+                commit: commit.as_str().into(),
             });
             let b = BranchRecord {
                 name: branch.clone(),
-                fs_id: fs_id.to_string(),
+                fs_id: fs_id.clone(),
                 origin,
             };
             // A read-only copy is a replica: it never claims to be the master.
@@ -361,7 +361,6 @@ impl Node {
             let Role::Branch(fs_id) = &s.role else {
                 continue;
             };
-            let fs_id = fs_id.as_str();
             if s.name.starts_with(super::replicate::HANDOFF_PREFIX) {
                 // A handoff was interrupted by a restart: the master record says how it ended.
                 let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
@@ -377,11 +376,11 @@ impl Node {
                 }
                 continue;
             }
-            if deleted.contains(fs_id) {
+            if deleted.contains(fs_id.as_str()) {
                 continue;
             }
             let have = known
-                .get(fs_id)
+                .get(fs_id.as_str())
                 .is_some_and(|v| v.iter().any(|c| c.id == s.name));
             if have {
                 continue;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::node::{Node, P_BRANCH, P_DOT, P_DOTID, encode_commit, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::cluster::etcd::EtcdKv;
-use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, ServerRecord};
+use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, FsId, ServerRecord};
 use crate::names::{self, Kind};
 use crate::storage::{Ds, Role, Rollback, Sending};
 use crate::zfs::ZfsError;
@@ -44,7 +44,7 @@ impl Catalog {
             .store
             .dots(None)?
             .into_iter()
-            .map(|d| (d.id.clone(), d))
+            .map(|d| (d.id.to_string(), d))
             .collect();
         let mut branches = HashMap::new();
         for (dot_id, list) in node.store.all_branches()? {
@@ -52,7 +52,7 @@ impl Catalog {
                 continue;
             };
             for b in list {
-                branches.insert(b.fs_id.clone(), (dot.clone(), b));
+                branches.insert(b.fs_id.to_string(), (dot.clone(), b));
             }
         }
         let mut local: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -67,12 +67,12 @@ impl Catalog {
         let (filesystems, snapshots) = node.storage.list(&[], &[]).map_err(zfs_err)?;
         for l in filesystems {
             if let Role::Branch(id) = l.role {
-                local.insert(id, Vec::new());
+                local.insert(id.to_string(), Vec::new());
             }
         }
         for s in snapshots {
             if let Role::Branch(fs) = s.role {
-                local.entry(fs).or_default().push(s.name);
+                local.entry(fs.to_string()).or_default().push(s.name);
             }
         }
         Ok(Catalog {
@@ -90,7 +90,7 @@ impl Catalog {
             .store
             .branches(&dot.id)?
             .into_iter()
-            .map(|b| (b.fs_id.clone(), (dot.clone(), b)))
+            .map(|b| (b.fs_id.to_string(), (dot.clone(), b)))
             .collect();
         Ok(Catalog {
             branches,
@@ -165,13 +165,14 @@ impl Node {
         let ids = if sweep { cat.all_ids() } else { wanted.clone() };
         let mut failed = Vec::new();
         for fs in ids {
+            let fs = FsId::from(fs);
             if let Err(e) = self.sync_fs(&fs, &cat) {
                 failed.push((fs, e));
             }
         }
         // A deleted origin cannot go before its deleted clones; one more round settles that.
         for (fs, first) in failed {
-            let retry = if cat.deleted.contains(&fs) {
+            let retry = if cat.deleted.contains(fs.as_str()) {
                 self.sync_fs(&fs, &cat)
             } else {
                 Err(first)
@@ -184,7 +185,7 @@ impl Node {
 
     /// Brings this node's copy of `fs` up to the registry's newest commit (or destroys it if the
     /// branch was deleted). Does nothing where this node is the master.
-    pub(super) fn sync_fs(&self, fs: &str, cat: &Catalog) -> Result<()> {
+    pub(super) fn sync_fs(&self, fs: &FsId, cat: &Catalog) -> Result<()> {
         let lock = self.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.sync_locked(fs, cat, None, false)
@@ -194,14 +195,14 @@ impl Node {
     /// `taking_over`: this node is about to become the master, so sync even though it is not.
     pub(super) fn sync_locked(
         &self,
-        fs: &str,
+        fs: &FsId,
         cat: &Catalog,
         source: Option<&ServerRecord>,
         taking_over: bool,
     ) -> Result<()> {
         // A branch still registered is not deleted, whatever else the registry holds.
-        let registered = cat.branches.contains_key(fs);
-        if !registered && (cat.deleted.contains(fs) || self.is_deleted(fs)?) {
+        let registered = cat.branches.contains_key(fs.as_str());
+        if !registered && (cat.deleted.contains(fs.as_str()) || self.is_deleted(fs)?) {
             return self.destroy_replica(fs);
         }
         let master = self.store.master(fs)?;
@@ -210,7 +211,7 @@ impl Node {
         if !taking_over && (mine || self.is_moving(fs)) {
             return Ok(());
         }
-        let Some((dot, branch)) = cat.branches.get(fs) else {
+        let Some((dot, branch)) = cat.branches.get(fs.as_str()) else {
             return Ok(());
         };
         let commits = self.store.commits(fs)?;
@@ -225,12 +226,14 @@ impl Node {
         };
         let mut base = None;
         if let Some(local) = &local {
-            base = commits.iter().rposition(|c| local.contains(&c.id));
+            base = commits
+                .iter()
+                .rposition(|c| local.iter().any(|s| *s == c.id));
             match base {
                 // Nothing in common (the branch was reset to before it was made): start over.
                 None => self.destroy_replica(fs)?,
                 Some(i) => {
-                    if local.last() != Some(&commits[i].id) {
+                    if local.last().map(String::as_str) != Some(commits[i].id.as_str()) {
                         // Commits that a reset removed, or a finished handoff's snapshot.
                         self.storage
                             .rollback(ds, &commits[i].id, Rollback::DestroyingLater)
@@ -275,14 +278,14 @@ impl Node {
 
     fn note_replica(&self, fs: &str, commit: &str) -> Result<()> {
         let have = self.store.replicas(fs)?;
-        if have.get(&self.id).map(String::as_str) != Some(commit) {
+        if have.get(self.id.as_str()).map(String::as_str) != Some(commit) {
             self.store.set_replica(fs, &self.id, commit)?;
         }
         Ok(())
     }
 
     /// Makes sure `fs@commit` exists here (pulling `fs` first if needed), e.g. to branch from it.
-    pub(super) fn ensure_commit(&self, fs: &str, commit: &str, cat: &Catalog) -> Result<()> {
+    pub(super) fn ensure_commit(&self, fs: &FsId, commit: &str, cat: &Catalog) -> Result<()> {
         let ds = Ds::Branch(fs);
         if self.storage.has_snapshot(ds, commit).map_err(zfs_err)? {
             return Ok(());
@@ -302,7 +305,7 @@ impl Node {
             .store
             .servers()?
             .into_iter()
-            .map(|s| (s.id.clone(), s))
+            .map(|s| (s.id.to_string(), s))
             .collect();
         if let Some(s) = master.and_then(|m| servers.get(m)) {
             return Ok(s.clone());
@@ -324,7 +327,7 @@ impl Node {
     pub(super) fn pull(
         &self,
         src: &ServerRecord,
-        fs: &str,
+        fs: &FsId,
         from: Option<&str>,
         to: &str,
         intermediates: bool,
@@ -367,7 +370,7 @@ impl Node {
 
     /// Properties of a freshly received replica: where it mounts once it is master, read-only
     /// until then, and what it belongs to (for recovery from ZFS).
-    pub(super) fn init_replica(&self, fs: &str, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
+    pub(super) fn init_replica(&self, fs: &FsId, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
         self.label_branch(Ds::Branch(fs), fs, "on", dot, &b.name)
     }
 
@@ -376,7 +379,7 @@ impl Node {
     pub(super) fn label_branch(
         &self,
         ds: Ds<'_>,
-        fs_id: &str,
+        fs_id: &FsId,
         readonly: &str,
         dot: &DotRecord,
         branch: &str,
@@ -399,14 +402,14 @@ impl Node {
     }
 
     /// Copies a commit's record onto its replicated snapshot, as the master has it.
-    fn label_commit(&self, fs: &str, c: &CommitRecord) -> Result<()> {
+    fn label_commit(&self, fs: &FsId, c: &CommitRecord) -> Result<()> {
         self.storage
             .set_snapshot_properties(Ds::Branch(fs), &c.id, &encode_commit(c))
             .map_err(zfs_err)
     }
 
     /// Destroys this node's copy of a deleted (or superseded) branch, if it has one.
-    fn destroy_replica(&self, fs: &str) -> Result<()> {
+    fn destroy_replica(&self, fs: &FsId) -> Result<()> {
         match self.storage.destroy(Ds::Branch(fs)) {
             Ok(()) => {
                 tracing::info!(%fs, "destroyed local copy");
@@ -420,7 +423,7 @@ impl Node {
     /// Serves `zfs send` of `fs@to`, in full or from `from` (`FS@SNAP`) for another node.
     pub fn send_stream(
         &self,
-        fs: &str,
+        fs: &FsId,
         from: Option<&str>,
         to: &str,
         intermediates: bool,
@@ -447,12 +450,14 @@ impl Node {
                     .ok_or_else(|| DaemonError::BadRequest(format!("bad base snapshot {f}")))?;
                 check(ffs)?;
                 check(fsnap)?;
-                present(Ds::Branch(ffs), fsnap, f)?;
-                Some((Ds::Branch(ffs), fsnap))
+                let ffs = FsId::from(ffs);
+                present(Ds::Branch(&ffs), fsnap, f)?;
+                Some((ffs, fsnap))
             }
             None => None,
         };
-        let within = from.is_some_and(|f| f.split_once('@').is_some_and(|(ffs, _)| ffs == fs));
+        let within = base.as_ref().is_some_and(|(ffs, _)| ffs == fs);
+        let base = base.as_ref().map(|(ffs, snap)| (Ds::Branch(ffs), *snap));
         self.storage
             .send(ds, to, base, intermediates && within)
             .map_err(zfs_err)

@@ -6,7 +6,7 @@ use super::intent::Intent;
 use super::node::{Node, zfs_err};
 use super::principal::Principal;
 use crate::api;
-use crate::cluster::{BranchRecord, CommitRecord, DotRecord, OriginRecord};
+use crate::cluster::{BranchRecord, CommitId, CommitRecord, DotRecord, OriginRecord};
 use crate::storage::{Ds, Rollback};
 use crate::zfs::ZfsError;
 
@@ -45,7 +45,7 @@ impl Node {
             .filter(|(f, _)| f == &b.fs_id)
             .map(|(_, c)| c)
             .collect();
-        let removed: Vec<String> = if fs_id == &b.fs_id {
+        let removed: Vec<CommitId> = if fs_id == &b.fs_id {
             own.iter()
                 .take_while(|c| c.id != target.id)
                 .map(|c| c.id.clone())
@@ -99,8 +99,8 @@ impl Node {
         }
         tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
         Ok(api::ResetDone {
-            commit: target.id.clone(),
-            removed,
+            commit: target.id.to_string(),
+            removed: removed.iter().map(CommitId::to_string).collect(),
             containers: held,
         })
     }
@@ -119,7 +119,7 @@ impl Node {
 
     /// `reset --hard` within branch `b`: first the uncommitted changes go (destroying nothing,
     /// so a full pool fails here with nothing changed), then the commits after `target`.
-    fn roll_back(&self, b: &BranchRecord, target: &str, removed: &[String]) -> Result<()> {
+    fn roll_back(&self, b: &BranchRecord, target: &str, removed: &[CommitId]) -> Result<()> {
         let fs = Ds::Branch(&b.fs_id);
         if !self.storage.has_snapshot(fs, target).map_err(zfs_err)? {
             return Err(zfs_err(ZfsError::NotFound(format!(
@@ -142,7 +142,7 @@ impl Node {
             let left = self
                 .storage
                 .snapshots(fs)
-                .map(|s| s.iter().filter(|s| removed.contains(s)).count())
+                .map(|s| s.iter().filter(|s| removed.iter().any(|r| r == *s)).count())
                 .unwrap_or(removed.len());
             let cause = match e {
                 ZfsError::NoSpace(_) => "the pool is full".to_string(),
@@ -182,7 +182,7 @@ impl Node {
             .set_property(old, "mountpoint", "none")
             .map_err(DaemonError::Zfs)?;
         self.storage.rename(old, aside).map_err(DaemonError::Zfs)?;
-        let origin = (origin.fs_id.as_str(), origin.commit.as_str());
+        let origin = (&origin.fs_id, origin.commit.as_str());
         self.make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
         self.storage.destroy(aside).map_err(zfs_err)
     }

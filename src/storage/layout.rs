@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{Ds, Role};
+use super::{Ds, FsId, Role};
 use crate::cluster::CommitRecord;
 
 /// The parent of every dataset dm keeps; never mounted (see [`super::Storage::prepare`]).
@@ -95,7 +95,7 @@ impl Layout {
     }
 
     /// An `origin` property as (filesystem id, snapshot) when it is a branch's snapshot.
-    pub fn origin(&self, origin: &str) -> Option<(String, String)> {
+    pub fn origin(&self, origin: &str) -> Option<(FsId, String)> {
         match self.snapshot_role(origin)? {
             (Role::Branch(fs), snap) => Some((fs, snap)),
             _ => None,
@@ -106,11 +106,11 @@ impl Layout {
 /// The role of a dataset by its name below `dmfs`.
 pub fn role_of(rel: &str) -> Role {
     if let Some(fs) = rel.strip_prefix(STAGING) {
-        Role::Staging(fs.to_string())
+        Role::Staging(fs.into())
     } else if let Some(fs) = rel.strip_suffix(ASIDE) {
-        Role::Aside(fs.to_string())
+        Role::Aside(fs.into())
     } else {
-        Role::Branch(rel.to_string())
+        Role::Branch(rel.into())
     }
 }
 
@@ -153,20 +153,21 @@ mod tests {
     #[test]
     fn names_round_trip_through_roles() {
         let l = Layout::new("pool", Path::new("/m"));
+        let ab = FsId::from("ab");
         for (ds, role) in [
-            (Ds::Branch("ab"), Role::Branch("ab".into())),
-            (Ds::Aside("ab"), Role::Aside("ab".into())),
-            (Ds::Staging("ab"), Role::Staging("ab".into())),
+            (Ds::Branch(&ab), Role::Branch(ab.clone())),
+            (Ds::Aside(&ab), Role::Aside(ab.clone())),
+            (Ds::Staging(&ab), Role::Staging(ab.clone())),
         ] {
             assert_eq!(l.role(&l.name(ds)), Some(role));
         }
-        assert_eq!(l.name(Ds::Aside("x")), "pool/dmfs/x-reset");
+        assert_eq!(l.name(Ds::Aside(&FsId::from("x"))), "pool/dmfs/x-reset");
         assert_eq!(l.role("pool/dmfs"), None);
         assert_eq!(l.role("pool2/dmfs/x"), None);
         assert_eq!(l.role("pool/dmfs/x/y"), None);
         assert_eq!(
             l.origin("pool/dmfs/x@c1"),
-            Some(("x".to_string(), "c1".to_string()))
+            Some((FsId::from("x"), "c1".to_string()))
         );
         assert_eq!(l.origin("pool/dmfs/recv-x@c1"), None);
         assert_eq!(l.mountpoint("x"), PathBuf::from("/m/x"));

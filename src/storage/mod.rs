@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 pub use self::zfs::{ZfsStorage, mounted};
+pub use crate::ids::FsId;
 pub use crate::zfs::{Input, Props, ZfsError as Error};
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -23,19 +24,19 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ds<'a> {
     /// A branch's filesystem, by filesystem id (`dmfs/<fs-id>`).
-    Branch(&'a str),
+    Branch(&'a FsId),
     /// A branch filesystem set aside while a reset re-clones it (`dmfs/<fs-id>-reset`).
-    Aside(&'a str),
+    Aside(&'a FsId),
     /// A dot from another cluster received but not yet confirmed (`dmfs/recv-<fs-id>`).
-    Staging(&'a str),
+    Staging(&'a FsId),
 }
 
 /// What a listed dataset is, with the filesystem id it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
-    Branch(String),
-    Aside(String),
-    Staging(String),
+    Branch(FsId),
+    Aside(FsId),
+    Staging(FsId),
 }
 
 /// A filesystem from [`Storage::list`].
@@ -43,7 +44,7 @@ pub enum Role {
 pub struct Listed {
     pub role: Role,
     /// The snapshot it was cloned from, as (filesystem id, snapshot name), when that is a branch.
-    pub origin: Option<(String, String)>,
+    pub origin: Option<(FsId, String)>,
     pub props: BTreeMap<String, String>,
 }
 
@@ -56,7 +57,7 @@ pub struct ListedSnapshot {
 }
 
 /// (used bytes, uncommitted bytes) per branch filesystem id.
-pub type Sizes = HashMap<String, (u64, u64)>;
+pub type Sizes = HashMap<FsId, (u64, u64)>;
 
 /// How a rollback treats later snapshots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +92,7 @@ pub trait Storage: Send + Sync {
     fn prepare(&self) -> Result<()>;
 
     /// Creates `ds`, empty or as a clone of `origin` (filesystem id, snapshot name).
-    fn create(&self, ds: Ds<'_>, origin: Option<(&str, &str)>, props: Props<'_>) -> Result<()>;
+    fn create(&self, ds: Ds<'_>, origin: Option<(&FsId, &str)>, props: Props<'_>) -> Result<()>;
     fn exists(&self, ds: Ds<'_>) -> Result<bool>;
     /// Destroys `ds` with its snapshots; fails with `HasDependents` while clones of them exist.
     fn destroy(&self, ds: Ds<'_>) -> Result<()>;
@@ -104,7 +105,7 @@ pub trait Storage: Send + Sync {
         self.set_properties(ds, &[(prop.to_string(), value.to_string())])
     }
     /// The snapshot `ds` was cloned from, when it is a branch's: (filesystem id, snapshot).
-    fn origin(&self, ds: Ds<'_>) -> Result<Option<(String, String)>>;
+    fn origin(&self, ds: Ds<'_>) -> Result<Option<(FsId, String)>>;
     fn referenced(&self, ds: Ds<'_>) -> Result<u64>;
     /// Whether `ds` is mounted; for a branch, read without asking ZFS where possible.
     fn is_mounted(&self, ds: Ds<'_>) -> Result<bool>;
@@ -153,7 +154,7 @@ pub trait Storage: Send + Sync {
         snap_props: &[&str],
     ) -> Result<(Vec<Listed>, Vec<ListedSnapshot>)>;
     /// Sizes of the given branches (every one when `None`); missing ones are left out.
-    fn sizes(&self, fs_ids: Option<&[String]>) -> Result<Sizes>;
+    fn sizes(&self, fs_ids: Option<&[FsId]>) -> Result<Sizes>;
 }
 
 /// Owned (key, value) pairs from borrowed ones, for [`Storage::set_properties`].

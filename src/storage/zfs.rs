@@ -84,7 +84,12 @@ impl Storage for ZfsStorage {
         })
     }
 
-    fn create(&self, ds: Ds<'_>, origin: Option<(&str, &str)>, props: Props<'_>) -> Result<()> {
+    fn create(
+        &self,
+        ds: Ds<'_>,
+        origin: Option<(&super::FsId, &str)>,
+        props: Props<'_>,
+    ) -> Result<()> {
         let rel = Layout::rel(ds);
         match origin {
             Some((fs, snap)) => self
@@ -119,7 +124,7 @@ impl Storage for ZfsStorage {
         }
     }
 
-    fn origin(&self, ds: Ds<'_>) -> Result<Option<(String, String)>> {
+    fn origin(&self, ds: Ds<'_>) -> Result<Option<(super::FsId, String)>> {
         Ok(self
             .fs(ds)
             .property("origin")?
@@ -249,7 +254,7 @@ impl Storage for ZfsStorage {
         Ok((filesystems, snapshots))
     }
 
-    fn sizes(&self, fs_ids: Option<&[String]>) -> Result<Sizes> {
+    fn sizes(&self, fs_ids: Option<&[super::FsId]>) -> Result<Sizes> {
         let rels: Vec<String> = match fs_ids {
             Some(ids) => ids.iter().map(|id| Layout::rel(Ds::Branch(id))).collect(),
             None => vec![DMFS.to_string()],
@@ -270,7 +275,7 @@ impl Storage for ZfsStorage {
 /// branch id (snapshots are matched to filesystems by name).
 fn sizes_from(
     all: &BTreeMap<String, BTreeMap<String, String>>,
-    branch: impl Fn(&str) -> Option<String>,
+    branch: impl Fn(&str) -> Option<super::FsId>,
 ) -> Sizes {
     let num = |m: &BTreeMap<String, String>, k: &str| {
         m.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)

@@ -6,6 +6,7 @@ use hyper::Method;
 use super::streams::{raw_answer, wants_raw};
 use super::*;
 use crate::api;
+use crate::cluster::FsId;
 use crate::daemon::principal::Principal;
 use crate::daemon::{Daemon, DaemonError, peer};
 use crate::names;
@@ -60,7 +61,7 @@ pub(super) fn internal(daemon: &Daemon, req: &mut Req, parts: &[&str]) -> Result
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
             };
             let stream = node.send_stream(
-                &need("fs")?,
+                &FsId::from(need("fs")?),
                 query(&url, "from").as_deref(),
                 &need("to")?,
                 query(&url, "all").as_deref() == Some("1"),
@@ -296,7 +297,7 @@ pub(super) fn user_route(
             200,
             &api::Ping {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                node: node.id.clone(),
+                node: node.id.to_string(),
                 user: user.name().to_string(),
             },
         )),

@@ -11,8 +11,8 @@ fn a_new_dot_has_a_master_branch_filesystem_and_no_commits() {
     let info = s.dot("apples");
     assert_eq!(info.branches.len(), 1);
     assert_eq!(info.branches[0].name, "master");
-    let fs = &info.branches[0].filesystem_id;
-    assert!(s.storage.exists(Ds::Branch(fs)).unwrap());
+    let fs = crate::cluster::FsId::from(info.branches[0].filesystem_id.as_str());
+    assert!(s.storage.exists(Ds::Branch(&fs)).unwrap());
     assert!(s.log("apples", "master").is_empty());
     s.assert_consistent("apples");
 }
@@ -205,7 +205,7 @@ fn a_branch_starts_with_the_files_of_the_commit_it_is_made_from() {
     assert_eq!(s.read("d", "new", "f").as_deref(), Some("at c2"));
     let fs = s.fs_id("d", "old");
     let origin = s.storage.origin(Ds::Branch(&fs)).unwrap();
-    assert_eq!(origin, Some((s.fs_id("d", "master"), c1)));
+    assert_eq!(origin, Some((s.fs_id("d", "master"), c1.to_string())));
     s.assert_consistent("d");
 }
 

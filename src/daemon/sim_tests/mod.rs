@@ -16,7 +16,7 @@ use super::node::Node;
 use super::peer::Peers;
 use crate::api;
 use crate::cluster::memory::MemoryKv;
-use crate::cluster::{Kv, Store};
+use crate::cluster::{CommitId, FsId, Kv, Store};
 use crate::storage::sim::SimStorage;
 use crate::storage::{Ds, Storage};
 
@@ -102,7 +102,7 @@ impl Sim {
 
     fn node_on(id: &str, storage: &Arc<SimStorage>, kv: &SharedKv, dir: &std::path::Path) -> Node {
         Node::new(
-            id.to_string(),
+            id.into(),
             storage.clone(),
             dir.join("mnt"),
             Store::new(Box::new(kv.clone())),
@@ -147,11 +147,11 @@ impl Sim {
         std::fs::read_to_string(self.path(dot, branch).join(file)).ok()
     }
 
-    pub fn commit(&self, dot: &str, branch: &str, msg: &str) -> String {
+    pub fn commit(&self, dot: &str, branch: &str, msg: &str) -> CommitId {
         self.try_commit(dot, branch, msg).expect("committed")
     }
 
-    pub fn try_commit(&self, dot: &str, branch: &str, msg: &str) -> Result<String, DaemonError> {
+    pub fn try_commit(&self, dot: &str, branch: &str, msg: &str) -> Result<CommitId, DaemonError> {
         self.node
             .commit(
                 AS_ADMIN,
@@ -163,7 +163,7 @@ impl Sim {
                     metadata: Default::default(),
                 },
             )
-            .map(|c| c.id)
+            .map(|c| c.id.into())
     }
 
     pub fn branch(
@@ -213,7 +213,7 @@ impl Sim {
             .collect()
     }
 
-    pub fn fs_id(&self, dot: &str, branch: &str) -> String {
+    pub fn fs_id(&self, dot: &str, branch: &str) -> FsId {
         self.node
             .branches(AS_ADMIN, ADMIN, dot)
             .expect("branches")
@@ -221,6 +221,7 @@ impl Sim {
             .find(|b| b.name == branch)
             .expect("the branch exists")
             .filesystem_id
+            .into()
     }
 
     /// Snapshot names of branch `branch`'s filesystem.
@@ -232,7 +233,8 @@ impl Sim {
     /// Checks that the registry and the simulated pool agree for every branch of `dot`.
     pub fn assert_consistent(&self, dot: &str) {
         for b in self.node.branches(AS_ADMIN, ADMIN, dot).expect("branches") {
-            let fs = Ds::Branch(&b.filesystem_id);
+            let id = FsId::from(b.filesystem_id.as_str());
+            let fs = Ds::Branch(&id);
             assert!(
                 self.storage.exists(fs).unwrap(),
                 "branch {} has no filesystem",
@@ -240,9 +242,12 @@ impl Sim {
             );
             let snaps = self.storage.snapshots(fs).unwrap();
             let commits = self.node.store().commits(&b.filesystem_id).unwrap();
-            let ids: Vec<&String> = commits.iter().map(|c| &c.id).collect();
-            let commit_snaps: Vec<&String> =
-                snaps.iter().filter(|s| !s.starts_with("dm")).collect();
+            let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
+            let commit_snaps: Vec<&str> = snaps
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !s.starts_with("dm"))
+                .collect();
             assert_eq!(
                 ids, commit_snaps,
                 "registry and pool disagree on branch {}",

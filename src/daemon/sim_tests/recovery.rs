@@ -2,11 +2,16 @@
 //! failed step left.
 
 use super::{ADMIN, AS_ADMIN, SharedKv, Sim, kind};
+use crate::cluster::{CommitId, FsId};
+
+fn id(s: &str) -> FsId {
+    FsId::from(s)
+}
 use crate::daemon::intent::Intent;
 use crate::storage::sim::Fault;
 use crate::storage::{Ds, Storage};
 
-fn dot_id(s: &Sim, dot: &str) -> String {
+fn dot_id(s: &Sim, dot: &str) -> crate::cluster::DotId {
     s.node
         .store()
         .dot(ADMIN, dot)
@@ -115,12 +120,14 @@ fn recovery_drops_unconfirmed_transfers_and_probe_snapshots() {
     s.dot("d");
     s.commit("d", "master", "c1");
     let fs = s.fs_id("d", "master");
-    s.storage.create(Ds::Staging("abc"), None, &[]).unwrap();
+    s.storage
+        .create(Ds::Staging(&id("abc")), None, &[])
+        .unwrap();
     s.storage
         .snapshot(Ds::Branch(&fs), "dmp-0123", &[])
         .unwrap();
     s.node.recover().unwrap();
-    assert!(!s.storage.exists(Ds::Staging("abc")).unwrap());
+    assert!(!s.storage.exists(Ds::Staging(&id("abc"))).unwrap());
     assert_eq!(s.snaps("d", "master").len(), 1);
     s.assert_consistent("d");
 }
@@ -128,9 +135,9 @@ fn recovery_drops_unconfirmed_transfers_and_probe_snapshots() {
 #[test]
 fn recovery_keeps_a_set_aside_filesystem_for_inspection() {
     let s = Sim::new();
-    s.storage.create(Ds::Aside("abc"), None, &[]).unwrap();
+    s.storage.create(Ds::Aside(&id("abc")), None, &[]).unwrap();
     s.node.recover().unwrap();
-    assert!(s.storage.exists(Ds::Aside("abc")).unwrap());
+    assert!(s.storage.exists(Ds::Aside(&id("abc"))).unwrap());
 }
 
 #[test]
@@ -138,7 +145,7 @@ fn a_commit_snapshot_never_registered_is_removed() {
     let s = Sim::new();
     s.dot("d");
     let fs = s.fs_id("d", "master");
-    let commit = "0123456789abcdef0123456789abcdef".to_string();
+    let commit = CommitId::from("0123456789abcdef0123456789abcdef");
     s.storage.snapshot(Ds::Branch(&fs), &commit, &[]).unwrap();
     s.node
         .settle(&Intent::Commit {
@@ -166,7 +173,7 @@ fn a_crash_between_snapshot_and_registration_is_settled_at_start() {
     let s = Sim::new();
     s.dot("d");
     let fs = s.fs_id("d", "master");
-    let commit = "00112233445566778899aabbccddeeff".to_string();
+    let commit = CommitId::from("00112233445566778899aabbccddeeff");
     let intent = Intent::Commit {
         fs_id: fs.clone(),
         commit: commit.clone(),
@@ -184,14 +191,16 @@ fn a_crash_between_snapshot_and_registration_is_settled_at_start() {
 fn a_branch_filesystem_never_registered_is_destroyed() {
     let s = Sim::new();
     s.dot("d");
-    s.storage.create(Ds::Branch("feed"), None, &[]).unwrap();
+    s.storage
+        .create(Ds::Branch(&id("feed")), None, &[])
+        .unwrap();
     s.node
         .settle(&Intent::CreateFs {
             dot_id: dot_id(&s, "d"),
             fs_id: "feed".into(),
         })
         .unwrap();
-    assert!(!s.storage.exists(Ds::Branch("feed")).unwrap());
+    assert!(!s.storage.exists(Ds::Branch(&id("feed"))).unwrap());
 }
 
 #[test]
@@ -212,7 +221,7 @@ fn a_registered_branch_filesystem_is_kept() {
 fn an_interrupted_reset_forgets_only_commits_whose_snapshots_went() {
     let s = Sim::new();
     s.dot("d");
-    let ids: Vec<String> = ["c1", "c2", "c3"]
+    let ids: Vec<CommitId> = ["c1", "c2", "c3"]
         .iter()
         .map(|c| s.commit("d", "master", c))
         .collect();
@@ -233,7 +242,7 @@ fn an_interrupted_reset_forgets_only_commits_whose_snapshots_went() {
 }
 
 /// A dot whose branch `b` (made at c2, with commit b1) is to be re-cloned from c1.
-fn recloning() -> (Sim, Intent, String) {
+fn recloning() -> (Sim, Intent, FsId) {
     let s = Sim::new();
     s.dot("d");
     let c1 = s.commit("d", "master", "c1");
@@ -255,7 +264,7 @@ fn recloning() -> (Sim, Intent, String) {
 }
 
 /// The re-clone's first step: the old filesystem unmounted and set aside.
-fn set_aside(s: &Sim, fs: &str) {
+fn set_aside(s: &Sim, fs: &FsId) {
     let st = &s.storage;
     st.set_property(Ds::Branch(fs), "mountpoint", "none")
         .unwrap();
@@ -264,7 +273,7 @@ fn set_aside(s: &Sim, fs: &str) {
 
 /// The re-clone's second step: the new clone of the intent's origin, complete (with its
 /// mountpoint and baseline) or half made.
-fn make_clone(s: &Sim, intent: &Intent, fs: &str, complete: bool) {
+fn make_clone(s: &Sim, intent: &Intent, fs: &FsId, complete: bool) {
     let Intent::Reclone { branch, .. } = intent else {
         unreachable!("a re-clone intent")
     };

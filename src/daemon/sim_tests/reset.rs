@@ -5,7 +5,7 @@ use crate::storage::sim::Fault;
 use crate::storage::{Ds, Storage};
 
 /// A dot with commits c1..c3 on master, file `f` holding each one's name.
-fn three_commits() -> (Sim, Vec<String>) {
+fn three_commits() -> (Sim, Vec<crate::cluster::CommitId>) {
     let s = Sim::new();
     s.dot("d");
     let ids = ["c1", "c2", "c3"]
@@ -135,7 +135,7 @@ fn reset_past_the_branch_point_re_clones_the_branch() {
     assert_eq!(s.fs_id("d", "b"), fs, "same filesystem id");
     assert_eq!(
         s.storage.origin(Ds::Branch(&fs)).unwrap(),
-        Some((s.fs_id("d", "master"), ids[0].clone()))
+        Some((s.fs_id("d", "master"), ids[0].to_string()))
     );
     s.assert_consistent("d");
 }
@@ -164,7 +164,10 @@ fn a_busy_branch_is_not_re_cloned() {
     s.storage.fail_next("set_properties", Fault::Busy);
     let e = s.reset("d", "b", &ids[0]).unwrap_err();
     assert_eq!(kind(&e), "InUse", "{e}");
-    assert!(e.to_string().contains(&fs), "names the mountpoint: {e}");
+    assert!(
+        e.to_string().contains(fs.as_str()),
+        "names the mountpoint: {e}"
+    );
     assert_eq!(s.log("d", "b"), ["b1", "c2", "c1"]);
     s.assert_consistent("d");
 }

@@ -4,7 +4,12 @@
 use std::io::Read;
 
 use crate::storage::sim::{Fault, SimStorage};
-use crate::storage::{Ds, Error, Input, Rollback, Storage};
+use crate::storage::{Ds, Error, FsId, Input, Rollback, Storage};
+
+/// A filesystem id for tests.
+fn id(s: &str) -> FsId {
+    FsId::from(s)
+}
 
 fn pool() -> (SimStorage, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -14,6 +19,7 @@ fn pool() -> (SimStorage, tempfile::TempDir) {
 }
 
 fn branch(s: &SimStorage, fs: &str) {
+    let fs = &id(fs);
     let mp = s.mountpoint(fs).display().to_string();
     s.create(Ds::Branch(fs), None, &[("mountpoint", mp.as_str())])
         .unwrap();
@@ -32,18 +38,19 @@ fn read(s: &SimStorage, fs: &str, file: &str) -> Option<String> {
 fn a_clone_pins_its_origin() {
     let (s, _d) = pool();
     branch(&s, "a");
-    s.snapshot(Ds::Branch("a"), "c1", &[]).unwrap();
-    s.create(Ds::Branch("b"), Some(("a", "c1")), &[]).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
+    s.create(Ds::Branch(&id("b")), Some((&id("a"), "c1")), &[])
+        .unwrap();
     assert!(matches!(
-        s.destroy_snapshot(Ds::Branch("a"), "c1"),
+        s.destroy_snapshot(Ds::Branch(&id("a")), "c1"),
         Err(Error::HasDependents { .. })
     ));
     assert!(matches!(
-        s.destroy(Ds::Branch("a")),
+        s.destroy(Ds::Branch(&id("a"))),
         Err(Error::HasDependents { .. })
     ));
-    s.destroy(Ds::Branch("b")).unwrap();
-    s.destroy(Ds::Branch("a")).unwrap();
+    s.destroy(Ds::Branch(&id("b"))).unwrap();
+    s.destroy(Ds::Branch(&id("a"))).unwrap();
 }
 
 #[test]
@@ -51,41 +58,46 @@ fn a_plain_rollback_goes_only_to_the_newest_snapshot() {
     let (s, _d) = pool();
     branch(&s, "a");
     write(&s, "a", "f", "1");
-    s.snapshot(Ds::Branch("a"), "c1", &[]).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
     write(&s, "a", "f", "2");
-    s.snapshot(Ds::Branch("a"), "c2", &[]).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "c2", &[]).unwrap();
     write(&s, "a", "f", "dirty");
-    assert!(s.rollback(Ds::Branch("a"), "c1", Rollback::Newest).is_err());
-    s.rollback(Ds::Branch("a"), "c2", Rollback::Newest).unwrap();
+    assert!(
+        s.rollback(Ds::Branch(&id("a")), "c1", Rollback::Newest)
+            .is_err()
+    );
+    s.rollback(Ds::Branch(&id("a")), "c2", Rollback::Newest)
+        .unwrap();
     assert_eq!(read(&s, "a", "f").as_deref(), Some("2"));
-    s.rollback(Ds::Branch("a"), "c1", Rollback::DestroyingLater)
+    s.rollback(Ds::Branch(&id("a")), "c1", Rollback::DestroyingLater)
         .unwrap();
     assert_eq!(read(&s, "a", "f").as_deref(), Some("1"));
-    assert_eq!(s.snapshots(Ds::Branch("a")).unwrap(), ["c1"]);
+    assert_eq!(s.snapshots(Ds::Branch(&id("a"))).unwrap(), ["c1"]);
 }
 
 #[test]
 fn a_rollback_past_a_snapshot_with_clones_is_refused() {
     let (s, _d) = pool();
     branch(&s, "a");
-    s.snapshot(Ds::Branch("a"), "c1", &[]).unwrap();
-    s.snapshot(Ds::Branch("a"), "c2", &[]).unwrap();
-    s.create(Ds::Branch("b"), Some(("a", "c2")), &[]).unwrap();
-    let e = s.rollback(Ds::Branch("a"), "c1", Rollback::DestroyingLater);
+    s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "c2", &[]).unwrap();
+    s.create(Ds::Branch(&id("b")), Some((&id("a"), "c2")), &[])
+        .unwrap();
+    let e = s.rollback(Ds::Branch(&id("a")), "c1", Rollback::DestroyingLater);
     assert!(matches!(e, Err(Error::HasDependents { .. })), "{e:?}");
-    assert_eq!(s.snapshots(Ds::Branch("a")).unwrap(), ["c1", "c2"]);
+    assert_eq!(s.snapshots(Ds::Branch(&id("a"))).unwrap(), ["c1", "c2"]);
 }
 
 #[test]
 fn snapshots_tell_whether_anything_changed() {
     let (s, _d) = pool();
     branch(&s, "a");
-    s.snapshot(Ds::Branch("a"), "c1", &[]).unwrap();
-    s.snapshot(Ds::Branch("a"), "p1", &[]).unwrap();
-    assert!(!s.differs(Ds::Branch("a"), "p1", "c1").unwrap());
+    s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "p1", &[]).unwrap();
+    assert!(!s.differs(Ds::Branch(&id("a")), "p1", "c1").unwrap());
     write(&s, "a", "f", "x");
-    s.snapshot(Ds::Branch("a"), "p2", &[]).unwrap();
-    assert!(s.differs(Ds::Branch("a"), "p2", "c1").unwrap());
+    s.snapshot(Ds::Branch(&id("a")), "p2", &[]).unwrap();
+    assert!(s.differs(Ds::Branch(&id("a")), "p2", "c1").unwrap());
 }
 
 #[test]
@@ -93,10 +105,10 @@ fn unmounted_files_survive_and_come_back_on_mount() {
     let (s, _d) = pool();
     branch(&s, "a");
     write(&s, "a", "f", "kept");
-    s.unmount(Ds::Branch("a")).unwrap();
-    assert!(!s.is_mounted(Ds::Branch("a")).unwrap());
+    s.unmount(Ds::Branch(&id("a"))).unwrap();
+    assert!(!s.is_mounted(Ds::Branch(&id("a"))).unwrap());
     assert_eq!(read(&s, "a", "f"), None);
-    s.mount(Ds::Branch("a")).unwrap();
+    s.mount(Ds::Branch(&id("a"))).unwrap();
     assert_eq!(read(&s, "a", "f").as_deref(), Some("kept"));
 }
 
@@ -104,11 +116,17 @@ fn unmounted_files_survive_and_come_back_on_mount() {
 fn a_busy_filesystem_neither_unmounts_nor_is_destroyed() {
     let (s, _d) = pool();
     branch(&s, "a");
-    s.set_busy(Ds::Branch("a"), true);
-    assert!(matches!(s.unmount(Ds::Branch("a")), Err(Error::Busy(_))));
-    assert!(matches!(s.destroy(Ds::Branch("a")), Err(Error::Busy(_))));
-    s.set_busy(Ds::Branch("a"), false);
-    s.destroy(Ds::Branch("a")).unwrap();
+    s.set_busy(Ds::Branch(&id("a")), true);
+    assert!(matches!(
+        s.unmount(Ds::Branch(&id("a"))),
+        Err(Error::Busy(_))
+    ));
+    assert!(matches!(
+        s.destroy(Ds::Branch(&id("a"))),
+        Err(Error::Busy(_))
+    ));
+    s.set_busy(Ds::Branch(&id("a")), false);
+    s.destroy(Ds::Branch(&id("a"))).unwrap();
 }
 
 #[test]
@@ -117,18 +135,18 @@ fn a_received_snapshot_keeps_its_guid_but_not_its_user_properties() {
     let (b, _d2) = pool();
     branch(&a, "x");
     write(&a, "x", "f", "data");
-    a.snapshot(Ds::Branch("x"), "c1", &[("io.dm:k", "v")])
+    a.snapshot(Ds::Branch(&id("x")), "c1", &[("io.dm:k", "v")])
         .unwrap();
     let mut bytes = Vec::new();
-    a.send(Ds::Branch("x"), "c1", None, false)
+    a.send(Ds::Branch(&id("x")), "c1", None, false)
         .unwrap()
         .read_to_end(&mut bytes)
         .unwrap();
-    b.receive(Ds::Branch("y"), false, Input::Read(&mut &bytes[..]))
+    b.receive(Ds::Branch(&id("y")), false, Input::Read(&mut &bytes[..]))
         .unwrap();
     assert_eq!(
-        a.guid(Ds::Branch("x"), "c1").unwrap(),
-        b.guid(Ds::Branch("y"), "c1").unwrap()
+        a.guid(Ds::Branch(&id("x")), "c1").unwrap(),
+        b.guid(Ds::Branch(&id("y")), "c1").unwrap()
     );
     let (_, snaps) = b.list(&[], &["io.dm:k"]).unwrap();
     assert!(snaps[0].props.is_empty());
@@ -139,43 +157,42 @@ fn an_increment_must_start_at_the_receivers_newest_snapshot() {
     let (a, _d1) = pool();
     let (b, _d2) = pool();
     branch(&a, "x");
-    a.snapshot(Ds::Branch("x"), "c1", &[]).unwrap();
-    a.snapshot(Ds::Branch("x"), "c2", &[]).unwrap();
-    a.snapshot(Ds::Branch("x"), "c3", &[]).unwrap();
+    a.snapshot(Ds::Branch(&id("x")), "c1", &[]).unwrap();
+    a.snapshot(Ds::Branch(&id("x")), "c2", &[]).unwrap();
+    a.snapshot(Ds::Branch(&id("x")), "c3", &[]).unwrap();
+    let x = id("x");
     let send = |to: &str, from: Option<&str>| {
         let mut bytes = Vec::new();
-        a.send(
-            Ds::Branch("x"),
-            to,
-            from.map(|f| (Ds::Branch("x"), f)),
-            true,
-        )
-        .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
+        a.send(Ds::Branch(&x), to, from.map(|f| (Ds::Branch(&x), f)), true)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
         bytes
     };
     b.receive(
-        Ds::Branch("x"),
+        Ds::Branch(&id("x")),
         false,
         Input::Read(&mut &send("c1", None)[..]),
     )
     .unwrap();
     assert!(
         b.receive(
-            Ds::Branch("x"),
+            Ds::Branch(&id("x")),
             true,
             Input::Read(&mut &send("c3", Some("c2"))[..])
         )
         .is_err()
     );
     b.receive(
-        Ds::Branch("x"),
+        Ds::Branch(&id("x")),
         true,
         Input::Read(&mut &send("c3", Some("c1"))[..]),
     )
     .unwrap();
-    assert_eq!(b.snapshots(Ds::Branch("x")).unwrap(), ["c1", "c2", "c3"]);
+    assert_eq!(
+        b.snapshots(Ds::Branch(&id("x"))).unwrap(),
+        ["c1", "c2", "c3"]
+    );
 }
 
 #[test]
@@ -183,29 +200,35 @@ fn a_clone_stream_needs_its_origin_on_the_receiver() {
     let (a, _d1) = pool();
     let (b, _d2) = pool();
     branch(&a, "x");
-    a.snapshot(Ds::Branch("x"), "c1", &[]).unwrap();
-    a.create(Ds::Branch("y"), Some(("x", "c1")), &[]).unwrap();
-    a.snapshot(Ds::Branch("y"), "b1", &[]).unwrap();
-    let mut clone = Vec::new();
-    a.send(Ds::Branch("y"), "b1", Some((Ds::Branch("x"), "c1")), true)
-        .unwrap()
-        .read_to_end(&mut clone)
+    a.snapshot(Ds::Branch(&id("x")), "c1", &[]).unwrap();
+    a.create(Ds::Branch(&id("y")), Some((&id("x"), "c1")), &[])
         .unwrap();
+    a.snapshot(Ds::Branch(&id("y")), "b1", &[]).unwrap();
+    let mut clone = Vec::new();
+    a.send(
+        Ds::Branch(&id("y")),
+        "b1",
+        Some((Ds::Branch(&id("x")), "c1")),
+        true,
+    )
+    .unwrap()
+    .read_to_end(&mut clone)
+    .unwrap();
     assert!(
-        b.receive(Ds::Branch("y"), false, Input::Read(&mut &clone[..]))
+        b.receive(Ds::Branch(&id("y")), false, Input::Read(&mut &clone[..]))
             .is_err()
     );
     let mut full = Vec::new();
-    a.send(Ds::Branch("x"), "c1", None, false)
+    a.send(Ds::Branch(&id("x")), "c1", None, false)
         .unwrap()
         .read_to_end(&mut full)
         .unwrap();
-    b.receive(Ds::Branch("x"), false, Input::Read(&mut &full[..]))
+    b.receive(Ds::Branch(&id("x")), false, Input::Read(&mut &full[..]))
         .unwrap();
-    b.receive(Ds::Branch("y"), false, Input::Read(&mut &clone[..]))
+    b.receive(Ds::Branch(&id("y")), false, Input::Read(&mut &clone[..]))
         .unwrap();
     assert_eq!(
-        b.origin(Ds::Branch("y")).unwrap(),
+        b.origin(Ds::Branch(&id("y"))).unwrap(),
         Some(("x".into(), "c1".into()))
     );
 }
@@ -214,15 +237,16 @@ fn a_clone_stream_needs_its_origin_on_the_receiver() {
 fn renaming_keeps_clones_pointing_at_their_origin() {
     let (s, _d) = pool();
     branch(&s, "a");
-    s.snapshot(Ds::Branch("a"), "c1", &[]).unwrap();
-    s.create(Ds::Aside("b"), Some(("a", "c1")), &[]).unwrap();
-    s.rename(Ds::Aside("b"), Ds::Branch("b")).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
+    s.create(Ds::Aside(&id("b")), Some((&id("a"), "c1")), &[])
+        .unwrap();
+    s.rename(Ds::Aside(&id("b")), Ds::Branch(&id("b"))).unwrap();
     assert_eq!(
-        s.origin(Ds::Branch("b")).unwrap(),
+        s.origin(Ds::Branch(&id("b"))).unwrap(),
         Some(("a".into(), "c1".into()))
     );
     assert!(matches!(
-        s.rename(Ds::Branch("b"), Ds::Branch("a")),
+        s.rename(Ds::Branch(&id("b")), Ds::Branch(&id("a"))),
         Err(Error::AlreadyExists(_))
     ));
 }
@@ -232,21 +256,21 @@ fn injected_faults_fire_once_on_the_chosen_call() {
     let (s, _d) = pool();
     branch(&s, "a");
     s.fail_nth("snapshot", 2, Fault::NoSpace);
-    s.snapshot(Ds::Branch("a"), "c1", &[]).unwrap();
+    s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
     assert!(matches!(
-        s.snapshot(Ds::Branch("a"), "c2", &[]),
+        s.snapshot(Ds::Branch(&id("a")), "c2", &[]),
         Err(Error::NoSpace(_))
     ));
-    s.snapshot(Ds::Branch("a"), "c2", &[]).unwrap();
-    assert_eq!(s.snapshots(Ds::Branch("a")).unwrap(), ["c1", "c2"]);
+    s.snapshot(Ds::Branch(&id("a")), "c2", &[]).unwrap();
+    assert_eq!(s.snapshots(Ds::Branch(&id("a"))).unwrap(), ["c1", "c2"]);
 }
 
 #[test]
 fn listing_names_each_dataset_by_its_role() {
     let (s, _d) = pool();
     branch(&s, "a");
-    s.create(Ds::Aside("a"), None, &[]).unwrap();
-    s.create(Ds::Staging("z"), None, &[]).unwrap();
+    s.create(Ds::Aside(&id("a")), None, &[]).unwrap();
+    s.create(Ds::Staging(&id("z")), None, &[]).unwrap();
     let (fss, _) = s.list(&[], &[]).unwrap();
     let roles: Vec<_> = fss.into_iter().map(|l| l.role).collect();
     use crate::storage::Role;

@@ -4,7 +4,7 @@
 
 use super::Fresh;
 use crate::api;
-use crate::cluster::CommitRecord;
+use crate::cluster::{CommitRecord, FsId};
 use crate::daemon::DaemonError;
 use crate::daemon::node::{Node, encode_commit, now, zfs_err};
 use crate::daemon::principal::Principal;
@@ -62,7 +62,7 @@ impl Node {
 
     /// After a failed receive: a new dot's staging filesystem goes; an existing branch goes back
     /// to its newest registered commit.
-    pub(super) fn undo_receive(&self, fs: &str, created: bool, from: Option<&str>) -> Result<()> {
+    pub(super) fn undo_receive(&self, fs: &FsId, created: bool, from: Option<&str>) -> Result<()> {
         if created {
             self.destroy_staging(fs);
         } else if let Some(id) = from {
@@ -78,7 +78,7 @@ impl Node {
 
     /// A confirmed new dot or branch: its staging filesystem takes its real name and
     /// properties, and it is registered.
-    pub(super) fn publish_received(&self, fs: &str, f: &Fresh) -> Result<()> {
+    pub(super) fn publish_received(&self, fs: &FsId, f: &Fresh) -> Result<()> {
         let (dot, b) = (&f.dot, &f.branch);
         self.storage
             .rename(Ds::Staging(fs), Ds::Branch(fs))
@@ -160,7 +160,7 @@ impl Node {
     /// registers them, in order. Returns the ids registered.
     pub(super) fn register_received(
         &self,
-        fs: &str,
+        fs: &FsId,
         ids: &[String],
         infos: &[api::CommitInfo],
     ) -> Result<Vec<String>> {
@@ -175,7 +175,7 @@ impl Node {
             };
             seq = seq.max(now().1).max(seq + 1);
             let rec = CommitRecord {
-                id: info.id.clone(),
+                id: info.id.as_str().into(),
                 message: info.message.clone(),
                 author: info.author.clone(),
                 time: info.time,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::DaemonError;
 use super::node::{Node, check_name, zfs_err};
 use super::principal::Principal;
-use crate::cluster::{BranchRecord, DotRecord};
+use crate::cluster::{BranchRecord, DotRecord, FsId};
 use crate::names::Kind;
 use crate::storage::{Ds, Input, Sending, Storage};
 
@@ -36,8 +36,8 @@ type Result<T> = std::result::Result<T, DaemonError>;
 /// branches unmounted while they take a stream, to mount again once it is settled.
 #[derive(Default)]
 pub struct Pending {
-    received: Mutex<HashMap<String, Received>>,
-    hidden: Mutex<HashMap<String, Hidden>>,
+    received: Mutex<HashMap<FsId, Received>>,
+    hidden: Mutex<HashMap<FsId, Hidden>>,
 }
 
 /// A branch that was mounted when a stream came, unmounted until the stream is confirmed or
@@ -61,7 +61,7 @@ impl Pending {
         self.hidden
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(fs.to_string(), h);
+            .insert(fs.into(), h);
     }
 
     /// Forgets that `fs` was hidden; whether it was.
@@ -74,7 +74,7 @@ impl Pending {
     }
 
     /// Branches hidden for longer than [`HIDDEN_FOR`].
-    pub(super) fn overdue(&self) -> Vec<(String, Hidden)> {
+    pub(super) fn overdue(&self) -> Vec<(FsId, Hidden)> {
         self.hidden
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -84,7 +84,7 @@ impl Pending {
             .collect()
     }
 
-    fn insert(&self, fs: String, r: Received) {
+    fn insert(&self, fs: FsId, r: Received) {
         self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -101,7 +101,7 @@ impl Pending {
 
     /// Filesystems of unconfirmed receives that would create branch `branch` of dot `ns/name`
     /// (or the dot itself, with its master).
-    fn fresh(&self, ns: &str, name: &str, branch: &str) -> Vec<String> {
+    fn fresh(&self, ns: &str, name: &str, branch: &str) -> Vec<FsId> {
         self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -144,10 +144,10 @@ impl Fresh {
 pub struct Outgoing {
     storage: std::sync::Arc<dyn Storage>,
     /// (filesystem id, snapshot) of the newest commit sent.
-    to: (String, String),
+    to: (FsId, String),
     /// (filesystem id, snapshot) the increment starts from: of the same filesystem, or of
     /// its origin for a clone stream.
-    from: Option<(String, String)>,
+    from: Option<(FsId, String)>,
     /// For the progress bar: exact enough for a full stream, a rough guess for an increment.
     pub estimate: Option<u64>,
 }
@@ -258,7 +258,7 @@ impl Node {
         };
         // Growth between the two commits; rewritten data makes it low.
         let size =
-            |(fs, snap): &(String, String)| self.storage.snapshot_referenced(Ds::Branch(fs), snap);
+            |(fs, snap): &(FsId, String)| self.storage.snapshot_referenced(Ds::Branch(fs), snap);
         let estimate = match &from {
             None => size(&to).ok(),
             Some(f) => match (size(&to), size(f)) {
@@ -288,8 +288,11 @@ impl Node {
             .map(|id| {
                 check_name(Kind::Branch, id)?;
                 // A missing snapshot's GUID cannot be read: one call both checks and answers.
-                self.storage.guid(ds, id).map_err(|_| {
-                    DaemonError::NotFound(format!("commit {id} is not on branch '{branch}' here"))
+                self.storage.guid(ds, id).map_err(|e| match e {
+                    crate::storage::Error::NotFound(_) => DaemonError::NotFound(format!(
+                        "commit {id} is not on branch '{branch}' here"
+                    )),
+                    other => zfs_err(other),
                 })
             })
             .collect()

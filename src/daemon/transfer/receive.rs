@@ -3,9 +3,9 @@
 
 use super::{Fresh, Received};
 use crate::api;
-use crate::cluster::{BranchRecord, DotRecord};
+use crate::cluster::{BranchRecord, DotId, DotRecord, FsId};
 use crate::daemon::DaemonError;
-use crate::daemon::node::{Node, check_name, new_id, now, zfs_err};
+use crate::daemon::node::{Node, check_name, now, zfs_err};
 use crate::daemon::principal::Principal;
 use crate::names::Kind;
 use crate::storage::{Ds, Input, Rollback};
@@ -41,14 +41,14 @@ impl Node {
             }
             (None, None) => {
                 let dot = DotRecord {
-                    id: new_id(),
+                    id: DotId::random(),
                     namespace: ns.to_string(),
                     name: name.to_string(),
                     created: now().0,
                 };
                 let b = BranchRecord {
                     name: branch.to_string(),
-                    fs_id: new_id(),
+                    fs_id: FsId::random(),
                     origin: None,
                 };
                 let fs = b.fs_id.clone();
@@ -265,10 +265,10 @@ impl Node {
         self.ensure_commit(&origin, base, &cat)?;
         Ok(BranchRecord {
             name: branch.to_string(),
-            fs_id: new_id(),
+            fs_id: FsId::random(),
             origin: Some(crate::cluster::OriginRecord {
                 fs_id: origin,
-                commit: base.to_string(),
+                commit: base.into(),
             }),
         })
     }
@@ -277,7 +277,7 @@ impl Node {
     /// and were never confirmed go, so its files are exactly its newest registered commit's
     /// (a branch takes a stream only when clean). They would otherwise have let a rerun keep
     /// them; it sends them again instead. Handoff snapshots carry uncommitted changes and stay.
-    pub(in crate::daemon) fn drop_arrivals(&self, dot: &DotRecord, fs: &str) -> Result<()> {
+    pub(in crate::daemon) fn drop_arrivals(&self, dot: &DotRecord, fs: &FsId) -> Result<()> {
         let lock = self.lock(&format!("name:{}/{}", dot.namespace, dot.name));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.pending.take(fs);
@@ -302,7 +302,7 @@ impl Node {
     }
 
     /// Mounts a branch again that a stream found mounted, once the stream is settled.
-    pub(super) fn show_again(&self, fs: &str) {
+    pub(super) fn show_again(&self, fs: &FsId) {
         if self.pending.unhide(fs)
             && let Err(e) = self.storage.mount(Ds::Branch(fs))
         {
@@ -334,7 +334,7 @@ impl Node {
 
     /// A staging filesystem goes; one that will not is destroyed at the next start (see
     /// `Node::recover`), and is invisible meanwhile.
-    pub(super) fn destroy_staging(&self, fs: &str) {
+    pub(super) fn destroy_staging(&self, fs: &FsId) {
         match self.storage.destroy(Ds::Staging(fs)) {
             Ok(()) | Err(crate::storage::Error::NotFound(_)) => {}
             Err(e) => {
