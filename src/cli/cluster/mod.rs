@@ -4,13 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
 use crate::api;
-use crate::client::{Client, ClientError, Remote};
+use crate::client::{Client, Remote};
 use crate::daemon::config::{self, NodeConfig};
-use crate::daemon::{hash_key, launch, new_id};
-use crate::zfs::{self, Pool};
+use crate::daemon::launch;
+
+mod setup;
+
+use setup::{init, join};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -212,205 +215,6 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
     }
 }
 
-fn random_key() -> String {
-    format!("{}{}", new_id(), &new_id()[..8])
-}
-
-/// A node config for `a`, its pool created if needed; returns the pool dm created, if any.
-fn prepare(
-    a: &NodeArgs,
-    admin_key_sha256: String,
-) -> anyhow::Result<(NodeConfig, Option<(Pool, PathBuf)>)> {
-    let state_dir = absolute(&a.state_dir)?;
-    if config::node_file(&state_dir).exists() {
-        bail!(
-            "this node is already initialised (state in {}); nothing changed. `dm cluster reset` removes it",
-            state_dir.display()
-        );
-    }
-    zfs::check_available().context(
-        "ZFS is not available; install zfs-fuse and start it (`setsid zfs-fuse`), or load OpenZFS",
-    )?;
-    let mount_dir = match &a.mount_dir {
-        Some(d) => absolute(d)?,
-        None => state_dir.join("mnt"),
-    };
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let mut created_pool = None;
-    if Pool::open(&a.pool)?.is_none() {
-        let file = match &a.pool_file {
-            Some(f) => absolute(f)?,
-            None => state_dir.join("dotmesh_data"),
-        };
-        eprintln!(
-            "Creating ZFS pool '{}' on {} ({})",
-            a.pool,
-            file.display(),
-            super::human_bytes(a.pool_size)
-        );
-        let pool = Pool::create_on_file(&a.pool, &file, a.pool_size, None)
-            .with_context(|| format!("cannot create pool '{}'", a.pool))?;
-        created_pool = Some((pool, file));
-    }
-    let advertise = a.advertise.clone().unwrap_or_else(|| {
-        if a.bind == "0.0.0.0" {
-            "127.0.0.1".to_string()
-        } else {
-            a.bind.clone()
-        }
-    });
-    let node = NodeConfig {
-        node_id: new_id()[..16].to_string(),
-        pool: a.pool.clone(),
-        pool_file: created_pool.as_ref().map(|(_, f)| f.clone()),
-        mount_dir,
-        bind: a.bind.clone(),
-        advertise,
-        api_port: a.port,
-        etcd_client_port: a.etcd_client_port,
-        etcd_peer_port: a.etcd_peer_port,
-        etcd_endpoints: Vec::new(),
-        admin_key_sha256,
-        local_admin_key_sha256: None,
-        cluster_secret: new_id(),
-        etcd_initial_cluster: None,
-        etcd_open: false,
-        tls_cert: None,
-        tls_key: None,
-        docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
-        docker_api_socket: PathBuf::from("/var/run/docker.sock"),
-        stream_idle_secs: a.stream_idle_timeout,
-    };
-    let mut node = node;
-    setup_tls(a, &state_dir, &mut node)?;
-    Ok((node, created_pool))
-}
-
-/// Points the node at its TLS certificate: the one given, or a new self-signed one naming the
-/// advertised address and this machine.
-fn setup_tls(a: &NodeArgs, state_dir: &Path, node: &mut NodeConfig) -> anyhow::Result<()> {
-    if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
-        let pem =
-            std::fs::read_to_string(c).with_context(|| format!("cannot read {}", c.display()))?;
-        crate::tls::fingerprint(&pem)
-            .with_context(|| format!("{} is not a PEM certificate", c.display()))?;
-        node.tls_cert = Some(absolute(c)?);
-        node.tls_key = Some(absolute(k)?);
-    } else if a.tls {
-        let mut hosts = vec![node.host().to_string(), "localhost".to_string()];
-        if node.host() != "127.0.0.1" {
-            hosts.push("127.0.0.1".into());
-        }
-        let (cert, key) = crate::tls::self_signed(&hosts)?;
-        let dir = state_dir.join("tls");
-        std::fs::create_dir_all(&dir)?;
-        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert_path, cert)?;
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&key_path)?
-            .write_all(key.as_bytes())?;
-        node.tls_cert = Some(cert_path);
-        node.tls_key = Some(key_path);
-    }
-    Ok(())
-}
-
-/// The node's certificate (PEM), if it serves TLS.
-fn node_cert(node: &NodeConfig) -> anyhow::Result<Option<String>> {
-    node.tls_cert
-        .as_ref()
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
-        .transpose()
-}
-
-/// Saves the config, starts the daemon and points the client at it; undoes everything on failure.
-fn start_node(
-    ctx: &mut super::Ctx,
-    a: &NodeArgs,
-    node: &NodeConfig,
-    created_pool: Option<(Pool, PathBuf)>,
-    admin_key: &str,
-) -> anyhow::Result<()> {
-    let state_dir = absolute(&a.state_dir)?;
-    node.save(&state_dir)?;
-    eprintln!(
-        "Starting the dm daemon (log: {})",
-        config::log_file(&state_dir).display()
-    );
-    if let Err(e) = launch::start(&state_dir, Duration::from_secs(60)) {
-        // Leave nothing half-done, so the command can simply be run again.
-        let _ = std::fs::remove_file(config::node_file(&state_dir));
-        let _ = std::fs::remove_dir_all(state_dir.join("etcd"));
-        if let Some((pool, file)) = created_pool {
-            match pool.destroy() {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(file);
-                }
-                Err(d) => eprintln!("warning: could not remove the new pool: {d}"),
-            }
-        }
-        return Err(e.into());
-    }
-    ctx.cfg.remotes.insert(
-        a.remote_name.clone(),
-        Remote {
-            state_dir: Some(state_dir.clone()),
-            tls_cert: node_cert(node)?,
-            ..Remote::new("admin", node.host(), a.port, admin_key)
-        },
-    );
-    ctx.cfg.current_remote = Some(a.remote_name.clone());
-    ctx.save()?;
-    ctx.call(|c| c.ping())
-        .context("the daemon started but does not accept the admin key")?;
-    Ok(())
-}
-
-fn init(ctx: &mut super::Ctx, a: InitArgs) -> anyhow::Result<()> {
-    let key = random_key();
-    let (mut node, created_pool) = prepare(&a.node, hash_key(&key))?;
-    node.etcd_endpoints = a.etcd_endpoints.clone();
-    start_node(ctx, &a.node, &node, created_pool, &key)?;
-    println!(
-        "Node {} initialised: pool '{}', API on port {}, remote '{}' written to {}.",
-        node.node_id,
-        node.pool,
-        node.api_port,
-        a.node.remote_name,
-        ctx.cfg_path.display()
-    );
-    println!("Next: `dm init NAME` to create a dot.");
-    if let Some(pem) = node_cert(&node)? {
-        println!(
-            "The API serves TLS; certificate fingerprint: {}",
-            crate::tls::fingerprint(&pem)?
-        );
-    }
-    if node.etcd_endpoints.is_empty() {
-        let t = ctx.call(|c| c.create_token(24 * 3600))?;
-        let fingerprint = node_cert(&node)?
-            .map(|pem| crate::tls::fingerprint(&pem))
-            .transpose()?;
-        println!("To add another machine to this cluster, run there:");
-        println!(
-            "  {}",
-            join_line(node.host(), node.api_port, fingerprint.as_deref())
-        );
-        println!(
-            "and give it this join token when asked (or in DM_JOIN_TOKEN, or a file named by --token-file). It can only add nodes, and expires in 24 h; `dm cluster token create` makes more:"
-        );
-        println!("  {}", t.token.unwrap_or_default());
-    }
-    Ok(())
-}
-
 fn token(ctx: &mut super::Ctx, t: TokenCommand) -> anyhow::Result<()> {
     match t {
         TokenCommand::Create(a) => {
@@ -454,100 +258,6 @@ fn human_secs(s: u64) -> String {
         7200..172800 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
     }
-}
-
-/// The join token: DM_JOIN_TOKEN, else the file, else asked for.
-fn join_token(a: &JoinArgs) -> anyhow::Result<String> {
-    if a.token_file.is_none()
-        && let Ok(t) = std::env::var("DM_JOIN_TOKEN")
-        && !t.trim().is_empty()
-    {
-        return Ok(t.trim().to_string());
-    }
-    super::read_secret(
-        a.token_file.as_deref(),
-        "Join token (from `dm cluster token create` on the cluster)",
-        "no terminal to ask for the join token on; set DM_JOIN_TOKEN or pass --token-file FILE (or - for standard input)",
-    )
-}
-
-/// The join command `dm cluster init` prints, complete: with the certificate's fingerprint
-/// over TLS; over plain HTTP to an address that is not loopback, with `--insecure`, which the
-/// token needs to travel in clear (and a reminder of what that means).
-fn join_line(host: &str, port: u16, fingerprint: Option<&str>) -> String {
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match fingerprint {
-        Some(f) => format!("dm cluster join {host}:{port} --fingerprint {f}"),
-        None if loopback => format!("dm cluster join {host}:{port}"),
-        None => format!(
-            "dm cluster join {host}:{port} --insecure    # plain HTTP: the token crosses the network in clear; `dm cluster init --tls` avoids that"
-        ),
-    }
-}
-
-fn join(ctx: &mut super::Ctx, a: JoinArgs) -> anyhow::Result<()> {
-    let (host, port) = match a.address.rsplit_once(':') {
-        Some((h, p)) => (
-            h.to_string(),
-            p.parse::<u16>()
-                .with_context(|| format!("bad port in {:?}; write HOST[:PORT]", a.address))?,
-        ),
-        None => (a.address.clone(), config::DEFAULT_API_PORT),
-    };
-    let token = join_token(&a)?;
-    let remote = Remote {
-        tls_cert: super::remote::trust(&host, port, a.fingerprint.as_deref())?,
-        insecure: a.insecure,
-        ..Remote::new(crate::daemon::JOIN_USER, &host, port, &token)
-    };
-    let cluster = Client::new(&remote);
-    // This machine's own client gets an admin key of its own, valid on this node only.
-    let local_key = random_key();
-    let (mut node, created_pool) = prepare(&a.node, hash_key(&local_key))?;
-    let joined = cluster.join(&api::JoinRequest {
-        node_id: node.node_id.clone(),
-        peer_url: node.etcd_peer_url(),
-    });
-    let reply = match joined {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some((pool, file)) = created_pool
-                && pool.destroy().is_ok()
-            {
-                let _ = std::fs::remove_file(file);
-            }
-            let hint = match &e {
-                ClientError::Api { status: 401, .. } => {
-                    " (check the join token: `dm cluster token list` there)"
-                }
-                _ => "",
-            };
-            return Err(anyhow::Error::new(e).context(format!(
-                "the cluster at {} did not add this node{hint}",
-                a.address
-            )));
-        }
-    };
-    node.etcd_initial_cluster = Some(reply.initial_cluster);
-    node.etcd_open = true;
-    node.cluster_secret = reply.cluster_secret;
-    node.local_admin_key_sha256 = Some(std::mem::replace(
-        &mut node.admin_key_sha256,
-        reply.admin_key_sha256,
-    ));
-    crate::daemon::pki::Files::new(&absolute(&a.node.state_dir)?)
-        .write_ca(&reply.etcd_ca_cert, &reply.etcd_ca_key)?;
-    start_node(ctx, &a.node, &node, created_pool, &local_key).context(
-        "this node was added to the cluster's etcd but could not start; fix the cause and run `dm cluster join` again",
-    )?;
-    println!(
-        "Node {} joined the cluster at {} (pool '{}', API on port {}); remote '{}' points at it.",
-        node.node_id, a.address, node.pool, node.api_port, a.node.remote_name
-    );
-    Ok(())
 }
 
 fn nodes(ctx: &mut super::Ctx, a: NodesArgs) -> anyhow::Result<()> {
@@ -693,15 +403,15 @@ mod tests {
     #[test]
     fn the_printed_join_line_carries_what_a_join_needs() {
         assert_eq!(
-            super::join_line("127.0.0.1", 32607, None),
+            super::setup::join_line("127.0.0.1", 32607, None),
             "dm cluster join 127.0.0.1:32607"
         );
         assert_eq!(
-            super::join_line("10.0.0.1", 1, Some("SHA256:ab")),
+            super::setup::join_line("10.0.0.1", 1, Some("SHA256:ab")),
             "dm cluster join 10.0.0.1:1 --fingerprint SHA256:ab"
         );
         assert!(
-            super::join_line("10.0.0.1", 1, None)
+            super::setup::join_line("10.0.0.1", 1, None)
                 .starts_with("dm cluster join 10.0.0.1:1 --insecure ")
         );
     }

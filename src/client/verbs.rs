@@ -1,0 +1,303 @@
+//! The API's verbs as client calls: one method per route (dots, branches, commits, cluster
+//! membership, transfers), built on the transport in the parent module.
+
+use super::{Client, ClientError, Incoming, Upgraded, upgrade};
+use crate::api;
+
+impl Client {
+    pub fn ping(&self) -> Result<api::Ping, ClientError> {
+        self.get("/ping")
+    }
+
+    pub fn list(&self) -> Result<Vec<api::DotInfo>, ClientError> {
+        self.get("/dots")
+    }
+
+    pub fn create_dot(&self, ns: &str, name: &str) -> Result<api::DotInfo, ClientError> {
+        let body = api::CreateDot {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        self.post("/dots", &body)
+    }
+
+    pub fn show(&self, ns: &str, name: &str) -> Result<api::DotInfo, ClientError> {
+        self.get(&format!("/dots/{ns}/{name}"))
+    }
+
+    pub fn delete_dot(&self, ns: &str, name: &str) -> Result<serde_json::Value, ClientError> {
+        self.delete(&format!("/dots/{ns}/{name}"))
+    }
+
+    pub fn branches(&self, ns: &str, name: &str) -> Result<Vec<api::BranchInfo>, ClientError> {
+        self.get(&format!("/dots/{ns}/{name}/branches"))
+    }
+
+    pub fn create_branch(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &api::CreateBranch,
+    ) -> Result<api::BranchInfo, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches"), req)
+    }
+
+    pub fn delete_branch(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.delete(&format!("/dots/{ns}/{name}/branches/{br}"))
+    }
+
+    pub fn log(&self, ns: &str, name: &str, br: &str) -> Result<Vec<api::CommitInfo>, ClientError> {
+        self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits"))
+    }
+
+    /// The newest commit of the branch's history (its own or, before it has any, its origin's).
+    pub fn head(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+    ) -> Result<Option<api::CommitInfo>, ClientError> {
+        let v: Vec<api::CommitInfo> =
+            self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits?limit=1"))?;
+        Ok(v.into_iter().next())
+    }
+
+    pub fn commit(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+        req: &api::CreateCommit,
+    ) -> Result<api::CommitInfo, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/commits"), req)
+    }
+
+    pub fn reset(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+        commit: &str,
+        force: bool,
+    ) -> Result<api::ResetDone, ClientError> {
+        let body = api::Reset {
+            commit: commit.into(),
+            force,
+        };
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/reset"), &body)
+    }
+
+    pub fn subdot_path(
+        &self,
+        ns: &str,
+        name: &str,
+        br: &str,
+        subdot: &str,
+        create: bool,
+    ) -> Result<api::SubdotPath, ClientError> {
+        let body = api::SubdotRequest {
+            subdot: subdot.into(),
+            create,
+        };
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/subdots"), &body)
+    }
+
+    pub fn join(&self, req: &api::JoinRequest) -> Result<api::JoinReply, ClientError> {
+        self.post("/cluster/members", req)
+    }
+
+    pub fn create_token(&self, ttl_secs: u64) -> Result<api::JoinToken, ClientError> {
+        self.post("/cluster/tokens", &api::CreateToken { ttl_secs })
+    }
+
+    pub fn tokens(&self) -> Result<Vec<api::JoinToken>, ClientError> {
+        self.get("/cluster/tokens")
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<serde_json::Value, ClientError> {
+        self.delete(&format!("/cluster/tokens/{id}"))
+    }
+
+    pub fn create_user(&self, name: &str) -> Result<api::NewUser, ClientError> {
+        self.post(
+            "/users",
+            &api::CreateUser {
+                name: name.to_string(),
+            },
+        )
+    }
+
+    pub fn nodes(&self) -> Result<Vec<api::NodeInfo>, ClientError> {
+        self.get("/cluster/nodes")
+    }
+
+    pub fn leave(&self, req: &api::LeaveRequest) -> Result<api::LeaveReply, ClientError> {
+        self.post("/cluster/leave", req)
+    }
+
+    /// Asks for `METHOD /v1PATH` to become a raw commit stream on its connection
+    /// ([`crate::wire`]). `None` for a TLS remote, whose stream must go through the body. A
+    /// refusal comes back as the daemon's error.
+    pub fn upgrade(&self, method: &str, path: &str) -> Result<Option<Upgraded>, ClientError> {
+        self.guard()?;
+        upgrade(&self.base, &self.auth, method, path)
+    }
+
+    /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
+    pub fn send_stream(
+        &self,
+        at: (&str, &str, &str),
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<Incoming, ClientError> {
+        self.guard()?;
+        let url = format!("{}{}", self.base, send_path(at, from, to));
+        let resp = self
+            .agent
+            .get(url)
+            .header("Authorization", &self.auth)
+            // The stream ends when the server closes the connection.
+            .header("Connection", "close")
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status().as_u16() >= 400 {
+            return Err(self.api_error(resp));
+        }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let estimate = header(api::SIZE_ESTIMATE_HEADER).and_then(|v| v.parse().ok());
+        let send_id = header(api::SEND_ID_HEADER);
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        Ok(Incoming {
+            body: Box::new(body),
+            estimate,
+            send_id,
+        })
+    }
+
+    /// The checksum of a stream the daemon sent (see [`Client::send_stream`]).
+    pub fn sent(&self, send_id: &str) -> Result<api::SentRecord, ClientError> {
+        self.get(&format!("/sends/{send_id}"))
+    }
+
+    /// Has the daemon stream commits straight to or from another cluster; `progress` hears the
+    /// bytes moved so far and the sender's estimate of the total.
+    pub fn transfer(
+        &self,
+        req: &api::TransferRequest,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<api::TransferDone, ClientError> {
+        self.guard()?;
+        let resp = self
+            .agent
+            .post(format!("{}/transfers", self.base))
+            .header("Authorization", &self.auth)
+            // Progress lines follow until the daemon closes the connection.
+            .header("Connection", "close")
+            .send_json(req)
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status().as_u16() >= 400 {
+            return Err(match self.api_error(resp) {
+                ClientError::Api { status: 404, code, .. } if code == "no_route" => {
+                    ClientError::Api {
+                        status: 404,
+                        code,
+                        message: "this cluster's daemon predates transfers between daemons; restart it on this dm with `dm cluster upgrade`".into(),
+                    }
+                }
+                other => other,
+            });
+        }
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(body)) {
+            let line = line.map_err(|e| ClientError::Protocol(format!("transfer cut off: {e}")))?;
+            match serde_json::from_str(&line) {
+                Ok(api::TransferEvent::Progress { bytes, estimate }) => progress(bytes, estimate),
+                Ok(api::TransferEvent::Done(done)) => return Ok(done),
+                Ok(api::TransferEvent::Error(f)) => return Err(f.into()),
+                Err(e) => return Err(ClientError::Protocol(format!("{e}: {line}"))),
+            }
+        }
+        Err(ClientError::Protocol(
+            "the transfer ended without a result; the daemon may have stopped (see its log)".into(),
+        ))
+    }
+
+    /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].
+    pub fn receive(
+        &self,
+        at: (&str, &str, &str),
+        from: Option<&str>,
+        stream: &mut dyn std::io::Read,
+    ) -> Result<api::Receipt, ClientError> {
+        self.guard()?;
+        let url = format!("{}{}", self.base, receive_path(at, from));
+        let r = self
+            .agent
+            .post(url)
+            .header("Authorization", &self.auth)
+            .send(ureq::SendBody::from_reader(stream));
+        self.finish(r)
+    }
+
+    /// Asks whether the branch would take a stream based on `from` (before sending one).
+    pub fn receive_check(
+        &self,
+        at: (&str, &str, &str),
+        from: Option<&str>,
+    ) -> Result<api::Receipt, ClientError> {
+        let path = format!("{}&check=1", receive_path(at, from));
+        self.post(&path, &serde_json::json!({}))
+    }
+
+    /// The GUIDs of a branch's commits' snapshots, in the order asked.
+    pub fn guids(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        commits: &[String],
+    ) -> Result<Vec<String>, ClientError> {
+        let body = api::GuidsRequest {
+            commits: commits.to_vec(),
+        };
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/guids"), &body)
+    }
+
+    /// Registers commits that arrived whole in an interrupted transfer (see
+    /// [`api::KeepReceived`]).
+    pub fn keep(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        req: &api::KeepReceived,
+    ) -> Result<Vec<String>, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/keep"), req)
+    }
+
+    pub fn confirm(
+        &self,
+        (ns, name, br): (&str, &str, &str),
+        req: &api::ConfirmReceive,
+    ) -> Result<Vec<String>, ClientError> {
+        self.post(&format!("/dots/{ns}/{name}/branches/{br}/confirm"), req)
+    }
+}
+
+/// Where a branch takes a stream of commits following `from`.
+pub fn receive_path((ns, name, br): (&str, &str, &str), from: Option<&str>) -> String {
+    let from = from.map_or(String::new(), |f| format!("from={f}"));
+    format!("/dots/{ns}/{name}/branches/{br}/receive?{from}")
+}
+
+/// Where a branch's commits `from`..=`to` (or `to` in full) are sent from.
+pub fn send_path((ns, name, br): (&str, &str, &str), from: Option<&str>, to: &str) -> String {
+    let from = from.map_or(String::new(), |f| format!("&from={f}"));
+    format!("/dots/{ns}/{name}/branches/{br}/send?to={to}{from}")
+}
