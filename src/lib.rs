@@ -14,6 +14,7 @@ mod httpd;
 mod ids;
 mod names;
 mod plugins;
+mod routes;
 mod storage;
 #[allow(unsafe_code)]
 mod sys;

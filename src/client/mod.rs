@@ -228,7 +228,11 @@ impl Client {
         };
         let mut resp = self
             .agent
-            .get(format!("{}/hello", self.base))
+            .get(format!(
+                "{}{}",
+                self.base,
+                crate::routes::Route::Hello.path()
+            ))
             .call()
             .map_err(|e| self.unreachable(e))?;
         if resp.status().as_u16() != 200 {

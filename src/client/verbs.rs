@@ -3,14 +3,20 @@
 
 use super::{Client, ClientError, Incoming, Upgraded, upgrade};
 use crate::api;
+use crate::routes::{At, OnBranch, Route};
+
+/// The path of `verb` on branch `at`.
+fn on(at: (&str, &str, &str), verb: OnBranch) -> String {
+    Route::On(At::new(at), verb).path()
+}
 
 impl Client {
     pub fn ping(&self) -> Result<api::Ping, ClientError> {
-        self.get("/ping")
+        self.get(&Route::Ping.path())
     }
 
     pub fn list(&self) -> Result<Vec<api::DotInfo>, ClientError> {
-        self.get("/dots")
+        self.get(&Route::Dots.path())
     }
 
     pub fn create_dot(&self, ns: &str, name: &str) -> Result<api::DotInfo, ClientError> {
@@ -18,19 +24,19 @@ impl Client {
             namespace: ns.into(),
             name: name.into(),
         };
-        self.post("/dots", &body)
+        self.post(&Route::Dots.path(), &body)
     }
 
     pub fn show(&self, ns: &str, name: &str) -> Result<api::DotInfo, ClientError> {
-        self.get(&format!("/dots/{ns}/{name}"))
+        self.get(&Route::Dot { ns, dot: name }.path())
     }
 
     pub fn delete_dot(&self, ns: &str, name: &str) -> Result<serde_json::Value, ClientError> {
-        self.delete(&format!("/dots/{ns}/{name}"))
+        self.delete(&Route::Dot { ns, dot: name }.path())
     }
 
     pub fn branches(&self, ns: &str, name: &str) -> Result<Vec<api::BranchInfo>, ClientError> {
-        self.get(&format!("/dots/{ns}/{name}/branches"))
+        self.get(&Route::Branches { ns, dot: name }.path())
     }
 
     pub fn create_branch(
@@ -39,7 +45,7 @@ impl Client {
         name: &str,
         req: &api::CreateBranch,
     ) -> Result<api::BranchInfo, ClientError> {
-        self.post(&format!("/dots/{ns}/{name}/branches"), req)
+        self.post(&Route::Branches { ns, dot: name }.path(), req)
     }
 
     pub fn delete_branch(
@@ -48,11 +54,11 @@ impl Client {
         name: &str,
         br: &str,
     ) -> Result<serde_json::Value, ClientError> {
-        self.delete(&format!("/dots/{ns}/{name}/branches/{br}"))
+        self.delete(&Route::Branch(At::new((ns, name, br))).path())
     }
 
     pub fn log(&self, ns: &str, name: &str, br: &str) -> Result<Vec<api::CommitInfo>, ClientError> {
-        self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits"))
+        self.get(&on((ns, name, br), OnBranch::Commits))
     }
 
     /// The newest commit of the branch's history (its own or, before it has any, its origin's).
@@ -62,8 +68,10 @@ impl Client {
         name: &str,
         br: &str,
     ) -> Result<Option<api::CommitInfo>, ClientError> {
-        let v: Vec<api::CommitInfo> =
-            self.get(&format!("/dots/{ns}/{name}/branches/{br}/commits?limit=1"))?;
+        let v: Vec<api::CommitInfo> = self.get(&format!(
+            "{}?limit=1",
+            on((ns, name, br), OnBranch::Commits)
+        ))?;
         Ok(v.into_iter().next())
     }
 
@@ -74,7 +82,7 @@ impl Client {
         br: &str,
         req: &api::CreateCommit,
     ) -> Result<api::CommitInfo, ClientError> {
-        self.post(&format!("/dots/{ns}/{name}/branches/{br}/commits"), req)
+        self.post(&on((ns, name, br), OnBranch::Commits), req)
     }
 
     pub fn reset(
@@ -89,7 +97,7 @@ impl Client {
             commit: commit.into(),
             force,
         };
-        self.post(&format!("/dots/{ns}/{name}/branches/{br}/reset"), &body)
+        self.post(&on((ns, name, br), OnBranch::Reset), &body)
     }
 
     pub fn subdot_path(
@@ -104,28 +112,28 @@ impl Client {
             subdot: subdot.into(),
             create,
         };
-        self.post(&format!("/dots/{ns}/{name}/branches/{br}/subdots"), &body)
+        self.post(&on((ns, name, br), OnBranch::Subdots), &body)
     }
 
     pub fn join(&self, req: &api::JoinRequest) -> Result<api::JoinReply, ClientError> {
-        self.post("/cluster/members", req)
+        self.post(&Route::ClusterMembers.path(), req)
     }
 
     pub fn create_token(&self, ttl_secs: u64) -> Result<api::JoinToken, ClientError> {
-        self.post("/cluster/tokens", &api::CreateToken { ttl_secs })
+        self.post(&Route::ClusterTokens.path(), &api::CreateToken { ttl_secs })
     }
 
     pub fn tokens(&self) -> Result<Vec<api::JoinToken>, ClientError> {
-        self.get("/cluster/tokens")
+        self.get(&Route::ClusterTokens.path())
     }
 
     pub fn revoke_token(&self, id: &str) -> Result<serde_json::Value, ClientError> {
-        self.delete(&format!("/cluster/tokens/{id}"))
+        self.delete(&Route::ClusterToken(id).path())
     }
 
     pub fn create_user(&self, name: &str) -> Result<api::NewUser, ClientError> {
         self.post(
-            "/users",
+            &Route::Users.path(),
             &api::CreateUser {
                 name: name.to_string(),
             },
@@ -133,11 +141,11 @@ impl Client {
     }
 
     pub fn nodes(&self) -> Result<Vec<api::NodeInfo>, ClientError> {
-        self.get("/cluster/nodes")
+        self.get(&Route::ClusterNodes.path())
     }
 
     pub fn leave(&self, req: &api::LeaveRequest) -> Result<api::LeaveReply, ClientError> {
-        self.post("/cluster/leave", req)
+        self.post(&Route::ClusterLeave.path(), req)
     }
 
     /// Asks for `METHOD /v1PATH` to become a raw commit stream on its connection
@@ -186,7 +194,7 @@ impl Client {
 
     /// The checksum of a stream the daemon sent (see [`Client::send_stream`]).
     pub fn sent(&self, send_id: &str) -> Result<api::SentRecord, ClientError> {
-        self.get(&format!("/sends/{send_id}"))
+        self.get(&Route::Sent(send_id).path())
     }
 
     /// Has the daemon stream commits straight to or from another cluster; `progress` hears the
@@ -199,7 +207,7 @@ impl Client {
         self.guard()?;
         let resp = self
             .agent
-            .post(format!("{}/transfers", self.base))
+            .post(format!("{}{}", self.base, Route::Transfers.path()))
             .header("Authorization", &self.auth)
             // Progress lines follow until the daemon closes the connection.
             .header("Connection", "close")
@@ -268,7 +276,7 @@ impl Client {
         let body = api::GuidsRequest {
             commits: commits.to_vec(),
         };
-        self.post(&format!("/dots/{ns}/{name}/branches/{br}/guids"), &body)
+        self.post(&on((ns, name, br), OnBranch::Guids), &body)
     }
 
     /// Registers commits that arrived whole in an interrupted transfer (see
@@ -278,7 +286,7 @@ impl Client {
         (ns, name, br): (&str, &str, &str),
         req: &api::KeepReceived,
     ) -> Result<Vec<String>, ClientError> {
-        self.post(&format!("/dots/{ns}/{name}/branches/{br}/keep"), req)
+        self.post(&on((ns, name, br), OnBranch::Keep), req)
     }
 
     pub fn confirm(
@@ -286,18 +294,18 @@ impl Client {
         (ns, name, br): (&str, &str, &str),
         req: &api::ConfirmReceive,
     ) -> Result<Vec<String>, ClientError> {
-        self.post(&format!("/dots/{ns}/{name}/branches/{br}/confirm"), req)
+        self.post(&on((ns, name, br), OnBranch::Confirm), req)
     }
 }
 
 /// Where a branch takes a stream of commits following `from`.
-pub fn receive_path((ns, name, br): (&str, &str, &str), from: Option<&str>) -> String {
+pub fn receive_path(at: (&str, &str, &str), from: Option<&str>) -> String {
     let from = from.map_or(String::new(), |f| format!("from={f}"));
-    format!("/dots/{ns}/{name}/branches/{br}/receive?{from}")
+    format!("{}?{from}", on(at, OnBranch::Receive))
 }
 
 /// Where a branch's commits `from`..=`to` (or `to` in full) are sent from.
-pub fn send_path((ns, name, br): (&str, &str, &str), from: Option<&str>, to: &str) -> String {
+pub fn send_path(at: (&str, &str, &str), from: Option<&str>, to: &str) -> String {
     let from = from.map_or(String::new(), |f| format!("&from={f}"));
-    format!("/dots/{ns}/{name}/branches/{br}/send?to={to}{from}")
+    format!("{}?to={to}{from}", on(at, OnBranch::Send))
 }

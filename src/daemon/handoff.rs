@@ -22,6 +22,7 @@ use super::replicate::{Catalog, HANDOFF_PREFIX};
 use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, ServerRecord};
 use crate::names::{self, Kind};
+use crate::routes::{Internal, Route};
 use crate::storage::Ds;
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -126,7 +127,7 @@ impl Node {
                 self.sync_locked(fs, &cat, Some(&server), true)?;
                 let rel: Release = self.peers.post(
                     &server,
-                    "/internal/release",
+                    &Route::Internal(Internal::Release).path(),
                     &ReleaseRequest {
                         fs: fs.clone(),
                         to: self.id.clone(),
@@ -144,8 +145,11 @@ impl Node {
                 // The old master's clean-up need not delay the mount here.
                 let peers = self.peers.clone();
                 std::thread::spawn(move || {
-                    let told =
-                        peers.post::<_, serde_json::Value>(&server, "/internal/released", &done);
+                    let told = peers.post::<_, serde_json::Value>(
+                        &server,
+                        &Route::Internal(Internal::Released).path(),
+                        &done,
+                    );
                     if let Err(e) = told {
                         // The old master settles by itself from the master record.
                         tracing::warn!(fs = %done.fs, error = %e, "could not tell the old master");

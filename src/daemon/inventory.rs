@@ -15,6 +15,7 @@ use crate::api::{self, BranchInfo, DotInfo, Origin};
 use crate::cluster::{BranchRecord, FsId, RegistryError};
 use crate::names;
 use crate::plugins::docker_api;
+use crate::routes::{Internal, Route};
 use crate::storage::{Sizes as Stats, mounted};
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -174,7 +175,9 @@ impl Node {
                 dot: l.dot.name.clone(),
                 branches: names,
             };
-            let held: Vec<String> = self.peers.post(&server, "/internal/held", &req)?;
+            let held: Vec<String> =
+                self.peers
+                    .post(&server, &Route::Internal(Internal::Held).path(), &req)?;
             out.extend(held.into_iter().map(|c| format!("{c} (on node {node})")));
         }
         Ok(out)

@@ -17,6 +17,7 @@ use super::{Daemon, DaemonError};
 use crate::cluster::etcd::EtcdKv;
 use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, FsId, ServerRecord};
 use crate::names::{self, Kind};
+use crate::routes::{Internal, Route};
 use crate::storage::{Ds, Role, Rollback, Sending};
 use crate::zfs::ZfsError;
 
@@ -332,7 +333,7 @@ impl Node {
         to: &str,
         intermediates: bool,
     ) -> Result<u64> {
-        let mut path = format!("/internal/send?fs={fs}&to={to}");
+        let mut path = format!("{}?fs={fs}&to={to}", Route::Internal(Internal::Send).path());
         if let Some(f) = from {
             path.push_str(&format!("&from={f}&all={}", u8::from(intermediates)));
         }

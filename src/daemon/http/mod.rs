@@ -180,7 +180,8 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
         .map_or("/", |p| p.as_str())
         .to_string();
     // The one call without a key: it says only that this is a dm daemon.
-    if parts.method == Method::GET && url.split('?').next() == Some("/v1/hello") {
+    let hello = format!("/v1{}", crate::routes::Route::Hello.path());
+    if parts.method == Method::GET && url.split('?').next() == Some(hello.as_str()) {
         let hello = api::Hello {
             service: api::HELLO_SERVICE.into(),
         };

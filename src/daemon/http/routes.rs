@@ -10,6 +10,7 @@ use crate::cluster::FsId;
 use crate::daemon::principal::Principal;
 use crate::daemon::{Daemon, DaemonError, peer};
 use crate::names;
+use crate::routes::{At, Internal, OnBranch, Route};
 
 /// Commit, reset and confirming a received stream: run here, or, when this node is not the
 /// branch's master, sent on to it with the user's own credentials (unless the request already
@@ -18,18 +19,20 @@ pub(super) fn branch_write(
     daemon: &Daemon,
     req: &mut Req,
     user: &Principal,
-    (ns, dot, br, verb): (&str, &str, &str, &str),
+    at: At<'_>,
+    verb: OnBranch,
 ) -> Result<Reply, DaemonError> {
     let raw = raw_body(req)?;
     let node = &daemon.node;
+    let (ns, dot, br) = at.triple();
     let done = match verb {
-        "commits" => {
+        OnBranch::Commits => {
             parse(&raw).and_then(|b| node.commit(user, ns, dot, br, &b).map(|c| json(201, &c)))
         }
-        "reset" => {
+        OnBranch::Reset => {
             parse(&raw).and_then(|b| node.reset(user, ns, dot, br, &b).map(|r| json(200, &r)))
         }
-        "keep" => parse(&raw).and_then(|b| {
+        OnBranch::Keep => parse(&raw).and_then(|b| {
             node.keep_received(user, (ns, dot, br), &b)
                 .map(|r| json(200, &r))
         }),
@@ -51,11 +54,15 @@ pub(super) fn branch_write(
 }
 
 /// Node-to-node calls, authenticated with the cluster secret.
-pub(super) fn internal(daemon: &Daemon, req: &mut Req, parts: &[&str]) -> Result<Out, DaemonError> {
+pub(super) fn internal(
+    daemon: &Daemon,
+    req: &mut Req,
+    route: Option<Route<'_>>,
+) -> Result<Out, DaemonError> {
     let node = &daemon.node;
     let url = req.url().to_string();
-    match (req.method(), parts) {
-        (&Method::GET, ["v1", "internal", "send"]) => {
+    match (req.method(), route) {
+        (&Method::GET, Some(Route::Internal(Internal::Send))) => {
             let raw = raw_answer(daemon, req)?;
             let need = |k: &str| {
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
@@ -72,16 +79,16 @@ pub(super) fn internal(daemon: &Daemon, req: &mut Req, parts: &[&str]) -> Result
             }
             Ok(Out::Stream(stream, None, me))
         }
-        (&Method::POST, ["v1", "internal", "release"]) => {
+        (&Method::POST, Some(Route::Internal(Internal::Release))) => {
             let b = body(req)?;
             Ok(json(200, &node.release(&b)?).into())
         }
-        (&Method::POST, ["v1", "internal", "released"]) => {
+        (&Method::POST, Some(Route::Internal(Internal::Released))) => {
             let b = body(req)?;
             node.released(&b)?;
             Ok(json(200, &serde_json::json!({})).into())
         }
-        (&Method::POST, ["v1", "internal", "held"]) => {
+        (&Method::POST, Some(Route::Internal(Internal::Held))) => {
             let b: api::HeldRequest = body(req)?;
             Ok(json(200, &node.held_here(&b)).into())
         }
@@ -116,12 +123,13 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
     let path = req.url().split('?').next().unwrap_or_default().to_string();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     check_path(&parts)?;
+    let route = Route::parse(&parts);
     if user == Principal::Node {
-        return internal(daemon, req, &parts);
+        return internal(daemon, req, route);
     }
     if user == Principal::Joiner {
-        return match (req.method(), parts.as_slice()) {
-            (&Method::POST, ["v1", "cluster", "members"]) => {
+        return match (req.method(), route) {
+            (&Method::POST, Some(Route::ClusterMembers)) => {
                 let b: api::JoinRequest = body(req)?;
                 Ok(json(200, &daemon.add_member(&b)?).into())
             }
@@ -135,24 +143,18 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
             "internal calls are for the cluster's nodes only".into(),
         ));
     }
-    if let (
-        &Method::POST,
-        [
-            "v1",
-            "dots",
-            ns,
-            dot,
-            "branches",
-            br,
-            verb @ ("commits" | "reset" | "confirm" | "keep"),
-        ],
-    ) = (req.method(), parts.as_slice())
-    {
-        let at = (*ns, *dot, *br, *verb);
-        return branch_write(daemon, req, &user, at).map(Out::from);
-    }
-    match (req.method(), parts.as_slice()) {
-        (&Method::GET, ["v1", "dots", ns, dot, "branches", br, "send"]) => {
+    let Some(route) = route else {
+        return Err(DaemonError::NoRoute(format!("{} {path}", req.method())));
+    };
+    match (req.method(), route) {
+        (
+            &Method::POST,
+            Route::On(
+                at,
+                verb @ (OnBranch::Commits | OnBranch::Reset | OnBranch::Confirm | OnBranch::Keep),
+            ),
+        ) => branch_write(daemon, req, &user, at, verb).map(Out::from),
+        (&Method::GET, Route::On(at, OnBranch::Send)) => {
             let raw = raw_answer(daemon, req)?;
             let url = req.url().to_string();
             let to = query(&url, "to")
@@ -161,42 +163,36 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
             let from = commit_query(&url, "from")?;
             let out = daemon
                 .node
-                .send_commits(&user, (ns, dot, br), from.as_deref(), &to)?;
+                .send_commits(&user, at.triple(), from.as_deref(), &to)?;
             if raw {
                 return Ok(Out::Raw(Raw::Send(out.stream()?, out.estimate, user)));
             }
-            return Ok(Out::Stream(out.stream()?, out.estimate, user));
+            Ok(Out::Stream(out.stream()?, out.estimate, user))
         }
-        (&Method::POST, ["v1", "transfers"]) => {
+        (&Method::POST, Route::Transfers) => {
             streams_need_close(req)?;
             let t: api::TransferRequest = body(req)?;
             t.check().map_err(DaemonError::BadRequest)?;
-            return Ok(Out::Transfer(Box::new(t), user));
+            Ok(Out::Transfer(Box::new(t), user))
         }
-        (&Method::POST, ["v1", "dots", ns, dot, "branches", br, "guids"]) => {
+        (&Method::POST, Route::On(at, OnBranch::Guids)) => {
             let b: api::GuidsRequest = body(req)?;
-            let guids = daemon.node.commit_guids(&user, (ns, dot, br), &b.commits)?;
-            return Ok(json(200, &guids).into());
+            let guids = daemon.node.commit_guids(&user, at.triple(), &b.commits)?;
+            Ok(json(200, &guids).into())
         }
-        (&Method::GET, ["v1", "sends", id]) => {
-            return Ok(json(200, &daemon.node.sent_record(&user, id)?).into());
+        (&Method::GET, Route::Sent(id)) => {
+            Ok(json(200, &daemon.node.sent_record(&user, id)?).into())
         }
-        (&Method::POST, ["v1", "dots", ns, dot, "branches", br, "receive"]) => {
-            let at = (ns.to_string(), dot.to_string(), br.to_string());
-            return receive(daemon, req, user, at);
+        (&Method::POST, Route::On(at, OnBranch::Receive)) => {
+            let at = (at.ns.to_string(), at.dot.to_string(), at.branch.to_string());
+            receive(daemon, req, user, at)
         }
-        _ => {}
-    }
-    if matches!(
-        (req.method(), parts.as_slice()),
-        (&Method::GET, ["v1", "dots"])
-    ) {
-        return match daemon.node.list(&user)? {
+        (&Method::GET, Route::Dots) => match daemon.node.list(&user)? {
             (list, None) => Ok(json(200, &list).into()),
             (list, Some(age)) => Ok(Out::Stale(json(200, &list), age)),
-        };
+        },
+        _ => user_route(daemon, req, user, route, &path).map(Out::from),
     }
-    user_route(daemon, req, user, &parts).map(Out::from)
 }
 
 /// `POST …/receive`: a check (`check=1`), a raw stream after switching protocols, or a stream
@@ -256,44 +252,44 @@ pub(super) fn user_route(
     daemon: &Daemon,
     req: &mut Req,
     user: Principal,
-    parts: &[&str],
+    route: Route<'_>,
+    path: &str,
 ) -> Result<Reply, DaemonError> {
-    let path = parts.join("/");
     let node = &daemon.node;
     let method = req.method().clone();
     let u = &user;
-    match (&method, parts) {
-        (&Method::GET, ["v1", "cluster", "nodes"]) => Ok(json(200, &daemon.nodes()?)),
-        (&Method::POST, ["v1", "cluster", "members"]) => {
+    match (&method, route) {
+        (&Method::GET, Route::ClusterNodes) => Ok(json(200, &daemon.nodes()?)),
+        (&Method::POST, Route::ClusterMembers) => {
             u.require_admin()?;
             let b: api::JoinRequest = body(req)?;
             Ok(json(200, &daemon.add_member(&b)?))
         }
-        (&Method::POST, ["v1", "cluster", "tokens"]) => {
+        (&Method::POST, Route::ClusterTokens) => {
             u.require_admin()?;
             let b: api::CreateToken = body(req)?;
             Ok(json(201, &daemon.create_token(&b)?))
         }
-        (&Method::GET, ["v1", "cluster", "tokens"]) => {
+        (&Method::GET, Route::ClusterTokens) => {
             u.require_admin()?;
             Ok(json(200, &daemon.tokens()?))
         }
-        (&Method::DELETE, ["v1", "cluster", "tokens", id]) => {
+        (&Method::DELETE, Route::ClusterToken(id)) => {
             u.require_admin()?;
             daemon.revoke_token(id)?;
             Ok(json(200, &serde_json::json!({ "revoked": id })))
         }
-        (&Method::POST, ["v1", "users"]) => {
+        (&Method::POST, Route::Users) => {
             u.require_admin()?;
             let b: api::CreateUser = body(req)?;
             Ok(json(201, &daemon.create_user(&b)?))
         }
-        (&Method::POST, ["v1", "cluster", "leave"]) => {
+        (&Method::POST, Route::ClusterLeave) => {
             u.require_admin()?;
             let b: api::LeaveRequest = body(req)?;
             Ok(json(200, &daemon.leave(&b)?))
         }
-        (&Method::GET, ["v1", "ping"]) => Ok(json(
+        (&Method::GET, Route::Ping) => Ok(json(
             200,
             &api::Ping {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -301,27 +297,42 @@ pub(super) fn user_route(
                 user: user.name().to_string(),
             },
         )),
-        (&Method::POST, ["v1", "dots"]) => {
+        (&Method::POST, Route::Dots) => {
             let b: api::CreateDot = body(req)?;
             Ok(json(201, &node.create_dot(u, &b)?))
         }
-        (&Method::GET, ["v1", "dots", ns, dot]) => Ok(json(200, &node.show(u, ns, dot)?)),
-        (&Method::DELETE, ["v1", "dots", ns, dot]) => {
+        (&Method::GET, Route::Dot { ns, dot }) => Ok(json(200, &node.show(u, ns, dot)?)),
+        (&Method::DELETE, Route::Dot { ns, dot }) => {
             node.delete(u, ns, dot)?;
             Ok(json(200, &serde_json::json!({ "deleted": dot })))
         }
-        (&Method::GET, ["v1", "dots", ns, dot, "branches"]) => {
-            Ok(json(200, &node.branches(u, ns, dot)?))
-        }
-        (&Method::POST, ["v1", "dots", ns, dot, "branches"]) => {
+        (&Method::GET, Route::Branches { ns, dot }) => Ok(json(200, &node.branches(u, ns, dot)?)),
+        (&Method::POST, Route::Branches { ns, dot }) => {
             let b: api::CreateBranch = body(req)?;
             Ok(json(201, &node.create_branch(u, ns, dot, &b)?))
         }
-        (&Method::DELETE, ["v1", "dots", ns, dot, "branches", br]) => {
+        (
+            &Method::DELETE,
+            Route::Branch(At {
+                ns,
+                dot,
+                branch: br,
+            }),
+        ) => {
             node.delete_branch(u, ns, dot, br)?;
             Ok(json(200, &serde_json::json!({ "deleted": br })))
         }
-        (&Method::GET, ["v1", "dots", ns, dot, "branches", br, "commits"]) => {
+        (
+            &Method::GET,
+            Route::On(
+                At {
+                    ns,
+                    dot,
+                    branch: br,
+                },
+                OnBranch::Commits,
+            ),
+        ) => {
             let mut log = node.log(u, ns, dot, br)?;
             // Newest first: `limit=1` is the branch's head, all a push that may be up to date
             // needs to ask of the far side.
@@ -333,7 +344,17 @@ pub(super) fn user_route(
             }
             Ok(json(200, &log))
         }
-        (&Method::POST, ["v1", "dots", ns, dot, "branches", br, "subdots"]) => {
+        (
+            &Method::POST,
+            Route::On(
+                At {
+                    ns,
+                    dot,
+                    branch: br,
+                },
+                OnBranch::Subdots,
+            ),
+        ) => {
             let b: api::SubdotRequest = body(req)?;
             Ok(json(
                 200,

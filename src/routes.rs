@@ -1,0 +1,227 @@
+//! Every route of the API, defined once: the client builds its request paths with
+//! [`Route::path`] and the daemon recognises requests with [`Route::parse`], so the two cannot
+//! drift apart. Paths are relative to `/v1`; query strings stay with the calls that use them.
+
+/// A branch of a dot: `dots/NS/DOT/branches/BRANCH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At<'a> {
+    pub ns: &'a str,
+    pub dot: &'a str,
+    pub branch: &'a str,
+}
+
+impl<'a> At<'a> {
+    pub fn new((ns, dot, branch): (&'a str, &'a str, &'a str)) -> At<'a> {
+        At { ns, dot, branch }
+    }
+
+    pub fn triple(&self) -> (&'a str, &'a str, &'a str) {
+        (self.ns, self.dot, self.branch)
+    }
+}
+
+/// What is asked of a branch: `…/branches/BRANCH/<verb>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnBranch {
+    /// GET: the log; POST: a commit.
+    Commits,
+    Reset,
+    Subdots,
+    /// GUIDs of commits' snapshots.
+    Guids,
+    /// A stream of commits into the branch.
+    Receive,
+    /// A stream of the branch's commits.
+    Send,
+    /// Confirming a received stream.
+    Confirm,
+    /// Keeping commits that arrived whole in an interrupted transfer.
+    Keep,
+}
+
+const VERBS: [(OnBranch, &str); 8] = [
+    (OnBranch::Commits, "commits"),
+    (OnBranch::Reset, "reset"),
+    (OnBranch::Subdots, "subdots"),
+    (OnBranch::Guids, "guids"),
+    (OnBranch::Receive, "receive"),
+    (OnBranch::Send, "send"),
+    (OnBranch::Confirm, "confirm"),
+    (OnBranch::Keep, "keep"),
+];
+
+impl OnBranch {
+    fn name(self) -> &'static str {
+        VERBS
+            .iter()
+            .find(|(v, _)| *v == self)
+            .expect("every verb is named")
+            .1
+    }
+
+    fn from_name(s: &str) -> Option<OnBranch> {
+        VERBS.iter().find(|(_, n)| *n == s).map(|(v, _)| *v)
+    }
+}
+
+/// Calls between the nodes of one cluster (`internal/…`), authenticated with the cluster secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Internal {
+    /// A `zfs send` stream of a branch, for replication and handoffs.
+    Send,
+    /// Asks the master to release a branch to the caller.
+    Release,
+    /// Tells the old master how a handoff ended.
+    Released,
+    /// Which containers on the node hold branches.
+    Held,
+}
+
+const INTERNAL: [(Internal, &str); 4] = [
+    (Internal::Send, "send"),
+    (Internal::Release, "release"),
+    (Internal::Released, "released"),
+    (Internal::Held, "held"),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// The one route without credentials: is this a dm daemon, and which.
+    Hello,
+    Ping,
+    /// GET: every dot the caller may see; POST: a new dot.
+    Dots,
+    Dot {
+        ns: &'a str,
+        dot: &'a str,
+    },
+    /// GET: a dot's branches; POST: a new branch.
+    Branches {
+        ns: &'a str,
+        dot: &'a str,
+    },
+    Branch(At<'a>),
+    On(At<'a>, OnBranch),
+    /// A transfer with another cluster, run by this node.
+    Transfers,
+    /// What became of a stream this node sent.
+    Sent(&'a str),
+    Users,
+    ClusterNodes,
+    ClusterMembers,
+    ClusterTokens,
+    ClusterToken(&'a str),
+    ClusterLeave,
+    Internal(Internal),
+}
+
+impl<'a> Route<'a> {
+    /// The path below `/v1`, starting with `/`.
+    pub fn path(&self) -> String {
+        match self {
+            Route::Hello => "/hello".into(),
+            Route::Ping => "/ping".into(),
+            Route::Dots => "/dots".into(),
+            Route::Dot { ns, dot } => format!("/dots/{ns}/{dot}"),
+            Route::Branches { ns, dot } => format!("/dots/{ns}/{dot}/branches"),
+            Route::Branch(a) => format!("/dots/{}/{}/branches/{}", a.ns, a.dot, a.branch),
+            Route::On(a, v) => {
+                format!(
+                    "/dots/{}/{}/branches/{}/{}",
+                    a.ns,
+                    a.dot,
+                    a.branch,
+                    v.name()
+                )
+            }
+            Route::Transfers => "/transfers".into(),
+            Route::Sent(id) => format!("/sends/{id}"),
+            Route::Users => "/users".into(),
+            Route::ClusterNodes => "/cluster/nodes".into(),
+            Route::ClusterMembers => "/cluster/members".into(),
+            Route::ClusterTokens => "/cluster/tokens".into(),
+            Route::ClusterToken(id) => format!("/cluster/tokens/{id}"),
+            Route::ClusterLeave => "/cluster/leave".into(),
+            Route::Internal(i) => {
+                let name = INTERNAL.iter().find(|(x, _)| x == i).expect("named").1;
+                format!("/internal/{name}")
+            }
+        }
+    }
+
+    /// The route of a request path split at `/` (with the leading `v1`), if there is one.
+    pub fn parse(parts: &[&'a str]) -> Option<Route<'a>> {
+        let at = |ns, dot, branch| At { ns, dot, branch };
+        Some(match parts {
+            ["v1", "hello"] => Route::Hello,
+            ["v1", "ping"] => Route::Ping,
+            ["v1", "dots"] => Route::Dots,
+            ["v1", "dots", ns, dot] => Route::Dot { ns, dot },
+            ["v1", "dots", ns, dot, "branches"] => Route::Branches { ns, dot },
+            ["v1", "dots", ns, dot, "branches", br] => Route::Branch(at(ns, dot, br)),
+            ["v1", "dots", ns, dot, "branches", br, verb] => {
+                Route::On(at(ns, dot, br), OnBranch::from_name(verb)?)
+            }
+            ["v1", "transfers"] => Route::Transfers,
+            ["v1", "sends", id] => Route::Sent(id),
+            ["v1", "users"] => Route::Users,
+            ["v1", "cluster", "nodes"] => Route::ClusterNodes,
+            ["v1", "cluster", "members"] => Route::ClusterMembers,
+            ["v1", "cluster", "tokens"] => Route::ClusterTokens,
+            ["v1", "cluster", "tokens", id] => Route::ClusterToken(id),
+            ["v1", "cluster", "leave"] => Route::ClusterLeave,
+            ["v1", "internal", name] => {
+                Route::Internal(INTERNAL.iter().find(|(_, n)| n == name)?.0)
+            }
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(path: &str) -> Vec<&str> {
+        format!("v1{path}").leak().split('/').collect()
+    }
+
+    #[test]
+    fn every_route_parses_back_from_its_path() {
+        let at = At::new(("ns", "d", "b"));
+        let mut all = vec![
+            Route::Hello,
+            Route::Ping,
+            Route::Dots,
+            Route::Dot { ns: "ns", dot: "d" },
+            Route::Branches { ns: "ns", dot: "d" },
+            Route::Branch(at),
+            Route::Transfers,
+            Route::Sent("s1"),
+            Route::Users,
+            Route::ClusterNodes,
+            Route::ClusterMembers,
+            Route::ClusterTokens,
+            Route::ClusterToken("t1"),
+            Route::ClusterLeave,
+        ];
+        all.extend(VERBS.iter().map(|(v, _)| Route::On(at, *v)));
+        all.extend(INTERNAL.iter().map(|(i, _)| Route::Internal(*i)));
+        for r in all {
+            assert_eq!(Route::parse(&parts(&r.path())), Some(r), "{}", r.path());
+        }
+    }
+
+    #[test]
+    fn unknown_paths_have_no_route() {
+        for p in [
+            "/nope",
+            "/dots/a/b/branches/c/nope",
+            "/internal/nope",
+            "/cluster",
+        ] {
+            assert_eq!(Route::parse(&parts(p)), None, "{p}");
+        }
+        assert_eq!(Route::parse(&["ping"]), None, "without v1");
+    }
+}
