@@ -24,9 +24,21 @@ pub const ADMIN: &str = super::ADMIN;
 pub const AS_ADMIN: &Principal = &Principal::Admin;
 pub use super::Principal;
 
-/// One registry shared by the nodes of a simulated cluster.
+/// One registry shared by the nodes of a simulated cluster. Writes to keys containing a chosen
+/// text can be made to fail, as if the daemon died just before them.
 #[derive(Clone, Default)]
-pub struct SharedKv(Arc<MemoryKv>);
+pub struct SharedKv(Arc<MemoryKv>, Arc<std::sync::Mutex<Option<String>>>);
+
+impl SharedKv {
+    /// Makes every `put` of a key containing `text` fail until [`SharedKv::heal`].
+    pub fn fail_puts(&self, text: &str) {
+        *self.1.lock().unwrap() = Some(text.to_string());
+    }
+
+    pub fn heal(&self) {
+        *self.1.lock().unwrap() = None;
+    }
+}
 
 impl Kv for SharedKv {
     fn get(&self, key: &str) -> crate::cluster::Result<Option<Vec<u8>>> {
@@ -39,6 +51,14 @@ impl Kv for SharedKv {
         self.0.list_keys(prefix)
     }
     fn put(&self, key: &str, value: &[u8]) -> crate::cluster::Result<()> {
+        if let Some(text) = self.1.lock().unwrap().as_deref()
+            && key.contains(text)
+        {
+            return Err(crate::cluster::RegistryError::unavailable(
+                "memory",
+                "injected: the daemon died before this write",
+            ));
+        }
         self.0.put(key, value)
     }
     fn put_all_if_absent(

@@ -71,6 +71,15 @@ fn push_all(src: &Sim, dst: &Sim) -> usize {
     done
 }
 
+/// A source cluster with c1..c2 pushed in full to a far one; and the far side's head.
+fn pushed() -> (Sim, Sim, String) {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    push_all(&src, &dst);
+    let base = head(&src);
+    (src, dst, base)
+}
+
 fn source() -> Sim {
     let src = Sim::new();
     src.dot("d");
@@ -105,10 +114,7 @@ fn a_dot_pushed_in_full_arrives_with_its_commits_and_files() {
 
 #[test]
 fn an_increment_continues_from_the_newest_common_commit() {
-    let src = source();
-    let dst = Sim::with("far", Default::default());
-    let base = head(&src);
-    push_all(&src, &dst);
+    let (src, dst, base) = pushed();
     src.write("d", "master", "f", "three");
     src.commit("d", "master", "c3");
     let bytes = stream(&src, Some(&base), &head(&src));
@@ -163,10 +169,7 @@ fn a_cut_stream_is_refused_and_leaves_nothing() {
 
 #[test]
 fn an_unconfirmed_increment_stays_invisible_and_goes_before_a_mount() {
-    let src = source();
-    let dst = Sim::with("far", Default::default());
-    let base = head(&src);
-    push_all(&src, &dst);
+    let (src, dst, base) = pushed();
     src.write("d", "master", "f", "three");
     src.commit("d", "master", "c3");
     let bytes = stream(&src, Some(&base), &head(&src));
@@ -186,10 +189,7 @@ fn an_unconfirmed_increment_stays_invisible_and_goes_before_a_mount() {
 
 #[test]
 fn a_branch_with_uncommitted_changes_takes_no_stream() {
-    let src = source();
-    let dst = Sim::with("far", Default::default());
-    let base = head(&src);
-    push_all(&src, &dst);
+    let (src, dst, base) = pushed();
     dst.write("d", "master", "f", "local edit");
     src.commit("d", "master", "c3");
     let e = dst
@@ -203,10 +203,7 @@ fn a_branch_with_uncommitted_changes_takes_no_stream() {
 
 #[test]
 fn a_branch_that_moved_on_takes_no_increment_from_an_older_base() {
-    let src = source();
-    let dst = Sim::with("far", Default::default());
-    let base = head(&src);
-    push_all(&src, &dst);
+    let (_src, dst, base) = pushed();
     dst.commit("d", "master", "diverged");
     let e = dst
         .node
@@ -252,4 +249,55 @@ fn another_users_dot_is_neither_sent_nor_received() {
         .receive_commits(&Principal::user("mallory"), DOT, None, None)
         .unwrap_err();
     assert_eq!(kind(&e), "Forbidden", "{e}");
+}
+
+#[test]
+fn a_new_dot_whose_commits_were_not_registered_gets_them_back_at_restart() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let c1 = first(&src);
+    let bytes = stream(&src, None, &c1);
+    // The dot is registered, then the daemon dies before its commit is.
+    dst.kv.fail_puts("/commits/");
+    deliver(&src, &dst, None, &bytes).unwrap_err();
+    dst.kv.heal();
+    let node = dst.restart_on(dst.kv.clone());
+    node.recover().unwrap();
+    let log: Vec<String> = node
+        .log(AS_ADMIN, ADMIN, "d", "master")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.message)
+        .collect();
+    assert_eq!(
+        log,
+        ["c1"],
+        "the received data belongs to its commit, not to uncommitted changes"
+    );
+    assert!(!node.uncommitted(&dst.fs_id("d", "master")).unwrap());
+}
+
+#[test]
+fn a_new_dot_is_never_left_with_data_but_no_commit() {
+    let src = source();
+    let dst = Sim::with("far", Default::default());
+    let c1 = first(&src);
+    let bytes = stream(&src, None, &c1);
+    // The daemon dies while giving the received snapshot its commit record.
+    dst.storage.fail_next(
+        "set_snapshot_properties",
+        crate::storage::sim::Fault::Failed,
+    );
+    deliver(&src, &dst, None, &bytes).unwrap_err();
+    assert!(dst.storage.tree().is_empty(), "{:?}", dst.storage.tree());
+    let node = dst.restart_on(dst.kv.clone());
+    node.recover().unwrap();
+    // Either the dot is not there (the push was never confirmed) or it has its commit; in
+    // both cases the same push, run again, is taken.
+    match node.log(AS_ADMIN, ADMIN, "d", "master") {
+        Ok(log) => assert_eq!(log.len(), 1, "a registered dot has its commit"),
+        Err(e) => assert_eq!(kind(&e), "NotFound", "{e}"),
+    }
+    node.receive_commits(AS_ADMIN, DOT, None, None)
+        .expect("the push can be run again");
 }

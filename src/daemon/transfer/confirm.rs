@@ -54,7 +54,8 @@ impl Node {
         // A whole stream whose confirmation never came is kept this way too.
         self.pending.take(&b.fs_id);
         let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
-        let done = self.register_received(&b.fs_id, &ids, &req.commits)?;
+        let records = self.label_received(Ds::Branch(&b.fs_id), &b.fs_id, &ids, &req.commits)?;
+        let done = self.register_received(&b.fs_id, &records)?;
         self.show_again(&b.fs_id);
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "kept commits that arrived whole");
         Ok(done)
@@ -142,6 +143,24 @@ impl Node {
                 got.bytes, req.bytes
             )));
         }
+        // The commit records go onto the snapshots before anything is registered: a crash
+        // between registering a new dot and registering its commits then leaves snapshots that
+        // recovery adopts as commits, never a dot whose data belongs to no commit.
+        let ds = match got.fresh {
+            Some(_) => Ds::Staging(&fs),
+            None => Ds::Branch(&fs),
+        };
+        let records = match self.label_received(ds, &fs, &got.snapshots, &req.commits) {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing was registered: a new dot or branch goes; an existing branch is
+                // shown again by the sweep, without what arrived.
+                if got.fresh.is_some() {
+                    self.destroy_staging(&fs);
+                }
+                return Err(e);
+            }
+        };
         if let Some(f) = &got.fresh {
             // Unregistered after all (a lost race, a failed step): the intent destroys it.
             let intent = crate::daemon::intent::Intent::CreateFs {
@@ -150,25 +169,25 @@ impl Node {
             };
             self.under(intent, || self.publish_received(&fs, f))?;
         }
-        let done = self.register_received(&fs, &got.snapshots, &req.commits)?;
+        let done = self.register_received(&fs, &records)?;
         self.show_again(&fs);
         tracing::info!(%ns, dot = %name, %branch, commits = done.len(), "confirmed received commits");
         Ok(done)
     }
 
-    /// Gives received snapshots `ids` of filesystem `fs` their commit records from `infos` and
-    /// registers them, in order. Returns the ids registered.
-    pub(super) fn register_received(
+    /// Gives received snapshots `ids` of dataset `ds` (branch `fs`, or its staging filesystem)
+    /// their commit records from `infos`, in order, and returns the records.
+    pub(super) fn label_received(
         &self,
+        ds: Ds<'_>,
         fs: &FsId,
         ids: &[String],
         infos: &[api::CommitInfo],
-    ) -> Result<Vec<String>> {
-        let ds = Ds::Branch(fs);
+    ) -> Result<Vec<CommitRecord>> {
         // One listing for all of them rather than a lookup per commit.
         let here = self.storage.snapshots(ds).map_err(zfs_err)?;
         let mut seq = self.store.commits(fs)?.last().map_or(0, |c| c.seq);
-        let mut done = Vec::new();
+        let mut records = Vec::new();
         for id in ids {
             let Some(info) = infos.iter().find(|c| &c.id == id) else {
                 continue;
@@ -190,8 +209,21 @@ impl Node {
             self.storage
                 .set_snapshot_properties(ds, id, &encode_commit(&rec))
                 .map_err(zfs_err)?;
-            self.store.put_commit(fs, &rec)?;
-            done.push(id.clone());
+            records.push(rec);
+        }
+        Ok(records)
+    }
+
+    /// Registers labelled commits of branch `fs`, in order. Returns their ids.
+    pub(super) fn register_received(
+        &self,
+        fs: &FsId,
+        records: &[CommitRecord],
+    ) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        for rec in records {
+            self.store.put_commit(fs, rec)?;
+            done.push(rec.id.to_string());
         }
         Ok(done)
     }
