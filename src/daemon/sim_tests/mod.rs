@@ -2,6 +2,7 @@
 //! zfs-fuse or etcd. The end-to-end suites under `tests/` run the same verbs on real ZFS.
 
 mod dots;
+mod handoff;
 mod recovery;
 mod reset;
 mod storage;
