@@ -13,6 +13,7 @@ mod daemon;
 mod httpd;
 mod ids;
 mod names;
+mod plan;
 mod plugins;
 mod routes;
 mod storage;

@@ -210,13 +210,11 @@ fn transfer(
         );
     }
     let (mut ours, _) = dst.commits()?;
-    let common = ours
-        .iter()
-        .zip(&theirs)
-        .take_while(|(a, b)| a.id == b.id)
-        .count();
-    if common < ours.len() {
-        let extra = ours.len() - common;
+    let ids = |v: &[CommitInfo]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let plan = crate::plan::plan(&ids(&theirs), &ids(&ours), base.is_some());
+    let common = plan.common;
+    if plan.extra > 0 {
+        let extra = plan.extra;
         if !force {
             bail!(
                 "{} has {extra} commit(s) on branch '{}' that {} lacks (newest {}): the branches diverged. Pull them first, or pass --force to reset {} to the last common commit (those commits are lost there)",
@@ -248,21 +246,20 @@ fn transfer(
         ours.truncate(common);
     }
     summary.commits = theirs.len() - ours.len();
-    summary.up_to_date = ours.len() == theirs.len();
-    // (base commit, first, last) as indexes into `theirs`: the first commit in full (or, for a
-    // branch new there, as a clone of the commit it was made from), then one increment.
-    let mut steps: Vec<(Option<String>, usize, usize)> = Vec::new();
-    let last = theirs.len() - 1;
-    match common {
-        0 => {
-            steps.push((base.map(|c| c.id), 0, 0));
-            if last > 0 {
-                steps.push((Some(theirs[0].id.clone()), 1, last));
-            }
-        }
-        n if n <= last => steps.push((Some(theirs[n - 1].id.clone()), n, last)),
-        _ => {}
-    }
+    summary.up_to_date = plan.steps.is_empty();
+    // (base commit, first, last) as indexes into `theirs`, as planned (see `crate::plan`).
+    let steps: Vec<(Option<String>, usize, usize)> = plan
+        .steps
+        .iter()
+        .map(|st| {
+            let from = match st.base {
+                crate::plan::Base::Full => None,
+                crate::plan::Base::Origin => base.as_ref().map(|c| c.id.clone()),
+                crate::plan::Base::Commit(i) => Some(theirs[i].id.clone()),
+            };
+            (from, st.first, st.last)
+        })
+        .collect();
     let bar = progress_bar(json);
     let (local, here, there) = match direction {
         api::Direction::Push => (src.client, src, dst),
@@ -366,11 +363,11 @@ fn keep_arrived(
     step: &[CommitInfo],
     arrived: &[api::Arrived],
 ) -> anyhow::Result<usize> {
-    let ids: Vec<String> = step
-        .iter()
-        .zip(arrived)
-        .take_while(|(c, a)| c.id == a.id)
-        .map(|(c, _)| c.id.clone())
+    let step_ids: Vec<&str> = step.iter().map(|c| c.id.as_str()).collect();
+    let arrived_ids: Vec<&str> = arrived.iter().map(|a| a.id.as_str()).collect();
+    let ids: Vec<String> = crate::plan::arrived_ids(&step_ids, &arrived_ids)
+        .into_iter()
+        .map(str::to_string)
         .collect();
     if ids.is_empty() {
         return Ok(0);
@@ -379,11 +376,12 @@ fn keep_arrived(
         .client
         .guids(src.at(), &ids)
         .with_context(|| format!("cannot read commits from {}", src.label))?;
-    let same = guids
+    let pairs: Vec<(&str, &str)> = arrived
         .iter()
-        .zip(arrived)
-        .take_while(|(g, a)| **g == a.guid)
-        .count();
+        .map(|a| (a.id.as_str(), a.guid.as_str()))
+        .collect();
+    let guid_refs: Vec<&str> = guids.iter().map(String::as_str).collect();
+    let same = crate::plan::already_arrived(&step_ids, &pairs, &guid_refs);
     if same == 0 {
         return Ok(0);
     }

@@ -360,14 +360,12 @@ impl Store {
     }
 
     /// Every branch of every dot, keyed by dot id (one range read, for `dm list`).
-    pub fn all_branches(&self) -> Result<BTreeMap<String, Vec<BranchRecord>>> {
+    pub fn all_branches(&self) -> Result<BTreeMap<DotId, Vec<BranchRecord>>> {
         let prefix = format!("{PREFIX}branches/");
-        let mut out: BTreeMap<String, Vec<BranchRecord>> = BTreeMap::new();
+        let mut out: BTreeMap<DotId, Vec<BranchRecord>> = BTreeMap::new();
         for (k, v) in self.kv.list(&prefix)? {
             let dot_id = k[prefix.len()..].split('/').next().unwrap_or_default();
-            out.entry(dot_id.to_string())
-                .or_default()
-                .push(decode(&k, &v)?);
+            out.entry(dot_id.into()).or_default().push(decode(&k, &v)?);
         }
         Ok(out)
     }
@@ -414,23 +412,23 @@ impl Store {
     }
 
     /// Number of commits per filesystem id (keys only: cheap even with many commits).
-    pub fn commit_counts(&self) -> Result<BTreeMap<String, usize>> {
+    pub fn commit_counts(&self) -> Result<BTreeMap<FsId, usize>> {
         let prefix = format!("{PREFIX}commits/");
-        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        let mut out: BTreeMap<FsId, usize> = BTreeMap::new();
         for k in self.kv.list_keys(&prefix)? {
             let fs = k[prefix.len()..].split('/').next().unwrap_or_default();
-            *out.entry(fs.to_string()).or_default() += 1;
+            *out.entry(fs.into()).or_default() += 1;
         }
         Ok(out)
     }
 
     /// Commits of every filesystem, keyed by filesystem id, oldest first.
-    pub fn all_commits(&self) -> Result<BTreeMap<String, Vec<CommitRecord>>> {
+    pub fn all_commits(&self) -> Result<BTreeMap<FsId, Vec<CommitRecord>>> {
         let prefix = format!("{PREFIX}commits/");
-        let mut out: BTreeMap<String, Vec<CommitRecord>> = BTreeMap::new();
+        let mut out: BTreeMap<FsId, Vec<CommitRecord>> = BTreeMap::new();
         for (k, v) in self.kv.list(&prefix)? {
             let fs = k[prefix.len()..].split('/').next().unwrap_or_default();
-            out.entry(fs.to_string()).or_default().push(decode(&k, &v)?);
+            out.entry(fs.into()).or_default().push(decode(&k, &v)?);
         }
         for list in out.values_mut() {
             list.sort_by_key(|c| (c.seq, c.time));
@@ -453,11 +451,11 @@ impl Store {
         self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
-    pub fn master(&self, fs_id: &str) -> Result<Option<String>> {
+    pub fn master(&self, fs_id: &str) -> Result<Option<NodeId>> {
         Ok(self
             .kv
             .get(&master_key(fs_id))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+            .map(|v| String::from_utf8_lossy(&v).into_owned().into()))
     }
 
     /// Moves the master of `fs_id` from `from` (`None`: no master) to `to`; false if it was not
@@ -482,13 +480,13 @@ impl Store {
     }
 
     /// Every tombstone: filesystem id and seal, still to be checked.
-    pub fn tombstones(&self) -> Result<BTreeMap<String, Vec<u8>>> {
+    pub fn tombstones(&self) -> Result<BTreeMap<FsId, Vec<u8>>> {
         let prefix = format!("{PREFIX}deleted/");
         Ok(self
             .kv
             .list(&prefix)?
             .into_iter()
-            .map(|(k, v)| (k[prefix.len()..].to_string(), v))
+            .map(|(k, v)| (k[prefix.len()..].into(), v))
             .collect())
     }
 
@@ -501,25 +499,28 @@ impl Store {
     }
 
     /// Newest commit held per node, for one filesystem.
-    pub fn replicas(&self, fs_id: &str) -> Result<BTreeMap<String, String>> {
+    pub fn replicas(&self, fs_id: &str) -> Result<BTreeMap<NodeId, CommitId>> {
         self.list_text(&format!("{PREFIX}replicas/{fs_id}/"))
     }
 
     /// Master node per filesystem id.
-    pub fn all_masters(&self) -> Result<BTreeMap<String, String>> {
+    pub fn all_masters(&self) -> Result<BTreeMap<FsId, NodeId>> {
         self.list_text(&format!("{PREFIX}masters/"))
     }
 
     /// Plain-text values under `prefix`, keyed by the rest of their key.
-    fn list_text(&self, prefix: &str) -> Result<BTreeMap<String, String>> {
+    fn list_text<K: From<String> + Ord, V: From<String>>(
+        &self,
+        prefix: &str,
+    ) -> Result<BTreeMap<K, V>> {
         Ok(self
             .kv
             .list(prefix)?
             .into_iter()
             .map(|(k, v)| {
                 (
-                    k[prefix.len()..].to_string(),
-                    String::from_utf8_lossy(&v).into_owned(),
+                    k[prefix.len()..].to_string().into(),
+                    String::from_utf8_lossy(&v).into_owned().into(),
                 )
             })
             .collect())
@@ -576,7 +577,7 @@ mod tests {
         assert!(!s.create_dot(&dot("a"), &master("fs2"), "n1").unwrap());
         assert_eq!(s.branches("id-a").unwrap(), vec![master("fs1")]);
         let masters = s.all_masters().unwrap();
-        assert_eq!(masters.get("fs1").map(String::as_str), Some("n1"));
+        assert_eq!(masters.get("fs1").map(|m| m.as_str()), Some("n1"));
         assert!(!masters.contains_key("fs2"));
     }
 

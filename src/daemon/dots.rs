@@ -364,7 +364,7 @@ impl Node {
                 format!("branch '{}' was just created by someone else", req.name)
             })
         })?;
-        let masters = BTreeMap::from([(rec.fs_id.to_string(), self.id.to_string())]);
+        let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
         let stats = self
             .storage
             .sizes(Some(std::slice::from_ref(&rec.fs_id)))

@@ -12,7 +12,7 @@ use super::node::{DockerLink, Loaded, Node, zfs_err};
 use super::principal::Principal;
 use super::procs;
 use crate::api::{self, BranchInfo, DotInfo, Origin};
-use crate::cluster::{BranchRecord, FsId, RegistryError};
+use crate::cluster::{BranchRecord, FsId, NodeId, RegistryError};
 use crate::names;
 use crate::plugins::docker_api;
 use crate::routes::{Internal, Route};
@@ -62,9 +62,9 @@ impl Inventory {
 #[derive(Clone, Copy)]
 pub(super) struct Facts<'a> {
     pub(super) stats: &'a Stats,
-    pub(super) masters: &'a BTreeMap<String, String>,
+    pub(super) masters: &'a BTreeMap<FsId, NodeId>,
     /// Master nodes that are not registered (down): their branches' dirty state is unavailable.
-    pub(super) down: &'a std::collections::BTreeSet<String>,
+    pub(super) down: &'a std::collections::BTreeSet<NodeId>,
     pub(super) containers: &'a BTreeMap<String, Vec<String>>,
     pub(super) with_subdots: bool,
 }
@@ -157,7 +157,7 @@ impl Node {
         l: &Loaded,
         branches: &[BranchRecord],
     ) -> Result<Vec<String>> {
-        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by_node: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
         for b in branches {
             if let Some(m) = self.store.master(&b.fs_id)?
                 && m != self.id
@@ -227,7 +227,10 @@ impl Node {
         BranchInfo {
             name: b.name.clone(),
             filesystem_id: b.fs_id.to_string(),
-            master_node: masters.get(b.fs_id.as_str()).cloned().unwrap_or_default(),
+            master_node: masters
+                .get(&b.fs_id)
+                .map(NodeId::to_string)
+                .unwrap_or_default(),
             master_down: masters
                 .get(b.fs_id.as_str())
                 .is_some_and(|m| down.contains(m)),
@@ -280,14 +283,10 @@ impl Node {
     /// Master node per filesystem, and which of those nodes are down (not registered).
     fn masters_and_down(
         &self,
-    ) -> Result<(BTreeMap<String, String>, std::collections::BTreeSet<String>)> {
+    ) -> Result<(BTreeMap<FsId, NodeId>, std::collections::BTreeSet<NodeId>)> {
         let masters = self.store.all_masters()?;
-        let alive: std::collections::BTreeSet<String> = self
-            .store
-            .servers()?
-            .into_iter()
-            .map(|s| s.id.into())
-            .collect();
+        let alive: std::collections::BTreeSet<NodeId> =
+            self.store.servers()?.into_iter().map(|s| s.id).collect();
         let down = masters
             .values()
             .filter(|m| !alive.contains(*m))

@@ -235,7 +235,7 @@ impl Daemon {
         let store = self.node.store();
         let mut masters: BTreeMap<String, usize> = BTreeMap::new();
         for node in store.all_masters()?.into_values() {
-            *masters.entry(node).or_default() += 1;
+            *masters.entry(node.into()).or_default() += 1;
         }
         let members = if self.cfg.etcd_endpoints.is_empty() {
             self.kv.members()?
@@ -300,7 +300,7 @@ impl Daemon {
             .all_masters()?
             .into_iter()
             .filter(|(_, n)| *n == node.id)
-            .map(|(fs, _)| fs.into())
+            .map(|(fs, _)| fs)
             .collect();
         let mut dirty = Vec::new();
         for fs in &mine {
@@ -511,7 +511,7 @@ impl Node {
         for (dot_id, branches) in self.store.all_branches()? {
             for b in branches {
                 if fs_ids.contains(&b.fs_id) {
-                    let dot = dots.get(&dot_id).cloned().unwrap_or_default();
+                    let dot = dots.get(dot_id.as_str()).cloned().unwrap_or_default();
                     out.push(format!("{dot}@{}", b.name));
                 }
             }

@@ -237,7 +237,7 @@ impl Node {
     /// Users may act in their own namespace; admin in all.
     /// Filesystem ids of deleted branches: those whose tombstone carries this cluster's seal.
     /// Any other is ignored: only a node carrying out an authorised delete writes one.
-    pub(super) fn deleted(&self) -> Result<BTreeSet<String>> {
+    pub(super) fn deleted(&self) -> Result<BTreeSet<FsId>> {
         let mut out = BTreeSet::new();
         for (fs, seal) in self.store.tombstones()? {
             if self.peers.sealer.is_tombstone(&fs, &seal) {

@@ -17,6 +17,7 @@ use super::{Daemon, DaemonError};
 use crate::cluster::etcd::EtcdKv;
 use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, FsId, ServerRecord};
 use crate::names::{self, Kind};
+use crate::plan::Base;
 use crate::routes::{Internal, Route};
 use crate::storage::{Ds, Role, Rollback, Sending};
 use crate::zfs::ZfsError;
@@ -30,11 +31,11 @@ pub const HANDOFF_PREFIX: &str = "dmh-";
 
 /// The registry and local ZFS state the replicator works from, read once per batch.
 pub(super) struct Catalog {
-    branches: HashMap<String, (DotRecord, BranchRecord)>,
-    commits: BTreeMap<String, Vec<CommitRecord>>,
-    deleted: BTreeSet<String>,
+    branches: HashMap<FsId, (DotRecord, BranchRecord)>,
+    commits: BTreeMap<FsId, Vec<CommitRecord>>,
+    deleted: BTreeSet<FsId>,
     /// Local filesystem ids with their snapshot names, oldest first.
-    local: BTreeMap<String, Vec<String>>,
+    local: BTreeMap<FsId, Vec<String>>,
 }
 
 impl Catalog {
@@ -49,14 +50,14 @@ impl Catalog {
             .collect();
         let mut branches = HashMap::new();
         for (dot_id, list) in node.store.all_branches()? {
-            let Some(dot) = dots.get(&dot_id) else {
+            let Some(dot) = dots.get(dot_id.as_str()) else {
                 continue;
             };
             for b in list {
-                branches.insert(b.fs_id.to_string(), (dot.clone(), b));
+                branches.insert(b.fs_id.clone(), (dot.clone(), b));
             }
         }
-        let mut local: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut local: BTreeMap<FsId, Vec<String>> = BTreeMap::new();
         if !with_local {
             return Ok(Catalog {
                 branches,
@@ -68,12 +69,12 @@ impl Catalog {
         let (filesystems, snapshots) = node.storage.list(&[], &[]).map_err(zfs_err)?;
         for l in filesystems {
             if let Role::Branch(id) = l.role {
-                local.insert(id.to_string(), Vec::new());
+                local.insert(id, Vec::new());
             }
         }
         for s in snapshots {
             if let Role::Branch(fs) = s.role {
-                local.entry(fs.to_string()).or_default().push(s.name);
+                local.entry(fs).or_default().push(s.name);
             }
         }
         Ok(Catalog {
@@ -91,7 +92,7 @@ impl Catalog {
             .store
             .branches(&dot.id)?
             .into_iter()
-            .map(|b| (b.fs_id.to_string(), (dot.clone(), b)))
+            .map(|b| (b.fs_id.clone(), (dot.clone(), b)))
             .collect();
         Ok(Catalog {
             branches,
@@ -102,8 +103,8 @@ impl Catalog {
     }
 
     /// Filesystems worth a look in a full sweep.
-    fn all_ids(&self) -> BTreeSet<String> {
-        let mut ids: BTreeSet<String> = self.commits.keys().cloned().collect();
+    fn all_ids(&self) -> BTreeSet<FsId> {
+        let mut ids: BTreeSet<FsId> = self.commits.keys().cloned().collect();
         ids.extend(
             self.local
                 .keys()
@@ -163,17 +164,20 @@ impl Node {
                 return;
             }
         };
-        let ids = if sweep { cat.all_ids() } else { wanted.clone() };
+        let ids = if sweep {
+            cat.all_ids()
+        } else {
+            wanted.iter().map(|fs| FsId::from(fs.as_str())).collect()
+        };
         let mut failed = Vec::new();
         for fs in ids {
-            let fs = FsId::from(fs);
             if let Err(e) = self.sync_fs(&fs, &cat) {
                 failed.push((fs, e));
             }
         }
         // A deleted origin cannot go before its deleted clones; one more round settles that.
         for (fs, first) in failed {
-            let retry = if cat.deleted.contains(fs.as_str()) {
+            let retry = if cat.deleted.contains(&fs) {
                 self.sync_fs(&fs, &cat)
             } else {
                 Err(first)
@@ -202,8 +206,8 @@ impl Node {
         taking_over: bool,
     ) -> Result<()> {
         // A branch still registered is not deleted, whatever else the registry holds.
-        let registered = cat.branches.contains_key(fs.as_str());
-        if !registered && (cat.deleted.contains(fs.as_str()) || self.is_deleted(fs)?) {
+        let registered = cat.branches.contains_key(fs);
+        if !registered && (cat.deleted.contains(fs) || self.is_deleted(fs)?) {
             return self.destroy_replica(fs);
         }
         let master = self.store.master(fs)?;
@@ -212,7 +216,7 @@ impl Node {
         if !taking_over && (mine || self.is_moving(fs)) {
             return Ok(());
         }
-        let Some((dot, branch)) = cat.branches.get(fs.as_str()) else {
+        let Some((dot, branch)) = cat.branches.get(fs) else {
             return Ok(());
         };
         let commits = self.store.commits(fs)?;
@@ -225,51 +229,50 @@ impl Node {
             Err(ZfsError::NotFound(_)) => None,
             Err(e) => return Err(zfs_err(e)),
         };
-        let mut base = None;
-        if let Some(local) = &local {
-            base = commits
-                .iter()
-                .rposition(|c| local.iter().any(|s| *s == c.id));
-            match base {
+        let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
+        let plan = crate::plan::plan(
+            &ids,
+            local.as_deref().unwrap_or_default(),
+            branch.origin.is_some(),
+        );
+        if local.is_some() {
+            if plan.common == 0 {
                 // Nothing in common (the branch was reset to before it was made): start over.
-                None => self.destroy_replica(fs)?,
-                Some(i) => {
-                    if local.last().map(String::as_str) != Some(commits[i].id.as_str()) {
-                        // Commits that a reset removed, or a finished handoff's snapshot.
-                        self.storage
-                            .rollback(ds, &commits[i].id, Rollback::DestroyingLater)
-                            .map_err(zfs_err)?;
-                    }
-                }
+                self.destroy_replica(fs)?;
+            } else if plan.extra > 0 {
+                // Commits that a reset removed, or a finished handoff's snapshot.
+                self.storage
+                    .rollback(ds, ids[plan.common - 1], Rollback::DestroyingLater)
+                    .map_err(zfs_err)?;
             }
         }
-        if base == Some(commits.len() - 1) {
+        if plan.steps.is_empty() {
             return self.note_replica(fs, &last.id);
         }
         let src = match source {
             Some(s) => s.clone(),
             None => self.source_for(fs, master.as_deref(), &last.id)?,
         };
-        // `from`: the newest commit both sides have; `first_new`: the first one pulled now.
-        let (from, first_new) = match base {
-            Some(i) => (i, i + 1),
-            None => {
-                let origin = match &branch.origin {
-                    Some(o) => {
-                        self.ensure_commit(&o.fs_id, &o.commit, cat)?;
-                        Some(format!("{}@{}", o.fs_id, o.commit))
-                    }
-                    None => None,
-                };
-                self.pull(&src, fs, origin.as_deref(), &commits[0].id, false)?;
+        for step in &plan.steps {
+            let base = match step.base {
+                Base::Full => None,
+                Base::Origin => {
+                    let o = branch
+                        .origin
+                        .as_ref()
+                        .expect("a branched plan has an origin");
+                    self.ensure_commit(&o.fs_id, &o.commit, cat)?;
+                    Some(format!("{}@{}", o.fs_id, o.commit))
+                }
+                Base::Commit(i) => Some(format!("{fs}@{}", ids[i])),
+            };
+            let increment = matches!(step.base, Base::Commit(_));
+            self.pull(&src, fs, base.as_deref(), ids[step.last], increment)?;
+            if step.first == 0 {
                 self.init_replica(fs, dot, branch)?;
-                (0, 0)
             }
-        };
-        if from < commits.len() - 1 {
-            let base_snap = format!("{fs}@{}", commits[from].id);
-            self.pull(&src, fs, Some(&base_snap), &last.id, true)?;
         }
+        let first_new = plan.common;
         for c in &commits[first_new..] {
             self.label_commit(fs, c)?;
         }
@@ -279,7 +282,7 @@ impl Node {
 
     fn note_replica(&self, fs: &str, commit: &str) -> Result<()> {
         let have = self.store.replicas(fs)?;
-        if have.get(self.id.as_str()).map(String::as_str) != Some(commit) {
+        if have.get(self.id.as_str()).map(|c| c.as_str()) != Some(commit) {
             self.store.set_replica(fs, &self.id, commit)?;
         }
         Ok(())
@@ -314,7 +317,7 @@ impl Node {
         for (node, have) in self.store.replicas(fs)? {
             if have == commit
                 && node != self.id
-                && let Some(s) = servers.get(&node)
+                && let Some(s) = servers.get(node.as_str())
             {
                 return Ok(s.clone());
             }
