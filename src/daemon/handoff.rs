@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::node::HANDOFF_PREFIX;
 use super::node::{Node, new_id, zfs_err};
-use super::replicate::{Catalog, HANDOFF_PREFIX};
+use super::replicate::Catalog;
 use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, ServerRecord};
 use crate::names::{self, Kind};

@@ -21,13 +21,11 @@ use super::mounts::MountTable;
 use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, Store};
 use crate::names::{self, Kind};
 pub(super) use crate::storage::layout::{
-    P_BASELINE, P_BRANCH, P_DOT, P_DOTID, commit_columns, decode_commit, encode_commit,
+    HANDOFF_PREFIX, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns,
+    decode_commit, encode_commit,
 };
 use crate::storage::{Ds, Storage};
 use crate::zfs::ZfsError;
-
-/// Prefix of the short-lived snapshots that tell whether a branch has uncommitted changes.
-pub(super) const PROBE_PREFIX: &str = "dmp-";
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -145,6 +143,15 @@ impl Node {
             last_seq: Default::default(),
             intents,
         }
+    }
+
+    /// What every full sweep settles before replicating: operations a failed undo left (see
+    /// `recovery`), branches hidden for a stream whose client went quiet (`transfer`), and
+    /// handoffs whose end was never heard of (`handoff`).
+    pub(super) fn tidy(&self) {
+        self.settle_pending();
+        self.show_overdue();
+        self.settle_moves();
     }
 
     pub fn store(&self) -> &Store {

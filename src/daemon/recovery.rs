@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::DaemonError;
 use super::intent::Intent;
 use super::node::{
-    Node, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns, decode_commit,
-    io_err, zfs_err,
+    HANDOFF_PREFIX, Node, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns,
+    decode_commit, io_err, zfs_err,
 };
 use super::procs;
 use crate::cluster::{BranchRecord, CommitId, DotRecord, FsId, OriginRecord, Store};
@@ -361,7 +361,7 @@ impl Node {
             let Role::Branch(fs_id) = &s.role else {
                 continue;
             };
-            if s.name.starts_with(super::replicate::HANDOFF_PREFIX) {
+            if s.name.starts_with(HANDOFF_PREFIX) {
                 // A handoff was interrupted by a restart: the master record says how it ended.
                 let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
                 if let Err(e) = self.finish_move(fs_id, &s.name, moved) {

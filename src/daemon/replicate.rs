@@ -26,8 +26,7 @@ type Result<T> = std::result::Result<T, DaemonError>;
 
 const SWEEP: Duration = Duration::from_secs(10);
 
-/// Prefix of the snapshot a handoff moves dirty state with; never a commit.
-pub const HANDOFF_PREFIX: &str = "dmh-";
+pub(super) use crate::storage::layout::HANDOFF_PREFIX;
 
 /// The registry and local ZFS state the replicator works from, read once per batch.
 pub(super) struct Catalog {
@@ -133,6 +132,9 @@ pub fn start(daemon: Arc<Daemon>, kv: &EtcdKv) {
                 while let Ok(key) = rx.try_recv() {
                     note(&key, &mut sweep, &mut wanted);
                 }
+                if sweep {
+                    daemon.node.tidy();
+                }
                 daemon.node.replicate(sweep, &wanted);
             }
         })
@@ -151,12 +153,6 @@ fn note(key: &str, sweep: &mut bool, wanted: &mut BTreeSet<String>) {
 impl Node {
     /// One replicator pass over `wanted` filesystems, or all of them.
     pub(super) fn replicate(&self, sweep: bool, wanted: &BTreeSet<String>) {
-        if sweep {
-            // What a failed undo left behind, now that the cause may be gone.
-            self.settle_pending();
-            self.show_overdue();
-            self.settle_moves();
-        }
         let cat = match Catalog::load(self, sweep) {
             Ok(c) => c,
             Err(e) => {

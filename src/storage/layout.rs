@@ -28,6 +28,10 @@ pub const P_BASELINE: &str = "io.dm:baseline";
 const P_COMMIT: &str = "io.dm:commit.";
 const CHUNK: usize = 2000;
 const MAX_CHUNKS: usize = 32;
+/// Prefix of the snapshot a handoff moves a branch's uncommitted state with; never a commit.
+pub const HANDOFF_PREFIX: &str = "dmh-";
+/// Prefix of the short-lived snapshots that tell whether a branch has uncommitted changes.
+pub const PROBE_PREFIX: &str = "dmp-";
 /// Suffix of a branch filesystem set aside while a re-clone replaces it.
 const ASIDE: &str = "-reset";
 /// Prefix of a dot received from another cluster before it is confirmed.

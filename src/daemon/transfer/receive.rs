@@ -287,7 +287,7 @@ impl Node {
         let registered = self.store.commits(fs)?;
         let known = |s: &String| {
             registered.iter().any(|c| &c.id == s)
-                || s.starts_with(crate::daemon::replicate::HANDOFF_PREFIX)
+                || s.starts_with(crate::daemon::node::HANDOFF_PREFIX)
         };
         let Some(last) = snaps.iter().rposition(known) else {
             return Ok(());
