@@ -24,7 +24,7 @@ use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, ServerRecord};
 use crate::names::{self, Kind};
 use crate::routes::{Internal, Route};
-use crate::storage::Ds;
+use crate::storage::{Ds, gone_is_done};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -393,11 +393,7 @@ impl Node {
             }
             tracing::info!(%fs, "handed off");
         } else {
-            if self.storage.has_snapshot(ds, snapshot).map_err(zfs_err)? {
-                self.storage
-                    .destroy_snapshot(ds, snapshot)
-                    .map_err(zfs_err)?;
-            }
+            gone_is_done(self.storage.destroy_snapshot(ds, snapshot)).map_err(zfs_err)?;
             self.storage
                 .set_property(ds, "readonly", "off")
                 .map_err(zfs_err)?;

@@ -356,7 +356,6 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     let mut node = Node::new(
         cfg.node_id.as_str().into(),
         storage,
-        cfg.mount_dir.clone(),
         store,
         mounts,
         docker,

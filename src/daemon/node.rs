@@ -39,8 +39,6 @@ pub struct Node {
     pub id: NodeId,
     pub mounts: MountTable,
     pub(super) storage: Arc<dyn Storage>,
-    /// Where branches are mounted (as the storage's layout says) and Docker's pins live.
-    pub(super) mount_dir: PathBuf,
     pub(super) store: Store,
     pub(super) peers: super::peer::Peers,
     /// Handoffs away from this node (owned by `handoff`).
@@ -120,7 +118,6 @@ impl Node {
     pub fn new(
         id: NodeId,
         storage: Arc<dyn Storage>,
-        mount_dir: PathBuf,
         store: Store,
         mounts: MountTable,
         docker: Option<DockerLink>,
@@ -131,7 +128,6 @@ impl Node {
             id,
             mounts,
             storage,
-            mount_dir,
             store,
             peers,
             moving: Default::default(),
@@ -172,7 +168,7 @@ impl Node {
         match self
             .storage
             .unmount(fs)
-            .and_then(|()| self.storage.destroy(fs))
+            .and_then(|_| self.storage.destroy(fs))
         {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
@@ -191,17 +187,9 @@ impl Node {
         fs_id: &FsId,
         busy: impl FnOnce(&Path) -> String,
     ) -> Result<bool> {
-        let mp = self.mountpoint(fs_id);
-        if !self
-            .storage
-            .is_mounted(Ds::Branch(fs_id))
-            .map_err(zfs_err)?
-        {
-            return Ok(false);
-        }
         match self.storage.unmount(Ds::Branch(fs_id)) {
-            Ok(()) => Ok(true),
-            Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(busy(&mp))),
+            Ok(was_mounted) => Ok(was_mounted),
+            Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(busy(&self.mountpoint(fs_id)))),
             Err(e) => Err(zfs_err(e)),
         }
     }

@@ -12,12 +12,12 @@ use super::DaemonError;
 use super::intent::Intent;
 use super::node::{
     HANDOFF_PREFIX, Node, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns,
-    decode_commit, io_err, zfs_err,
+    decode_commit, zfs_err,
 };
 use super::procs;
 use crate::cluster::{BranchRecord, CommitId, DotRecord, FsId, OriginRecord, Store};
 use crate::names;
-use crate::storage::{Ds, Role};
+use crate::storage::{Ds, Role, gone_is_done};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -78,8 +78,8 @@ impl Node {
             Intent::Commit { fs_id, commit } => {
                 let registered = self.store.commits(fs_id)?.iter().any(|c| &c.id == commit);
                 let fs = Ds::Branch(fs_id);
-                if !registered && self.storage.has_snapshot(fs, commit).map_err(zfs_err)? {
-                    self.storage.destroy_snapshot(fs, commit).map_err(zfs_err)?;
+                if !registered {
+                    gone_is_done(self.storage.destroy_snapshot(fs, commit)).map_err(zfs_err)?;
                 }
                 Ok(())
             }
@@ -288,7 +288,6 @@ impl Node {
             std::thread::sleep(Duration::from_millis(100));
         }
         self.storage.prepare().map_err(zfs_err)?;
-        std::fs::create_dir_all(&self.mount_dir).map_err(|e| io_err(&self.mount_dir, e))?;
         // Operations a crash interrupted, before anything is adopted from what they left.
         self.settle_pending();
         let cols = commit_columns();

@@ -94,7 +94,7 @@ impl Node {
     /// directory that was opened, in a directory only root can reach. What Docker mounts can
     /// then not be swapped for a symbolic link between the check and Docker's own mount.
     pub fn pin_subdot(&self, dir: std::os::fd::OwnedFd, mount_id: &str) -> Result<PathBuf> {
-        let pins = self.mount_dir.join(PINS);
+        let pins = self.storage.mount_dir().join(PINS);
         let target = pins.join(pin_name(mount_id));
         let io = |p: &Path, e| io_err(p, e);
         std::fs::create_dir_all(&pins).map_err(|e| io(&pins, e))?;
@@ -112,7 +112,7 @@ impl Node {
 
     /// Undoes [`Node::pin_subdot`] for a mount's path (other paths are left alone).
     pub fn unpin_subdot(&self, path: &Path) {
-        if path.parent() != Some(self.mount_dir.join(PINS).as_path()) {
+        if path.parent() != Some(self.storage.mount_dir().join(PINS).as_path()) {
             return;
         }
         if let Err(e) = super::beneath::unbind(path) {

@@ -81,15 +81,7 @@ impl Layout {
 
     /// What a full dataset name under `dmfs` is; `None` for anything else.
     pub fn role(&self, full: &str) -> Option<Role> {
-        let rest = full
-            .strip_prefix(&self.pool)?
-            .strip_prefix('/')?
-            .strip_prefix(DMFS)?
-            .strip_prefix('/')?;
-        if rest.is_empty() || rest.contains('/') || rest.contains('@') {
-            return None;
-        }
-        Some(role_of(rest))
+        role_in_pool(full.strip_prefix(&self.pool)?.strip_prefix('/')?)
     }
 
     /// A full snapshot name under `dmfs` as (role, snapshot name).
@@ -107,8 +99,17 @@ impl Layout {
     }
 }
 
+/// What a dataset name relative to the pool (`dmfs/…`) is; `None` for anything else.
+pub fn role_in_pool(rel: &str) -> Option<Role> {
+    let rest = rel.strip_prefix(DMFS)?.strip_prefix('/')?;
+    if rest.is_empty() || rest.contains('/') || rest.contains('@') {
+        return None;
+    }
+    Some(role_of(rest))
+}
+
 /// The role of a dataset by its name below `dmfs`.
-pub fn role_of(rel: &str) -> Role {
+fn role_of(rel: &str) -> Role {
     if let Some(fs) = rel.strip_prefix(STAGING) {
         Role::Staging(fs.into())
     } else if let Some(fs) = rel.strip_suffix(ASIDE) {

@@ -86,6 +86,8 @@ pub trait Sending: std::io::Read + Send {
 pub trait Storage: Send + Sync {
     /// The pool's name (for logs and for finding `zfs` commands a killed daemon left).
     fn pool_name(&self) -> &str;
+    /// The directory branches are mounted under.
+    fn mount_dir(&self) -> &std::path::Path;
     /// Where branch `fs_id` is mounted.
     fn mountpoint(&self, fs_id: &str) -> PathBuf;
     /// Makes the parent of every dataset exist, unmounted, and the mount directory exist.
@@ -110,8 +112,8 @@ pub trait Storage: Send + Sync {
     /// Whether `ds` is mounted; for a branch, read without asking ZFS where possible.
     fn is_mounted(&self, ds: Ds<'_>) -> Result<bool>;
     fn mount(&self, ds: Ds<'_>) -> Result<()>;
-    /// Unmounts if mounted; `Busy` when a process holds it.
-    fn unmount(&self, ds: Ds<'_>) -> Result<()>;
+    /// Unmounts if mounted, and says whether it was; `Busy` when a process holds it.
+    fn unmount(&self, ds: Ds<'_>) -> Result<bool>;
 
     /// Takes snapshot `name`, with `props` set as it is created.
     fn snapshot(&self, ds: Ds<'_>, name: &str, props: Props<'_>) -> Result<()>;
@@ -155,6 +157,15 @@ pub trait Storage: Send + Sync {
     ) -> Result<(Vec<Listed>, Vec<ListedSnapshot>)>;
     /// Sizes of the given branches (every one when `None`); missing ones are left out.
     fn sizes(&self, fs_ids: Option<&[FsId]>) -> Result<Sizes>;
+}
+
+/// A step whose target may be gone already (settling after a crash, a retry): gone is done,
+/// with no lookup before the step itself.
+pub fn gone_is_done(r: Result<()>) -> Result<()> {
+    match r {
+        Err(Error::NotFound(_)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Owned (key, value) pairs from borrowed ones, for [`Storage::set_properties`].

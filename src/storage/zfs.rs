@@ -54,6 +54,10 @@ impl Storage for ZfsStorage {
         self.layout.pool()
     }
 
+    fn mount_dir(&self) -> &std::path::Path {
+        self.layout.mount_dir()
+    }
+
     fn mountpoint(&self, fs_id: &str) -> PathBuf {
         self.layout.mountpoint(fs_id)
     }
@@ -146,8 +150,12 @@ impl Storage for ZfsStorage {
         self.fs(ds).ensure_mounted()
     }
 
-    fn unmount(&self, ds: Ds<'_>) -> Result<()> {
-        self.fs(ds).unmount()
+    fn unmount(&self, ds: Ds<'_>) -> Result<bool> {
+        // The check is /proc/mounts for a branch: no `zfs get` before the unmount itself.
+        if !self.is_mounted(ds)? {
+            return Ok(false);
+        }
+        self.fs(ds).unmount().map(|()| true)
     }
 
     fn snapshot(&self, ds: Ds<'_>, name: &str, props: Props<'_>) -> Result<()> {

@@ -48,9 +48,7 @@ impl Filesystem {
     /// Unmounts the filesystem if it is mounted. Busy is retried briefly, as in
     /// [`Filesystem::destroy`].
     pub fn unmount(&self) -> Result<()> {
-        if !self.is_mounted()? {
-            return Ok(());
-        }
+        // Not mounted counts as done (`cmd::unmount`), so no `zfs get mounted` first.
         for tries in 1..=10 {
             match cmd::unmount(&self.name)? {
                 cmd::Unmount::Done => return Ok(()),

@@ -125,7 +125,6 @@ impl Sim {
         Node::new(
             id.into(),
             storage.clone(),
-            dir.join("mnt"),
             Store::new(Box::new(kv.clone())),
             MountTable::load(dir.join("mounts.json")),
             None,

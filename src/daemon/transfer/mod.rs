@@ -215,20 +215,27 @@ impl Node {
         user.may_use(ns)?;
         let l = self.load(ns, name)?;
         let b = l.branch(branch)?;
-        let ds = Ds::Branch(&b.fs_id);
-        let snap = |id: &str| {
+        // One `zfs get` per commit both checks that its snapshot is here and sizes it for the
+        // progress estimate: (filesystem, snapshot, bytes referenced).
+        let sized = |fs: &FsId, id: &str| match self.storage.snapshot_referenced(Ds::Branch(fs), id)
+        {
+            Ok(n) => Ok(Some((fs.clone(), id.to_string(), n))),
+            Err(crate::storage::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let on_branch = |id: &str| {
             check_name(Kind::Branch, id)?;
-            match self.storage.has_snapshot(ds, id) {
-                Ok(true) => Ok((b.fs_id.clone(), id.to_string())),
+            match sized(&b.fs_id, id) {
+                Ok(Some(s)) => Ok(s),
                 _ => Err(DaemonError::NotFound(format!(
                     "commit {id} is not on branch '{branch}' on this node"
                 ))),
             }
         };
-        let to = snap(to)?;
+        let to = on_branch(to)?;
         let from = match from {
             None => None,
-            Some(id) => match snap(id) {
+            Some(id) => match on_branch(id) {
                 Ok(s) => Some(s),
                 // The commit the branch was made from, on the branch it came from: the first
                 // stream of a branch the receiver lacks is a clone stream from it.
@@ -242,30 +249,22 @@ impl Node {
                                 "commit {id} is not in the history of branch '{branch}'"
                             ))
                         })?;
-                    if !self
-                        .storage
-                        .has_snapshot(Ds::Branch(fs), id)
-                        .map_err(zfs_err)?
-                    {
+                    let Some(s) = sized(fs, id).map_err(zfs_err)? else {
                         return Err(DaemonError::NotFound(format!(
                             "commit {id} is not on this node; try again once it has replicated"
                         )));
-                    }
-                    Some((fs.clone(), id.to_string()))
+                    };
+                    Some(s)
                 }
                 Err(e) => return Err(e),
             },
         };
         // Growth between the two commits; rewritten data makes it low.
-        let size =
-            |(fs, snap): &(FsId, String)| self.storage.snapshot_referenced(Ds::Branch(fs), snap);
         let estimate = match &from {
-            None => size(&to).ok(),
-            Some(f) => match (size(&to), size(f)) {
-                (Ok(t), Ok(f)) if t > f => Some(t - f),
-                _ => None,
-            },
+            None => Some(to.2),
+            Some(f) => (to.2 > f.2).then(|| to.2 - f.2),
         };
+        let (to, from) = ((to.0, to.1), from.map(|(fs, id, _)| (fs, id)));
         Ok(Outgoing {
             storage: self.storage.clone(),
             to,

@@ -96,14 +96,12 @@ fn failed(what: &str, why: &str) -> Error {
 impl SimStorage {
     /// A simulated pool `pool` mounting branches under `mount_dir` (which should be scratch).
     pub fn new(pool: &str, mount_dir: &Path) -> SimStorage {
-        let mut seed = [0u8; 8];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut seed))
-            .expect("/dev/urandom is readable");
+        let seed = &crate::ids::random_hex()[..16];
+        let seed = u64::from_str_radix(seed, 16).expect("hex digits");
         SimStorage {
             layout: Layout::new(pool, mount_dir),
             state: Mutex::new(State {
-                guid_base: u64::from_le_bytes(seed) & !0xffff_ffff,
+                guid_base: seed & !0xffff_ffff,
                 ..State::default()
             }),
         }

@@ -6,10 +6,24 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use super::*;
+use crate::storage::layout::role_in_pool;
+
+/// The branch snapshot `fs` was cloned from, as (filesystem id, snapshot).
+fn branch_origin(fs: &Fs) -> Option<(crate::storage::FsId, String)> {
+    let (o, s) = fs.origin.as_ref()?;
+    match role_in_pool(o)? {
+        Role::Branch(f) => Some((f, s.clone())),
+        _ => None,
+    }
+}
 
 impl Storage for SimStorage {
     fn pool_name(&self) -> &str {
         self.layout.pool()
+    }
+
+    fn mount_dir(&self) -> &std::path::Path {
+        self.layout.mount_dir()
     }
 
     fn mountpoint(&self, fs_id: &str) -> PathBuf {
@@ -149,12 +163,7 @@ impl Storage for SimStorage {
     fn origin(&self, ds: Ds<'_>) -> Result<Option<(crate::storage::FsId, String)>> {
         let st = self.state.lock().unwrap();
         let fs = get(&st, &Layout::rel(ds))?;
-        Ok(fs.origin.as_ref().and_then(|(o, s)| {
-            match crate::storage::layout::role_of(o.strip_prefix("dmfs/")?) {
-                Role::Branch(fs) => Some((fs, s.clone())),
-                _ => None,
-            }
-        }))
+        Ok(branch_origin(fs))
     }
 
     fn referenced(&self, ds: Ds<'_>) -> Result<u64> {
@@ -185,12 +194,12 @@ impl Storage for SimStorage {
         Ok(())
     }
 
-    fn unmount(&self, ds: Ds<'_>) -> Result<()> {
+    fn unmount(&self, ds: Ds<'_>) -> Result<bool> {
         let rel = Layout::rel(ds);
         let mut st = self.state.lock().unwrap();
         let fs = get(&st, &rel)?;
         if !fs.mounted {
-            return Ok(());
+            return Ok(false);
         }
         if fs.busy {
             return Err(Error::Busy(rel));
@@ -203,7 +212,7 @@ impl Storage for SimStorage {
             let _ = std::fs::create_dir_all(&mp);
         }
         fs.mounted = false;
-        Ok(())
+        Ok(true)
     }
 
     fn snapshot(&self, ds: Ds<'_>, name: &str, props: Props<'_>) -> Result<()> {
@@ -461,10 +470,7 @@ impl Storage for SimStorage {
         let mut filesystems = Vec::new();
         let mut snapshots = Vec::new();
         for (rel, fs) in &st.datasets {
-            let Some(role) = rel
-                .strip_prefix("dmfs/")
-                .map(crate::storage::layout::role_of)
-            else {
+            let Some(role) = role_in_pool(rel) else {
                 continue;
             };
             let mut props = pick(&fs.props, fs_props);
@@ -473,12 +479,7 @@ impl Storage for SimStorage {
             }
             filesystems.push(Listed {
                 role: role.clone(),
-                origin: fs.origin.as_ref().and_then(
-                    |(o, s)| match crate::storage::layout::role_of(o.strip_prefix("dmfs/")?) {
-                        Role::Branch(f) => Some((f, s.clone())),
-                        _ => None,
-                    },
-                ),
+                origin: branch_origin(fs),
                 props,
             });
             for s in &fs.snaps {
@@ -501,10 +502,7 @@ impl Storage for SimStorage {
         let st = self.state.lock().unwrap();
         let mut out = Sizes::new();
         for (rel, fs) in &st.datasets {
-            let Some(Role::Branch(id)) = rel
-                .strip_prefix("dmfs/")
-                .map(crate::storage::layout::role_of)
-            else {
+            let Some(Role::Branch(id)) = role_in_pool(rel) else {
                 continue;
             };
             if fs_ids.is_some_and(|ids| !ids.contains(&id)) {
