@@ -378,6 +378,85 @@ impl TransferRequest {
     }
 }
 
+/// `POST /v1/transfers/runs`: this daemon runs a whole `dm push`/`pull` of one branch with
+/// another cluster — compares the two logs, plans the streams (`crate::plan`), keeps what arrived
+/// whole before an interruption, streams, and confirms each step — answering with
+/// [`RunEvent`] lines. The client only draws them.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TransferRun {
+    pub direction: Direction,
+    /// Namespace, dot and branch here.
+    pub here: (String, String, String),
+    pub far: FarCluster,
+    /// Namespace, dot and branch there.
+    pub there: (String, String, String),
+    /// On divergence, reset the receiving branch to the newest common commit first.
+    pub force: bool,
+    /// The remote's name, for messages ("remote 'hub'").
+    pub remote: String,
+}
+
+impl TransferRun {
+    /// Checks every field that comes from outside before anything connects anywhere.
+    pub fn check(&self) -> Result<(), String> {
+        // `dm remote add` names remotes as dots are named.
+        crate::names::validate(crate::names::Kind::Dot, &self.remote)
+            .map_err(|e| format!("remote name: {e}"))?;
+        // The same checks as one step's, on a placeholder commit.
+        TransferRequest {
+            direction: self.direction,
+            here: self.here.clone(),
+            far: self.far.clone(),
+            there: self.there.clone(),
+            from: None,
+            to: "0".repeat(32),
+        }
+        .check()
+    }
+}
+
+/// One line of a transfer run's response.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEvent {
+    /// A stream of `commits` commits starts.
+    Step {
+        commits: usize,
+    },
+    /// Bytes of the current stream moved so far, and the sender's guess at its size.
+    Progress {
+        bytes: u64,
+        estimate: Option<u64>,
+    },
+    /// The current stream arrived and was confirmed.
+    Stepped {
+        commits: usize,
+        bytes: u64,
+        seconds: f64,
+    },
+    /// With `force`, the receiving branch was reset to `to`, dropping `dropped` commits there.
+    Reset {
+        side: String,
+        branch: String,
+        to: String,
+        dropped: usize,
+    },
+    Done(RunSummary),
+    Error(Failure),
+}
+
+/// How a transfer run ended.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Commits the receiver lacked and now has.
+    pub commits: usize,
+    /// Of `commits`, those that had arrived whole before an interruption and were kept rather
+    /// than sent again.
+    pub resumed: usize,
+    pub bytes: u64,
+    pub up_to_date: bool,
+}
+
 /// The answer of `GET /v1/hello`, the one call that needs no key: the first thing a daemon
 /// asks of an address it is told to transfer with, so it sends nothing else (no key) to
 /// something that is not a dm daemon.

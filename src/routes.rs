@@ -102,8 +102,10 @@ pub enum Route<'a> {
     },
     Branch(At<'a>),
     On(At<'a>, OnBranch),
-    /// A transfer with another cluster, run by this node.
+    /// One stream with another cluster, run by this node.
     Transfers,
+    /// A whole push or pull of a branch with another cluster, run by this node.
+    TransferRuns,
     /// What became of a stream this node sent.
     Sent(&'a str),
     Users,
@@ -135,6 +137,7 @@ impl<'a> Route<'a> {
                 )
             }
             Route::Transfers => "/transfers".into(),
+            Route::TransferRuns => "/transfers/runs".into(),
             Route::Sent(id) => format!("/sends/{id}"),
             Route::Users => "/users".into(),
             Route::ClusterNodes => "/cluster/nodes".into(),
@@ -163,6 +166,7 @@ impl<'a> Route<'a> {
                 Route::On(at(ns, dot, br), OnBranch::from_name(verb)?)
             }
             ["v1", "transfers"] => Route::Transfers,
+            ["v1", "transfers", "runs"] => Route::TransferRuns,
             ["v1", "sends", id] => Route::Sent(id),
             ["v1", "users"] => Route::Users,
             ["v1", "cluster", "nodes"] => Route::ClusterNodes,
@@ -197,6 +201,7 @@ mod tests {
             Route::Branches { ns: "ns", dot: "d" },
             Route::Branch(at),
             Route::Transfers,
+            Route::TransferRuns,
             Route::Sent("s1"),
             Route::Users,
             Route::ClusterNodes,

@@ -197,19 +197,45 @@ impl Client {
         self.get(&Route::Sent(send_id).path())
     }
 
-    /// Has the daemon stream commits straight to or from another cluster; `progress` hears the
-    /// bytes moved so far and the sender's estimate of the total.
-    pub fn transfer(
+    /// Has the daemon run a whole push or pull of a branch with another cluster; `event`
+    /// hears how it goes.
+    pub fn run_transfer(
         &self,
-        req: &api::TransferRequest,
-        progress: &mut dyn FnMut(u64, Option<u64>),
-    ) -> Result<api::TransferDone, ClientError> {
+        req: &api::TransferRun,
+        event: &mut dyn FnMut(&api::RunEvent),
+    ) -> Result<api::RunSummary, ClientError> {
+        let mut outcome = None;
+        self.events(Route::TransferRuns, req, &mut |ev| match ev {
+            api::RunEvent::Done(done) => {
+                outcome = Some(Ok(done));
+                false
+            }
+            api::RunEvent::Error(f) => {
+                outcome = Some(Err(f.into()));
+                false
+            }
+            other => {
+                event(&other);
+                true
+            }
+        })?;
+        outcome.unwrap_or_else(|| Err(ended_without_result()))
+    }
+
+    /// Posts `req` to `route` and hands each JSON line of the answer to `each` until it
+    /// returns false or the answer ends.
+    fn events<T: serde::de::DeserializeOwned>(
+        &self,
+        route: Route<'_>,
+        req: &impl serde::Serialize,
+        each: &mut dyn FnMut(T) -> bool,
+    ) -> Result<(), ClientError> {
         self.guard()?;
         let resp = self
             .agent
-            .post(format!("{}{}", self.base, Route::Transfers.path()))
+            .post(format!("{}{}", self.base, route.path()))
             .header("Authorization", &self.auth)
-            // Progress lines follow until the daemon closes the connection.
+            // Event lines follow until the daemon closes the connection.
             .header("Connection", "close")
             .send_json(req)
             .map_err(|e| self.unreachable(e))?;
@@ -219,7 +245,7 @@ impl Client {
                     ClientError::Api {
                         status: 404,
                         code,
-                        message: "this cluster's daemon predates transfers between daemons; restart it on this dm with `dm cluster upgrade`".into(),
+                        message: "this cluster's daemon predates this kind of transfer; restart it on this dm with `dm cluster upgrade`".into(),
                     }
                 }
                 other => other,
@@ -228,16 +254,13 @@ impl Client {
         let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
         for line in std::io::BufRead::lines(std::io::BufReader::new(body)) {
             let line = line.map_err(|e| ClientError::Protocol(format!("transfer cut off: {e}")))?;
-            match serde_json::from_str(&line) {
-                Ok(api::TransferEvent::Progress { bytes, estimate }) => progress(bytes, estimate),
-                Ok(api::TransferEvent::Done(done)) => return Ok(done),
-                Ok(api::TransferEvent::Error(f)) => return Err(f.into()),
-                Err(e) => return Err(ClientError::Protocol(format!("{e}: {line}"))),
+            let ev = serde_json::from_str(&line)
+                .map_err(|e| ClientError::Protocol(format!("{e}: {line}")))?;
+            if !each(ev) {
+                return Ok(());
             }
         }
-        Err(ClientError::Protocol(
-            "the transfer ended without a result; the daemon may have stopped (see its log)".into(),
-        ))
+        Ok(())
     }
 
     /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].
@@ -308,4 +331,10 @@ pub fn receive_path(at: (&str, &str, &str), from: Option<&str>) -> String {
 pub fn send_path(at: (&str, &str, &str), from: Option<&str>, to: &str) -> String {
     let from = from.map_or(String::new(), |f| format!("&from={f}"));
     format!("{}?to={to}{from}", on(at, OnBranch::Send))
+}
+
+fn ended_without_result() -> ClientError {
+    ClientError::Protocol(
+        "the transfer ended without a result; the daemon may have stopped (see its log)".into(),
+    )
 }

@@ -302,7 +302,12 @@ impl Store {
     }
 
     /// Registers a new dot with its master branch, unless the name is taken; returns whether it did.
-    pub fn create_dot(&self, dot: &DotRecord, master: &BranchRecord, node: &str) -> Result<bool> {
+    pub fn create_dot(
+        &self,
+        dot: &DotRecord,
+        master: &BranchRecord,
+        node: &NodeId,
+    ) -> Result<bool> {
         let key = dot_key(&dot.namespace, &dot.name);
         let puts = vec![
             (key.clone(), encode(dot)),
@@ -320,7 +325,12 @@ impl Store {
     }
 
     /// Re-registers a branch found on disk; `node` claims its master record if nobody holds it.
-    pub fn adopt_branch(&self, dot_id: &str, b: &BranchRecord, node: Option<&str>) -> Result<bool> {
+    pub fn adopt_branch(
+        &self,
+        dot_id: &DotId,
+        b: &BranchRecord,
+        node: Option<&NodeId>,
+    ) -> Result<bool> {
         let key = branch_key(dot_id, &b.name);
         let done = self
             .kv
@@ -333,7 +343,7 @@ impl Store {
         Ok(done)
     }
 
-    pub fn adopt_commit(&self, fs_id: &str, c: &CommitRecord) -> Result<bool> {
+    pub fn adopt_commit(&self, fs_id: &FsId, c: &CommitRecord) -> Result<bool> {
         let key = commit_key(fs_id, &c.id);
         self.kv.put_all_if_absent(&key, &[(key.clone(), encode(c))])
     }
@@ -355,7 +365,7 @@ impl Store {
             .write_all(&tombstones(branches, seal), &keys, &prefixes)
     }
 
-    pub fn branches(&self, dot_id: &str) -> Result<Vec<BranchRecord>> {
+    pub fn branches(&self, dot_id: &DotId) -> Result<Vec<BranchRecord>> {
         self.list_decoded(&format!("{PREFIX}branches/{dot_id}/"))
     }
 
@@ -370,7 +380,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn create_branch(&self, dot_id: &str, b: &BranchRecord, node: &str) -> Result<bool> {
+    pub fn create_branch(&self, dot_id: &DotId, b: &BranchRecord, node: &NodeId) -> Result<bool> {
         let key = branch_key(dot_id, &b.name);
         let puts = vec![
             (key.clone(), encode(b)),
@@ -382,7 +392,7 @@ impl Store {
     /// Removes a branch with its commits and master record.
     pub fn delete_branch(
         &self,
-        dot_id: &str,
+        dot_id: &DotId,
         b: &BranchRecord,
         seal: &dyn Fn(&str) -> String,
     ) -> Result<()> {
@@ -396,16 +406,16 @@ impl Store {
         )
     }
 
-    pub fn put_branch(&self, dot_id: &str, b: &BranchRecord) -> Result<()> {
+    pub fn put_branch(&self, dot_id: &DotId, b: &BranchRecord) -> Result<()> {
         self.kv.put(&branch_key(dot_id, &b.name), &encode(b))
     }
 
-    pub fn put_commit(&self, fs_id: &str, c: &CommitRecord) -> Result<()> {
+    pub fn put_commit(&self, fs_id: &FsId, c: &CommitRecord) -> Result<()> {
         self.kv.put(&commit_key(fs_id, &c.id), &encode(c))
     }
 
     /// Commits of one filesystem, oldest first.
-    pub fn commits(&self, fs_id: &str) -> Result<Vec<CommitRecord>> {
+    pub fn commits(&self, fs_id: &FsId) -> Result<Vec<CommitRecord>> {
         let mut v: Vec<CommitRecord> = self.list_decoded(&format!("{PREFIX}commits/{fs_id}/"))?;
         v.sort_by_key(|c| (c.seq, c.time));
         Ok(v)
@@ -436,7 +446,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn delete_commits(&self, fs_id: &str, ids: &[CommitId]) -> Result<()> {
+    pub fn delete_commits(&self, fs_id: &FsId, ids: &[CommitId]) -> Result<()> {
         let keys: Vec<String> = ids.iter().map(|c| commit_key(fs_id, c)).collect();
         self.kv.write_all(&[], &keys, &[])
     }
@@ -446,12 +456,12 @@ impl Store {
         self.list_decoded(&format!("{PREFIX}servers/"))
     }
 
-    pub fn server(&self, id: &str) -> Result<Option<ServerRecord>> {
+    pub fn server(&self, id: &NodeId) -> Result<Option<ServerRecord>> {
         let key = format!("{PREFIX}servers/{id}");
         self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
-    pub fn master(&self, fs_id: &str) -> Result<Option<NodeId>> {
+    pub fn master(&self, fs_id: &FsId) -> Result<Option<NodeId>> {
         Ok(self
             .kv
             .get(&master_key(fs_id))?
@@ -460,22 +470,22 @@ impl Store {
 
     /// Moves the master of `fs_id` from `from` (`None`: no master) to `to`; false if it was not
     /// `from` any more (another node won).
-    pub fn move_master(&self, fs_id: &str, from: Option<&str>, to: &str) -> Result<bool> {
+    pub fn move_master(&self, fs_id: &FsId, from: Option<&NodeId>, to: &NodeId) -> Result<bool> {
         self.kv.swap(
             &master_key(fs_id),
-            from.map(str::as_bytes),
+            from.map(|n| n.as_bytes()),
             Some(to.as_bytes()),
         )
     }
 
     /// Gives up mastership of `fs_id` if `node` holds it (a node leaving the cluster).
-    pub fn drop_master(&self, fs_id: &str, node: &str) -> Result<bool> {
+    pub fn drop_master(&self, fs_id: &FsId, node: &NodeId) -> Result<bool> {
         self.kv
             .swap(&master_key(fs_id), Some(node.as_bytes()), None)
     }
 
     /// The tombstone of `fs_id`, if any (its seal, still to be checked).
-    pub fn tombstone(&self, fs_id: &str) -> Result<Option<Vec<u8>>> {
+    pub fn tombstone(&self, fs_id: &FsId) -> Result<Option<Vec<u8>>> {
         self.kv.get(&deleted_key(fs_id))
     }
 
@@ -491,7 +501,7 @@ impl Store {
     }
 
     /// Records that `node` holds `fs_id` up to `commit`.
-    pub fn set_replica(&self, fs_id: &str, node: &str, commit: &str) -> Result<()> {
+    pub fn set_replica(&self, fs_id: &FsId, node: &NodeId, commit: &CommitId) -> Result<()> {
         self.kv.put(
             &format!("{PREFIX}replicas/{fs_id}/{node}"),
             commit.as_bytes(),
@@ -499,7 +509,7 @@ impl Store {
     }
 
     /// Newest commit held per node, for one filesystem.
-    pub fn replicas(&self, fs_id: &str) -> Result<BTreeMap<NodeId, CommitId>> {
+    pub fn replicas(&self, fs_id: &FsId) -> Result<BTreeMap<NodeId, CommitId>> {
         self.list_text(&format!("{PREFIX}replicas/{fs_id}/"))
     }
 
@@ -573,9 +583,15 @@ mod tests {
     #[test]
     fn create_dot_claims_the_name_once() {
         let s = store();
-        assert!(s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap());
-        assert!(!s.create_dot(&dot("a"), &master("fs2"), "n1").unwrap());
-        assert_eq!(s.branches("id-a").unwrap(), vec![master("fs1")]);
+        assert!(
+            s.create_dot(&dot("a"), &master("fs1"), &"n1".into())
+                .unwrap()
+        );
+        assert!(
+            !s.create_dot(&dot("a"), &master("fs2"), &"n1".into())
+                .unwrap()
+        );
+        assert_eq!(s.branches(&"id-a".into()).unwrap(), vec![master("fs1")]);
         let masters = s.all_masters().unwrap();
         assert_eq!(masters.get("fs1").map(|m| m.as_str()), Some("n1"));
         assert!(!masters.contains_key("fs2"));
@@ -584,8 +600,10 @@ mod tests {
     #[test]
     fn delete_dot_removes_branches_commits_and_masters_only_of_that_dot() {
         let s = store();
-        s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap();
-        s.create_dot(&dot("ab"), &master("fs10"), "n1").unwrap();
+        s.create_dot(&dot("a"), &master("fs1"), &"n1".into())
+            .unwrap();
+        s.create_dot(&dot("ab"), &master("fs10"), &"n1".into())
+            .unwrap();
         let c = CommitRecord {
             id: "c1".into(),
             message: "m".into(),
@@ -594,29 +612,39 @@ mod tests {
             seq: 1,
             metadata: BTreeMap::new(),
         };
-        s.put_commit("fs1", &c).unwrap();
-        s.put_commit("fs10", &c).unwrap();
+        s.put_commit(&"fs1".into(), &c).unwrap();
+        s.put_commit(&"fs10".into(), &c).unwrap();
         s.delete_dot(&dot("a"), &[master("fs1")], &|fs| format!("seal-{fs}"))
             .unwrap();
         assert!(s.dot("admin", "a").unwrap().is_none());
-        assert!(s.commits("fs1").unwrap().is_empty());
-        assert_eq!(s.commits("fs10").unwrap().len(), 1);
+        assert!(s.commits(&"fs1".into()).unwrap().is_empty());
+        assert_eq!(s.commits(&"fs10".into()).unwrap().len(), 1);
         assert!(s.dot("admin", "ab").unwrap().is_some());
         assert_eq!(s.all_masters().unwrap().len(), 1);
-        assert_eq!(s.tombstone("fs1").unwrap(), Some(b"seal-fs1".to_vec()));
-        assert!(s.tombstone("fs10").unwrap().is_none());
+        assert_eq!(
+            s.tombstone(&"fs1".into()).unwrap(),
+            Some(b"seal-fs1".to_vec())
+        );
+        assert!(s.tombstone(&"fs10".into()).unwrap().is_none());
     }
 
     #[test]
     fn master_moves_only_from_the_expected_node() {
         let s = store();
-        s.create_dot(&dot("a"), &master("fs1"), "n1").unwrap();
-        assert!(!s.move_master("fs1", Some("n2"), "n3").unwrap());
-        assert!(s.move_master("fs1", Some("n1"), "n2").unwrap());
-        assert_eq!(s.master("fs1").unwrap().as_deref(), Some("n2"));
-        assert!(!s.drop_master("fs1", "n1").unwrap());
-        assert!(s.drop_master("fs1", "n2").unwrap());
-        assert!(s.move_master("fs1", None, "n3").unwrap());
+        s.create_dot(&dot("a"), &master("fs1"), &"n1".into())
+            .unwrap();
+        assert!(
+            !s.move_master(&"fs1".into(), Some(&"n2".into()), &"n3".into())
+                .unwrap()
+        );
+        assert!(
+            s.move_master(&"fs1".into(), Some(&"n1".into()), &"n2".into())
+                .unwrap()
+        );
+        assert_eq!(s.master(&"fs1".into()).unwrap().as_deref(), Some("n2"));
+        assert!(!s.drop_master(&"fs1".into(), &"n1".into()).unwrap());
+        assert!(s.drop_master(&"fs1".into(), &"n2".into()).unwrap());
+        assert!(s.move_master(&"fs1".into(), None, &"n3".into()).unwrap());
         assert_eq!(fs_of_key("dm/commits/fs1/c1"), Some("fs1"));
         assert_eq!(fs_of_key("dm/masters/fs1"), Some("fs1"));
         assert_eq!(fs_of_key("dm/dots/a/b"), None);
@@ -634,9 +662,14 @@ mod tests {
                 seq,
                 metadata: BTreeMap::new(),
             };
-            s.put_commit("fs", &c).unwrap();
+            s.put_commit(&"fs".into(), &c).unwrap();
         }
-        let ids: Vec<_> = s.commits("fs").unwrap().into_iter().map(|c| c.id).collect();
+        let ids: Vec<_> = s
+            .commits(&"fs".into())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(s.commit_counts().unwrap().get("fs"), Some(&3));
     }

@@ -1,13 +1,16 @@
 //! Dots, branches and commits: creating and deleting them, committing, branching, and reading
 //! a branch's history (its own commits, then those of the branches it grew from).
 
+use super::inventory::Inventory;
+use super::replicate::Replicator;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use super::DaemonError;
+use super::core::{Core, Loaded, check_name, encode_commit, now, zfs_err};
 use super::intent::Intent;
 use super::inventory::Facts;
-use super::node::{Loaded, Node, check_name, encode_commit, now, zfs_err};
 use super::principal::Principal;
 use super::procs;
 use crate::api::{self, BranchInfo, CommitInfo, DotInfo};
@@ -28,7 +31,28 @@ impl Seqs {
     }
 }
 
-impl Node {
+/// Dots, branches and commits (and `reset`, in its own module).
+pub struct Dots {
+    pub(super) core: Arc<Core>,
+    pub(super) inventory: Arc<Inventory>,
+    pub(super) replicator: Arc<Replicator>,
+    seqs: Seqs,
+}
+
+impl Dots {
+    pub(super) fn new(
+        core: Arc<Core>,
+        inventory: Arc<Inventory>,
+        replicator: Arc<Replicator>,
+    ) -> Dots {
+        Dots {
+            core,
+            inventory,
+            replicator,
+            seqs: Seqs::default(),
+        }
+    }
+
     /// What registering a new branch filesystem answered: a lost race is a conflict (the
     /// caller's intent then destroys the filesystem, so ZFS never holds a branch the registry
     /// does not know).
@@ -46,9 +70,11 @@ impl Node {
         check_name(Kind::Namespace, &req.namespace)?;
         check_name(Kind::Dot, &req.name)?;
         user.may_use(&req.namespace)?;
-        let lock = self.lock(&format!("name:{}/{}", req.namespace, req.name));
+        let lock = self
+            .core
+            .lock(&format!("name:{}/{}", req.namespace, req.name));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.store.dot(&req.namespace, &req.name)?.is_some() {
+        if self.core.store.dot(&req.namespace, &req.name)?.is_some() {
             return Err(DaemonError::Conflict(format!(
                 "dot '{}' already exists; switch to it with `dm switch {}` or pick another name",
                 req.name, req.name
@@ -69,9 +95,10 @@ impl Node {
             dot_id: dot.id.clone(),
             fs_id: master.fs_id.clone(),
         };
-        self.under(intent, || {
-            self.make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
-            let created = self.store.create_dot(&dot, &master, &self.id);
+        self.core.under(intent, || {
+            self.core
+                .make_branch_fs(&dot, names::MASTER, &master.fs_id, None)?;
+            let created = self.core.store.create_dot(&dot, &master, &self.core.id);
             Self::registered(created, || {
                 format!(
                     "dot '{}' was just created by someone else; pick another name",
@@ -80,24 +107,29 @@ impl Node {
             })
         })?;
         tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
-        self.show(user, &dot.namespace, &dot.name)
+        self.inventory.show(user, &dot.namespace, &dot.name)
     }
 
     pub fn delete(&self, user: &Principal, ns: &str, name: &str) -> Result<()> {
         user.may_use(ns)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.load(ns, name)?;
-        let mut held: Vec<String> = self.containers(ns, name).into_values().flatten().collect();
-        held.extend(self.held_elsewhere(&l, &l.branches)?);
+        let l = self.core.load(ns, name)?;
+        let mut held: Vec<String> = self
+            .inventory
+            .containers(ns, name)
+            .into_values()
+            .flatten()
+            .collect();
+        held.extend(self.inventory.held_elsewhere(&l, &l.branches)?);
         if !held.is_empty() {
-            return Err(Self::in_use_error(
+            return Err(Core::in_use_error(
                 &format!("dot '{name}'"),
                 &held,
                 "stop and remove them first (`docker rm -f NAME`)",
             ));
         }
-        let users = self.dot_users(&l);
+        let users = self.inventory.dot_users(&l);
         if !users.is_empty() {
             return Err(DaemonError::InUse(format!(
                 "dot '{name}' is in use by {}; stop those processes (or leave its directories) and try again",
@@ -108,7 +140,8 @@ impl Node {
             dot: l.dot.clone(),
             branches: l.branches.clone(),
         };
-        self.under(intent, || self.delete_dot_steps(&l.dot, &l.branches))?;
+        self.core
+            .under(intent, || self.core.delete_dot_steps(&l.dot, &l.branches))?;
         tracing::info!(%ns, dot = %name, "deleted dot");
         Ok(())
     }
@@ -121,9 +154,9 @@ impl Node {
         branch: &str,
     ) -> Result<()> {
         user.may_use(ns)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         if branch == names::MASTER {
             return Err(DaemonError::BadRequest(format!(
                 "the master branch cannot be deleted; delete the whole dot with `dm dot delete {name}`"
@@ -142,16 +175,20 @@ impl Node {
                 children.join(", ")
             )));
         }
-        let mut held = self.containers(ns, name).remove(branch).unwrap_or_default();
-        held.extend(self.held_elsewhere(&l, std::slice::from_ref(b))?);
+        let mut held = self
+            .inventory
+            .containers(ns, name)
+            .remove(branch)
+            .unwrap_or_default();
+        held.extend(self.inventory.held_elsewhere(&l, std::slice::from_ref(b))?);
         if !held.is_empty() {
-            return Err(Self::in_use_error(
+            return Err(Core::in_use_error(
                 &format!("branch '{branch}'"),
                 &held,
                 "stop and remove them first",
             ));
         }
-        let mp = self.mountpoint(&b.fs_id);
+        let mp = self.core.mountpoint(&b.fs_id);
         let users = procs::users_of(&[mp.as_path()]);
         if !users.is_empty() {
             return Err(DaemonError::InUse(format!(
@@ -163,9 +200,13 @@ impl Node {
             dot_id: l.dot.id.clone(),
             branch: b.clone(),
         };
-        self.under(intent, || {
-            self.destroy_branch_fs(&b.fs_id, &format!("branch '{branch}'"))?;
-            Ok(self.store.delete_branch(&l.dot.id, b, &self.seal())?)
+        self.core.under(intent, || {
+            self.core
+                .destroy_branch_fs(&b.fs_id, &format!("branch '{branch}'"))?;
+            Ok(self
+                .core
+                .store
+                .delete_branch(&l.dot.id, b, &self.core.seal())?)
         })?;
         tracing::info!(%ns, dot = %name, %branch, "deleted branch");
         Ok(())
@@ -179,7 +220,7 @@ impl Node {
         branch: &BranchRecord,
     ) -> Result<Vec<(FsId, CommitRecord)>> {
         let mut out = Vec::new();
-        let mut own = self.store.commits(&branch.fs_id)?;
+        let mut own = self.core.store.commits(&branch.fs_id)?;
         own.reverse();
         out.extend(own.into_iter().map(|c| (branch.fs_id.clone(), c)));
         let mut origin = branch.origin.clone();
@@ -189,7 +230,7 @@ impl Node {
             if hops > 1000 {
                 break;
             }
-            let mut theirs = self.store.commits(&o.fs_id)?;
+            let mut theirs = self.core.store.commits(&o.fs_id)?;
             if let Some(pos) = theirs.iter().position(|c| c.id == o.commit) {
                 theirs.truncate(pos + 1);
             }
@@ -212,7 +253,7 @@ impl Node {
         branch: &str,
     ) -> Result<Vec<CommitInfo>> {
         user.may_use(ns)?;
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
         Ok(self
             .history(&l, b)?
@@ -238,16 +279,21 @@ impl Node {
     ) -> Result<CommitInfo> {
         user.may_use(ns)?;
         api::check_commit(req).map_err(DaemonError::BadRequest)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
-        self.check_not_moving(&b.fs_id, branch)?;
-        self.check_master(b)?;
-        let cached = self.last_seq.map().get(&b.fs_id).copied();
+        self.core.check_not_moving(&b.fs_id, branch)?;
+        self.core.check_master(b)?;
+        let cached = self.seqs.map().get(&b.fs_id).copied();
         let last_seq = match cached {
             Some(seq) => seq,
-            None => self.store.commits(&b.fs_id)?.last().map_or(0, |c| c.seq),
+            None => self
+                .core
+                .store
+                .commits(&b.fs_id)?
+                .last()
+                .map_or(0, |c| c.seq),
         };
         let (secs, nanos) = now();
         let rec = CommitRecord {
@@ -269,13 +315,14 @@ impl Node {
             fs_id: b.fs_id.clone(),
             commit: rec.id.clone(),
         };
-        self.under(intent, || {
-            self.storage
+        self.core.under(intent, || {
+            self.core
+                .storage
                 .snapshot(Ds::Branch(&b.fs_id), &rec.id, &prop_refs)
                 .map_err(zfs_err)?;
-            Ok(self.store.put_commit(&b.fs_id, &rec)?)
+            Ok(self.core.store.put_commit(&b.fs_id, &rec)?)
         })?;
-        self.last_seq.map().insert(b.fs_id.clone(), rec.seq);
+        self.seqs.map().insert(b.fs_id.clone(), rec.seq);
         tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
         Ok(CommitInfo {
             id: rec.id.into(),
@@ -322,9 +369,9 @@ impl Node {
     ) -> Result<BranchInfo> {
         user.may_use(ns)?;
         check_name(Kind::Branch, &req.name)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         if l.branches.iter().any(|b| b.name == req.name) {
             return Err(DaemonError::Conflict(format!(
                 "branch '{}' already exists; switch to it with `dm checkout {}`",
@@ -342,8 +389,8 @@ impl Node {
                 ))
             })?,
         };
-        let cat = super::replicate::Catalog::for_dot(self, &l.dot)?;
-        self.ensure_commit(fs_id, &commit.id, &cat)?;
+        let cat = super::replicate::Catalog::for_dot(&self.core, &l.dot)?;
+        self.replicator.ensure_commit(fs_id, &commit.id, &cat)?;
         let rec = BranchRecord {
             name: req.name.clone(),
             fs_id: FsId::random(),
@@ -356,16 +403,21 @@ impl Node {
             dot_id: l.dot.id.clone(),
             fs_id: rec.fs_id.clone(),
         };
-        self.under(intent, || {
+        self.core.under(intent, || {
             let origin = (fs_id, commit.id.as_str());
-            self.make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(origin))?;
-            let created = self.store.create_branch(&l.dot.id, &rec, &self.id);
+            self.core
+                .make_branch_fs(&l.dot, &rec.name, &rec.fs_id, Some(origin))?;
+            let created = self
+                .core
+                .store
+                .create_branch(&l.dot.id, &rec, &self.core.id);
             Self::registered(created, || {
                 format!("branch '{}' was just created by someone else", req.name)
             })
         })?;
-        let masters = BTreeMap::from([(rec.fs_id.clone(), self.id.clone())]);
+        let masters = BTreeMap::from([(rec.fs_id.clone(), self.core.id.clone())]);
         let stats = self
+            .core
             .storage
             .sizes(Some(std::slice::from_ref(&rec.fs_id)))
             .map_err(zfs_err)?;
@@ -376,6 +428,6 @@ impl Node {
             containers: &BTreeMap::new(),
             with_subdots: true,
         };
-        Ok(self.branch_info(&rec, &l, 0, &f))
+        Ok(self.inventory.branch_info(&rec, &l, 0, &f))
     }
 }

@@ -11,14 +11,17 @@
 //! at once when the master record names the new node or the new node's lease is gone, else after
 //! [`STALE`].
 
+use super::inventory::Inventory;
+use super::replicate::Replicator;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::node::HANDOFF_PREFIX;
-use super::node::{Node, new_id, zfs_err};
+use super::core::HANDOFF_PREFIX;
+use super::core::{Core, new_id, zfs_err};
 use super::replicate::Catalog;
 use super::{DaemonError, procs};
 use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId, ServerRecord};
@@ -80,7 +83,14 @@ fn check_fs(fs: &str) -> Result<()> {
     names::validate(Kind::Branch, fs).map_err(|e| DaemonError::BadRequest(e.to_string()))
 }
 
-impl Node {
+/// Moves a branch's master, with its uncommitted changes, between nodes (see the module doc).
+pub struct Handoff {
+    core: Arc<Core>,
+    inventory: Arc<Inventory>,
+    replicator: Arc<Replicator>,
+}
+
+impl Core {
     pub(super) fn is_moving(&self, fs: &str) -> bool {
         self.moving.map().contains_key(fs)
     }
@@ -96,42 +106,56 @@ impl Node {
             None => Ok(()),
         }
     }
+}
+
+impl Handoff {
+    pub(super) fn new(
+        core: Arc<Core>,
+        inventory: Arc<Inventory>,
+        replicator: Arc<Replicator>,
+    ) -> Handoff {
+        Handoff {
+            core,
+            inventory,
+            replicator,
+        }
+    }
 
     /// Makes this node the master of branch `b`, bringing its uncommitted changes here, so it
     /// can be mounted writable here.
     pub(super) fn procure(&self, dot: &DotRecord, b: &BranchRecord) -> Result<()> {
         let fs = &b.fs_id;
-        let lock = self.lock(&format!("fs:{fs}"));
+        let lock = self.core.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let master = self.store.master(fs)?;
-        match master.as_deref() {
+        let master = self.core.store.master(fs)?;
+        match master.as_ref() {
             // Still ours on record, but on its way to another node: our copy is fenced
             // (read-only, unmounted) and must stay so, or two nodes would write to it.
-            Some(m) if m == self.id => self.check_not_moving(fs, &b.name)?,
+            Some(m) if *m == self.core.id => self.core.check_not_moving(fs, &b.name)?,
             None => {
                 // Its node left the cluster with everything committed: carry on from there.
-                let cat = Catalog::for_dot(self, dot)?;
-                self.sync_locked(fs, &cat, None, true)?;
-                if !self.store.move_master(fs, None, &self.id)? {
+                let cat = Catalog::for_dot(&self.core, dot)?;
+                self.replicator.sync_locked(fs, &cat, None, true)?;
+                if !self.core.store.move_master(fs, None, &self.core.id)? {
                     return Err(self.lost_race(b));
                 }
             }
             Some(m) => {
-                let server = self.store.server(m)?.ok_or_else(|| {
+                let server = self.core.store.server(m)?.ok_or_else(|| {
                     DaemonError::Unavailable(format!(
                         "branch '{}' of dot '{}' lives on node {m}, which is down; its uncommitted changes are unavailable until that node is back. Its commits are here: `dm checkout -b NEW` branches from the newest one",
                         b.name, dot.name
                     ))
                 })?;
-                let cat = Catalog::for_dot(self, dot)?;
+                let cat = Catalog::for_dot(&self.core, dot)?;
                 // Commits first, so the handoff itself carries only uncommitted changes.
-                self.sync_locked(fs, &cat, Some(&server), true)?;
-                let rel: Release = self.peers.post(
+                self.replicator.sync_locked(fs, &cat, Some(&server), true)?;
+                let rel: Release = self.core.peers.post(
                     &server,
                     &Route::Internal(Internal::Release).path(),
                     &ReleaseRequest {
                         fs: fs.clone(),
-                        to: self.id.clone(),
+                        to: self.core.id.clone(),
                         namespace: dot.namespace.clone(),
                         dot: dot.name.clone(),
                         branch: b.name.clone(),
@@ -144,7 +168,7 @@ impl Node {
                     moved: moved.is_ok(),
                 };
                 // The old master's clean-up need not delay the mount here.
-                let peers = self.peers.clone();
+                let peers = self.core.peers.clone();
                 std::thread::spawn(move || {
                     let told = peers.post::<_, serde_json::Value>(
                         &server,
@@ -158,19 +182,24 @@ impl Node {
                 });
                 moved?;
                 // It arrived as a read-only replica.
-                let writable = self.storage.set_property(Ds::Branch(fs), "readonly", "off");
+                let writable = self
+                    .core
+                    .storage
+                    .set_property(Ds::Branch(fs), "readonly", "off");
                 return writable.map_err(zfs_err);
             }
         }
         let ds = Ds::Branch(fs);
         if self
+            .core
             .storage
             .property(ds, "readonly")
             .map_err(zfs_err)?
             .as_deref()
             == Some("on")
         {
-            self.storage
+            self.core
+                .storage
                 .set_property(ds, "readonly", "off")
                 .map_err(zfs_err)?;
         }
@@ -198,27 +227,32 @@ impl Node {
         // A commit may have landed between our pull and the release.
         if let Some((bfs, snap)) = rel.base.as_deref().and_then(|x| x.split_once('@')) {
             if bfs == fs {
-                if !self.storage.has_snapshot(ds, snap).map_err(zfs_err)? {
-                    self.sync_locked(fs, cat, Some(server), true)?;
+                if !self.core.storage.has_snapshot(ds, snap).map_err(zfs_err)? {
+                    self.replicator.sync_locked(fs, cat, Some(server), true)?;
                 }
             } else {
-                self.ensure_commit(&FsId::from(bfs), snap, cat)?;
+                self.replicator.ensure_commit(&FsId::from(bfs), snap, cat)?;
             }
         }
-        let existed = self.storage.exists(ds).map_err(zfs_err)?;
-        let bytes = self.pull(server, fs, rel.base.as_deref(), &rel.snapshot, false)?;
+        let existed = self.core.storage.exists(ds).map_err(zfs_err)?;
+        let bytes = self
+            .replicator
+            .pull(server, fs, rel.base.as_deref(), &rel.snapshot, false)?;
         if !existed {
-            self.init_replica(fs, dot, b)?;
+            self.replicator.init_replica(fs, dot, b)?;
         }
         let handoff = &rel.snapshot;
-        let claimed = self.store.master(fs).and_then(|old| {
+        let claimed = self.core.store.master(fs).and_then(|old| {
             Ok(old.as_deref() == Some(server.id.as_str())
-                && self.store.move_master(fs, Some(&server.id), &self.id)?)
+                && self
+                    .core
+                    .store
+                    .move_master(fs, Some(&server.id), &self.core.id)?)
         });
         if !matches!(claimed, Ok(true)) {
             // Not ours (lost the race, or etcd could not say): the copy stays a replica, and
             // the handoff snapshot must not linger after its newest commit.
-            if let Err(e) = self.storage.destroy_snapshot(ds, handoff) {
+            if let Err(e) = self.core.storage.destroy_snapshot(ds, handoff) {
                 tracing::warn!(%fs, error = %e, "cannot drop a handoff snapshot; replication drops it");
             }
             claimed?;
@@ -226,9 +260,9 @@ impl Node {
         }
         // An earlier handoff of ours away from this node whose end we never heard of is over
         // too: the branch is here again.
-        self.moving.map().remove(fs);
+        self.core.moving.map().remove(fs);
         // The live filesystem now holds the same data; the snapshot was only the vehicle.
-        if let Err(e) = self.storage.destroy_snapshot(ds, handoff) {
+        if let Err(e) = self.core.storage.destroy_snapshot(ds, handoff) {
             tracing::warn!(%fs, error = %e, "could not drop the handoff snapshot");
         }
         tracing::info!(%fs, from = %server.id, bytes, "took over branch");
@@ -239,17 +273,17 @@ impl Node {
     pub fn release(&self, req: &ReleaseRequest) -> Result<Release> {
         check_fs(&req.fs)?;
         let fs = &req.fs;
-        let lock = self.lock(&format!("fs:{fs}"));
+        let lock = self.core.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.settle_move(fs)?;
-        if self.store.master(fs)?.as_deref() != Some(self.id.as_str()) {
+        if self.core.store.master(fs)?.as_deref() != Some(self.core.id.as_str()) {
             return Err(DaemonError::Conflict(format!(
                 "node {} is no longer the master of this branch; try again",
-                self.id
+                self.core.id
             )));
         }
         let earlier = {
-            let mut moving = self.moving.map();
+            let mut moving = self.core.moving.map();
             match moving.get(fs) {
                 // The node it was moving to asks again: it gave up the first attempt (it
                 // restarted, or its client did), and the master record still names us.
@@ -269,55 +303,58 @@ impl Node {
         let ds = Ds::Branch(fs);
         let (ns, name, branch) = (&req.namespace, &req.dot, &req.branch);
         let held: Vec<String> = self
+            .inventory
             .containers_where(|r| &r.namespace == ns && &r.dot == name && &r.branch == branch)
             .into_values()
             .flat_map(|m| m.into_values().flatten())
             .collect();
         if !held.is_empty() {
-            return Err(Node::in_use_error(
+            return Err(Core::in_use_error(
                 &format!("branch '{branch}' of dot '{name}'"),
                 &held,
                 &format!(
                     "it is mounted on node {}, and a branch can be mounted on one node at a time; stop them there first",
-                    self.id
+                    self.core.id
                 ),
             ));
         }
-        let mp = self.mountpoint(fs);
+        let mp = self.core.mountpoint(fs);
         let users = procs::users_of(&[mp.as_path()]);
         if !users.is_empty() {
             return Err(DaemonError::InUse(format!(
                 "branch '{branch}' of dot '{name}' is in use on node {} by {}; stop them there first",
-                self.id,
+                self.core.id,
                 users.join(", ")
             )));
         }
-        self.unmount_branch(fs, |mp| {
+        self.core.unmount_branch(fs, |mp| {
             format!(
                 "branch '{branch}' is busy on node {}; close programs using {} there",
-                self.id,
+                self.core.id,
                 mp.display()
             )
         })?;
-        self.storage
+        self.core
+            .storage
             .set_property(ds, "readonly", "on")
             .map_err(zfs_err)?;
         let snapshot = format!("{HANDOFF_PREFIX}{}", &new_id()[..16]);
-        if let Err(e) = self.storage.snapshot(ds, &snapshot, &[]) {
-            if let Err(u) = self.storage.set_property(ds, "readonly", "off") {
+        if let Err(e) = self.core.storage.snapshot(ds, &snapshot, &[]) {
+            if let Err(u) = self.core.storage.set_property(ds, "readonly", "off") {
                 tracing::error!(%fs, error = %u, "cannot make a branch writable again after a failed release; its next mount here does");
             }
             return Err(zfs_err(e));
         }
-        let base = match self.store.commits(fs)?.last() {
+        let base = match self.core.store.commits(fs)?.last() {
             Some(c) => Some(format!("{fs}@{}", c.id)),
             None => self
+                .core
                 .storage
                 .origin(ds)
                 .map_err(zfs_err)?
                 .map(|(ofs, commit)| format!("{ofs}@{commit}")),
         };
-        self.moving.map().insert(
+        self.core.moving.map().insert(
             fs.clone(),
             Moving {
                 to: req.to.clone(),
@@ -332,13 +369,13 @@ impl Node {
     /// The old master's side, once the new node is done (or gave up).
     pub fn released(&self, req: &Released) -> Result<()> {
         check_fs(&req.fs)?;
-        let lock = self.lock(&format!("fs:{}", req.fs));
+        let lock = self.core.lock(&format!("fs:{}", req.fs));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = self.moving.map().remove(&req.fs);
+        let entry = self.core.moving.map().remove(&req.fs);
         let Some(m) = entry else {
             return Ok(());
         };
-        let moved = self.store.master(&req.fs)?.as_deref() != Some(self.id.as_str());
+        let moved = self.core.store.master(&req.fs)?.as_deref() != Some(self.core.id.as_str());
         if moved != req.moved {
             tracing::warn!(fs = %req.fs, moved, "the master record decides the handoff");
         }
@@ -348,9 +385,9 @@ impl Node {
     /// Settles every handoff whose end this node was not told of (the new master's "released"
     /// call was lost), so no branch stays "moving" for good. Called from the sweep.
     pub(super) fn settle_moves(&self) {
-        let fss: Vec<FsId> = self.moving.map().keys().cloned().collect();
+        let fss: Vec<FsId> = self.core.moving.map().keys().cloned().collect();
         for fs in fss {
-            let lock = self.lock(&format!("fs:{fs}"));
+            let lock = self.core.lock(&format!("fs:{fs}"));
             let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = self.settle_move(&fs) {
                 tracing::warn!(%fs, error = %e, "cannot settle a handoff");
@@ -362,13 +399,13 @@ impl Node {
     /// registry: at once when the master record names another node, or when the node it was
     /// moving to is down (its lease is gone); after [`STALE`] in any case.
     fn settle_move(&self, fs: &FsId) -> Result<()> {
-        let Some(to) = self.moving.map().get(fs).map(|m| m.to.clone()) else {
+        let Some(to) = self.core.moving.map().get(fs).map(|m| m.to.clone()) else {
             return Ok(());
         };
-        let moved = self.store.master(fs)?.as_deref() != Some(self.id.as_str());
-        let gone = !moved && self.store.server(&to)?.is_none();
+        let moved = self.core.store.master(fs)?.as_deref() != Some(self.core.id.as_str());
+        let gone = !moved && self.core.store.server(&to)?.is_none();
         let done = {
-            let mut moving = self.moving.map();
+            let mut moving = self.core.moving.map();
             match moving.get(fs) {
                 Some(m) if moved || gone || m.since.elapsed() > STALE => moving.remove(fs),
                 _ => None,
@@ -388,13 +425,14 @@ impl Node {
             // Our copy is a read-only replica now. With commits, the replicator rolls it back to
             // the newest one on its next pass (a rollback here would only compete with the new
             // master's mount); without, it holds nothing worth keeping.
-            if self.store.commits(fs)?.is_empty() {
-                self.storage.destroy(ds).map_err(zfs_err)?;
+            if self.core.store.commits(fs)?.is_empty() {
+                self.core.storage.destroy(ds).map_err(zfs_err)?;
             }
             tracing::info!(%fs, "handed off");
         } else {
-            gone_is_done(self.storage.destroy_snapshot(ds, snapshot)).map_err(zfs_err)?;
-            self.storage
+            gone_is_done(self.core.storage.destroy_snapshot(ds, snapshot)).map_err(zfs_err)?;
+            self.core
+                .storage
                 .set_property(ds, "readonly", "off")
                 .map_err(zfs_err)?;
             tracing::info!(%fs, "handoff abandoned; still the master");

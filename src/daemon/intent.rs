@@ -4,7 +4,7 @@
 //! ZFS and etcd cannot change in one transaction, so every verb that touches both (commit,
 //! branch, delete, reset, re-clone) records an [`Intent`] first. If the daemon dies between two
 //! steps, or an undo step fails, the file stays behind; start-up and every full sweep settle it
-//! (see `Node::settle`): forward where a step that cannot be undone has happened, back
+//! (see `Core::settle`): forward where a step that cannot be undone has happened, back
 //! otherwise, so that afterwards the registry lists exactly what ZFS holds.
 
 use std::collections::HashSet;
@@ -77,7 +77,7 @@ impl Journal {
     /// Records `intent` durably (written beside, synced, renamed) before the caller acts.
     pub fn begin(&self, intent: &Intent) -> std::io::Result<Recorded> {
         std::fs::create_dir_all(&self.dir)?;
-        let id = super::node::new_id();
+        let id = super::core::new_id();
         let path = self.dir.join(format!("{id}.json"));
         let tmp = self.dir.join(format!(".{id}.tmp"));
         let mut f = std::fs::File::create(&tmp)?;

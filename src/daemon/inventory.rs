@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::DaemonError;
+use super::core::{Core, DockerLink, Loaded, zfs_err};
 use super::mounts::MountRecord;
-use super::node::{DockerLink, Loaded, Node, zfs_err};
 use super::principal::Principal;
 use super::procs;
 use crate::api::{self, BranchInfo, DotInfo, Origin};
@@ -41,6 +41,7 @@ struct StatsCache {
 
 /// What listings keep between requests; only this module reads or changes it.
 pub struct Inventory {
+    core: Arc<Core>,
     /// Where Docker is, to name the containers holding mounts.
     docker: Option<DockerLink>,
     stats: Arc<Mutex<StatsCache>>,
@@ -49,8 +50,9 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    pub(super) fn new(docker: Option<DockerLink>) -> Inventory {
+    pub(super) fn new(core: Arc<Core>, docker: Option<DockerLink>) -> Inventory {
         Inventory {
+            core,
             docker,
             stats: Arc::default(),
             last_list: Mutex::default(),
@@ -58,7 +60,7 @@ impl Inventory {
     }
 }
 
-/// What [`Node::branch_info`] needs besides the branch itself, gathered once per request.
+/// What [`Inventory::branch_info`] needs besides the branch itself, gathered once per request.
 #[derive(Clone, Copy)]
 pub(super) struct Facts<'a> {
     pub(super) stats: &'a Stats,
@@ -69,18 +71,14 @@ pub(super) struct Facts<'a> {
     pub(super) with_subdots: bool,
 }
 
-impl Node {
+impl Inventory {
     /// Sizes of every branch: fresh on first use, then at most [`STATS_FRESH`] stale plus one
     /// background refresh.
     fn cached_stats(&self) -> Result<Arc<Stats>> {
-        let mut c = self
-            .inventory
-            .stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut c = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         match c.at {
             None => {
-                let data = Arc::new(self.storage.sizes(None).map_err(zfs_err)?);
+                let data = Arc::new(self.core.storage.sizes(None).map_err(zfs_err)?);
                 c.data = data.clone();
                 c.at = Some(Instant::now());
                 Ok(data)
@@ -88,7 +86,7 @@ impl Node {
             Some(at) => {
                 if at.elapsed() > STATS_FRESH && !c.refreshing {
                     c.refreshing = true;
-                    let (storage, cache) = (self.storage.clone(), self.inventory.stats.clone());
+                    let (storage, cache) = (self.core.storage.clone(), self.stats.clone());
                     std::thread::spawn(move || {
                         let fresh = storage.sizes(None);
                         let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -121,13 +119,12 @@ impl Node {
         &self,
         filter: impl Fn(&MountRecord) -> bool,
     ) -> BTreeMap<DotKey, Held> {
-        let held = self.mounts.find(filter);
+        let held = self.core.mounts.find(filter);
         let mut out: BTreeMap<DotKey, Held> = BTreeMap::new();
         if held.is_empty() {
             return out;
         }
         let names = self
-            .inventory
             .docker
             .as_ref()
             .map(|d| docker_api::containers_by_volume(&d.api_socket, &d.driver))
@@ -159,15 +156,15 @@ impl Node {
     ) -> Result<Vec<String>> {
         let mut by_node: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
         for b in branches {
-            if let Some(m) = self.store.master(&b.fs_id)?
-                && m != self.id
+            if let Some(m) = self.core.store.master(&b.fs_id)?
+                && m != self.core.id
             {
                 by_node.entry(m).or_default().push(b.name.clone());
             }
         }
         let mut out = Vec::new();
         for (node, names) in by_node {
-            let Some(server) = self.store.server(&node)? else {
+            let Some(server) = self.core.store.server(&node)? else {
                 continue;
             };
             let req = api::HeldRequest {
@@ -176,7 +173,8 @@ impl Node {
                 branches: names,
             };
             let held: Vec<String> =
-                self.peers
+                self.core
+                    .peers
                     .post(&server, &Route::Internal(Internal::Held).path(), &req)?;
             out.extend(held.into_iter().map(|c| format!("{c} (on node {node})")));
         }
@@ -206,7 +204,7 @@ impl Node {
             containers,
             with_subdots,
         } = *f;
-        let mp = self.mountpoint(&b.fs_id);
+        let mp = self.core.mountpoint(&b.fs_id);
         let (size, dirty) = stats.get(&b.fs_id).copied().unwrap_or_default();
         let is_mounted = mounted(&mp);
         let subdots = if with_subdots && is_mounted {
@@ -253,19 +251,12 @@ impl Node {
     pub fn list(&self, user: &Principal) -> Result<(Vec<DotInfo>, Option<u64>)> {
         let (all, age) = match self.list_all() {
             Ok(all) => {
-                *self
-                    .inventory
-                    .last_list
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), all.clone()));
+                *self.last_list.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), all.clone()));
                 (all, None)
             }
             Err(e @ DaemonError::Registry(RegistryError::Unavailable { .. })) => {
-                let last = self
-                    .inventory
-                    .last_list
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let last = self.last_list.lock().unwrap_or_else(|p| p.into_inner());
                 match last.as_ref() {
                     Some((at, all)) => (all.clone(), Some(at.elapsed().as_secs())),
                     None => return Err(e),
@@ -284,9 +275,14 @@ impl Node {
     fn masters_and_down(
         &self,
     ) -> Result<(BTreeMap<FsId, NodeId>, std::collections::BTreeSet<NodeId>)> {
-        let masters = self.store.all_masters()?;
-        let alive: std::collections::BTreeSet<NodeId> =
-            self.store.servers()?.into_iter().map(|s| s.id).collect();
+        let masters = self.core.store.all_masters()?;
+        let alive: std::collections::BTreeSet<NodeId> = self
+            .core
+            .store
+            .servers()?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         let down = masters
             .values()
             .filter(|m| !alive.contains(*m))
@@ -296,9 +292,9 @@ impl Node {
     }
 
     fn list_all(&self) -> Result<Vec<DotInfo>> {
-        let dots = self.store.dots(None)?;
-        let all_branches = self.store.all_branches()?;
-        let counts = self.store.commit_counts()?;
+        let dots = self.core.store.dots(None)?;
+        let all_branches = self.core.store.all_branches()?;
+        let counts = self.core.store.commit_counts()?;
         let (masters, down) = self.masters_and_down()?;
         let stats = self.cached_stats()?;
         let mut held = self.containers_where(|_| true);
@@ -340,14 +336,14 @@ impl Node {
 
     pub fn show(&self, user: &Principal, ns: &str, name: &str) -> Result<DotInfo> {
         user.may_use(ns)?;
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let (masters, down) = self.masters_and_down()?;
         let ids: Vec<FsId> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
-        let stats = self.storage.sizes(Some(&ids)).map_err(zfs_err)?;
+        let stats = self.core.storage.sizes(Some(&ids)).map_err(zfs_err)?;
         let containers = self.containers(ns, name);
         let mut infos = Vec::new();
         for b in &l.branches {
-            let n = self.store.commits(&b.fs_id)?.len();
+            let n = self.core.store.commits(&b.fs_id)?.len();
             let f = Facts {
                 stats: &stats,
                 masters: &masters,
@@ -371,7 +367,7 @@ impl Node {
         let mps: Vec<PathBuf> = l
             .branches
             .iter()
-            .map(|b| self.mountpoint(&b.fs_id))
+            .map(|b| self.core.mountpoint(&b.fs_id))
             .collect();
         let refs: Vec<&Path> = mps.iter().map(PathBuf::as_path).collect();
         procs::users_of(&refs)

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::node::{Node, PROBE_PREFIX, new_id, zfs_err};
+use super::core::{Core, PROBE_PREFIX, new_id, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::api;
 use crate::names::{self, Kind};
@@ -40,7 +40,7 @@ impl Daemon {
     /// Whether `token` is a live join token of this cluster.
     pub fn check_join_token(&self, token: &str) -> Result<()> {
         let (id, secret) = parse_token(token).ok_or(DaemonError::Unauthorized)?;
-        match self.node.store().join_token(id)? {
+        match self.node.core.store().join_token(id)? {
             Some(t)
                 if t.expires > unix_now()
                     && super::same(&t.secret_sha256, &super::hash_key(secret)) =>
@@ -67,7 +67,7 @@ impl Daemon {
             created,
             expires: created + req.ttl_secs,
         };
-        self.node.store().put_join_token(&rec)?;
+        self.node.core.store().put_join_token(&rec)?;
         tracing::info!(token = %id, ttl = req.ttl_secs, "made a join token");
         Ok(api::JoinToken {
             id: id.clone(),
@@ -79,7 +79,7 @@ impl Daemon {
 
     /// Live join tokens (expired ones are removed on the way).
     pub fn tokens(&self) -> Result<Vec<api::JoinToken>> {
-        let store = self.node.store();
+        let store = self.node.core.store();
         let now = unix_now();
         let mut out = Vec::new();
         for t in store.join_tokens()? {
@@ -98,7 +98,7 @@ impl Daemon {
     }
 
     pub fn revoke_token(&self, id: &str) -> Result<()> {
-        let store = self.node.store();
+        let store = self.node.core.store();
         let valid = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
         if !valid || store.join_token(id)?.is_none() {
             return Err(DaemonError::NotFound(format!(
@@ -124,7 +124,7 @@ impl Daemon {
             name: req.name.clone(),
             api_key_sha256: super::hash_key(&key),
         };
-        if !self.node.store().create_user(&rec)? {
+        if !self.node.core.store().create_user(&rec)? {
             return Err(DaemonError::Conflict(format!(
                 "user '{}' already exists",
                 req.name
@@ -232,7 +232,7 @@ impl Daemon {
     }
 
     pub fn nodes(&self) -> Result<Vec<api::NodeInfo>> {
-        let store = self.node.store();
+        let store = self.node.core.store();
         let mut masters: BTreeMap<String, usize> = BTreeMap::new();
         for node in store.all_masters()?.into_values() {
             *masters.entry(node.into()).or_default() += 1;
@@ -295,20 +295,20 @@ impl Daemon {
     /// changes, unless forced) and leaves etcd's membership if others remain.
     pub fn leave(&self, req: &api::LeaveRequest) -> Result<api::LeaveReply> {
         let node = &self.node;
-        let store = node.store();
+        let store = node.core.store();
         let mine: Vec<FsId> = store
             .all_masters()?
             .into_iter()
-            .filter(|(_, n)| *n == node.id)
+            .filter(|(_, n)| *n == node.core.id)
             .map(|(fs, _)| fs)
             .collect();
         let mut dirty = Vec::new();
         for fs in &mine {
-            if node.uncommitted(fs)? {
+            if node.core.uncommitted(fs)? {
                 dirty.push(fs.clone());
             }
         }
-        let names = node.branch_names(&dirty)?;
+        let names = node.core.branch_names(&dirty)?;
         if !dirty.is_empty() && !req.force {
             return Err(DaemonError::Conflict(format!(
                 "this node holds the only copy of uncommitted changes in {}; commit them (`dm commit`, commits reach every node) or pass --force to discard them",
@@ -322,29 +322,29 @@ impl Daemon {
         let mut dropped = Vec::new();
         let steps = (|| -> Result<()> {
             for fs in &mine {
-                let was_mounted = node.fence(fs)?;
+                let was_mounted = node.core.fence(fs)?;
                 fenced.push((fs.clone(), was_mounted));
             }
             for fs in &mine {
-                if store.drop_master(fs, &node.id)? {
+                if store.drop_master(fs, &node.core.id)? {
                     dropped.push(fs.clone());
                 }
             }
             Ok(())
         })();
         // Names now: once out of etcd's membership, this node's etcd stops answering.
-        let released = steps.and_then(|()| node.branch_names(&mine));
+        let released = steps.and_then(|()| node.core.branch_names(&mine));
         let left = released.and_then(|r| self.leave_etcd().map(|()| r));
         let released = match left {
             Ok(r) => r,
             Err(e) => {
                 for fs in &dropped {
-                    if let Err(u) = store.move_master(fs, None, &node.id) {
+                    if let Err(u) = store.move_master(fs, None, &node.core.id) {
                         tracing::error!(%fs, error = %u, "cannot take a branch back after a failed leave; it is fenced here and free for another node");
                     }
                 }
                 for (fs, was_mounted) in &fenced {
-                    if let Err(u) = node.unfence(fs, *was_mounted) {
+                    if let Err(u) = node.core.unfence(fs, *was_mounted) {
                         tracing::error!(%fs, error = %u, "cannot make a branch writable again after a failed leave");
                     }
                 }
@@ -366,7 +366,7 @@ impl Daemon {
         if self.cfg.etcd_endpoints.is_empty() {
             let members = self.kv.members()?;
             if members.len() > 1
-                && let Some(me) = members.iter().find(|m| m.name == node.id)
+                && let Some(me) = members.iter().find(|m| m.name == node.core.id)
             {
                 // Through another member: a member that removes itself cuts its own connection
                 // before the answer arrives.
@@ -425,7 +425,7 @@ fn check_peer_url(url: &str) -> Result<()> {
     names::check_host(host).map_err(|_| bad())
 }
 
-impl Node {
+impl Core {
     /// Makes this node's copy of `fs` unwritable: unmounted (refused while in use) and
     /// read-only, so it cannot change once another node may take the branch.
     /// Returns whether it was mounted.
@@ -442,7 +442,7 @@ impl Node {
         Ok(was_mounted)
     }
 
-    /// Undoes [`Node::fence`], mounting the branch again if it was.
+    /// Undoes [`Core::fence`], mounting the branch again if it was.
     pub(super) fn unfence(&self, fs: &FsId, mount: bool) -> Result<()> {
         let ds = Ds::Branch(fs);
         self.storage

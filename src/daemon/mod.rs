@@ -3,6 +3,7 @@
 
 mod beneath;
 pub mod config;
+mod core;
 mod dots;
 mod etcd;
 mod handoff;
@@ -22,6 +23,7 @@ mod recovery;
 mod replicate;
 mod reset;
 mod seal;
+mod sender;
 #[cfg(test)]
 mod sim_tests;
 mod subdots;
@@ -38,8 +40,8 @@ use crate::cluster::etcd::{EtcdKv, EtcdTls};
 use crate::cluster::{RegistryError, ServerRecord, Store};
 use crate::zfs::{self, Pool, ZfsError};
 use config::NodeConfig;
+pub use core::new_id;
 use node::Node;
-pub use node::new_id;
 
 /// Errors of the daemon layer; each maps to one HTTP status and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -82,9 +84,17 @@ pub enum DaemonError {
         "the request carries no stream: send it in the body, or ask to switch protocols (`Upgrade: dm-zfs-stream/1`) through something that passes upgrades on"
     )]
     NoStream,
-    /// The other cluster of a transfer refused or failed; its own message.
+    /// The other cluster of a transfer failed, or could not be reached; its own message.
     #[error("{0}")]
     Far(String),
+    /// The other cluster of a transfer refused a request: its status and code, and its message
+    /// with what was being done.
+    #[error("{message}")]
+    FarSaid {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("{0}")]
     Internal(String),
     /// An operation failed, and so did putting things back as they were: the intent is kept
@@ -116,12 +126,13 @@ impl DaemonError {
             DaemonError::Registry(RegistryError::Unavailable { .. }) => 503,
             DaemonError::Unavailable(_) => 503,
             DaemonError::Far(_) => 502,
+            DaemonError::FarSaid { status, .. } => *status,
             DaemonError::Zfs(ZfsError::DaemonDown(_)) => 503,
             DaemonError::Zfs(_) | DaemonError::Registry(_) | DaemonError::Internal(_) => 500,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             DaemonError::Unsettled { error, .. } => error.code(),
             DaemonError::BadRequest(_) => "bad_request",
@@ -140,6 +151,7 @@ impl DaemonError {
             DaemonError::Unavailable(_) => "unavailable",
             DaemonError::MasterElsewhere(_) => "master_elsewhere",
             DaemonError::Far(_) => "far_cluster",
+            DaemonError::FarSaid { code, .. } => code,
             DaemonError::Internal(_) => "internal",
         }
     }
@@ -168,7 +180,7 @@ pub struct Daemon {
     pub node: Node,
     admin_key_sha256: String,
     pub cfg: NodeConfig,
-    /// The etcd client, for cluster membership (the registry goes through `node.store()`).
+    /// The etcd client, for cluster membership (the registry goes through `node.core.store()`).
     pub kv: EtcdKv,
     /// What this node presents to etcd (none with external etcd endpoints).
     pub etcd_tls: Option<EtcdTls>,
@@ -201,7 +213,7 @@ impl Daemon {
                 Err(DaemonError::Unauthorized)
             };
         }
-        match self.node.store().user(user)? {
+        match self.node.core.store().user(user)? {
             Some(u) if same(&u.api_key_sha256, &hash) => Ok(Principal::user(user)),
             _ => Err(DaemonError::Unauthorized),
         }
@@ -353,16 +365,16 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         api_socket: cfg.docker_api_socket.clone(),
     });
     let storage = Arc::new(crate::storage::ZfsStorage::new(pool, &cfg.mount_dir));
-    let mut node = Node::new(
+    let mut core = core::Core::new(
         cfg.node_id.as_str().into(),
         storage,
         store,
         mounts,
-        docker,
         peer::Peers::new(&cfg.cluster_secret),
         intent::Journal::new(&state_dir.join("intents")),
     );
-    node.stream_idle = std::time::Duration::from_secs(cfg.stream_idle_secs);
+    core.stream_idle = std::time::Duration::from_secs(cfg.stream_idle_secs);
+    let node = Node::new(core, docker);
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);
     let listener = std::net::TcpListener::bind(&addr)

@@ -227,19 +227,22 @@ impl Peers {
 
     /// Has node `s` run a transfer for the user (`POST /v1/transfers`); returns its answer, one
     /// JSON line per event, to read as it comes.
-    pub fn forward_transfer(
+    pub fn forward_job(
         &self,
         s: &ServerRecord,
+        path: &str,
         authorization: &str,
-        t: &api::TransferRequest,
+        json: &[u8],
     ) -> Result<impl Read + use<>, DaemonError> {
+        let path = path.strip_prefix("/v1").unwrap_or(path);
         let resp = self
             .agent(s)
-            .post(format!("{}/transfers", base(s)))
+            .post(format!("{}{path}", base(s)))
             .header("Authorization", authorization)
             .header("Connection", "close")
             .header(FORWARDED, "1")
-            .send_json(t)
+            .header("Content-Type", "application/json")
+            .send(json)
             .map_err(|e| unreachable(s, e))?;
         let status = resp.status().as_u16();
         let body = resp.into_body().into_with_config().limit(u64::MAX).reader();

@@ -1,27 +1,30 @@
-//! Recovery: rebuilding the registry from what the pool holds at start-up ([`Node::recover`]),
-//! and settling intents — how each multi-step operation is finished or undone after a crash or
-//! a failed step, so that ZFS and the registry agree (see `intent` for the journal).
+//! Recovery: rebuilding the registry from what the pool holds at start-up ([`Node::recover`];
+//! the node's, since it also ends handoffs), and settling intents — how each multi-step
+//! operation is finished or undone after a crash or a failed step, so that ZFS and the registry
+//! agree (see `intent` for the journal). Settling is the core's: every service runs its
+//! multi-step operations under an intent ([`Core::under`]).
 //!
 //! The rule for each: a step that destroyed data cannot be undone, so once one has happened the
 //! operation is rolled forward; before that it is rolled back. Every settle is idempotent: it
 //! may run again after another crash.
 
+use super::node::Node;
 use std::time::{Duration, Instant};
 
 use super::DaemonError;
-use super::intent::Intent;
-use super::node::{
-    HANDOFF_PREFIX, Node, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns,
+use super::core::{
+    Core, HANDOFF_PREFIX, P_BASELINE, P_BRANCH, P_DOT, P_DOTID, PROBE_PREFIX, commit_columns,
     decode_commit, zfs_err,
 };
+use super::intent::Intent;
 use super::procs;
-use crate::cluster::{BranchRecord, CommitId, DotRecord, FsId, OriginRecord, Store};
+use crate::cluster::{BranchRecord, CommitId, DotId, DotRecord, FsId, OriginRecord, Store};
 use crate::names;
 use crate::storage::{Ds, Role, gone_is_done};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
-impl Node {
+impl Core {
     /// Runs `op` under `intent`: recorded before, forgotten after success. On failure the intent
     /// is settled at once; if that fails too, it stays for the sweep and both are reported.
     pub(super) fn under<T>(&self, intent: Intent, op: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -150,7 +153,12 @@ impl Node {
 
     /// A re-clone moves the old filesystem aside, makes the new one (complete once it has a
     /// baseline), destroys the old one, then updates the registry.
-    fn settle_reclone(&self, dot_id: &str, new: &BranchRecord, removed: &[CommitId]) -> Result<()> {
+    fn settle_reclone(
+        &self,
+        dot_id: &DotId,
+        new: &BranchRecord,
+        removed: &[CommitId],
+    ) -> Result<()> {
         let st = &self.storage;
         let (fs, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
         let origin = new
@@ -211,7 +219,7 @@ impl Node {
 
     fn reclone_registered(
         &self,
-        dot_id: &str,
+        dot_id: &DotId,
         new: &BranchRecord,
         removed: &[CommitId],
     ) -> Result<()> {
@@ -276,7 +284,7 @@ impl Node {
         // or this would read ZFS half-way through one.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let left = procs::zfs_commands_on(self.storage.pool_name());
+            let left = procs::zfs_commands_on(self.core.storage.pool_name());
             if left.is_empty() {
                 break;
             }
@@ -287,24 +295,25 @@ impl Node {
             tracing::info!(pids = ?left, "waiting for zfs commands from before the restart");
             std::thread::sleep(Duration::from_millis(100));
         }
-        self.storage.prepare().map_err(zfs_err)?;
+        self.core.storage.prepare().map_err(zfs_err)?;
         // Operations a crash interrupted, before anything is adopted from what they left.
-        self.settle_pending();
+        self.core.settle_pending();
         let cols = commit_columns();
         let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
         let (listed, snaps) = self
+            .core
             .storage
             .list(&[P_DOT, P_DOTID, P_BRANCH, "readonly"], &col_refs)
             .map_err(zfs_err)?;
-        let deleted = self.deleted()?;
-        let known = self.store.all_commits()?;
+        let deleted = self.core.deleted()?;
+        let known = self.core.store.all_commits()?;
         let mut adopted = 0;
         for item in &listed {
             let fs_id = match &item.role {
                 Role::Branch(fs_id) => fs_id,
                 Role::Staging(fs_id) => {
                     // A transfer from another cluster that was never confirmed.
-                    if let Err(e) = self.storage.destroy(Ds::Staging(fs_id)) {
+                    if let Err(e) = self.core.storage.destroy(Ds::Staging(fs_id)) {
                         tracing::warn!(%fs_id, error = %e, "cannot destroy an unconfirmed transfer yet; retried at the next start");
                     }
                     continue;
@@ -316,7 +325,7 @@ impl Node {
             };
             if deleted.contains(fs_id.as_str()) {
                 // Deleted while this node was away.
-                if let Err(e) = self.storage.destroy(Ds::Branch(fs_id)) {
+                if let Err(e) = self.core.storage.destroy(Ds::Branch(fs_id)) {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
                 }
                 continue;
@@ -331,13 +340,14 @@ impl Node {
             let Some((ns, name)) = dot.split_once('/') else {
                 continue;
             };
+            let dot_id = DotId::from(dot_id.as_str());
             let rec = DotRecord {
-                id: dot_id.as_str().into(),
+                id: dot_id.clone(),
                 namespace: ns.to_string(),
                 name: name.to_string(),
                 created: 0,
             };
-            if branch == names::MASTER && self.store.adopt_dot(&rec)? {
+            if branch == names::MASTER && self.core.store.adopt_dot(&rec)? {
                 adopted += 1;
             }
             let origin = item.origin.as_ref().map(|(fs, commit)| OriginRecord {
@@ -351,8 +361,8 @@ impl Node {
             };
             // A read-only copy is a replica: it never claims to be the master.
             let replica = item.props.get("readonly").map(String::as_str) == Some("on");
-            let master = (!replica).then_some(self.id.as_str());
-            if self.store.adopt_branch(dot_id, &b, master)? {
+            let master = (!replica).then_some(&self.core.id);
+            if self.core.store.adopt_branch(&dot_id, &b, master)? {
                 adopted += 1;
             }
         }
@@ -362,15 +372,20 @@ impl Node {
             };
             if s.name.starts_with(HANDOFF_PREFIX) {
                 // A handoff was interrupted by a restart: the master record says how it ended.
-                let moved = self.store.master(fs_id)?.as_deref() != Some(self.id.as_str());
-                if let Err(e) = self.finish_move(fs_id, &s.name, moved) {
+                let moved =
+                    self.core.store.master(fs_id)?.as_deref() != Some(self.core.id.as_str());
+                if let Err(e) = self.handoff.finish_move(fs_id, &s.name, moved) {
                     tracing::warn!(%fs_id, error = %e, "cannot settle an interrupted handoff");
                 }
                 continue;
             }
             if s.name.starts_with(PROBE_PREFIX) {
                 // A probe (see `changed_since`) a crash left behind.
-                if let Err(e) = self.storage.destroy_snapshot(Ds::Branch(fs_id), &s.name) {
+                if let Err(e) = self
+                    .core
+                    .storage
+                    .destroy_snapshot(Ds::Branch(fs_id), &s.name)
+                {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a leftover probe snapshot");
                 }
                 continue;
@@ -385,16 +400,16 @@ impl Node {
                 continue;
             }
             if let Some(c) = decode_commit(&s.props)
-                && self.store.adopt_commit(fs_id, &c)?
+                && self.core.store.adopt_commit(fs_id, &c)?
             {
                 adopted += 1;
             }
         }
         // Containers may still hold mounts from before a restart; keep their branches mounted.
-        for (_, r) in self.mounts.find(|_| true) {
-            let fs = branch_fs_id(&self.store, &r.namespace, &r.dot, &r.branch)?;
+        for (_, r) in self.core.mounts.find(|_| true) {
+            let fs = branch_fs_id(&self.core.store, &r.namespace, &r.dot, &r.branch)?;
             if let Some(fs_id) = fs
-                && let Err(e) = self.storage.mount(Ds::Branch(&fs_id))
+                && let Err(e) = self.core.storage.mount(Ds::Branch(&fs_id))
             {
                 tracing::error!(volume = %r.volume, error = %e, "cannot remount for a container");
             }

@@ -7,19 +7,20 @@
 //! tombstones, and sweeps everything every [`SWEEP`] to catch what a watch missed. Replicas are
 //! `readonly=on` and never mounted; deleted branches (tombstones) are destroyed.
 
+use super::sender::Outgoing;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use super::node::{Node, P_BRANCH, P_DOT, P_DOTID, encode_commit, zfs_err};
+use super::core::{Core, P_BRANCH, P_DOT, P_DOTID, encode_commit, zfs_err};
 use super::{Daemon, DaemonError};
 use crate::cluster::etcd::EtcdKv;
-use crate::cluster::{self, BranchRecord, CommitRecord, DotRecord, FsId, ServerRecord};
+use crate::cluster::{self, BranchRecord, CommitId, CommitRecord, DotRecord, FsId, ServerRecord};
 use crate::names::{self, Kind};
 use crate::plan::Base;
 use crate::routes::{Internal, Route};
-use crate::storage::{Ds, Role, Rollback, Sending};
+use crate::storage::{Ds, Role, Rollback};
 use crate::zfs::ZfsError;
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -40,7 +41,7 @@ pub(super) struct Catalog {
 impl Catalog {
     /// The registry's view, plus local ZFS state when `with_local` (full sweeps only: event
     /// passes touch the named filesystems alone, and listing every snapshot costs time).
-    pub(super) fn load(node: &Node, with_local: bool) -> Result<Catalog> {
+    pub(super) fn load(node: &Core, with_local: bool) -> Result<Catalog> {
         let dots: HashMap<String, DotRecord> = node
             .store
             .dots(None)?
@@ -86,7 +87,7 @@ impl Catalog {
 
     /// Just what syncing the branches of one dot needs (no ZFS listing): cheap enough for
     /// every handoff and branch creation.
-    pub(super) fn for_dot(node: &Node, dot: &DotRecord) -> Result<Catalog> {
+    pub(super) fn for_dot(node: &Core, dot: &DotRecord) -> Result<Catalog> {
         let branches = node
             .store
             .branches(&dot.id)?
@@ -135,7 +136,7 @@ pub fn start(daemon: Arc<Daemon>, kv: &EtcdKv) {
                 if sweep {
                     daemon.node.tidy();
                 }
-                daemon.node.replicate(sweep, &wanted);
+                daemon.node.replicator.replicate(sweep, &wanted);
             }
         })
         .expect("can spawn the replicator");
@@ -150,10 +151,19 @@ fn note(key: &str, sweep: &mut bool, wanted: &mut BTreeSet<String>) {
     }
 }
 
-impl Node {
+/// Keeps every commit of every branch on this node (see the module doc).
+pub struct Replicator {
+    core: Arc<Core>,
+}
+
+impl Replicator {
+    pub(super) fn new(core: Arc<Core>) -> Replicator {
+        Replicator { core }
+    }
+
     /// One replicator pass over `wanted` filesystems, or all of them.
     pub(super) fn replicate(&self, sweep: bool, wanted: &BTreeSet<String>) {
-        let cat = match Catalog::load(self, sweep) {
+        let cat = match Catalog::load(&self.core, sweep) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "replication paused");
@@ -187,12 +197,12 @@ impl Node {
     /// Brings this node's copy of `fs` up to the registry's newest commit (or destroys it if the
     /// branch was deleted). Does nothing where this node is the master.
     pub(super) fn sync_fs(&self, fs: &FsId, cat: &Catalog) -> Result<()> {
-        let lock = self.lock(&format!("fs:{fs}"));
+        let lock = self.core.lock(&format!("fs:{fs}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.sync_locked(fs, cat, None, false)
     }
 
-    /// [`Node::sync_fs`] with the filesystem's lock held; `source` overrides where to pull from.
+    /// [`Replicator::sync_fs`] with the filesystem's lock held; `source` overrides where to pull from.
     /// `taking_over`: this node is about to become the master, so sync even though it is not.
     pub(super) fn sync_locked(
         &self,
@@ -203,24 +213,24 @@ impl Node {
     ) -> Result<()> {
         // A branch still registered is not deleted, whatever else the registry holds.
         let registered = cat.branches.contains_key(fs);
-        if !registered && (cat.deleted.contains(fs) || self.is_deleted(fs)?) {
+        if !registered && (cat.deleted.contains(fs) || self.core.is_deleted(fs)?) {
             return self.destroy_replica(fs);
         }
-        let master = self.store.master(fs)?;
+        let master = self.core.store.master(fs)?;
         // No master means nobody may write it, and our copy may be the best there is: keep it.
-        let mine = master.is_none() || master.as_deref() == Some(self.id.as_str());
-        if !taking_over && (mine || self.is_moving(fs)) {
+        let mine = master.is_none() || master.as_deref() == Some(self.core.id.as_str());
+        if !taking_over && (mine || self.core.is_moving(fs)) {
             return Ok(());
         }
         let Some((dot, branch)) = cat.branches.get(fs) else {
             return Ok(());
         };
-        let commits = self.store.commits(fs)?;
+        let commits = self.core.store.commits(fs)?;
         let Some(last) = commits.last() else {
             return Ok(());
         };
         let ds = Ds::Branch(fs);
-        let local = match self.storage.snapshots(ds) {
+        let local = match self.core.storage.snapshots(ds) {
             Ok(v) => Some(v),
             Err(ZfsError::NotFound(_)) => None,
             Err(e) => return Err(zfs_err(e)),
@@ -237,7 +247,8 @@ impl Node {
                 self.destroy_replica(fs)?;
             } else if plan.extra > 0 {
                 // Commits that a reset removed, or a finished handoff's snapshot.
-                self.storage
+                self.core
+                    .storage
                     .rollback(ds, ids[plan.common - 1], Rollback::DestroyingLater)
                     .map_err(zfs_err)?;
             }
@@ -276,10 +287,10 @@ impl Node {
         self.note_replica(fs, &last.id)
     }
 
-    fn note_replica(&self, fs: &str, commit: &str) -> Result<()> {
-        let have = self.store.replicas(fs)?;
-        if have.get(self.id.as_str()).map(|c| c.as_str()) != Some(commit) {
-            self.store.set_replica(fs, &self.id, commit)?;
+    fn note_replica(&self, fs: &FsId, commit: &CommitId) -> Result<()> {
+        let have = self.core.store.replicas(fs)?;
+        if have.get(&self.core.id) != Some(commit) {
+            self.core.store.set_replica(fs, &self.core.id, commit)?;
         }
         Ok(())
     }
@@ -287,11 +298,16 @@ impl Node {
     /// Makes sure `fs@commit` exists here (pulling `fs` first if needed), e.g. to branch from it.
     pub(super) fn ensure_commit(&self, fs: &FsId, commit: &str, cat: &Catalog) -> Result<()> {
         let ds = Ds::Branch(fs);
-        if self.storage.has_snapshot(ds, commit).map_err(zfs_err)? {
+        if self
+            .core
+            .storage
+            .has_snapshot(ds, commit)
+            .map_err(zfs_err)?
+        {
             return Ok(());
         }
         self.sync_fs(fs, cat)?;
-        match self.storage.has_snapshot(ds, commit) {
+        match self.core.storage.has_snapshot(ds, commit) {
             Ok(true) => Ok(()),
             _ => Err(DaemonError::Unavailable(format!(
                 "commit {commit} has not reached this node yet and no live node could send it; try again shortly"
@@ -300,8 +316,9 @@ impl Node {
     }
 
     /// Who to pull `fs` from: its master if alive, else a live node that holds `commit`.
-    fn source_for(&self, fs: &str, master: Option<&str>, commit: &str) -> Result<ServerRecord> {
+    fn source_for(&self, fs: &FsId, master: Option<&str>, commit: &str) -> Result<ServerRecord> {
         let servers: HashMap<String, ServerRecord> = self
+            .core
             .store
             .servers()?
             .into_iter()
@@ -310,9 +327,9 @@ impl Node {
         if let Some(s) = master.and_then(|m| servers.get(m)) {
             return Ok(s.clone());
         }
-        for (node, have) in self.store.replicas(fs)? {
+        for (node, have) in self.core.store.replicas(fs)? {
             if have == commit
-                && node != self.id
+                && node != self.core.id
                 && let Some(s) = servers.get(node.as_str())
             {
                 return Ok(s.clone());
@@ -337,7 +354,7 @@ impl Node {
             path.push_str(&format!("&from={f}&all={}", u8::from(intermediates)));
         }
         let ds = Ds::Branch(fs);
-        let exists = match self.storage.snapshots(ds) {
+        let exists = match self.core.storage.snapshots(ds) {
             Ok(snaps) => {
                 // What a failed handoff or receive left after the base (a `dmh-` snapshot, say)
                 // would make the increment miss its base: this copy is a replica, so it goes.
@@ -349,7 +366,8 @@ impl Node {
                     && let Some(at) = snaps.iter().position(|s| s == base)
                     && at + 1 < snaps.len()
                 {
-                    self.storage
+                    self.core
+                        .storage
                         .rollback(ds, base, Rollback::DestroyingLater)
                         .map_err(zfs_err)?;
                 }
@@ -357,15 +375,18 @@ impl Node {
             }
             Err(_) => false,
         };
-        let mut stream = self.peers.stream(src, &path, self.stream_idle)?;
+        let mut stream = self.core.peers.stream(src, &path, self.core.stream_idle)?;
         let mut quiet = |_| Ok(());
         let input = match &mut stream {
-            super::peer::PeerStream::Raw(conn) => self.spliced_from(conn, &mut quiet),
+            super::peer::PeerStream::Raw(conn) => self.core.spliced_from(conn, &mut quiet),
             super::peer::PeerStream::Body(b) => crate::storage::Input::Read(b),
         };
         // Only ever into replicas (or a branch about to be handed over), so rolling back local
         // changes first (`-F`) loses nothing.
-        self.storage.receive(ds, exists, input).map_err(zfs_err)
+        self.core
+            .storage
+            .receive(ds, exists, input)
+            .map_err(zfs_err)
     }
 
     /// Properties of a freshly received replica: where it mounts once it is master, read-only
@@ -384,10 +405,11 @@ impl Node {
         dot: &DotRecord,
         branch: &str,
     ) -> Result<()> {
-        let mp = self.mountpoint(fs_id).display().to_string();
+        let mp = self.core.mountpoint(fs_id).display().to_string();
         let dot_prop = format!("{}/{}", dot.namespace, dot.name);
         // Before the mountpoint: with the default canmount=on, setting it would mount.
-        self.storage
+        self.core
+            .storage
             .set_property(ds, "canmount", "noauto")
             .map_err(zfs_err)?;
         let props = crate::storage::owned(&[
@@ -398,19 +420,23 @@ impl Node {
             (P_DOTID, dot.id.as_str()),
             (P_BRANCH, branch),
         ]);
-        self.storage.set_properties(ds, &props).map_err(zfs_err)
+        self.core
+            .storage
+            .set_properties(ds, &props)
+            .map_err(zfs_err)
     }
 
     /// Copies a commit's record onto its replicated snapshot, as the master has it.
     fn label_commit(&self, fs: &FsId, c: &CommitRecord) -> Result<()> {
-        self.storage
+        self.core
+            .storage
             .set_snapshot_properties(Ds::Branch(fs), &c.id, &encode_commit(c))
             .map_err(zfs_err)
     }
 
     /// Destroys this node's copy of a deleted (or superseded) branch, if it has one.
     fn destroy_replica(&self, fs: &FsId) -> Result<()> {
-        match self.storage.destroy(Ds::Branch(fs)) {
+        match self.core.storage.destroy(Ds::Branch(fs)) {
             Ok(()) => {
                 tracing::info!(%fs, "destroyed local copy");
                 Ok(())
@@ -427,20 +453,20 @@ impl Node {
         from: Option<&str>,
         to: &str,
         intermediates: bool,
-    ) -> Result<Box<dyn Sending>> {
+    ) -> Result<Outgoing> {
         let check = |s: &str| {
             names::validate(Kind::Branch, s.trim_start_matches(HANDOFF_PREFIX))
                 .map_err(|e| DaemonError::BadRequest(e.to_string()))
         };
         check(fs)?;
         check(to)?;
-        let present = |ds: Ds<'_>, snap: &str, what: &str| match self.storage.has_snapshot(ds, snap)
-        {
-            Ok(true) => Ok(()),
-            _ => Err(DaemonError::NotFound(format!(
-                "{what} does not exist on this node"
-            ))),
-        };
+        let present =
+            |ds: Ds<'_>, snap: &str, what: &str| match self.core.storage.has_snapshot(ds, snap) {
+                Ok(true) => Ok(()),
+                _ => Err(DaemonError::NotFound(format!(
+                    "{what} does not exist on this node"
+                ))),
+            };
         let ds = Ds::Branch(fs);
         present(ds, to, &format!("{fs}@{to}"))?;
         let base = match from {
@@ -457,9 +483,12 @@ impl Node {
             None => None,
         };
         let within = base.as_ref().is_some_and(|(ffs, _)| ffs == fs);
-        let base = base.as_ref().map(|(ffs, snap)| (Ds::Branch(ffs), *snap));
-        self.storage
-            .send(ds, to, base, intermediates && within)
-            .map_err(zfs_err)
+        Ok(Outgoing {
+            storage: self.core.storage.clone(),
+            to: (fs.clone(), to.to_string()),
+            from: base.map(|(ffs, snap)| (ffs, snap.to_string())),
+            intermediates: intermediates && within,
+            estimate: None,
+        })
     }
 }

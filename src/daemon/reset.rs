@@ -2,8 +2,9 @@
 //! before the branch was made (re-clone under the same filesystem id).
 
 use super::DaemonError;
+use super::core::{Core, zfs_err};
+use super::dots::Dots;
 use super::intent::Intent;
-use super::node::{Node, zfs_err};
 use super::principal::Principal;
 use crate::api;
 use crate::cluster::{BranchRecord, CommitId, CommitRecord, DotRecord, OriginRecord};
@@ -12,7 +13,7 @@ use crate::zfs::ZfsError;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
-impl Node {
+impl Dots {
     /// `git reset --hard`: the branch goes back to `commit`; later commits and uncommitted
     /// changes are gone. Refuses when a later commit has branches made from it.
     pub fn reset(
@@ -24,17 +25,21 @@ impl Node {
         req: &api::Reset,
     ) -> Result<api::ResetDone> {
         user.may_use(ns)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
         let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
-        self.check_not_moving(&b.fs_id, branch)?;
-        self.check_master(b)?;
-        let held = self.containers(ns, name).remove(branch).unwrap_or_default();
+        self.core.check_not_moving(&b.fs_id, branch)?;
+        self.core.check_master(b)?;
+        let held = self
+            .inventory
+            .containers(ns, name)
+            .remove(branch)
+            .unwrap_or_default();
         if !held.is_empty() && !req.force {
-            return Err(Self::in_use_error(
+            return Err(Core::in_use_error(
                 &format!("branch '{branch}'"),
                 &held,
                 "stop them first, or pass --force and restart them after the reset",
@@ -75,7 +80,8 @@ impl Node {
                 target: target.id.clone(),
                 removed: removed.clone(),
             };
-            self.under(intent, || self.roll_back(b, &target.id, &removed))?;
+            self.core
+                .under(intent, || self.roll_back(b, &target.id, &removed))?;
         } else {
             let new = BranchRecord {
                 name: b.name.clone(),
@@ -90,11 +96,11 @@ impl Node {
                 branch: new.clone(),
                 removed: removed.clone(),
             };
-            self.under(intent, || {
+            self.core.under(intent, || {
                 self.reclone(&l.dot, &new)
                     .map_err(|e| self.busy_branch(e, b))?;
-                self.store.put_branch(&l.dot.id, &new)?;
-                Ok(self.store.delete_commits(&b.fs_id, &removed)?)
+                self.core.store.put_branch(&l.dot.id, &new)?;
+                Ok(self.core.store.delete_commits(&b.fs_id, &removed)?)
             })?;
         }
         tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
@@ -111,7 +117,7 @@ impl Node {
             DaemonError::Zfs(ZfsError::Busy(_)) => DaemonError::InUse(format!(
                 "branch '{}' is busy; stop containers and close programs using {} and try again",
                 b.name,
-                self.mountpoint(&b.fs_id).display()
+                self.core.mountpoint(&b.fs_id).display()
             )),
             other => other,
         }
@@ -121,16 +127,21 @@ impl Node {
     /// so a full pool fails here with nothing changed), then the commits after `target`.
     fn roll_back(&self, b: &BranchRecord, target: &str, removed: &[CommitId]) -> Result<()> {
         let fs = Ds::Branch(&b.fs_id);
-        if !self.storage.has_snapshot(fs, target).map_err(zfs_err)? {
+        if !self
+            .core
+            .storage
+            .has_snapshot(fs, target)
+            .map_err(zfs_err)?
+        {
             return Err(zfs_err(ZfsError::NotFound(format!(
                 "commit {target} of branch '{}'",
                 b.name
             ))));
         }
         if !removed.is_empty()
-            && let Some(newest) = self.storage.snapshots(fs).map_err(zfs_err)?.pop()
+            && let Some(newest) = self.core.storage.snapshots(fs).map_err(zfs_err)?.pop()
         {
-            let newest_only = self.storage.rollback(fs, &newest, Rollback::Newest);
+            let newest_only = self.core.storage.rollback(fs, &newest, Rollback::Newest);
             newest_only.map_err(|e| match e {
                 ZfsError::NoSpace(_) => DaemonError::PoolFull(
                     "the ZFS pool is full, so the reset could not start; nothing was changed. Free some space (delete files in this dot or another, or a dot you no longer need) and run the reset again".into(),
@@ -138,8 +149,13 @@ impl Node {
                 other => self.busy_branch(DaemonError::Zfs(other), b),
             })?;
         }
-        if let Err(e) = self.storage.rollback(fs, target, Rollback::DestroyingLater) {
+        if let Err(e) = self
+            .core
+            .storage
+            .rollback(fs, target, Rollback::DestroyingLater)
+        {
             let left = self
+                .core
                 .storage
                 .snapshots(fs)
                 .map(|s| s.iter().filter(|s| removed.iter().any(|r| r == *s)).count())
@@ -148,7 +164,7 @@ impl Node {
                 ZfsError::NoSpace(_) => "the pool is full".to_string(),
                 ZfsError::Busy(_) => format!(
                     "the branch is busy; close programs using {}",
-                    self.mountpoint(&b.fs_id).display()
+                    self.core.mountpoint(&b.fs_id).display()
                 ),
                 other => other.to_string(),
             };
@@ -158,7 +174,7 @@ impl Node {
                 removed.len()
             )));
         }
-        Ok(self.store.delete_commits(&b.fs_id, removed)?)
+        Ok(self.core.store.delete_commits(&b.fs_id, removed)?)
     }
 
     /// Resets a branch to a commit from before it was made: its filesystem is replaced by a
@@ -168,6 +184,7 @@ impl Node {
         let origin = new.origin.as_ref().expect("a re-clone has an origin");
         let from = Ds::Branch(&origin.fs_id);
         if !self
+            .core
             .storage
             .has_snapshot(from, &origin.commit)
             .map_err(zfs_err)?
@@ -178,12 +195,17 @@ impl Node {
             ))));
         }
         let (old, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
-        self.storage
+        self.core
+            .storage
             .set_property(old, "mountpoint", "none")
             .map_err(DaemonError::Zfs)?;
-        self.storage.rename(old, aside).map_err(DaemonError::Zfs)?;
+        self.core
+            .storage
+            .rename(old, aside)
+            .map_err(DaemonError::Zfs)?;
         let origin = (&origin.fs_id, origin.commit.as_str());
-        self.make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
-        self.storage.destroy(aside).map_err(zfs_err)
+        self.core
+            .make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
+        self.core.storage.destroy(aside).map_err(zfs_err)
     }
 }

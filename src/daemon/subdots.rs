@@ -1,10 +1,13 @@
 //! Subdots: the directories of a branch that containers mount, opened without following links
 //! out of the dot, and pinned for Docker by a bind mount only root can reach.
 
+use super::handoff::Handoff;
+use super::transfer::Transfers;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::DaemonError;
-use super::node::{Node, check_name, io_err, zfs_err};
+use super::core::{Core, check_name, io_err, zfs_err};
 use super::principal::Principal;
 use crate::api;
 use crate::names::{self, Kind};
@@ -13,7 +16,7 @@ use crate::storage::{Ds, mounted};
 type Result<T> = std::result::Result<T, DaemonError>;
 
 /// The directory under the mount dir where Docker's subdot mounts are pinned (see
-/// [`Node::pin_subdot`]); no filesystem id starts with a dot.
+/// [`Subdots::pin_subdot`]); no filesystem id starts with a dot.
 const PINS: &str = ".volumes";
 
 /// A pin's file name for a Docker mount id: the id itself when it is plain (Docker's are 64
@@ -29,7 +32,26 @@ fn pin_name(mount_id: &str) -> String {
     }
 }
 
-impl Node {
+/// What containers mount: subdots of a branch, procured on this node.
+pub struct Subdots {
+    core: Arc<Core>,
+    handoff: Arc<Handoff>,
+    transfers: Arc<Transfers>,
+}
+
+impl Subdots {
+    pub(super) fn new(
+        core: Arc<Core>,
+        handoff: Arc<Handoff>,
+        transfers: Arc<Transfers>,
+    ) -> Subdots {
+        Subdots {
+            core,
+            handoff,
+            transfers,
+        }
+    }
+
     /// Host path of a subdot of a branch, created on request.
     pub fn subdot_path(
         &self,
@@ -58,14 +80,14 @@ impl Node {
     ) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
         user.may_use(ns)?;
         check_name(Kind::Subdot, subdot)?;
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
-        self.procure(&l.dot, b)?;
-        let mp = self.mountpoint(&b.fs_id);
+        self.handoff.procure(&l.dot, b)?;
+        let mp = self.core.mountpoint(&b.fs_id);
         let fs = Ds::Branch(&b.fs_id);
-        if !self.storage.is_mounted(fs).map_err(zfs_err)? {
-            self.drop_arrivals(&l.dot, &b.fs_id)?;
-            self.storage.mount(fs).map_err(zfs_err)?;
+        if !self.core.storage.is_mounted(fs).map_err(zfs_err)? {
+            self.transfers.drop_arrivals(&l.dot, &b.fs_id)?;
+            self.core.storage.mount(fs).map_err(zfs_err)?;
         }
         if subdot == names::ROOT_SUBDOT {
             return Ok((mp, None));
@@ -94,7 +116,7 @@ impl Node {
     /// directory that was opened, in a directory only root can reach. What Docker mounts can
     /// then not be swapped for a symbolic link between the check and Docker's own mount.
     pub fn pin_subdot(&self, dir: std::os::fd::OwnedFd, mount_id: &str) -> Result<PathBuf> {
-        let pins = self.storage.mount_dir().join(PINS);
+        let pins = self.core.storage.mount_dir().join(PINS);
         let target = pins.join(pin_name(mount_id));
         let io = |p: &Path, e| io_err(p, e);
         std::fs::create_dir_all(&pins).map_err(|e| io(&pins, e))?;
@@ -110,9 +132,9 @@ impl Node {
         Ok(target)
     }
 
-    /// Undoes [`Node::pin_subdot`] for a mount's path (other paths are left alone).
+    /// Undoes [`Subdots::pin_subdot`] for a mount's path (other paths are left alone).
     pub fn unpin_subdot(&self, path: &Path) {
-        if path.parent() != Some(self.storage.mount_dir().join(PINS).as_path()) {
+        if path.parent() != Some(self.core.storage.mount_dir().join(PINS).as_path()) {
             return;
         }
         if let Err(e) = super::beneath::unbind(path) {

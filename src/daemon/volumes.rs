@@ -41,18 +41,25 @@ fn msg(e: DaemonError) -> String {
 impl DockerVolumes {
     fn ensure(&self, p: &Parsed) -> Result<(), String> {
         let node = &self.0.node;
-        let exists = node.store().dot(&p.ns, &p.dot).map_err(|e| e.to_string())?;
+        let exists = node
+            .core
+            .store()
+            .dot(&p.ns, &p.dot)
+            .map_err(|e| e.to_string())?;
         if exists.is_none() {
             let req = CreateDot {
                 namespace: p.ns.clone(),
                 name: p.dot.clone(),
             };
-            match node.create_dot(DOCKER, &req) {
+            match node.dots.create_dot(DOCKER, &req) {
                 Ok(_) | Err(DaemonError::Conflict(_)) => {}
                 Err(e) => return Err(msg(e)),
             }
         }
-        let branches = node.branches(DOCKER, &p.ns, &p.dot).map_err(msg)?;
+        let branches = node
+            .inventory
+            .branches(DOCKER, &p.ns, &p.dot)
+            .map_err(msg)?;
         if !branches.iter().any(|b| b.name == p.branch) {
             return Err(format!(
                 "branch '{}' of dot '{}' does not exist; create it with `dm checkout -b {}`",
@@ -73,13 +80,16 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         self.ensure(&p)?;
         let node = &self.0.node;
         let at = (p.ns.as_str(), p.dot.as_str(), p.branch.as_str());
-        let (path, dir) = node.open_subdot(DOCKER, at, &p.subdot, true).map_err(msg)?;
+        let (path, dir) = node
+            .subdots
+            .open_subdot(DOCKER, at, &p.subdot, true)
+            .map_err(msg)?;
         let path = match dir {
-            Some(dir) => node.pin_subdot(dir, id).map_err(msg)?,
+            Some(dir) => node.subdots.pin_subdot(dir, id).map_err(msg)?,
             None => path,
         };
         let path = path.display().to_string();
-        node.mounts.add(
+        node.core.mounts.add(
             id,
             MountRecord {
                 volume: name.to_string(),
@@ -94,9 +104,12 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     }
 
     fn unmount(&self, name: &str, id: &str) -> Result<(), String> {
-        let removed = self.0.node.mounts.remove(id, name);
+        let removed = self.0.node.core.mounts.remove(id, name);
         if let Some(r) = &removed {
-            self.0.node.unpin_subdot(std::path::Path::new(&r.path));
+            self.0
+                .node
+                .subdots
+                .unpin_subdot(std::path::Path::new(&r.path));
         }
         tracing::info!(
             volume = name,
@@ -108,7 +121,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     }
 
     fn path(&self, name: &str) -> Result<String, String> {
-        let held = self.0.node.mounts.find(|r| r.volume == name);
+        let held = self.0.node.core.mounts.find(|r| r.volume == name);
         Ok(held
             .first()
             .map(|(_, r)| r.path.clone())
@@ -119,6 +132,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         let p = parse(name)?;
         let node = &self.0.node;
         if node
+            .core
             .store()
             .dot(&p.ns, &p.dot)
             .map_err(|e| e.to_string())?
@@ -126,7 +140,10 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         {
             return Ok(None);
         }
-        let branches = node.branches(DOCKER, &p.ns, &p.dot).map_err(msg)?;
+        let branches = node
+            .inventory
+            .branches(DOCKER, &p.ns, &p.dot)
+            .map_err(msg)?;
         if !branches.iter().any(|b| b.name == p.branch) {
             return Ok(None);
         }
@@ -134,7 +151,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     }
 
     fn list(&self) -> Result<Vec<(String, String)>, String> {
-        let (dots, _) = self.0.node.list(DOCKER).map_err(msg)?;
+        let (dots, _) = self.0.node.inventory.list(DOCKER).map_err(msg)?;
         let mut out = Vec::new();
         for d in dots {
             let name = names::short(&d.namespace, &d.name, ADMIN);

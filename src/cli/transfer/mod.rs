@@ -1,8 +1,9 @@
 //! `dm push`, `dm pull`, `dm clone`: move a branch's commits between clusters, like git.
 //!
-//! The client compares the two sides' logs, then has this cluster's daemon stream the commits the
-//! other side lacks straight to or from the remote's daemon, showing its progress; the receiver
-//! registers them only when the client confirms with the sender's checksum. Only commits move,
+//! The client names the two sides and asks this cluster's daemon to run the transfer
+//! (`daemon::transfer::run`): it compares the logs, streams the commits the other side lacks
+//! straight to or from the remote's daemon, and has the receiver register them only once the
+//! sender's byte count confirms them. The client draws the progress it hears. Only commits move,
 //! never uncommitted changes. The first transfer of a branch is a full stream (or, for a branch,
 //! a clone of the commit it grew from); later ones are incremental from the newest common commit.
 
@@ -12,9 +13,9 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
-use crate::api::{self, CommitInfo};
+use crate::api::{self};
+use crate::client::Client;
 use crate::client::config::Remote;
-use crate::client::{Client, ClientError};
 use crate::names::{self, DotRef};
 
 mod sides;
@@ -97,34 +98,8 @@ impl<'a> End<'a> {
         }
     }
 
-    fn at(&self) -> (&str, &str, &str) {
-        (&self.ns, &self.dot, &self.branch)
-    }
-
-    /// The branch's newest own commit, if it has one (`None` too when the dot or branch does not
-    /// exist).
-    fn head(&self) -> anyhow::Result<Option<CommitInfo>> {
-        match self.client.head(&self.ns, &self.dot, &self.branch) {
-            Ok(c) => Ok(c.filter(|c| c.branch == self.branch)),
-            Err(ClientError::Api { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read commits from {}", self.label)),
-        }
-    }
-
-    /// The branch's own commits, oldest first, and the commit it was made from (if it was
-    /// branched). Empty when the dot or branch does not exist.
-    fn commits(&self) -> anyhow::Result<(Vec<CommitInfo>, Option<CommitInfo>)> {
-        match self.client.log(&self.ns, &self.dot, &self.branch) {
-            Ok(log) => {
-                // Newest first: own commits, then the origin's from the branch point down.
-                let (mut own, before): (Vec<_>, Vec<_>) =
-                    log.into_iter().partition(|c| c.branch == self.branch);
-                own.reverse();
-                Ok((own, before.into_iter().next()))
-            }
-            Err(ClientError::Api { status: 404, .. }) => Ok((Vec::new(), None)),
-            Err(e) => Err(e).with_context(|| format!("cannot read commits from {}", self.label)),
-        }
+    fn owned(&self) -> (String, String, String) {
+        (self.ns.clone(), self.dot.clone(), self.branch.clone())
     }
 }
 
@@ -174,229 +149,104 @@ fn start_step(bar: &indicatif::ProgressBar, estimate: Option<u64>, msg: String) 
     bar.set_message(msg);
 }
 
-/// Moves `src`'s commits that `dst` lacks; refuses (or with `force`, resets `dst`) on divergence.
-/// The stream goes straight between the two daemons: this cluster's daemon sends to or reads
-/// from `far` (the other side), and the client only compares logs, shows progress and confirms.
+/// Has this cluster's daemon move `src`'s commits that `dst` lacks, refusing (or with `force`,
+/// resetting `dst`) on divergence, while the progress it reports is drawn here.
 fn transfer(
     src: &End<'_>,
     dst: &End<'_>,
-    (direction, far): (api::Direction, &Remote),
+    (direction, far, remote): (api::Direction, &Remote, &str),
     force: bool,
     json: bool,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let mut summary = Summary {
-        dot: dst.dot.clone(),
-        branch: dst.branch.clone(),
-        from: src.label.clone(),
-        to: dst.label.clone(),
-        commits: 0,
-        resumed: 0,
-        bytes: 0,
-        seconds: 0.0,
-        up_to_date: true,
-    };
-    // Most pushes and pulls find nothing to do: the two heads settle that without reading
-    // either history, which keeps the exchange a few hundred bytes however long the log.
-    if let (Some(a), Some(b)) = (src.head()?, dst.head()?)
-        && a.id == b.id
-    {
-        summary.seconds = started.elapsed().as_secs_f64();
-        return Ok(summary);
-    }
-    let (theirs, base) = src.commits()?;
-    if theirs.is_empty() {
-        bail!(
-            "branch '{}' of dot '{}' on {} has no commits; only commits move, so commit first (`dm commit -m MESSAGE`)",
-            src.branch,
-            src.dot,
-            src.label
-        );
-    }
-    let (mut ours, _) = dst.commits()?;
-    let ids = |v: &[CommitInfo]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
-    let plan = crate::plan::plan(&ids(&theirs), &ids(&ours), base.is_some());
-    let common = plan.common;
-    if plan.extra > 0 {
-        let extra = plan.extra;
-        if !force {
-            bail!(
-                "{} has {extra} commit(s) on branch '{}' that {} lacks (newest {}): the branches diverged. Pull them first, or pass --force to reset {} to the last common commit (those commits are lost there)",
-                dst.label,
-                dst.branch,
-                src.label,
-                crate::names::short_id(&ours[ours.len() - 1].id),
-                dst.label
-            );
-        }
-        if common == 0 {
-            bail!(
-                "branch '{}' on {} has no commit in common with {}; delete it there first (`dm dot delete` or `dm branch -d`)",
-                dst.branch,
-                dst.label,
-                src.label
-            );
-        }
-        let base = &ours[common - 1].id;
-        dst.client
-            .reset(&dst.ns, &dst.dot, &dst.branch, base, true)
-            .with_context(|| format!("cannot reset the branch on {}", dst.label))?;
-        eprintln!(
-            "Reset '{}' on {} to {} ({extra} commit(s) dropped there).",
-            dst.branch,
-            dst.label,
-            crate::names::short_id(base)
-        );
-        ours.truncate(common);
-    }
-    summary.commits = theirs.len() - ours.len();
-    summary.up_to_date = plan.steps.is_empty();
-    // (base commit, first, last) as indexes into `theirs`, as planned (see `crate::plan`).
-    let steps: Vec<(Option<String>, usize, usize)> = plan
-        .steps
-        .iter()
-        .map(|st| {
-            let from = match st.base {
-                crate::plan::Base::Full => None,
-                crate::plan::Base::Origin => base.as_ref().map(|c| c.id.clone()),
-                crate::plan::Base::Commit(i) => Some(theirs[i].id.clone()),
-            };
-            (from, st.first, st.last)
-        })
-        .collect();
-    let bar = progress_bar(json);
     let (local, here, there) = match direction {
         api::Direction::Push => (src.client, src, dst),
         api::Direction::Pull => (dst.client, dst, src),
     };
-    let owned = |e: &End<'_>| (e.ns.clone(), e.dot.clone(), e.branch.clone());
-    for (from, first, to) in steps {
-        let check = dst
-            .client
-            .receive_check(dst.at(), from.as_deref())
-            .with_context(|| format!("{} will not take the commits", dst.label))?;
-        let resumed = keep_arrived(src, dst, &theirs[first..=to], &check.kept)?;
-        summary.resumed += resumed;
-        let first = first + resumed;
-        if first > to {
-            continue;
-        }
-        let from = match resumed {
-            0 => from,
-            _ => Some(theirs[first - 1].id.clone()),
-        };
-        let n = to + 1 - first;
-        let req = api::TransferRequest {
-            direction,
-            here: owned(here),
-            far: far.to_far(),
-            there: owned(there),
-            from: from.clone(),
-            to: theirs[to].id.clone(),
-        };
-        let mut styled = false;
-        let step_started = Instant::now();
-        let mut last_line = Instant::now();
-        let mut progress = |bytes: u64, estimate: Option<u64>| {
+    let req = api::TransferRun {
+        direction,
+        here: here.owned(),
+        far: far.to_far(),
+        there: there.owned(),
+        force,
+        remote: remote.to_string(),
+    };
+    let bar = progress_bar(json);
+    let mut step = (0, Instant::now(), Instant::now(), false);
+    let mut on_event = |ev: &api::RunEvent| match ev {
+        api::RunEvent::Step { commits } => {
+            step = (*commits, Instant::now(), Instant::now(), false);
             if let Some(b) = &bar {
-                if !styled {
-                    start_step(b, estimate, format!("{n} commit(s)"));
-                    styled = true;
+                start_step(b, None, format!("{commits} commit(s)"));
+            }
+        }
+        api::RunEvent::Progress { bytes, estimate } => {
+            let (n, step_started, last_line, styled) = &mut step;
+            if let Some(b) = &bar {
+                if !*styled {
+                    start_step(b, *estimate, format!("{n} commit(s)"));
+                    *styled = true;
                 }
-                b.set_position(bytes);
+                b.set_position(*bytes);
             } else if !json && last_line.elapsed() >= PLAIN_EVERY {
                 // No terminal (a log, CI): a plain line now and then instead of a bar.
-                last_line = Instant::now();
+                *last_line = Instant::now();
                 let of =
                     estimate.map_or(String::new(), |e| format!(" of ~{}", super::human_bytes(e)));
                 eprintln!(
                     "{n} commit(s): {}{of} sent, {}/s",
-                    super::human_bytes(bytes),
-                    super::human_bytes(rate(bytes, step_started))
+                    super::human_bytes(*bytes),
+                    super::human_bytes(rate(*bytes, *step_started))
                 );
             }
-        };
-        if let Some(b) = &bar {
-            start_step(b, None, format!("{n} commit(s)"));
         }
-        let done = local.transfer(&req, &mut progress).with_context(|| {
-            format!(
-                "cannot move the commits from {} to {}",
-                src.label, dst.label
-            )
-        })?;
-        let sent = done.receipt.bytes;
-        summary.bytes += sent;
-        let confirm = api::ConfirmReceive {
-            bytes: done.sent_bytes,
-            commits: theirs[first..=to].to_vec(),
-        };
-        let kept = dst
-            .client
-            .confirm(dst.at(), &confirm)
-            .with_context(|| format!("{} did not keep the commits", dst.label))?;
-        if let Some(missing) = confirm.commits.iter().find(|c| !kept.contains(&c.id)) {
-            bail!(
-                "{} took the stream but did not register commit {}; run the same command again",
-                dst.label,
-                crate::names::short_id(&missing.id)
-            );
+        api::RunEvent::Stepped {
+            commits,
+            bytes,
+            seconds,
+        } => {
+            if bar.is_none() && !json {
+                eprintln!(
+                    "{commits} commit(s), {} sent in {seconds:.1}s ({}/s)",
+                    super::human_bytes(*bytes),
+                    super::human_bytes((*bytes as f64 / seconds.max(0.001)) as u64)
+                );
+            }
         }
-        if bar.is_none() && !json {
+        api::RunEvent::Reset {
+            side,
+            branch,
+            to,
+            dropped,
+        } => {
             eprintln!(
-                "{n} commit(s), {} sent in {:.1}s ({}/s)",
-                super::human_bytes(sent),
-                step_started.elapsed().as_secs_f64(),
-                super::human_bytes(rate(sent, step_started))
+                "Reset '{branch}' on {side} to {} ({dropped} commit(s) dropped there).",
+                crate::names::short_id(to)
             );
         }
-    }
+        api::RunEvent::Done(_) | api::RunEvent::Error(_) => {}
+    };
+    let done = local.run_transfer(&req, &mut on_event).with_context(|| {
+        format!(
+            "cannot move the commits from {} to {}",
+            src.label, dst.label
+        )
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
-}
-
-/// Keeps on `dst` the commits of `step` that arrived whole in an earlier, interrupted transfer
-/// (`arrived`, from its check), when they are the very snapshots `src` has (same GUIDs), so they
-/// are not sent again. Returns how many, from the start of `step`.
-fn keep_arrived(
-    src: &End<'_>,
-    dst: &End<'_>,
-    step: &[CommitInfo],
-    arrived: &[api::Arrived],
-) -> anyhow::Result<usize> {
-    let step_ids: Vec<&str> = step.iter().map(|c| c.id.as_str()).collect();
-    let arrived_ids: Vec<&str> = arrived.iter().map(|a| a.id.as_str()).collect();
-    let ids: Vec<String> = crate::plan::arrived_ids(&step_ids, &arrived_ids)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let guids = src
-        .client
-        .guids(src.at(), &ids)
-        .with_context(|| format!("cannot read commits from {}", src.label))?;
-    let pairs: Vec<(&str, &str)> = arrived
-        .iter()
-        .map(|a| (a.id.as_str(), a.guid.as_str()))
-        .collect();
-    let guid_refs: Vec<&str> = guids.iter().map(String::as_str).collect();
-    let same = crate::plan::already_arrived(&step_ids, &pairs, &guid_refs);
-    if same == 0 {
-        return Ok(0);
-    }
-    let req = api::KeepReceived {
-        commits: step[..same].to_vec(),
-        guids: guids[..same].to_vec(),
-    };
-    dst.client
-        .keep(dst.at(), &req)
-        .with_context(|| format!("{} did not keep the commits that had arrived", dst.label))?;
-    Ok(same)
+    let done = done?;
+    Ok(Summary {
+        dot: dst.dot.clone(),
+        branch: dst.branch.clone(),
+        from: src.label.clone(),
+        to: dst.label.clone(),
+        commits: done.commits,
+        resumed: done.resumed,
+        bytes: done.bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        up_to_date: done.up_to_date,
+    })
 }
 
 fn report(s: &Summary, json: bool, verb: &str) -> anyhow::Result<()> {
@@ -437,7 +287,7 @@ pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
     let summary = transfer(
         &src,
         &dst,
-        (api::Direction::Push, &s.remote),
+        (api::Direction::Push, &s.remote, &a.remote),
         a.force,
         a.json,
     )?;
@@ -451,7 +301,13 @@ pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
     let s = sides(ctx, &a.remote, a.dot.as_deref(), a.branch.as_deref(), None)?;
     let src = s.there(&a.remote, s.far_dot.clone());
     let dst = s.here();
-    let summary = transfer(&src, &dst, (api::Direction::Pull, &s.remote), false, a.json)?;
+    let summary = transfer(
+        &src,
+        &dst,
+        (api::Direction::Pull, &s.remote, &a.remote),
+        false,
+        a.json,
+    )?;
     report(&summary, a.json, "Pulled")
 }
 
@@ -494,7 +350,7 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     };
     let key = names::short(&dst.ns, &dst.dot, &here.user);
     let far_dot = src.dot.clone();
-    let pull = (api::Direction::Pull, &far_remote);
+    let pull = (api::Direction::Pull, &far_remote, a.remote.as_str());
     // Every branch grows from master: a dot cloned for another branch gets master first, then
     // the branch (and any branch in between must be pulled separately, as git fetches it).
     let trunk = if dst.branch == names::MASTER {

@@ -1,4 +1,4 @@
-//! The HTTP JSON API on port 32607: authentication, body limits, routing to [`Node`].
+//! The HTTP JSON API on port 32607: authentication, body limits, routing to the node's services ([`super::Node`]).
 //!
 //! Requests arrive through [`crate::httpd`] (hyper on tokio). Every request but `GET /v1/hello`
 //! is authenticated (basic auth, user + API key) before its body is read: a refused request is
@@ -43,7 +43,7 @@ enum Out {
     /// they may read its record).
     Stream(Box<dyn crate::storage::Sending>, Option<u64>, Principal),
     /// A transfer to or from another cluster, run while progress lines go back (for the user).
-    Transfer(Box<api::TransferRequest>, Principal),
+    Transfer(Box<streams::Job>, Principal),
     /// A commit stream on the connection itself, after switching protocols ([`crate::wire`]).
     Raw(Raw),
 }
@@ -204,7 +204,7 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
         Err(_) => return refuse(&DaemonError::Internal("authentication failed".into())),
     };
     let body = if streams_body(&parts.method, &url, &parts.headers) {
-        let reader = httpd::BodyReader::new(incoming, daemon.node.stream_idle);
+        let reader = httpd::BodyReader::new(incoming, daemon.node.core.stream_idle);
         ReqBody::Stream(Some(Box::new(reader)))
     } else if content_length(&parts.headers).is_some_and(|n| n > api::MAX_BODY as u64) {
         return refuse(&DaemonError::TooLarge);

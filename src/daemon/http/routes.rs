@@ -3,6 +3,7 @@
 
 use hyper::Method;
 
+use super::streams::Job;
 use super::streams::{raw_answer, wants_raw};
 use super::*;
 use crate::api;
@@ -26,18 +27,24 @@ pub(super) fn branch_write(
     let node = &daemon.node;
     let (ns, dot, br) = at.triple();
     let done = match verb {
-        OnBranch::Commits => {
-            parse(&raw).and_then(|b| node.commit(user, ns, dot, br, &b).map(|c| json(201, &c)))
-        }
-        OnBranch::Reset => {
-            parse(&raw).and_then(|b| node.reset(user, ns, dot, br, &b).map(|r| json(200, &r)))
-        }
+        OnBranch::Commits => parse(&raw).and_then(|b| {
+            node.dots
+                .commit(user, ns, dot, br, &b)
+                .map(|c| json(201, &c))
+        }),
+        OnBranch::Reset => parse(&raw).and_then(|b| {
+            node.dots
+                .reset(user, ns, dot, br, &b)
+                .map(|r| json(200, &r))
+        }),
         OnBranch::Keep => parse(&raw).and_then(|b| {
-            node.keep_received(user, (ns, dot, br), &b)
+            node.transfers
+                .keep_received(user, (ns, dot, br), &b)
                 .map(|r| json(200, &r))
         }),
         _ => parse(&raw).and_then(|b| {
-            node.confirm_commits(user, (ns, dot, br), &b)
+            node.transfers
+                .confirm_commits(user, (ns, dot, br), &b)
                 .map(|r| json(200, &r))
         }),
     };
@@ -47,7 +54,7 @@ pub(super) fn branch_write(
             let method = req.method().to_string();
             let url = req.url().to_string();
             tracing::debug!(%url, to = %server.id, "forwarding to the branch's master");
-            node.peers.forward(&server, &method, &url, &auth, raw)
+            node.core.peers.forward(&server, &method, &url, &auth, raw)
         }
         other => other,
     }
@@ -67,7 +74,7 @@ pub(super) fn internal(
             let need = |k: &str| {
                 query(&url, k).ok_or_else(|| DaemonError::BadRequest(format!("missing {k}")))
             };
-            let stream = node.send_stream(
+            let stream = node.replicator.send_stream(
                 &FsId::from(need("fs")?),
                 query(&url, "from").as_deref(),
                 &need("to")?,
@@ -75,22 +82,22 @@ pub(super) fn internal(
             )?;
             let me = Principal::Node;
             if raw {
-                return Ok(Out::Raw(Raw::Send(stream, None, me)));
+                return Ok(Out::Raw(Raw::Send(stream.stream()?, None, me)));
             }
-            Ok(Out::Stream(stream, None, me))
+            Ok(Out::Stream(stream.stream()?, None, me))
         }
         (&Method::POST, Some(Route::Internal(Internal::Release))) => {
             let b = body(req)?;
-            Ok(json(200, &node.release(&b)?).into())
+            Ok(json(200, &node.handoff.release(&b)?).into())
         }
         (&Method::POST, Some(Route::Internal(Internal::Released))) => {
             let b = body(req)?;
-            node.released(&b)?;
+            node.handoff.released(&b)?;
             Ok(json(200, &serde_json::json!({})).into())
         }
         (&Method::POST, Some(Route::Internal(Internal::Held))) => {
             let b: api::HeldRequest = body(req)?;
-            Ok(json(200, &node.held_here(&b)).into())
+            Ok(json(200, &node.inventory.held_here(&b)).into())
         }
         _ => Err(DaemonError::NoRoute(url)),
     }
@@ -161,9 +168,11 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
             names::check_commit_id("to", &to).map_err(DaemonError::BadRequest)?;
             let from = commit_query(&url, "from")?;
-            let out = daemon
-                .node
-                .send_commits(&user, at.triple(), from.as_deref(), &to)?;
+            let out =
+                daemon
+                    .node
+                    .transfers
+                    .send_commits(&user, at.triple(), from.as_deref(), &to)?;
             if raw {
                 return Ok(Out::Raw(Raw::Send(out.stream()?, out.estimate, user)));
             }
@@ -173,21 +182,30 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
             streams_need_close(req)?;
             let t: api::TransferRequest = body(req)?;
             t.check().map_err(DaemonError::BadRequest)?;
-            Ok(Out::Transfer(Box::new(t), user))
+            Ok(Out::Transfer(Box::new(Job::Step(t)), user))
+        }
+        (&Method::POST, Route::TransferRuns) => {
+            streams_need_close(req)?;
+            let r: api::TransferRun = body(req)?;
+            r.check().map_err(DaemonError::BadRequest)?;
+            Ok(Out::Transfer(Box::new(Job::Run(r)), user))
         }
         (&Method::POST, Route::On(at, OnBranch::Guids)) => {
             let b: api::GuidsRequest = body(req)?;
-            let guids = daemon.node.commit_guids(&user, at.triple(), &b.commits)?;
+            let guids = daemon
+                .node
+                .transfers
+                .commit_guids(&user, at.triple(), &b.commits)?;
             Ok(json(200, &guids).into())
         }
         (&Method::GET, Route::Sent(id)) => {
-            Ok(json(200, &daemon.node.sent_record(&user, id)?).into())
+            Ok(json(200, &daemon.node.transfers.sent_record(&user, id)?).into())
         }
         (&Method::POST, Route::On(at, OnBranch::Receive)) => {
             let at = (at.ns.to_string(), at.dot.to_string(), at.branch.to_string());
             receive(daemon, req, user, at)
         }
-        (&Method::GET, Route::Dots) => match daemon.node.list(&user)? {
+        (&Method::GET, Route::Dots) => match daemon.node.inventory.list(&user)? {
             (list, None) => Ok(json(200, &list).into()),
             (list, Some(age)) => Ok(Out::Stale(json(200, &list), age)),
         },
@@ -216,7 +234,10 @@ pub(super) fn receive(
     };
     let reading = body.is_some();
     let at = (ns.as_str(), dot.as_str(), br.as_str());
-    match node.receive_commits(&user, at, from.as_deref(), body) {
+    match node
+        .transfers
+        .receive_commits(&user, at, from.as_deref(), body)
+    {
         // Checked: the stream follows the switch.
         Ok(_) if raw => Ok(Out::Raw(Raw::Receive {
             user,
@@ -233,14 +254,20 @@ pub(super) fn receive(
             let url = req.url().to_string();
             tracing::debug!(%url, to = %server.id, "forwarding a stream to the branch's master");
             let reply = if check_only {
-                node.peers
+                node.core
+                    .peers
                     .forward(&server, "POST", &url, &auth, b"{}".to_vec())
             } else {
                 let Some(s) = stream.as_mut() else {
                     return Err(DaemonError::NoStream);
                 };
-                node.peers
-                    .forward_stream(&server, &url, &auth, s.as_mut(), node.stream_idle)
+                node.core.peers.forward_stream(
+                    &server,
+                    &url,
+                    &auth,
+                    s.as_mut(),
+                    node.core.stream_idle,
+                )
             };
             reply.map(Out::from)
         }
@@ -293,23 +320,25 @@ pub(super) fn user_route(
             200,
             &api::Ping {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                node: node.id.to_string(),
+                node: node.core.id.to_string(),
                 user: user.name().to_string(),
             },
         )),
         (&Method::POST, Route::Dots) => {
             let b: api::CreateDot = body(req)?;
-            Ok(json(201, &node.create_dot(u, &b)?))
+            Ok(json(201, &node.dots.create_dot(u, &b)?))
         }
-        (&Method::GET, Route::Dot { ns, dot }) => Ok(json(200, &node.show(u, ns, dot)?)),
+        (&Method::GET, Route::Dot { ns, dot }) => Ok(json(200, &node.inventory.show(u, ns, dot)?)),
         (&Method::DELETE, Route::Dot { ns, dot }) => {
-            node.delete(u, ns, dot)?;
+            node.dots.delete(u, ns, dot)?;
             Ok(json(200, &serde_json::json!({ "deleted": dot })))
         }
-        (&Method::GET, Route::Branches { ns, dot }) => Ok(json(200, &node.branches(u, ns, dot)?)),
+        (&Method::GET, Route::Branches { ns, dot }) => {
+            Ok(json(200, &node.inventory.branches(u, ns, dot)?))
+        }
         (&Method::POST, Route::Branches { ns, dot }) => {
             let b: api::CreateBranch = body(req)?;
-            Ok(json(201, &node.create_branch(u, ns, dot, &b)?))
+            Ok(json(201, &node.dots.create_branch(u, ns, dot, &b)?))
         }
         (
             &Method::DELETE,
@@ -319,7 +348,7 @@ pub(super) fn user_route(
                 branch: br,
             }),
         ) => {
-            node.delete_branch(u, ns, dot, br)?;
+            node.dots.delete_branch(u, ns, dot, br)?;
             Ok(json(200, &serde_json::json!({ "deleted": br })))
         }
         (
@@ -333,7 +362,7 @@ pub(super) fn user_route(
                 OnBranch::Commits,
             ),
         ) => {
-            let mut log = node.log(u, ns, dot, br)?;
+            let mut log = node.dots.log(u, ns, dot, br)?;
             // Newest first: `limit=1` is the branch's head, all a push that may be up to date
             // needs to ask of the far side.
             if let Some(n) = query(req.url(), "limit") {
@@ -358,7 +387,9 @@ pub(super) fn user_route(
             let b: api::SubdotRequest = body(req)?;
             Ok(json(
                 200,
-                &node.subdot_path(u, ns, dot, br, &b.subdot, b.create)?,
+                &node
+                    .subdots
+                    .subdot_path(u, ns, dot, br, &b.subdot, b.create)?,
             ))
         }
         _ => Err(DaemonError::NoRoute(format!("{method} {path}"))),

@@ -19,8 +19,8 @@ pub(super) fn send_stream(
     estimate: Option<u64>,
     user: Principal,
 ) -> Response<Body> {
-    let id = crate::daemon::node::new_id();
-    let (mut sink, body) = httpd::channel(daemon.node.stream_idle);
+    let id = crate::daemon::core::new_id();
+    let (mut sink, body) = httpd::channel(daemon.node.core.stream_idle);
     let mut r = Response::new(body);
     set(&mut r, "Content-Type", "application/octet-stream");
     for (k, v) in stream_headers(&id, estimate) {
@@ -45,6 +45,7 @@ pub(super) fn send_stream(
         // Recorded before the body ends (when `sink` goes), so the receiver finds it.
         daemon
             .node
+            .transfers
             .sent
             .record(id, &user, api::SentRecord { bytes, complete });
         drop(sink);
@@ -91,7 +92,7 @@ pub(super) fn switch(
     on_upgrade: hyper::upgrade::OnUpgrade,
     raw: Raw,
 ) -> Response<Body> {
-    let id = crate::daemon::node::new_id();
+    let id = crate::daemon::core::new_id();
     let mut r = Response::new(Body::Full(None));
     *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
     set(&mut r, "Connection", "Upgrade");
@@ -131,8 +132,8 @@ pub(super) fn raw_stream(daemon: &Daemon, conn: std::net::TcpStream, raw: Raw, i
     use std::io::Write as _;
     match raw {
         Raw::Send(stream, _, user) => {
-            let idle = daemon.node.stream_idle;
-            let sent = crate::daemon::transfer::splice_out(stream, &conn, idle, &mut |_| Ok(()));
+            let idle = daemon.node.core.stream_idle;
+            let sent = crate::daemon::sender::splice_out(stream, &conn, idle, &mut |_| Ok(()));
             if let Err(e) = &sent {
                 tracing::warn!(error = %e, "raw send failed");
             }
@@ -146,23 +147,25 @@ pub(super) fn raw_stream(daemon: &Daemon, conn: std::net::TcpStream, raw: Raw, i
                 "spliced a send"
             );
             // Recorded before the receiver sees the end, so it finds the record when it asks.
-            daemon.node.sent.record(id, &user, record);
+            daemon.node.transfers.sent.record(id, &user, record);
             let _ = conn.shutdown(std::net::Shutdown::Write);
         }
         Raw::Receive { user, at, from } => {
             let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
             let mut quiet = |_| Ok(());
-            let input = daemon.node.spliced_from(&conn, &mut quiet);
-            let answer = match daemon
-                .node
-                .receive_commits(&user, at, from.as_deref(), Some(input))
-            {
-                Ok(r) => api::StreamOutcome::Received(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "raw receive failed");
-                    api::StreamOutcome::Error(failure(&e))
-                }
-            };
+            let input = daemon.node.core.spliced_from(&conn, &mut quiet);
+            let answer =
+                match daemon
+                    .node
+                    .transfers
+                    .receive_commits(&user, at, from.as_deref(), Some(input))
+                {
+                    Ok(r) => api::StreamOutcome::Received(r),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "raw receive failed");
+                        api::StreamOutcome::Error(failure(&e))
+                    }
+                };
             let mut line = serde_json::to_vec(&answer).expect("answers serialise");
             line.push(b'\n');
             let _ = (&conn).write_all(&line);
@@ -180,63 +183,127 @@ pub(super) fn drain(conn: &std::net::TcpStream) {
     while matches!((&*conn).read(&mut buf), Ok(n) if n > 0) {}
 }
 
-/// Runs a transfer, answering with one JSON line per progress report and a last one with the
-/// outcome.
+/// A transfer asked of this node: one stream, or a whole push or pull.
+pub(crate) enum Job {
+    Step(api::TransferRequest),
+    Run(api::TransferRun),
+}
+
+impl Job {
+    fn direction(&self) -> api::Direction {
+        match self {
+            Job::Step(t) => t.direction,
+            Job::Run(r) => r.direction,
+        }
+    }
+
+    fn here(&self) -> &(String, String, String) {
+        match self {
+            Job::Step(t) => &t.here,
+            Job::Run(r) => &r.here,
+        }
+    }
+
+    /// Runs it here, one JSON line per event (the last one the outcome) into `w`.
+    fn run(&self, daemon: &Daemon, user: &Principal, w: &mut dyn Write) {
+        let transfers = &daemon.node.transfers;
+        let _ = match self {
+            Job::Step(t) => {
+                let mut report = |bytes, estimate| {
+                    line(&mut *w, &api::TransferEvent::Progress { bytes, estimate })
+                };
+                let end = match transfers.transfer(user, t, &mut report) {
+                    Ok(done) => api::TransferEvent::Done(done),
+                    Err(e) => api::TransferEvent::Error(failed(&e)),
+                };
+                line(w, &end)
+            }
+            Job::Run(r) => {
+                let mut event = |ev: api::RunEvent| line(&mut *w, &ev);
+                let end = match transfers.run(user, r, &mut event) {
+                    Ok(done) => api::RunEvent::Done(done),
+                    Err(e) => api::RunEvent::Error(failed(&e)),
+                };
+                line(w, &end)
+            }
+        };
+    }
+
+    fn failure_line(&self, e: &DaemonError) -> Vec<u8> {
+        let f = failure(e);
+        let mut out = match self {
+            Job::Step(_) => serde_json::to_vec(&api::TransferEvent::Error(f)),
+            Job::Run(_) => serde_json::to_vec(&api::RunEvent::Error(f)),
+        }
+        .expect("events serialise");
+        out.push(b'\n');
+        out
+    }
+}
+
+fn failed(e: &DaemonError) -> api::Failure {
+    tracing::warn!(error = %e, "transfer failed");
+    failure(e)
+}
+
+fn line<T: serde::Serialize>(w: &mut dyn Write, ev: &T) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(ev)?;
+    bytes.push(b'\n');
+    w.write_all(&bytes)
+}
+
+use std::io::Write;
+
+/// Runs a transfer job, answering with one JSON line per event and a last one with the outcome.
 pub(super) fn run_transfer(
     daemon: Arc<Daemon>,
     req: &Req,
     user: Principal,
-    t: api::TransferRequest,
+    job: Job,
 ) -> Response<Body> {
     let forwarded = header(req, peer::FORWARDED).is_some();
     let auth = header(req, "Authorization").unwrap_or_default();
-    let (mut w, body) = httpd::channel(daemon.node.stream_idle);
+    let path = req.url().to_string();
+    let (mut w, body) = httpd::channel(daemon.node.core.stream_idle);
     let mut r = Response::new(body);
     set(&mut r, "Content-Type", "application/x-ndjson");
     tokio::task::spawn_blocking(move || {
-        use std::io::{BufRead, Write};
-        let line = |w: &mut dyn Write, ev: &api::TransferEvent| -> std::io::Result<()> {
-            let mut bytes = serde_json::to_vec(ev)?;
-            bytes.push(b'\n');
-            w.write_all(&bytes)
-        };
+        use std::io::BufRead;
         // A pull feeds `zfs receive`, which runs on the branch's master: another node gets
-        // the whole transfer, and its answer lines are relayed as they come.
-        let elsewhere = match (t.direction, forwarded) {
-            (api::Direction::Pull, false) => daemon.node.master_elsewhere(&user, &t.here),
+        // the whole job, and its answer lines are relayed as they come.
+        let elsewhere = match (job.direction(), forwarded) {
+            (api::Direction::Pull, false) => {
+                daemon.node.transfers.master_elsewhere(&user, job.here())
+            }
             _ => None,
         };
-        let outcome = match elsewhere {
-            Some(server) => {
-                tracing::debug!(to = %server.id, "forwarding a pull to the branch's master");
-                match daemon.node.peers.forward_transfer(&server, &auth, &t) {
-                    Ok(answer) => {
-                        for l in std::io::BufReader::new(answer).lines() {
-                            let Ok(l) = l else { break };
-                            if writeln!(w, "{l}").is_err() {
-                                break;
-                            }
-                        }
-                        return;
+        let Some(server) = elsewhere else {
+            return job.run(&daemon, &user, &mut w);
+        };
+        tracing::debug!(to = %server.id, "forwarding a pull to the branch's master");
+        let json = match &job {
+            Job::Step(t) => serde_json::to_vec(t),
+            Job::Run(r) => serde_json::to_vec(r),
+        }
+        .expect("jobs serialise");
+        let sent = daemon
+            .node
+            .core
+            .peers
+            .forward_job(&server, &path, &auth, &json);
+        match sent {
+            Ok(answer) => {
+                for l in std::io::BufReader::new(answer).lines() {
+                    let Ok(l) = l else { break };
+                    if writeln!(w, "{l}").is_err() {
+                        break;
                     }
-                    Err(e) => Err(e),
                 }
             }
-            None => {
-                let mut report = |bytes, estimate| {
-                    line(&mut w, &api::TransferEvent::Progress { bytes, estimate })
-                };
-                daemon.node.transfer(&user, &t, &mut report)
-            }
-        };
-        let ev = match outcome {
-            Ok(done) => api::TransferEvent::Done(done),
             Err(e) => {
-                tracing::warn!(error = %e, "transfer failed");
-                api::TransferEvent::Error(failure(&e))
+                let _ = w.write_all(&job.failure_line(&e));
             }
-        };
-        let _ = line(&mut w, &ev);
+        }
     });
     r
 }

@@ -23,6 +23,7 @@ fn a_dot_name_is_taken_once() {
     s.dot("apples");
     let e = s
         .node
+        .dots
         .create_dot(
             AS_ADMIN,
             &api::CreateDot {
@@ -46,6 +47,7 @@ fn bad_dot_names_are_refused_before_anything_is_made() {
     for bad in ["", "_reserved", "a/b", "..", "with space"] {
         let e = s
             .node
+            .dots
             .create_dot(
                 AS_ADMIN,
                 &api::CreateDot {
@@ -64,6 +66,7 @@ fn a_user_works_only_in_their_own_namespace() {
     let s = Sim::new();
     let e = s
         .node
+        .dots
         .create_dot(
             &Principal::user("bob"),
             &api::CreateDot {
@@ -74,6 +77,7 @@ fn a_user_works_only_in_their_own_namespace() {
         .unwrap_err();
     assert_eq!(kind(&e), "Forbidden", "{e}");
     s.node
+        .dots
         .create_dot(
             &Principal::user("bob"),
             &api::CreateDot {
@@ -83,11 +87,12 @@ fn a_user_works_only_in_their_own_namespace() {
         )
         .unwrap();
     s.dot("admins");
-    let (bobs, _) = s.node.list(&Principal::user("bob")).unwrap();
+    let (bobs, _) = s.node.inventory.list(&Principal::user("bob")).unwrap();
     let names: Vec<_> = bobs.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["x"], "bob sees only his own dots");
     let e = s
         .node
+        .inventory
         .show(&Principal::user("bob"), ADMIN, "admins")
         .unwrap_err();
     assert_eq!(kind(&e), "Forbidden", "{e}");
@@ -102,7 +107,7 @@ fn commits_are_listed_newest_first_with_their_author() {
     s.write("d", "master", "f", "2");
     s.commit("d", "master", "two");
     assert_eq!(s.log("d", "master"), ["two", "one"]);
-    let log = s.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap();
+    let log = s.node.dots.log(AS_ADMIN, ADMIN, "d", "master").unwrap();
     assert!(log.iter().all(|c| c.author == ADMIN));
     s.assert_consistent("d");
 }
@@ -113,6 +118,7 @@ fn a_commit_keeps_its_record_in_the_snapshot_properties() {
     s.dot("d");
     let id = s
         .node
+        .dots
         .commit(
             AS_ADMIN,
             ADMIN,
@@ -182,6 +188,7 @@ fn commit_sequence_numbers_only_grow() {
     let fs = s.fs_id("d", "master");
     let seqs: Vec<u64> = s
         .node
+        .core
         .store()
         .commits(&fs)
         .unwrap()
@@ -267,7 +274,14 @@ fn a_branch_whose_filesystem_cannot_be_made_leaves_nothing() {
     let e = s.branch("d", "b", "master", None).unwrap_err();
     assert_eq!(kind(&e), "PoolFull", "{e}");
     assert_eq!(s.storage.tree(), before);
-    assert_eq!(s.node.branches(AS_ADMIN, ADMIN, "d").unwrap().len(), 1);
+    assert_eq!(
+        s.node
+            .inventory
+            .branches(AS_ADMIN, ADMIN, "d")
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -284,7 +298,14 @@ fn a_half_made_branch_filesystem_is_destroyed_again() {
         before,
         "the intent destroyed the new filesystem"
     );
-    assert_eq!(s.node.branches(AS_ADMIN, ADMIN, "d").unwrap().len(), 1);
+    assert_eq!(
+        s.node
+            .inventory
+            .branches(AS_ADMIN, ADMIN, "d")
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -294,10 +315,14 @@ fn deleting_a_branch_removes_its_filesystem_and_record() {
     s.commit("d", "master", "c1");
     s.branch("d", "b", "master", None).unwrap();
     let fs = s.fs_id("d", "b");
-    s.node.delete_branch(AS_ADMIN, ADMIN, "d", "b").unwrap();
+    s.node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
+        .unwrap();
     assert!(!s.storage.exists(Ds::Branch(&fs)).unwrap());
     assert!(
         s.node
+            .inventory
             .branches(AS_ADMIN, ADMIN, "d")
             .unwrap()
             .iter()
@@ -312,6 +337,7 @@ fn the_master_branch_cannot_be_deleted_alone() {
     s.dot("d");
     let e = s
         .node
+        .dots
         .delete_branch(AS_ADMIN, ADMIN, "d", "master")
         .unwrap_err();
     assert_eq!(kind(&e), "BadRequest", "{e}");
@@ -326,7 +352,11 @@ fn a_branch_others_grew_from_is_not_deleted() {
     s.branch("d", "a", "master", None).unwrap();
     s.commit("d", "a", "a1");
     s.branch("d", "b", "a", None).unwrap();
-    let e = s.node.delete_branch(AS_ADMIN, ADMIN, "d", "a").unwrap_err();
+    let e = s
+        .node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "a")
+        .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
     assert!(e.to_string().contains('b'), "{e}");
     s.assert_consistent("d");
@@ -342,12 +372,19 @@ fn a_busy_branch_is_not_deleted_and_keeps_its_commits() {
     s.commit("d", "b", "b1");
     let fs = s.fs_id("d", "b");
     s.storage.set_busy(Ds::Branch(&fs), true);
-    let e = s.node.delete_branch(AS_ADMIN, ADMIN, "d", "b").unwrap_err();
+    let e = s
+        .node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
+        .unwrap_err();
     assert_eq!(kind(&e), "InUse", "{e}");
     assert_eq!(s.log("d", "b"), ["b1", "c1"]);
     s.assert_consistent("d");
     s.storage.set_busy(Ds::Branch(&fs), false);
-    s.node.delete_branch(AS_ADMIN, ADMIN, "d", "b").unwrap();
+    s.node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
+        .unwrap();
 }
 
 #[test]
@@ -359,7 +396,7 @@ fn deleting_a_dot_destroys_clones_before_their_origins() {
     s.commit("d", "a", "a1");
     s.branch("d", "b", "a", None).unwrap();
     let order = [s.fs_id("d", "b"), s.fs_id("d", "a"), s.fs_id("d", "master")];
-    s.node.delete(AS_ADMIN, ADMIN, "d").unwrap();
+    s.node.dots.delete(AS_ADMIN, ADMIN, "d").unwrap();
     let destroyed: Vec<String> = s
         .storage
         .calls()
@@ -369,7 +406,7 @@ fn deleting_a_dot_destroys_clones_before_their_origins() {
     assert_eq!(destroyed, order);
     assert!(s.storage.tree().keys().all(|k| !k.starts_with("dmfs/")));
     assert_eq!(
-        kind(&s.node.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
+        kind(&s.node.inventory.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
         "NotFound"
     );
 }
@@ -382,7 +419,7 @@ fn a_busy_dot_is_not_deleted() {
     let fs = s.fs_id("d", "master");
     s.path("d", "master");
     s.storage.set_busy(Ds::Branch(&fs), true);
-    let e = s.node.delete(AS_ADMIN, ADMIN, "d").unwrap_err();
+    let e = s.node.dots.delete(AS_ADMIN, ADMIN, "d").unwrap_err();
     assert_eq!(kind(&e), "InUse", "{e}");
     assert_eq!(s.log("d", "master"), ["c1"]);
     s.assert_consistent("d");
@@ -406,6 +443,7 @@ fn the_root_subdot_is_the_whole_filesystem() {
     let info = s.dot("d");
     let p = s
         .node
+        .subdots
         .subdot_path(AS_ADMIN, ADMIN, "d", "master", "__root__", false)
         .unwrap();
     assert_eq!(p.path, info.branches[0].mountpoint);
@@ -417,10 +455,12 @@ fn a_missing_subdot_is_not_made_unless_asked() {
     s.dot("d");
     let e = s
         .node
+        .subdots
         .subdot_path(AS_ADMIN, ADMIN, "d", "master", "data", false)
         .unwrap_err();
     assert_eq!(kind(&e), "NotFound", "{e}");
     s.node
+        .subdots
         .subdot_path(AS_ADMIN, ADMIN, "d", "master", "data", true)
         .unwrap();
 }
@@ -434,6 +474,7 @@ fn a_subdot_that_is_a_link_out_of_the_dot_is_refused() {
     std::os::unix::fs::symlink("/etc", mp.join("evil")).unwrap();
     let e = s
         .node
+        .subdots
         .subdot_path(AS_ADMIN, ADMIN, "d", "master", "evil", false)
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
@@ -446,6 +487,7 @@ fn reserved_and_malformed_subdot_names_are_refused() {
     for bad in ["_x", "../up", "a/b", ""] {
         let e = s
             .node
+            .subdots
             .subdot_path(AS_ADMIN, ADMIN, "d", "master", bad, true)
             .unwrap_err();
         assert_eq!(kind(&e), "BadRequest", "{bad:?}: {e}");
@@ -457,7 +499,14 @@ fn sizes_show_uncommitted_bytes_until_a_commit() {
     let s = Sim::new();
     s.dot("d");
     s.write("d", "master", "f", &"x".repeat(1000));
-    let dirty = |s: &Sim| s.node.show(AS_ADMIN, ADMIN, "d").unwrap().branches[0].dirty_bytes;
+    let dirty = |s: &Sim| {
+        s.node
+            .inventory
+            .show(AS_ADMIN, ADMIN, "d")
+            .unwrap()
+            .branches[0]
+            .dirty_bytes
+    };
     assert!(dirty(&s) >= 1000, "{}", dirty(&s));
     s.commit("d", "master", "c1");
     assert_eq!(dirty(&s), 0);
@@ -476,7 +525,7 @@ fn showing_a_dot_does_not_mount_its_branches() {
         .iter()
         .filter(|c| c.starts_with("mount "))
         .count();
-    let info = s.node.show(AS_ADMIN, ADMIN, "d").unwrap();
+    let info = s.node.inventory.show(AS_ADMIN, ADMIN, "d").unwrap();
     assert!(
         !info
             .branches

@@ -21,7 +21,7 @@ fn dirty_branch() -> (Sim, FsId) {
         version: "test".into(),
         tls_cert: None,
     };
-    s.node.store().register_server(&n2, 60).unwrap();
+    s.node.core.store().register_server(&n2, 60).unwrap();
     let fs = s.fs_id("d", "master");
     (s, fs)
 }
@@ -31,7 +31,7 @@ fn release_to(
     fs: &FsId,
     to: &str,
 ) -> Result<crate::daemon::handoff::Release, crate::daemon::DaemonError> {
-    s.node.release(&ReleaseRequest {
+    s.node.handoff.release(&ReleaseRequest {
         fs: fs.clone(),
         to: to.into(),
         namespace: ADMIN.into(),
@@ -53,11 +53,11 @@ fn a_release_fences_the_branch_and_snapshots_its_uncommitted_state() {
     let (s, fs) = dirty_branch();
     let rel = release_to(&s, &fs, "n2").unwrap();
     assert!(rel.snapshot.starts_with("dmh-"), "{}", rel.snapshot);
-    let c1 = s.node.store().commits(&fs).unwrap()[0].id.clone();
+    let c1 = s.node.core.store().commits(&fs).unwrap()[0].id.clone();
     assert_eq!(rel.base, Some(format!("{fs}@{c1}")));
     assert!(readonly(&s, &fs));
     assert!(!s.storage.is_mounted(Ds::Branch(&fs)).unwrap());
-    assert!(s.node.is_moving(&fs));
+    assert!(s.node.core.is_moving(&fs));
     let e = s.try_commit("d", "master", "too late").unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
 }
@@ -67,6 +67,7 @@ fn a_handoff_that_did_not_happen_leaves_the_branch_as_it_was() {
     let (s, fs) = dirty_branch();
     let rel = release_to(&s, &fs, "n2").unwrap();
     s.node
+        .handoff
         .released(&Released {
             fs: fs.clone(),
             snapshot: rel.snapshot.clone(),
@@ -74,7 +75,7 @@ fn a_handoff_that_did_not_happen_leaves_the_branch_as_it_was() {
         })
         .unwrap();
     assert!(!readonly(&s, &fs));
-    assert!(!s.node.is_moving(&fs));
+    assert!(!s.node.core.is_moving(&fs));
     assert_eq!(
         s.snaps("d", "master").len(),
         1,
@@ -89,8 +90,15 @@ fn the_master_record_decides_how_a_handoff_ended() {
     let (s, fs) = dirty_branch();
     let rel = release_to(&s, &fs, "n2").unwrap();
     // The new node took the branch, but told us it had not.
-    assert!(s.node.store().move_master(&fs, Some("n1"), "n2").unwrap());
+    assert!(
+        s.node
+            .core
+            .store()
+            .move_master(&fs, Some(&"n1".into()), &"n2".into())
+            .unwrap()
+    );
     s.node
+        .handoff
         .released(&Released {
             fs: fs.clone(),
             snapshot: rel.snapshot,
@@ -98,7 +106,7 @@ fn the_master_record_decides_how_a_handoff_ended() {
         })
         .unwrap();
     assert!(readonly(&s, &fs), "our copy is a replica now");
-    assert!(!s.node.is_moving(&fs));
+    assert!(!s.node.core.is_moving(&fs));
 }
 
 #[test]
@@ -112,7 +120,7 @@ fn a_second_node_cannot_take_a_branch_already_moving() {
         version: "test".into(),
         tls_cert: None,
     };
-    s.node.store().register_server(&n3, 60).unwrap();
+    s.node.core.store().register_server(&n3, 60).unwrap();
     let e = release_to(&s, &fs, "n3").unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
     assert!(e.to_string().contains("n2"), "{e}");
@@ -133,10 +141,10 @@ fn the_same_node_asking_again_restarts_the_handoff() {
 fn a_handoff_to_a_node_that_is_gone_is_settled_by_the_sweep() {
     let (s, fs) = dirty_branch();
     let rel = release_to(&s, &fs, "n9").unwrap();
-    assert!(s.node.is_moving(&fs));
+    assert!(s.node.core.is_moving(&fs));
     // n9 is not registered (its lease is gone): the sweep ends the handoff at once.
-    s.node.settle_moves();
-    assert!(!s.node.is_moving(&fs));
+    s.node.handoff.settle_moves();
+    assert!(!s.node.core.is_moving(&fs));
     assert!(!readonly(&s, &fs));
     assert!(!s.snaps("d", "master").contains(&rel.snapshot));
 }
@@ -148,7 +156,7 @@ fn a_release_that_cannot_snapshot_leaves_the_branch_writable() {
     let e = release_to(&s, &fs, "n2").unwrap_err();
     assert_eq!(kind(&e), "PoolFull", "{e}");
     assert!(!readonly(&s, &fs));
-    assert!(!s.node.is_moving(&fs));
+    assert!(!s.node.core.is_moving(&fs));
 }
 
 #[test]
@@ -158,15 +166,15 @@ fn a_busy_branch_is_not_released() {
     let e = release_to(&s, &fs, "n2").unwrap_err();
     assert_eq!(kind(&e), "InUse", "{e}");
     assert!(!readonly(&s, &fs));
-    assert!(!s.node.is_moving(&fs));
+    assert!(!s.node.core.is_moving(&fs));
 }
 
 #[test]
 fn uncommitted_changes_are_seen_exactly() {
     let (s, fs) = dirty_branch();
-    assert!(s.node.uncommitted(&fs).unwrap());
+    assert!(s.node.core.uncommitted(&fs).unwrap());
     s.commit("d", "master", "c2");
-    assert!(!s.node.uncommitted(&fs).unwrap());
+    assert!(!s.node.core.uncommitted(&fs).unwrap());
     assert!(
         !s.snaps("d", "master").iter().any(|n| n.starts_with("dmp-")),
         "probes are removed"
@@ -176,10 +184,10 @@ fn uncommitted_changes_are_seen_exactly() {
 #[test]
 fn fencing_unmounts_and_freezes_and_unfencing_undoes_it() {
     let (s, fs) = dirty_branch();
-    assert!(s.node.fence(&fs).unwrap(), "it was mounted");
+    assert!(s.node.core.fence(&fs).unwrap(), "it was mounted");
     assert!(readonly(&s, &fs));
     assert!(!s.storage.is_mounted(Ds::Branch(&fs)).unwrap());
-    s.node.unfence(&fs, true).unwrap();
+    s.node.core.unfence(&fs, true).unwrap();
     assert!(!readonly(&s, &fs));
     assert!(s.storage.is_mounted(Ds::Branch(&fs)).unwrap());
     assert_eq!(s.read("d", "master", "f").as_deref(), Some("dirty"));

@@ -11,6 +11,7 @@ mod transfer;
 use std::sync::Arc;
 
 use super::DaemonError;
+use super::core::Core;
 use super::intent::Journal;
 use super::mounts::MountTable;
 use super::node::Node;
@@ -122,24 +123,25 @@ impl Sim {
     }
 
     fn node_on(id: &str, storage: &Arc<SimStorage>, kv: &SharedKv, dir: &std::path::Path) -> Node {
-        Node::new(
+        let core = Core::new(
             id.into(),
             storage.clone(),
             Store::new(Box::new(kv.clone())),
             MountTable::load(dir.join("mounts.json")),
-            None,
             Peers::new("cluster-secret-for-tests"),
             Journal::new(&dir.join("intents")),
-        )
+        );
+        Node::new(core, None)
     }
 
     /// The same pool and state directory, as after a restart, on registry `kv`.
     pub fn restart_on(&self, kv: SharedKv) -> Node {
-        Self::node_on(&self.node.id, &self.storage, &kv, self.dir.path())
+        Self::node_on(&self.node.core.id, &self.storage, &kv, self.dir.path())
     }
 
     pub fn dot(&self, name: &str) -> api::DotInfo {
         self.node
+            .dots
             .create_dot(
                 AS_ADMIN,
                 &api::CreateDot {
@@ -154,6 +156,7 @@ impl Sim {
     pub fn path(&self, dot: &str, branch: &str) -> std::path::PathBuf {
         let p = self
             .node
+            .subdots
             .subdot_path(AS_ADMIN, ADMIN, dot, branch, "__default__", true)
             .expect("the subdot opens");
         p.path.into()
@@ -173,6 +176,7 @@ impl Sim {
 
     pub fn try_commit(&self, dot: &str, branch: &str, msg: &str) -> Result<CommitId, DaemonError> {
         self.node
+            .dots
             .commit(
                 AS_ADMIN,
                 ADMIN,
@@ -193,7 +197,7 @@ impl Sim {
         from: &str,
         commit: Option<&str>,
     ) -> Result<api::BranchInfo, DaemonError> {
-        self.node.create_branch(
+        self.node.dots.create_branch(
             AS_ADMIN,
             ADMIN,
             dot,
@@ -211,7 +215,7 @@ impl Sim {
         branch: &str,
         commit: &str,
     ) -> Result<api::ResetDone, DaemonError> {
-        self.node.reset(
+        self.node.dots.reset(
             AS_ADMIN,
             ADMIN,
             dot,
@@ -226,6 +230,7 @@ impl Sim {
     /// Commit messages of a branch, newest first.
     pub fn log(&self, dot: &str, branch: &str) -> Vec<String> {
         self.node
+            .dots
             .log(AS_ADMIN, ADMIN, dot, branch)
             .expect("the log reads")
             .into_iter()
@@ -235,6 +240,7 @@ impl Sim {
 
     pub fn fs_id(&self, dot: &str, branch: &str) -> FsId {
         self.node
+            .inventory
             .branches(AS_ADMIN, ADMIN, dot)
             .expect("branches")
             .into_iter()
@@ -252,7 +258,12 @@ impl Sim {
 
     /// Checks that the registry and the simulated pool agree for every branch of `dot`.
     pub fn assert_consistent(&self, dot: &str) {
-        for b in self.node.branches(AS_ADMIN, ADMIN, dot).expect("branches") {
+        for b in self
+            .node
+            .inventory
+            .branches(AS_ADMIN, ADMIN, dot)
+            .expect("branches")
+        {
             let id = FsId::from(b.filesystem_id.as_str());
             let fs = Ds::Branch(&id);
             assert!(
@@ -261,7 +272,12 @@ impl Sim {
                 b.name
             );
             let snaps = self.storage.snapshots(fs).unwrap();
-            let commits = self.node.store().commits(&b.filesystem_id).unwrap();
+            let commits = self
+                .node
+                .core
+                .store()
+                .commits(&b.filesystem_id.as_str().into())
+                .unwrap();
             let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
             let commit_snaps: Vec<&str> = snaps
                 .iter()

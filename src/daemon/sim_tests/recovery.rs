@@ -13,6 +13,7 @@ use crate::storage::{Ds, Storage};
 
 fn dot_id(s: &Sim, dot: &str) -> crate::cluster::DotId {
     s.node
+        .core
         .store()
         .dot(ADMIN, dot)
         .unwrap()
@@ -23,6 +24,7 @@ fn dot_id(s: &Sim, dot: &str) -> crate::cluster::DotId {
 fn branch_rec(s: &Sim, dot: &str, name: &str) -> crate::cluster::BranchRecord {
     let id = dot_id(s, dot);
     s.node
+        .core
         .store()
         .branches(&id)
         .unwrap()
@@ -42,7 +44,8 @@ fn a_lost_registry_is_rebuilt_from_the_pool() {
     let node = s.restart_on(SharedKv::default());
     node.recover().unwrap();
     let log = |b: &str| -> Vec<String> {
-        node.log(AS_ADMIN, ADMIN, "d", b)
+        node.dots
+            .log(AS_ADMIN, ADMIN, "d", b)
             .unwrap()
             .into_iter()
             .map(|c| c.message)
@@ -50,7 +53,7 @@ fn a_lost_registry_is_rebuilt_from_the_pool() {
     };
     assert_eq!(log("master"), ["c2", "c1"]);
     assert_eq!(log("b"), ["b1", "c2", "c1"]);
-    let info = node.show(AS_ADMIN, ADMIN, "d").unwrap();
+    let info = node.inventory.show(AS_ADMIN, ADMIN, "d").unwrap();
     assert!(info.branches.iter().all(|b| b.master_node == "n1"));
 }
 
@@ -66,8 +69,8 @@ fn recovery_adopts_a_read_only_copy_as_a_replica_without_a_master() {
     let kv = SharedKv::default();
     let node = s.restart_on(kv.clone());
     node.recover().unwrap();
-    assert_eq!(node.store().master(&fs).unwrap(), None);
-    assert_eq!(node.store().commits(&fs).unwrap().len(), 1);
+    assert_eq!(node.core.store().master(&fs).unwrap(), None);
+    assert_eq!(node.core.store().commits(&fs).unwrap().len(), 1);
 }
 
 #[test]
@@ -91,8 +94,9 @@ fn recovery_destroys_a_branch_deleted_while_the_node_was_away() {
     let b = branch_rec(&s, "d", "b");
     // Another node deleted it: only the registry knows.
     s.node
+        .core
         .store()
-        .delete_branch(&dot_id(&s, "d"), &b, &s.node.seal())
+        .delete_branch(&dot_id(&s, "d"), &b, &s.node.core.seal())
         .unwrap();
     s.node.recover().unwrap();
     assert!(!s.storage.exists(Ds::Branch(&b.fs_id)).unwrap());
@@ -107,6 +111,7 @@ fn a_tombstone_without_the_cluster_seal_is_ignored() {
     let b = branch_rec(&s, "d", "b");
     let forged = |_: &str| "forged".to_string();
     s.node
+        .core
         .store()
         .delete_branch(&dot_id(&s, "d"), &b, &forged)
         .unwrap();
@@ -148,6 +153,7 @@ fn a_commit_snapshot_never_registered_is_removed() {
     let commit = CommitId::from("0123456789abcdef0123456789abcdef");
     s.storage.snapshot(Ds::Branch(&fs), &commit, &[]).unwrap();
     s.node
+        .core
         .settle(&Intent::Commit {
             fs_id: fs.clone(),
             commit,
@@ -163,6 +169,7 @@ fn a_registered_commit_is_kept_when_its_intent_is_settled() {
     let commit = s.commit("d", "master", "c1");
     let fs = s.fs_id("d", "master");
     s.node
+        .core
         .settle(&Intent::Commit { fs_id: fs, commit })
         .unwrap();
     assert_eq!(s.log("d", "master"), ["c1"]);
@@ -179,12 +186,12 @@ fn a_crash_between_snapshot_and_registration_is_settled_at_start() {
         commit: commit.clone(),
     };
     // The intent is recorded and the snapshot taken; then the process dies.
-    std::mem::forget(s.node.intents.begin(&intent).unwrap());
+    std::mem::forget(s.node.core.intents.begin(&intent).unwrap());
     s.storage.snapshot(Ds::Branch(&fs), &commit, &[]).unwrap();
     let node = s.restart_on(s.kv.clone());
     node.recover().unwrap();
     assert!(s.snaps("d", "master").is_empty());
-    assert!(node.intents.pending().is_empty());
+    assert!(node.core.intents.pending().is_empty());
 }
 
 #[test]
@@ -195,6 +202,7 @@ fn a_branch_filesystem_never_registered_is_destroyed() {
         .create(Ds::Branch(&id("feed")), None, &[])
         .unwrap();
     s.node
+        .core
         .settle(&Intent::CreateFs {
             dot_id: dot_id(&s, "d"),
             fs_id: "feed".into(),
@@ -209,6 +217,7 @@ fn a_registered_branch_filesystem_is_kept() {
     s.dot("d");
     let fs = s.fs_id("d", "master");
     s.node
+        .core
         .settle(&Intent::CreateFs {
             dot_id: dot_id(&s, "d"),
             fs_id: fs.clone(),
@@ -231,6 +240,7 @@ fn an_interrupted_reset_forgets_only_commits_whose_snapshots_went() {
         .destroy_snapshot(Ds::Branch(&fs), &ids[2])
         .unwrap();
     s.node
+        .core
         .settle(&Intent::Reset {
             fs_id: fs,
             target: ids[0].clone(),
@@ -278,7 +288,7 @@ fn make_clone(s: &Sim, intent: &Intent, fs: &FsId, complete: bool) {
         unreachable!("a re-clone intent")
     };
     let o = branch.origin.clone().expect("a re-clone has an origin");
-    let mp = s.node.mountpoint(fs).display().to_string();
+    let mp = s.node.core.mountpoint(fs).display().to_string();
     let full = [
         ("mountpoint", mp.as_str()),
         (crate::storage::layout::P_BASELINE, "0"),
@@ -300,7 +310,7 @@ fn as_before(s: &Sim) {
 fn a_re_clone_interrupted_after_setting_aside_puts_the_branch_back() {
     let (s, intent, fs) = recloning();
     set_aside(&s, &fs);
-    s.node.settle(&intent).unwrap();
+    s.node.core.settle(&intent).unwrap();
     as_before(&s);
 }
 
@@ -309,7 +319,7 @@ fn a_re_clone_interrupted_with_a_half_made_clone_goes_back() {
     let (s, intent, fs) = recloning();
     set_aside(&s, &fs);
     make_clone(&s, &intent, &fs, false);
-    s.node.settle(&intent).unwrap();
+    s.node.core.settle(&intent).unwrap();
     as_before(&s);
 }
 
@@ -318,7 +328,7 @@ fn a_re_clone_interrupted_after_the_clone_was_complete_goes_forward() {
     let (s, intent, fs) = recloning();
     set_aside(&s, &fs);
     make_clone(&s, &intent, &fs, true);
-    s.node.settle(&intent).unwrap();
+    s.node.core.settle(&intent).unwrap();
     assert_eq!(s.log("d", "b"), ["c1"]);
     assert!(!s.storage.exists(Ds::Aside(&fs)).unwrap());
     s.assert_consistent("d");
@@ -329,7 +339,7 @@ fn a_re_clone_whose_registry_update_was_lost_is_registered() {
     let (s, intent, fs) = recloning();
     s.storage.destroy(Ds::Branch(&fs)).unwrap();
     make_clone(&s, &intent, &fs, true);
-    s.node.settle(&intent).unwrap();
+    s.node.core.settle(&intent).unwrap();
     assert_eq!(s.log("d", "b"), ["c1"]);
     s.assert_consistent("d");
 }
@@ -344,7 +354,7 @@ fn a_delete_that_never_started_is_not_finished_by_recovery() {
         dot_id: dot_id(&s, "d"),
         branch: branch_rec(&s, "d", "b"),
     };
-    s.node.settle(&intent).unwrap();
+    s.node.core.settle(&intent).unwrap();
     assert_eq!(s.log("d", "b"), ["c1"]);
 }
 
@@ -363,10 +373,11 @@ fn a_delete_that_destroyed_anything_is_finished() {
         dot_id: dot_id(&s, "d"),
         branch: b.clone(),
     };
-    s.node.settle(&intent).unwrap();
+    s.node.core.settle(&intent).unwrap();
     assert!(!s.storage.exists(Ds::Branch(&b.fs_id)).unwrap());
     assert!(
         s.node
+            .inventory
             .branches(AS_ADMIN, ADMIN, "d")
             .unwrap()
             .iter()
@@ -381,14 +392,17 @@ fn a_dot_delete_that_destroyed_one_branch_is_finished() {
     s.commit("d", "master", "c1");
     s.branch("d", "b", "master", None).unwrap();
     let id = dot_id(&s, "d");
-    let dot = s.node.store().dot(ADMIN, "d").unwrap().unwrap();
-    let branches = s.node.store().branches(&id).unwrap();
+    let dot = s.node.core.store().dot(ADMIN, "d").unwrap().unwrap();
+    let branches = s.node.core.store().branches(&id).unwrap();
     let b = branch_rec(&s, "d", "b");
     s.storage.destroy(Ds::Branch(&b.fs_id)).unwrap();
-    s.node.settle(&Intent::DeleteDot { dot, branches }).unwrap();
+    s.node
+        .core
+        .settle(&Intent::DeleteDot { dot, branches })
+        .unwrap();
     assert!(s.storage.tree().keys().all(|k| !k.starts_with("dmfs/")));
     assert_eq!(
-        kind(&s.node.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
+        kind(&s.node.inventory.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
         "NotFound"
     );
 }
@@ -404,9 +418,9 @@ fn a_failure_whose_undo_fails_too_is_reported_and_settled_later() {
     let e = s.branch("d", "b", "master", None).unwrap_err();
     assert_eq!(kind(&e), "Unsettled", "{e}");
     assert!(e.to_string().contains("finishes that by itself"), "{e}");
-    assert_eq!(s.node.intents.pending().len(), 1);
-    s.node.settle_pending();
-    assert!(s.node.intents.pending().is_empty());
+    assert_eq!(s.node.core.intents.pending().len(), 1);
+    s.node.core.settle_pending();
+    assert!(s.node.core.intents.pending().is_empty());
     assert_eq!(s.storage.tree().len(), 1, "{:?}", s.storage.tree());
     s.assert_consistent("d");
 }

@@ -11,7 +11,11 @@ const DOT: (&str, &str, &str) = (ADMIN, "d", "master");
 
 /// The stream `src` sends for `from..to` of admin's dot `d` master.
 fn stream(src: &Sim, from: Option<&str>, to: &str) -> Vec<u8> {
-    let out = src.node.send_commits(AS_ADMIN, DOT, from, to).unwrap();
+    let out = src
+        .node
+        .transfers
+        .send_commits(AS_ADMIN, DOT, from, to)
+        .unwrap();
     let mut s = out.stream().unwrap();
     let mut bytes = Vec::new();
     s.read_to_end(&mut bytes).unwrap();
@@ -26,11 +30,14 @@ fn deliver(
     from: Option<&str>,
     bytes: &[u8],
 ) -> Result<Vec<String>, crate::daemon::DaemonError> {
-    let got = dst
-        .node
-        .receive_commits(AS_ADMIN, DOT, from, Some(Input::Read(&mut &bytes[..])))?;
-    let commits = src.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap();
-    dst.node.confirm_commits(
+    let got = dst.node.transfers.receive_commits(
+        AS_ADMIN,
+        DOT,
+        from,
+        Some(Input::Read(&mut &bytes[..])),
+    )?;
+    let commits = src.node.dots.log(AS_ADMIN, ADMIN, "d", "master").unwrap();
+    dst.node.transfers.confirm_commits(
         AS_ADMIN,
         DOT,
         &api::ConfirmReceive {
@@ -41,13 +48,14 @@ fn deliver(
 }
 
 fn head(s: &Sim) -> String {
-    s.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap()[0]
+    s.node.dots.log(AS_ADMIN, ADMIN, "d", "master").unwrap()[0]
         .id
         .clone()
 }
 
 fn first(s: &Sim) -> String {
     s.node
+        .dots
         .log(AS_ADMIN, ADMIN, "d", "master")
         .unwrap()
         .last()
@@ -99,14 +107,21 @@ fn a_dot_pushed_in_full_arrives_with_its_commits_and_files() {
     assert_eq!(dst.read("d", "master", "f").as_deref(), Some("two"));
     let ids: Vec<String> = src
         .node
+        .dots
         .log(AS_ADMIN, ADMIN, "d", "master")
         .unwrap()
         .into_iter()
         .map(|c| c.id)
         .collect();
     assert_eq!(
-        src.node.commit_guids(AS_ADMIN, DOT, &ids).unwrap(),
-        dst.node.commit_guids(AS_ADMIN, DOT, &ids).unwrap(),
+        src.node
+            .transfers
+            .commit_guids(AS_ADMIN, DOT, &ids)
+            .unwrap(),
+        dst.node
+            .transfers
+            .commit_guids(AS_ADMIN, DOT, &ids)
+            .unwrap(),
         "the same data on both sides"
     );
     dst.assert_consistent("d");
@@ -131,16 +146,18 @@ fn a_wrong_byte_count_keeps_nothing() {
     let bytes = stream(&src, None, &head(&src));
     let got = dst
         .node
+        .transfers
         .receive_commits(AS_ADMIN, DOT, None, Some(Input::Read(&mut &bytes[..])))
         .unwrap();
     let e = dst
         .node
+        .transfers
         .confirm_commits(
             AS_ADMIN,
             DOT,
             &api::ConfirmReceive {
                 bytes: got.bytes + 1,
-                commits: src.node.log(AS_ADMIN, ADMIN, "d", "master").unwrap(),
+                commits: src.node.dots.log(AS_ADMIN, ADMIN, "d", "master").unwrap(),
             },
         )
         .unwrap_err();
@@ -148,7 +165,7 @@ fn a_wrong_byte_count_keeps_nothing() {
     assert!(e.to_string().contains("nothing was kept"), "{e}");
     assert!(dst.storage.tree().is_empty(), "{:?}", dst.storage.tree());
     assert_eq!(
-        kind(&dst.node.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
+        kind(&dst.node.inventory.show(AS_ADMIN, ADMIN, "d").unwrap_err()),
         "NotFound"
     );
 }
@@ -161,6 +178,7 @@ fn a_cut_stream_is_refused_and_leaves_nothing() {
     let cut = &bytes[..bytes.len() / 2];
     let e = dst
         .node
+        .transfers
         .receive_commits(AS_ADMIN, DOT, None, Some(Input::Read(&mut &cut[..])))
         .unwrap_err();
     assert_eq!(e.status(), 400, "{e}");
@@ -174,6 +192,7 @@ fn an_unconfirmed_increment_stays_invisible_and_goes_before_a_mount() {
     src.commit("d", "master", "c3");
     let bytes = stream(&src, Some(&base), &head(&src));
     dst.node
+        .transfers
         .receive_commits(
             AS_ADMIN,
             DOT,
@@ -194,6 +213,7 @@ fn a_branch_with_uncommitted_changes_takes_no_stream() {
     src.commit("d", "master", "c3");
     let e = dst
         .node
+        .transfers
         .receive_commits(AS_ADMIN, DOT, Some(&base), None)
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
@@ -207,6 +227,7 @@ fn a_branch_that_moved_on_takes_no_increment_from_an_older_base() {
     dst.commit("d", "master", "diverged");
     let e = dst
         .node
+        .transfers
         .receive_commits(AS_ADMIN, DOT, Some(&base), None)
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
@@ -218,6 +239,7 @@ fn an_increment_for_a_dot_the_far_side_lacks_asks_for_a_full_push() {
     let dst = Sim::with("far", Default::default());
     let e = dst
         .node
+        .transfers
         .receive_commits(AS_ADMIN, DOT, Some("0123456789abcdef"), None)
         .unwrap_err();
     assert_eq!(kind(&e), "NotFound", "{e}");
@@ -229,6 +251,7 @@ fn sending_a_commit_the_branch_lacks_is_not_found() {
     let src = source();
     let e = src
         .node
+        .transfers
         .send_commits(AS_ADMIN, DOT, None, "0123456789abcdef")
         .err()
         .unwrap();
@@ -240,12 +263,14 @@ fn another_users_dot_is_neither_sent_nor_received() {
     let src = source();
     let e = src
         .node
+        .transfers
         .send_commits(&Principal::user("mallory"), DOT, None, &head(&src))
         .err()
         .unwrap();
     assert_eq!(kind(&e), "Forbidden", "{e}");
     let e = src
         .node
+        .transfers
         .receive_commits(&Principal::user("mallory"), DOT, None, None)
         .unwrap_err();
     assert_eq!(kind(&e), "Forbidden", "{e}");
@@ -264,6 +289,7 @@ fn a_new_dot_whose_commits_were_not_registered_gets_them_back_at_restart() {
     let node = dst.restart_on(dst.kv.clone());
     node.recover().unwrap();
     let log: Vec<String> = node
+        .dots
         .log(AS_ADMIN, ADMIN, "d", "master")
         .unwrap()
         .into_iter()
@@ -274,7 +300,7 @@ fn a_new_dot_whose_commits_were_not_registered_gets_them_back_at_restart() {
         ["c1"],
         "the received data belongs to its commit, not to uncommitted changes"
     );
-    assert!(!node.uncommitted(&dst.fs_id("d", "master")).unwrap());
+    assert!(!node.core.uncommitted(&dst.fs_id("d", "master")).unwrap());
 }
 
 #[test]
@@ -294,10 +320,11 @@ fn a_new_dot_is_never_left_with_data_but_no_commit() {
     node.recover().unwrap();
     // Either the dot is not there (the push was never confirmed) or it has its commit; in
     // both cases the same push, run again, is taken.
-    match node.log(AS_ADMIN, ADMIN, "d", "master") {
+    match node.dots.log(AS_ADMIN, ADMIN, "d", "master") {
         Ok(log) => assert_eq!(log.len(), 1, "a registered dot has its commit"),
         Err(e) => assert_eq!(kind(&e), "NotFound", "{e}"),
     }
-    node.receive_commits(AS_ADMIN, DOT, None, None)
+    node.transfers
+        .receive_commits(AS_ADMIN, DOT, None, None)
         .expect("the push can be run again");
 }

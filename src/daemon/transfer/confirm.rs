@@ -3,16 +3,17 @@
 //! that arrived whole in an interrupted transfer.
 
 use super::Fresh;
+use super::Transfers;
 use crate::api;
 use crate::cluster::{CommitRecord, FsId};
 use crate::daemon::DaemonError;
-use crate::daemon::node::{Node, encode_commit, now, zfs_err};
+use crate::daemon::core::{encode_commit, now, zfs_err};
 use crate::daemon::principal::Principal;
 use crate::storage::{Ds, Rollback};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
-impl Node {
+impl Transfers {
     /// Registers commits that arrived whole in an interrupted transfer, oldest first, if each
     /// snapshot here has the sender's GUID (so the same data); they must directly follow the
     /// branch's newest commit. Returns the ids registered.
@@ -23,11 +24,11 @@ impl Node {
         req: &api::KeepReceived,
     ) -> Result<Vec<String>> {
         user.may_use(ns)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
-        self.check_master(b)?;
+        self.core.check_master(b)?;
         if req.guids.len() != req.commits.len() {
             return Err(DaemonError::BadRequest(
                 "one GUID per commit is needed".into(),
@@ -37,7 +38,11 @@ impl Node {
             ns,
             name,
             b,
-            self.store.commits(&b.fs_id)?.last().map(|c| c.id.as_str()),
+            self.core
+                .store
+                .commits(&b.fs_id)?
+                .last()
+                .map(|c| c.id.as_str()),
             true,
         )?;
         let matches = req
@@ -68,8 +73,9 @@ impl Node {
             self.destroy_staging(fs);
         } else if let Some(id) = from {
             let ds = Ds::Branch(fs);
-            if self.storage.has_snapshot(ds, id).unwrap_or(false) {
-                self.storage
+            if self.core.storage.has_snapshot(ds, id).unwrap_or(false) {
+                self.core
+                    .storage
                     .rollback(ds, id, Rollback::DestroyingLater)
                     .map_err(zfs_err)?;
             }
@@ -81,14 +87,16 @@ impl Node {
     /// properties, and it is registered.
     pub(super) fn publish_received(&self, fs: &FsId, f: &Fresh) -> Result<()> {
         let (dot, b) = (&f.dot, &f.branch);
-        self.storage
+        self.core
+            .storage
             .rename(Ds::Staging(fs), Ds::Branch(fs))
             .map_err(zfs_err)?;
-        self.label_branch(Ds::Branch(fs), fs, "off", dot, &b.name)?;
+        self.replicator
+            .label_branch(Ds::Branch(fs), fs, "off", dot, &b.name)?;
         let registered = if f.new_dot() {
-            self.store.create_dot(dot, b, &self.id)?
+            self.core.store.create_dot(dot, b, &self.core.id)?
         } else {
-            self.store.create_branch(&dot.id, b, &self.id)?
+            self.core.store.create_branch(&dot.id, b, &self.core.id)?
         };
         if !registered {
             return Err(DaemonError::Conflict(format!(
@@ -108,16 +116,16 @@ impl Node {
         req: &api::ConfirmReceive,
     ) -> Result<Vec<String>> {
         user.may_use(ns)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let existing = match self.store.dot(ns, name)? {
-            Some(dot) => self.load_record(dot)?.branch(branch).ok().cloned(),
+        let existing = match self.core.store.dot(ns, name)? {
+            Some(dot) => self.core.load_record(dot)?.branch(branch).ok().cloned(),
             None => None,
         };
         let fs = match existing {
             Some(b) => {
                 // What was received waits on the node holding the branch.
-                self.check_master(&b)?;
+                self.core.check_master(&b)?;
                 b.fs_id
             }
             None => self
@@ -167,7 +175,7 @@ impl Node {
                 dot_id: f.dot.id.clone(),
                 fs_id: fs.clone(),
             };
-            self.under(intent, || self.publish_received(&fs, f))?;
+            self.core.under(intent, || self.publish_received(&fs, f))?;
         }
         let done = self.register_received(&fs, &records)?;
         self.show_again(&fs);
@@ -185,8 +193,8 @@ impl Node {
         infos: &[api::CommitInfo],
     ) -> Result<Vec<CommitRecord>> {
         // One listing for all of them rather than a lookup per commit.
-        let here = self.storage.snapshots(ds).map_err(zfs_err)?;
-        let mut seq = self.store.commits(fs)?.last().map_or(0, |c| c.seq);
+        let here = self.core.storage.snapshots(ds).map_err(zfs_err)?;
+        let mut seq = self.core.store.commits(fs)?.last().map_or(0, |c| c.seq);
         let mut records = Vec::new();
         for id in ids {
             let Some(info) = infos.iter().find(|c| &c.id == id) else {
@@ -206,7 +214,8 @@ impl Node {
                     "received snapshot {id} vanished before confirmation"
                 )));
             }
-            self.storage
+            self.core
+                .storage
                 .set_snapshot_properties(ds, id, &encode_commit(&rec))
                 .map_err(zfs_err)?;
             records.push(rec);
@@ -222,7 +231,7 @@ impl Node {
     ) -> Result<Vec<String>> {
         let mut done = Vec::new();
         for rec in records {
-            self.store.put_commit(fs, rec)?;
+            self.core.store.put_commit(fs, rec)?;
             done.push(rec.id.to_string());
         }
         Ok(done)

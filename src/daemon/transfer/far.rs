@@ -1,18 +1,19 @@
 //! This node as the client of another cluster (`dm push`/`pull`/`clone` run by the daemon):
 //! running a transfer, reporting progress, and the log of streams this node sent.
 
+use super::Transfers;
 use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::Outgoing;
 use crate::api;
 use crate::client::config::Remote;
 use crate::client::{Client, ClientError, Upgraded};
 use crate::daemon::DaemonError;
-use crate::daemon::node::{Node, zfs_err};
+use crate::daemon::core::zfs_err;
 use crate::daemon::principal::Principal;
+use crate::daemon::sender::Outgoing;
 use crate::storage::Input;
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -132,7 +133,7 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-impl Node {
+impl Transfers {
     /// The node holding branch `here`, when that is not this one (and the branch exists).
     pub fn master_elsewhere(
         &self,
@@ -140,8 +141,8 @@ impl Node {
         (ns, name, branch): &(String, String, String),
     ) -> Option<crate::cluster::ServerRecord> {
         user.may_use(ns).ok()?;
-        let l = self.load(ns, name).ok()?;
-        match self.check_master(l.branch(branch).ok()?) {
+        let l = self.core.load(ns, name).ok()?;
+        match self.core.check_master(l.branch(branch).ok()?) {
             Err(DaemonError::MasterElsewhere(s)) => Some(*s),
             _ => None,
         }
@@ -195,7 +196,7 @@ impl Node {
         let mut tell = throttled(&mut report);
         let path = crate::client::receive_path(there, from);
         let (sent_bytes, receipt) = match raw(far.upgrade("POST", &path))? {
-            Some(up) => push_raw(&out, up, self.stream_idle, &mut tell)?,
+            Some(up) => push_raw(&out, up, self.core.stream_idle, &mut tell)?,
             None => {
                 let mut body = Counting {
                     inner: out.stream()?,
@@ -233,7 +234,7 @@ impl Node {
                     .and_then(|v| v.parse().ok());
                 let mut report = |bytes| report(bytes, estimate);
                 let mut tell = throttled(&mut report);
-                let input = self.spliced_from(&up.stream, &mut tell);
+                let input = self.core.spliced_from(&up.stream, &mut tell);
                 let receipt = self.receive_commits(user, here, from, Some(input))?;
                 (receipt, up.header(api::SEND_ID_HEADER).map(str::to_string))
             }

@@ -1,32 +1,37 @@
 //! Moving commits between clusters (`dm push`, `dm pull`, `dm clone`): this node's side.
 //!
-//! A client asks this node to run a transfer with another cluster ([`Node::transfer`]): this node
-//! sends a branch's commits ([`Node::send_commits`]) to the other daemon's receive, or reads the
-//! other daemon's send into its own ([`Node::receive_commits`]). On plain HTTP the stream goes
+//! A client asks this node to run a transfer with another cluster ([`Transfers::transfer`]): this node
+//! sends a branch's commits ([`Transfers::send_commits`]) to the other daemon's receive, or reads the
+//! other daemon's send into its own ([`Transfers::receive_commits`]). On plain HTTP the stream goes
 //! raw over the API connection and never passes through either daemon ([`crate::wire`]); over
 //! TLS it is copied through the request or response body. `zfs receive` checks the stream's own
 //! checksum; the receiver registers the commits only when the client confirms them with the
-//! sender's byte count ([`Node::confirm_commits`]). Until then they are invisible: an existing
+//! sender's byte count ([`Transfers::confirm_commits`]). Until then they are invisible: an existing
 //! branch is unmounted for the stream (`zfs receive` would move its files forward) and mounted
 //! again on confirmation. A failed or unconfirmed receive is rolled back to the newest
 //! registered commit before the next one, before anyone mounts the branch, or after
 //! [`HIDDEN_FOR`] by the sweep.
 
+use super::dots::Dots;
+use super::inventory::Inventory;
+use super::replicate::Replicator;
+use crate::daemon::sender::Outgoing;
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::DaemonError;
-use super::node::{Node, check_name, zfs_err};
+use super::core::{Core, check_name, zfs_err};
 use super::principal::Principal;
 use crate::cluster::{BranchRecord, DotRecord, FsId};
 use crate::names::Kind;
-use crate::storage::{Ds, Input, Sending, Storage};
+use crate::storage::Ds;
 
 mod confirm;
 mod far;
 mod receive;
+mod run;
 
 pub use far::SentLog;
 
@@ -140,67 +145,32 @@ impl Fresh {
 }
 
 /// Where a new dot is received before it is confirmed; [`Node::recover`] destroys leftovers.
-/// Commits of a branch ready to be sent: `to` in full, or everything after `from` up to `to`.
-pub struct Outgoing {
-    storage: std::sync::Arc<dyn Storage>,
-    /// (filesystem id, snapshot) of the newest commit sent.
-    to: (FsId, String),
-    /// (filesystem id, snapshot) the increment starts from: of the same filesystem, or of
-    /// its origin for a clone stream.
-    from: Option<(FsId, String)>,
-    /// For the progress bar: exact enough for a full stream, a rough guess for an increment.
-    pub estimate: Option<u64>,
+/// Transfers with other clusters: sending, receiving, confirming, and running them as a client.
+pub struct Transfers {
+    core: Arc<Core>,
+    dots: Arc<Dots>,
+    inventory: Arc<Inventory>,
+    replicator: Arc<Replicator>,
+    /// Streams from other clusters waiting for the client's confirmation.
+    pending: Pending,
+    /// Streams this node sent, for the receiving side to ask whether they were whole.
+    pub(super) sent: SentLog,
 }
 
-impl Outgoing {
-    /// The stream, through a pipe.
-    pub fn stream(&self) -> Result<Box<dyn Sending>> {
-        let from = self.from.as_ref().map(|(f, s)| (Ds::Branch(f), s.as_str()));
-        self.storage
-            .send(Ds::Branch(&self.to.0), &self.to.1, from, true)
-            .map_err(zfs_err)
-    }
-
-    /// Moves the stream into `conn` (see [`splice_out`]).
-    pub fn send_into(
-        &self,
-        conn: &std::net::TcpStream,
-        idle: Duration,
-        tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
-    ) -> Result<u64> {
-        splice_out(self.stream()?, conn, idle, tell)
-    }
-}
-
-/// Moves a `zfs send` stream into `conn` without it passing through this process; `tell` hears
-/// the bytes sent so far and stops the send by failing. A receiver that takes nothing for
-/// `idle` (a cut link without a reset) ends it. Returns the stream's size once `zfs send` has
-/// exited cleanly.
-pub fn splice_out(
-    mut stream: Box<dyn Sending>,
-    conn: &std::net::TcpStream,
-    idle: Duration,
-    tell: &mut dyn FnMut(u64) -> std::io::Result<()>,
-) -> Result<u64> {
-    let _ = conn.set_write_timeout(Some(idle));
-    match stream.splice_into(conn.as_fd(), tell) {
-        Ok(n) => stream.finish().map(|_| n).map_err(zfs_err),
-        Err(e) => Err(DaemonError::Far(format!("the stream was cut off: {e}"))),
-    }
-}
-
-impl Node {
-    /// A stream to splice from connection `conn` into `zfs receive`, given up on when nothing
-    /// arrives for [`Node::stream_idle`]; `progress` hears the running count.
-    pub(super) fn spliced_from<'a>(
-        &self,
-        conn: &'a std::net::TcpStream,
-        progress: &'a mut dyn FnMut(u64) -> std::io::Result<()>,
-    ) -> Input<'a> {
-        let _ = conn.set_read_timeout(Some(self.stream_idle));
-        Input::Splice {
-            from: conn.as_fd(),
-            progress,
+impl Transfers {
+    pub(super) fn new(
+        core: Arc<Core>,
+        dots: Arc<Dots>,
+        inventory: Arc<Inventory>,
+        replicator: Arc<Replicator>,
+    ) -> Transfers {
+        Transfers {
+            core,
+            dots,
+            inventory,
+            replicator,
+            pending: Pending::default(),
+            sent: SentLog::default(),
         }
     }
 
@@ -213,16 +183,16 @@ impl Node {
         to: &str,
     ) -> Result<Outgoing> {
         user.may_use(ns)?;
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
         // One `zfs get` per commit both checks that its snapshot is here and sizes it for the
         // progress estimate: (filesystem, snapshot, bytes referenced).
-        let sized = |fs: &FsId, id: &str| match self.storage.snapshot_referenced(Ds::Branch(fs), id)
-        {
-            Ok(n) => Ok(Some((fs.clone(), id.to_string(), n))),
-            Err(crate::storage::Error::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        };
+        let sized =
+            |fs: &FsId, id: &str| match self.core.storage.snapshot_referenced(Ds::Branch(fs), id) {
+                Ok(n) => Ok(Some((fs.clone(), id.to_string(), n))),
+                Err(crate::storage::Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
         let on_branch = |id: &str| {
             check_name(Kind::Branch, id)?;
             match sized(&b.fs_id, id) {
@@ -240,7 +210,7 @@ impl Node {
                 // The commit the branch was made from, on the branch it came from: the first
                 // stream of a branch the receiver lacks is a clone stream from it.
                 Err(DaemonError::NotFound(_)) if b.origin.is_some() => {
-                    let history = self.history(&l, b)?;
+                    let history = self.dots.history(&l, b)?;
                     let (fs, _) = history
                         .iter()
                         .find(|(fs, c)| c.id == id && *fs != b.fs_id)
@@ -266,9 +236,10 @@ impl Node {
         };
         let (to, from) = ((to.0, to.1), from.map(|(fs, id, _)| (fs, id)));
         Ok(Outgoing {
-            storage: self.storage.clone(),
+            storage: self.core.storage.clone(),
             to,
             from,
+            intermediates: true,
             estimate,
         })
     }
@@ -281,13 +252,13 @@ impl Node {
         ids: &[String],
     ) -> Result<Vec<String>> {
         user.may_use(ns)?;
-        let l = self.load(ns, name)?;
+        let l = self.core.load(ns, name)?;
         let ds = Ds::Branch(&l.branch(branch)?.fs_id);
         ids.iter()
             .map(|id| {
                 check_name(Kind::Branch, id)?;
                 // A missing snapshot's GUID cannot be read: one call both checks and answers.
-                self.storage.guid(ds, id).map_err(|e| match e {
+                self.core.storage.guid(ds, id).map_err(|e| match e {
                     crate::storage::Error::NotFound(_) => DaemonError::NotFound(format!(
                         "commit {id} is not on branch '{branch}' here"
                     )),

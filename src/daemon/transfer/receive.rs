@@ -1,18 +1,19 @@
 //! Receiving commits from another cluster: checking that a branch can take a stream, taking it
 //! (hidden until confirmed), and dropping what was never confirmed before anyone mounts it.
 
+use super::Transfers;
 use super::{Fresh, Received};
 use crate::api;
 use crate::cluster::{BranchRecord, DotId, DotRecord, FsId};
 use crate::daemon::DaemonError;
-use crate::daemon::node::{Node, check_name, now, zfs_err};
+use crate::daemon::core::{Core, check_name, now, zfs_err};
 use crate::daemon::principal::Principal;
 use crate::names::Kind;
 use crate::storage::{Ds, Input, Rollback};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
-impl Node {
+impl Transfers {
     /// Receives a stream of commits into `branch`: creating the dot if it does not exist and
     /// `from` is `None`, or the branch, on top of commit `from`, if only the branch is missing.
     /// Answers with what arrived. Without a stream, only checks that it would take one.
@@ -27,9 +28,9 @@ impl Node {
         check_name(Kind::Namespace, ns)?;
         check_name(Kind::Dot, name)?;
         check_name(Kind::Branch, branch)?;
-        let lock = self.lock(&format!("name:{ns}/{name}"));
+        let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let existing = self.store.dot(ns, name)?;
+        let existing = self.core.store.dot(ns, name)?;
         let target_dot = existing.clone();
         let checking = body.is_none();
         let mut kept = Vec::new();
@@ -60,12 +61,12 @@ impl Node {
                 )));
             }
             (Some(dot), _) => {
-                let l = self.load_record(dot)?;
+                let l = self.core.load_record(dot)?;
                 match l.branch(branch) {
                     Ok(b) => {
                         // Another node holds the branch: the API sends the stream on to it,
                         // unread.
-                        self.check_master(b)?;
+                        self.core.check_master(b)?;
                         kept = self.check_receivable(ns, name, b, from, checking)?;
                         (b.fs_id.clone(), None)
                     }
@@ -105,7 +106,7 @@ impl Node {
             // `zfs receive` moves a mounted branch's files forward at once, before the client
             // has confirmed anything: the branch stays unmounted until then, and whoever
             // mounts it first drops what was not confirmed (`drop_arrivals`).
-            let was_mounted = self.unmount_branch(&fs, |mp| {
+            let was_mounted = self.core.unmount_branch(&fs, |mp| {
                 format!(
                     "branch '{branch}' of dot '{name}' is in use on that cluster (programs have files open in {}); close them there first",
                     mp.display()
@@ -117,6 +118,7 @@ impl Node {
         }
         // `zfs receive` checks the stream's own checksum and refuses a cut or altered stream.
         let received = self
+            .core
             .storage
             .receive(ds, fresh.is_none(), body)
             .map_err(zfs_err);
@@ -125,14 +127,18 @@ impl Node {
         // was at `from` (see `check_receivable`), so what came is what follows it; a staging
         // filesystem or a branch without commits holds only what came.
         let snapshots = received.and_then(|bytes| {
-            self.storage.snapshots(ds).map_err(zfs_err).map(|after| {
-                let names = after.into_iter();
-                let came = match (&fresh, from) {
-                    (None, Some(id)) => names.skip_while(|s| s != id).skip(1).collect(),
-                    _ => names.collect::<Vec<_>>(),
-                };
-                (bytes, came)
-            })
+            self.core
+                .storage
+                .snapshots(ds)
+                .map_err(zfs_err)
+                .map(|after| {
+                    let names = after.into_iter();
+                    let came = match (&fresh, from) {
+                        (None, Some(id)) => names.skip_while(|s| s != id).skip(1).collect(),
+                        _ => names.collect::<Vec<_>>(),
+                    };
+                    (bytes, came)
+                })
         });
         let (bytes, snapshots) = match snapshots {
             Ok(s) => s,
@@ -174,7 +180,7 @@ impl Node {
         from: Option<&str>,
         checking: bool,
     ) -> Result<Vec<api::Arrived>> {
-        let commits = self.store.commits(&b.fs_id)?;
+        let commits = self.core.store.commits(&b.fs_id)?;
         let newest = commits.last().map(|c| c.id.as_str());
         if newest != from {
             return Err(DaemonError::Conflict(format!(
@@ -184,8 +190,8 @@ impl Node {
                 from.unwrap_or("no commit")
             )));
         }
-        if let Some(held) = self.containers(ns, name).get(&b.name) {
-            return Err(Node::in_use_error(
+        if let Some(held) = self.inventory.containers(ns, name).get(&b.name) {
+            return Err(Core::in_use_error(
                 &format!("branch '{}' of dot '{name}'", b.name),
                 held,
                 "stop them on that cluster first",
@@ -194,7 +200,7 @@ impl Node {
         let ds = Ds::Branch(&b.fs_id);
         let arrived = match from {
             Some(id) => {
-                let snaps = self.storage.snapshots(ds).map_err(zfs_err)?;
+                let snaps = self.core.storage.snapshots(ds).map_err(zfs_err)?;
                 let at = snaps.iter().position(|s| s == id).ok_or_else(|| {
                     DaemonError::Internal(format!(
                         "commit {id} is registered but its snapshot is missing from branch '{}'",
@@ -207,8 +213,8 @@ impl Node {
         };
         // Changes since the newest snapshot, registered or arrived.
         let dirty = match arrived.last() {
-            Some(last) => self.changed_since(&b.fs_id, last)?,
-            None => self.uncommitted(&b.fs_id)?,
+            Some(last) => self.core.changed_since(&b.fs_id, last)?,
+            None => self.core.uncommitted(&b.fs_id)?,
         };
         if dirty {
             return Err(DaemonError::Conflict(format!(
@@ -222,13 +228,14 @@ impl Node {
                 .map(|s| {
                     Ok(api::Arrived {
                         id: s.clone(),
-                        guid: self.storage.guid(ds, s).map_err(zfs_err)?,
+                        guid: self.core.storage.guid(ds, s).map_err(zfs_err)?,
                     })
                 })
                 .collect();
         }
         if let (Some(id), false) = (from, arrived.is_empty()) {
-            self.storage
+            self.core
+                .storage
                 .rollback(ds, id, Rollback::DestroyingLater)
                 .map_err(zfs_err)?;
         }
@@ -239,7 +246,7 @@ impl Node {
     /// commit it was made from, which must be here already (on another branch of the dot).
     pub(super) fn new_branch_base(
         &self,
-        l: &crate::daemon::node::Loaded,
+        l: &crate::daemon::core::Loaded,
         branch: &str,
         from: Option<&str>,
     ) -> Result<BranchRecord> {
@@ -251,7 +258,13 @@ impl Node {
         };
         let mut origin = None;
         for b in &l.branches {
-            if self.store.commits(&b.fs_id)?.iter().any(|c| c.id == base) {
+            if self
+                .core
+                .store
+                .commits(&b.fs_id)?
+                .iter()
+                .any(|c| c.id == base)
+            {
                 origin = Some(b.fs_id.clone());
                 break;
             }
@@ -261,8 +274,8 @@ impl Node {
                 "dot '{name}' here lacks commit {base}, which branch '{branch}' was made from; transfer the branch it came from first"
             )));
         };
-        let cat = crate::daemon::replicate::Catalog::for_dot(self, &l.dot)?;
-        self.ensure_commit(&origin, base, &cat)?;
+        let cat = crate::daemon::replicate::Catalog::for_dot(&self.core, &l.dot)?;
+        self.replicator.ensure_commit(&origin, base, &cat)?;
         Ok(BranchRecord {
             name: branch.to_string(),
             fs_id: FsId::random(),
@@ -278,23 +291,26 @@ impl Node {
     /// (a branch takes a stream only when clean). They would otherwise have let a rerun keep
     /// them; it sends them again instead. Handoff snapshots carry uncommitted changes and stay.
     pub(in crate::daemon) fn drop_arrivals(&self, dot: &DotRecord, fs: &FsId) -> Result<()> {
-        let lock = self.lock(&format!("name:{}/{}", dot.namespace, dot.name));
+        let lock = self
+            .core
+            .lock(&format!("name:{}/{}", dot.namespace, dot.name));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         self.pending.take(fs);
         self.pending.unhide(fs);
         let ds = Ds::Branch(fs);
-        let snaps = self.storage.snapshots(ds).map_err(zfs_err)?;
-        let registered = self.store.commits(fs)?;
+        let snaps = self.core.storage.snapshots(ds).map_err(zfs_err)?;
+        let registered = self.core.store.commits(fs)?;
         let known = |s: &String| {
             registered.iter().any(|c| &c.id == s)
-                || s.starts_with(crate::daemon::node::HANDOFF_PREFIX)
+                || s.starts_with(crate::daemon::core::HANDOFF_PREFIX)
         };
         let Some(last) = snaps.iter().rposition(known) else {
             return Ok(());
         };
         if last + 1 < snaps.len() {
             tracing::info!(%fs, dropped = snaps.len() - last - 1, "dropping unconfirmed arrivals before a mount");
-            self.storage
+            self.core
+                .storage
                 .rollback(ds, &snaps[last], Rollback::DestroyingLater)
                 .map_err(zfs_err)?;
         }
@@ -304,7 +320,7 @@ impl Node {
     /// Mounts a branch again that a stream found mounted, once the stream is settled.
     pub(super) fn show_again(&self, fs: &FsId) {
         if self.pending.unhide(fs)
-            && let Err(e) = self.storage.mount(Ds::Branch(fs))
+            && let Err(e) = self.core.storage.mount(Ds::Branch(fs))
         {
             tracing::warn!(%fs, error = %e, "cannot mount a branch again after a receive; it mounts on next use");
         }
@@ -316,7 +332,7 @@ impl Node {
         for (fs, h) in self.pending.overdue() {
             let done = self
                 .drop_arrivals(&h.dot, &fs)
-                .and_then(|()| self.storage.mount(Ds::Branch(&fs)).map_err(zfs_err));
+                .and_then(|()| self.core.storage.mount(Ds::Branch(&fs)).map_err(zfs_err));
             if let Err(e) = done {
                 tracing::warn!(%fs, error = %e, "cannot show a branch again after an unconfirmed receive");
             }
@@ -335,7 +351,7 @@ impl Node {
     /// A staging filesystem goes; one that will not is destroyed at the next start (see
     /// `Node::recover`), and is invisible meanwhile.
     pub(super) fn destroy_staging(&self, fs: &FsId) {
-        match self.storage.destroy(Ds::Staging(fs)) {
+        match self.core.storage.destroy(Ds::Staging(fs)) {
             Ok(()) | Err(crate::storage::Error::NotFound(_)) => {}
             Err(e) => {
                 tracing::warn!(%fs, error = %e, "cannot destroy a staging filesystem yet; it goes at the next start")
