@@ -281,6 +281,58 @@ fn transfers_refuse_smuggled_requests_and_talk_only_to_dm_daemons() {
 }
 
 #[test]
+fn transfer_runs_check_what_they_are_told_and_talk_only_to_dm_daemons() {
+    let n = TestNode::new();
+    let alice = n.ok(&["user", "add", "alice"]).trim().to_string();
+    let (port, far) = listen_fake_far();
+    let run = |here_ns: &str, dot: &str, host: &str, remote: &str| {
+        serde_json::json!({
+            "direction": "pull",
+            "here": [here_ns, dot, "master"],
+            "there": ["admin", "y", "master"],
+            "far": {"user": "admin", "host": host, "port": port, "api_key": "k"},
+            "force": false,
+            "remote": remote,
+        })
+        .to_string()
+    };
+    let post = |body: String| {
+        let mut s = TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{alice}"));
+        let head = format!(
+            "POST /v1/transfers/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    // Names, hosts and the remote's name (which goes into messages) are checked first: 400.
+    for body in [
+        run("alice", "../x", "127.0.0.1", "hub"),
+        run("alice", "x", "127.0.0.1\r\nX: y", "hub"),
+        run("alice", "x", "127.0.0.1", "hub\r\nInjected: 1"),
+    ] {
+        let answer = post(body);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    // Into a namespace alice may not use: refused before the far side hears anything.
+    let answer = post(run("admin", "x", "127.0.0.1", "hub"));
+    assert!(answer.contains("may not use namespace 'admin'"), "{answer}");
+    // Well-formed, but the address is not a dm daemon: it gets a plain hello, and no key.
+    let answer = post(run("alice", "x", "127.0.0.1", "hub"));
+    assert!(answer.contains("is not a dm daemon"), "{answer}");
+    let got = String::from_utf8_lossy(&far.join().unwrap()).into_owned();
+    assert!(got.starts_with("GET /v1/hello HTTP/1.1\r\n"), "{got:?}");
+    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got:?}");
+    assert!(!got.to_lowercase().contains("authorization"), "{got:?}");
+}
+
+#[test]
 fn symlinked_subdots_never_reach_the_host() {
     let n = TestNode::new();
     let host_dir = n.path("host-only");

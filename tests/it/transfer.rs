@@ -196,7 +196,14 @@ fn push_pull_clone_incremental_and_diverged() {
     a.ok(&["commit", "-m", "on a"]);
     let err = a.fails(&["push", "b"]);
     assert!(err.contains("diverged") && err.contains("--force"), "{err}");
-    a.ok(&["push", "b", "--force"]);
+    let forced = a.dm(&["push", "b", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("Reset 'master' on remote 'b' to ")
+            && forced.stderr.contains("(1 commit(s) dropped there)"),
+        "{}",
+        forced.stderr
+    );
     assert_eq!(ids(&b, "data"), ids(&a, "data"));
     // B's branch was mounted while it received.
     let on_b = path(&b, "data");
@@ -348,8 +355,15 @@ fn keys_and_namespaces_decide_who_may_push_where() {
     a.ok(&["init", "bob/theirs"]);
     std::fs::write(path(&a, "bob/theirs").join("f"), "y").unwrap();
     a.ok(&["commit", "--dot", "bob/theirs", "-m", "c"]);
-    let err = a.fails(&["push", "alice", "bob/theirs"]);
-    assert!(err.contains("may not use namespace 'bob'"), "{err}");
+    let refused = a.dm(&["push", "alice", "bob/theirs"]);
+    assert!(
+        refused.stderr.contains("may not use namespace 'bob'")
+            && refused.stderr.contains("remote 'alice'"),
+        "{}",
+        refused.stderr
+    );
+    // The far side's refusal is the user's to fix (1), not an outage (3).
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
     let (status, _) = b.http(
         "POST",
         "/v1/dots/bob/theirs/branches/master/receive",
@@ -365,6 +379,18 @@ fn keys_and_namespaces_decide_who_may_push_where() {
         b"",
     );
     assert_eq!(status, 401);
+    // A remote whose key went stale: the far side's 401 reaches the user as that remote's
+    // refusal (exit 1), never as this cluster refusing the user's own key.
+    let cfg = std::fs::read_to_string(a.config_path()).unwrap();
+    assert!(cfg.contains(&alice));
+    std::fs::write(a.config_path(), cfg.replace(&alice, "stale0key")).unwrap();
+    let stale = a.dm(&["push", "alice"]);
+    assert_eq!(stale.code, 1, "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("remote 'alice'") && stale.stderr.contains("wrong credentials"),
+        "{}",
+        stale.stderr
+    );
 }
 
 #[test]

@@ -167,6 +167,8 @@ impl Transfers {
         r: &api::TransferRun,
         event: &mut dyn FnMut(RunEvent) -> std::io::Result<()>,
     ) -> Result<RunSummary> {
+        // Refused before anything reaches the far side.
+        user.may_use(&r.here.0)?;
         let far = Client::new(&Remote::from_far(&r.far));
         // Nothing else, the key least of all, goes to an address that is not a dm daemon.
         far.hello().map_err(far_err)?;
