@@ -5,6 +5,7 @@
 //! `GET|POST dots/{ns}/{dot}/branches`, `GET|POST dots/{ns}/{dot}/branches/{b}/commits`,
 //! `POST dots/{ns}/{dot}/branches/{b}/reset`, `POST dots/{ns}/{dot}/branches/{b}/subdots`.
 
+use crate::ids::{CommitId, DotId, FsId, NodeId};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,7 @@ pub struct ErrorBody {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Ping {
     pub version: String,
-    pub node: String,
+    pub node: NodeId,
     pub user: String,
 }
 
@@ -37,8 +38,8 @@ pub struct CreateDot {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct BranchInfo {
     pub name: String,
-    pub filesystem_id: String,
-    pub master_node: String,
+    pub filesystem_id: FsId,
+    pub master_node: NodeId,
     pub mountpoint: String,
     pub commits: usize,
     pub size_bytes: u64,
@@ -66,7 +67,7 @@ pub struct Origin {
 pub struct DotInfo {
     pub namespace: String,
     pub name: String,
-    pub id: String,
+    pub id: DotId,
     pub branches: Vec<BranchInfo>,
     /// Processes using any branch of the dot (pid and command), as far as this node can see.
     pub in_use_by: Vec<String>,
@@ -88,7 +89,7 @@ pub struct CreateCommit {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct CommitInfo {
-    pub id: String,
+    pub id: CommitId,
     pub branch: String,
     pub message: String,
     pub author: String,
@@ -228,7 +229,7 @@ pub struct LeaveReply {
 /// One node of the cluster, for `dm cluster nodes`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct NodeInfo {
-    pub id: String,
+    pub id: NodeId,
     pub address: String,
     pub api_port: u16,
     pub version: String,
@@ -262,7 +263,7 @@ pub struct NewUser {
 pub struct Receipt {
     pub bytes: u64,
     /// Commit ids that arrived (not visible until confirmed).
-    pub commits: Vec<String>,
+    pub commits: Vec<CommitId>,
     /// Answering a check: commits after the base that arrived whole in an interrupted transfer
     /// and wait, invisible, to be kept ([`KeepReceived`]) or dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -272,7 +273,7 @@ pub struct Receipt {
 /// A commit that arrived whole, with its snapshot's GUID (which `zfs receive` keeps).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Arrived {
-    pub id: String,
+    pub id: CommitId,
     pub guid: String,
 }
 

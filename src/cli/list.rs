@@ -48,7 +48,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
             current: remote.current_dot.as_deref() == Some(key.as_str()),
             dot: key,
             branch,
-            server: b.map(|b| b.master_node.clone()).unwrap_or_default(),
+            server: b.map(|b| b.master_node.to_string()).unwrap_or_default(),
             size_bytes: b.map_or(0, |b| b.size_bytes),
             commits: b.map_or(0, |b| b.commits),
             dirty_bytes: b.map_or(0, |b| b.dirty_bytes),

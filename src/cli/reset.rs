@@ -33,7 +33,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
                 })?,
         };
         let log = ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?;
-        log.get(n).map(|c| c.id.clone()).ok_or_else(|| {
+        log.get(n).map(|c| c.id.to_string()).ok_or_else(|| {
             anyhow::anyhow!("branch '{}' has only {} commits", t.branch, log.len())
         })?
     } else {

@@ -6,8 +6,8 @@ use crate::api;
 use crate::routes::{At, OnBranch, Route};
 
 /// The path of `verb` on branch `at`.
-fn on(at: (&str, &str, &str), verb: OnBranch) -> String {
-    Route::On(At::new(at), verb).path()
+fn on(at: At<'_>, verb: OnBranch) -> String {
+    Route::On(at, verb).path()
 }
 
 impl Client {
@@ -58,7 +58,7 @@ impl Client {
     }
 
     pub fn log(&self, ns: &str, name: &str, br: &str) -> Result<Vec<api::CommitInfo>, ClientError> {
-        self.get(&on((ns, name, br), OnBranch::Commits))
+        self.get(&on(At::new((ns, name, br)), OnBranch::Commits))
     }
 
     /// The newest commit of the branch's history (its own or, before it has any, its origin's).
@@ -70,7 +70,7 @@ impl Client {
     ) -> Result<Option<api::CommitInfo>, ClientError> {
         let v: Vec<api::CommitInfo> = self.get(&format!(
             "{}?limit=1",
-            on((ns, name, br), OnBranch::Commits)
+            on(At::new((ns, name, br)), OnBranch::Commits)
         ))?;
         Ok(v.into_iter().next())
     }
@@ -82,7 +82,7 @@ impl Client {
         br: &str,
         req: &api::CreateCommit,
     ) -> Result<api::CommitInfo, ClientError> {
-        self.post(&on((ns, name, br), OnBranch::Commits), req)
+        self.post(&on(At::new((ns, name, br)), OnBranch::Commits), req)
     }
 
     pub fn reset(
@@ -97,7 +97,7 @@ impl Client {
             commit: commit.into(),
             force,
         };
-        self.post(&on((ns, name, br), OnBranch::Reset), &body)
+        self.post(&on(At::new((ns, name, br)), OnBranch::Reset), &body)
     }
 
     pub fn subdot_path(
@@ -112,7 +112,7 @@ impl Client {
             subdot: subdot.into(),
             create,
         };
-        self.post(&on((ns, name, br), OnBranch::Subdots), &body)
+        self.post(&on(At::new((ns, name, br)), OnBranch::Subdots), &body)
     }
 
     pub fn join(&self, req: &api::JoinRequest) -> Result<api::JoinReply, ClientError> {
@@ -159,7 +159,7 @@ impl Client {
     /// Opens a stream of a branch's commits (`from`..=`to`, or `to` in full).
     pub fn send_stream(
         &self,
-        at: (&str, &str, &str),
+        at: At<'_>,
         from: Option<&str>,
         to: &str,
     ) -> Result<Incoming, ClientError> {
@@ -266,7 +266,7 @@ impl Client {
     /// Feeds a stream of commits to a branch; they stay invisible until [`Client::confirm`].
     pub fn receive(
         &self,
-        at: (&str, &str, &str),
+        at: At<'_>,
         from: Option<&str>,
         stream: &mut dyn std::io::Read,
     ) -> Result<api::Receipt, ClientError> {
@@ -283,7 +283,7 @@ impl Client {
     /// Asks whether the branch would take a stream based on `from` (before sending one).
     pub fn receive_check(
         &self,
-        at: (&str, &str, &str),
+        at: At<'_>,
         from: Option<&str>,
     ) -> Result<api::Receipt, ClientError> {
         let path = format!("{}&check=1", receive_path(at, from));
@@ -293,42 +293,54 @@ impl Client {
     /// The GUIDs of a branch's commits' snapshots, in the order asked.
     pub fn guids(
         &self,
-        (ns, name, br): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch: br,
+        }: At<'_>,
         commits: &[String],
     ) -> Result<Vec<String>, ClientError> {
         let body = api::GuidsRequest {
             commits: commits.to_vec(),
         };
-        self.post(&on((ns, name, br), OnBranch::Guids), &body)
+        self.post(&on(At::new((ns, name, br)), OnBranch::Guids), &body)
     }
 
     /// Registers commits that arrived whole in an interrupted transfer (see
     /// [`api::KeepReceived`]).
     pub fn keep(
         &self,
-        (ns, name, br): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch: br,
+        }: At<'_>,
         req: &api::KeepReceived,
     ) -> Result<Vec<String>, ClientError> {
-        self.post(&on((ns, name, br), OnBranch::Keep), req)
+        self.post(&on(At::new((ns, name, br)), OnBranch::Keep), req)
     }
 
     pub fn confirm(
         &self,
-        (ns, name, br): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch: br,
+        }: At<'_>,
         req: &api::ConfirmReceive,
     ) -> Result<Vec<String>, ClientError> {
-        self.post(&on((ns, name, br), OnBranch::Confirm), req)
+        self.post(&on(At::new((ns, name, br)), OnBranch::Confirm), req)
     }
 }
 
 /// Where a branch takes a stream of commits following `from`.
-pub fn receive_path(at: (&str, &str, &str), from: Option<&str>) -> String {
+pub fn receive_path(at: At<'_>, from: Option<&str>) -> String {
     let from = from.map_or(String::new(), |f| format!("from={f}"));
     format!("{}?{from}", on(at, OnBranch::Receive))
 }
 
 /// Where a branch's commits `from`..=`to` (or `to` in full) are sent from.
-pub fn send_path(at: (&str, &str, &str), from: Option<&str>, to: &str) -> String {
+pub fn send_path(at: At<'_>, from: Option<&str>, to: &str) -> String {
     let from = from.map_or(String::new(), |f| format!("&from={f}"));
     format!("{}?to={to}{from}", on(at, OnBranch::Send))
 }

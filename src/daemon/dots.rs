@@ -259,7 +259,7 @@ impl Dots {
             .history(&l, b)?
             .into_iter()
             .map(|(fs, c)| CommitInfo {
-                id: c.id.into(),
+                id: c.id,
                 branch: l.branch_of_fs(&fs),
                 message: c.message,
                 author: c.author,
@@ -325,7 +325,7 @@ impl Dots {
         self.seqs.map().insert(b.fs_id.clone(), rec.seq);
         tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
         Ok(CommitInfo {
-            id: rec.id.into(),
+            id: rec.id,
             branch: branch.to_string(),
             message: rec.message,
             author: rec.author,

@@ -224,11 +224,8 @@ impl Inventory {
         };
         BranchInfo {
             name: b.name.clone(),
-            filesystem_id: b.fs_id.to_string(),
-            master_node: masters
-                .get(&b.fs_id)
-                .map(NodeId::to_string)
-                .unwrap_or_default(),
+            filesystem_id: b.fs_id.clone(),
+            master_node: masters.get(&b.fs_id).cloned().unwrap_or_default(),
             master_down: masters
                 .get(b.fs_id.as_str())
                 .is_some_and(|m| down.contains(m)),
@@ -326,7 +323,7 @@ impl Inventory {
             out.push(DotInfo {
                 namespace: l.dot.namespace.clone(),
                 name: l.dot.name.clone(),
-                id: l.dot.id.to_string(),
+                id: l.dot.id.clone(),
                 branches: infos,
                 in_use_by: Vec::new(),
             });
@@ -356,7 +353,7 @@ impl Inventory {
         Ok(DotInfo {
             namespace: l.dot.namespace.clone(),
             name: l.dot.name.clone(),
-            id: l.dot.id.to_string(),
+            id: l.dot.id.clone(),
             branches: infos,
             in_use_by: self.dot_users(&l),
         })

@@ -260,7 +260,7 @@ impl Daemon {
                 id.clone(),
                 api::NodeInfo {
                     masters: masters.get(&id).copied().unwrap_or(0),
-                    id,
+                    id: id.as_str().into(),
                     address,
                     api_port: 0,
                     version: String::new(),
@@ -273,7 +273,7 @@ impl Daemon {
             let e = out
                 .entry(s.id.to_string())
                 .or_insert_with(|| api::NodeInfo {
-                    id: s.id.to_string(),
+                    id: s.id.clone(),
                     address: String::new(),
                     api_port: 0,
                     version: String::new(),

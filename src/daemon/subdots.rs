@@ -3,6 +3,7 @@
 
 use super::handoff::Handoff;
 use super::transfer::Transfers;
+use crate::routes::At;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ impl Subdots {
         subdot: &str,
         create: bool,
     ) -> Result<api::SubdotPath> {
-        let (path, _) = self.open_subdot(user, (ns, name, branch), subdot, create)?;
+        let (path, _) = self.open_subdot(user, At::new((ns, name, branch)), subdot, create)?;
         Ok(api::SubdotPath {
             subdot: subdot.to_string(),
             path: path.display().to_string(),
@@ -74,7 +75,11 @@ impl Subdots {
     pub fn open_subdot(
         &self,
         user: &Principal,
-        (ns, name, branch): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch,
+        }: At<'_>,
         subdot: &str,
         create: bool,
     ) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {

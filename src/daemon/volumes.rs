@@ -79,7 +79,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         let p = parse(name)?;
         self.ensure(&p)?;
         let node = &self.0.node;
-        let at = (p.ns.as_str(), p.dot.as_str(), p.branch.as_str());
+        let at = crate::routes::At::new((p.ns.as_str(), p.dot.as_str(), p.branch.as_str()));
         let (path, dir) = node
             .subdots
             .open_subdot(DOCKER, at, &p.subdot, true)

@@ -228,6 +228,31 @@ fn listen_fake_far() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
     (port, h)
 }
 
+/// Posts `body` to `path` by hand (raw HTTP/1.1) as `user`, and returns the whole answer.
+fn post_as(n: &TestNode, (user, key): (&str, &str), path: &str, body: &str) -> String {
+    let mut s = TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Asserts the fake far cluster heard one plain hello and nothing else: no key.
+fn only_hello_reached(far: std::thread::JoinHandle<Vec<u8>>) {
+    let got = String::from_utf8_lossy(&far.join().unwrap()).into_owned();
+    assert!(got.starts_with("GET /v1/hello HTTP/1.1\r\n"), "{got:?}");
+    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got:?}");
+    assert!(!got.to_lowercase().contains("authorization"), "{got:?}");
+}
+
 #[test]
 fn transfers_refuse_smuggled_requests_and_talk_only_to_dm_daemons() {
     let n = TestNode::new();
@@ -244,21 +269,7 @@ fn transfers_refuse_smuggled_requests_and_talk_only_to_dm_daemons() {
         })
         .to_string()
     };
-    let post = |body: String| {
-        let mut s = TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        use base64::Engine as _;
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{alice}"));
-        let head = format!(
-            "POST /v1/transfers HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    };
+    let post = |body: String| post_as(&n, ("alice", &alice), "/v1/transfers", &body);
     // A commit id carrying a second request; a host carrying a line break: 400, before any
     // connection.
     let smuggle =
@@ -274,10 +285,7 @@ fn transfers_refuse_smuggled_requests_and_talk_only_to_dm_daemons() {
     // Well-formed, but the address is not a dm daemon: it gets a plain hello, and no key.
     let answer = post(transfer("0123456789abcdef0123456789abcdef", "127.0.0.1"));
     assert!(answer.contains("is not a dm daemon"), "{answer}");
-    let got = String::from_utf8_lossy(&far.join().unwrap()).into_owned();
-    assert!(got.starts_with("GET /v1/hello HTTP/1.1\r\n"), "{got:?}");
-    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got:?}");
-    assert!(!got.to_lowercase().contains("authorization"), "{got:?}");
+    only_hello_reached(far);
 }
 
 #[test]
@@ -296,21 +304,7 @@ fn transfer_runs_check_what_they_are_told_and_talk_only_to_dm_daemons() {
         })
         .to_string()
     };
-    let post = |body: String| {
-        let mut s = TcpStream::connect((n.addr.as_str(), n.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        use base64::Engine as _;
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{alice}"));
-        let head = format!(
-            "POST /v1/transfers/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    };
+    let post = |body: String| post_as(&n, ("alice", &alice), "/v1/transfers/runs", &body);
     // Names, hosts and the remote's name (which goes into messages) are checked first: 400.
     for body in [
         run("alice", "../x", "127.0.0.1", "hub"),
@@ -326,10 +320,7 @@ fn transfer_runs_check_what_they_are_told_and_talk_only_to_dm_daemons() {
     // Well-formed, but the address is not a dm daemon: it gets a plain hello, and no key.
     let answer = post(run("alice", "x", "127.0.0.1", "hub"));
     assert!(answer.contains("is not a dm daemon"), "{answer}");
-    let got = String::from_utf8_lossy(&far.join().unwrap()).into_owned();
-    assert!(got.starts_with("GET /v1/hello HTTP/1.1\r\n"), "{got:?}");
-    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got:?}");
-    assert!(!got.to_lowercase().contains("authorization"), "{got:?}");
+    only_hello_reached(far);
 }
 
 #[test]

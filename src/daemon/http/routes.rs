@@ -39,12 +39,12 @@ pub(super) fn branch_write(
         }),
         OnBranch::Keep => parse(&raw).and_then(|b| {
             node.transfers
-                .keep_received(user, (ns, dot, br), &b)
+                .keep_received(user, at, &b)
                 .map(|r| json(200, &r))
         }),
         _ => parse(&raw).and_then(|b| {
             node.transfers
-                .confirm_commits(user, (ns, dot, br), &b)
+                .confirm_commits(user, at, &b)
                 .map(|r| json(200, &r))
         }),
     };
@@ -168,11 +168,10 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
                 .ok_or_else(|| DaemonError::BadRequest("missing to=COMMIT".into()))?;
             names::check_commit_id("to", &to).map_err(DaemonError::BadRequest)?;
             let from = commit_query(&url, "from")?;
-            let out =
-                daemon
-                    .node
-                    .transfers
-                    .send_commits(&user, at.triple(), from.as_deref(), &to)?;
+            let out = daemon
+                .node
+                .transfers
+                .send_commits(&user, at, from.as_deref(), &to)?;
             if raw {
                 return Ok(Out::Raw(Raw::Send(out.stream()?, out.estimate, user)));
             }
@@ -192,10 +191,7 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
         }
         (&Method::POST, Route::On(at, OnBranch::Guids)) => {
             let b: api::GuidsRequest = body(req)?;
-            let guids = daemon
-                .node
-                .transfers
-                .commit_guids(&user, at.triple(), &b.commits)?;
+            let guids = daemon.node.transfers.commit_guids(&user, at, &b.commits)?;
             Ok(json(200, &guids).into())
         }
         (&Method::GET, Route::Sent(id)) => {
@@ -233,7 +229,7 @@ pub(super) fn receive(
         _ => None,
     };
     let reading = body.is_some();
-    let at = (ns.as_str(), dot.as_str(), br.as_str());
+    let at = At::new((ns.as_str(), dot.as_str(), br.as_str()));
     match node
         .transfers
         .receive_commits(&user, at, from.as_deref(), body)
@@ -320,7 +316,7 @@ pub(super) fn user_route(
             200,
             &api::Ping {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                node: node.core.id.to_string(),
+                node: node.core.id.clone(),
                 user: user.name().to_string(),
             },
         )),

@@ -1,7 +1,8 @@
 //! Commit streams over HTTP: streamed answers, switching a connection to a raw stream (and
-//! splicing it), and running a transfer with another cluster while progress lines go back.
+//! splicing it), and running a transfer job with another cluster (one stream, or a whole push or
+//! pull) while its event lines go back.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use super::*;
@@ -151,7 +152,7 @@ pub(super) fn raw_stream(daemon: &Daemon, conn: std::net::TcpStream, raw: Raw, i
             let _ = conn.shutdown(std::net::Shutdown::Write);
         }
         Raw::Receive { user, at, from } => {
-            let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
+            let at = crate::routes::At::new((at.0.as_str(), at.1.as_str(), at.2.as_str()));
             let mut quiet = |_| Ok(());
             let input = daemon.node.core.spliced_from(&conn, &mut quiet);
             let answer =
@@ -251,8 +252,6 @@ fn line<T: serde::Serialize>(w: &mut dyn Write, ev: &T) -> std::io::Result<()> {
     bytes.push(b'\n');
     w.write_all(&bytes)
 }
-
-use std::io::Write;
 
 /// Runs a transfer job, answering with one JSON line per event and a last one with the outcome.
 pub(super) fn run_transfer(

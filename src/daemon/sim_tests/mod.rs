@@ -187,7 +187,7 @@ impl Sim {
                     metadata: Default::default(),
                 },
             )
-            .map(|c| c.id.into())
+            .map(|c| c.id)
     }
 
     pub fn branch(
@@ -238,6 +238,15 @@ impl Sim {
             .collect()
     }
 
+    /// How many branches dot `dot` has.
+    pub fn branch_count(&self, dot: &str) -> usize {
+        self.node
+            .inventory
+            .branches(AS_ADMIN, ADMIN, dot)
+            .expect("branches")
+            .len()
+    }
+
     pub fn fs_id(&self, dot: &str, branch: &str) -> FsId {
         self.node
             .inventory
@@ -247,7 +256,6 @@ impl Sim {
             .find(|b| b.name == branch)
             .expect("the branch exists")
             .filesystem_id
-            .into()
     }
 
     /// Snapshot names of branch `branch`'s filesystem.
@@ -272,12 +280,7 @@ impl Sim {
                 b.name
             );
             let snaps = self.storage.snapshots(fs).unwrap();
-            let commits = self
-                .node
-                .core
-                .store()
-                .commits(&b.filesystem_id.as_str().into())
-                .unwrap();
+            let commits = self.node.core.store().commits(&b.filesystem_id).unwrap();
             let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
             let commit_snaps: Vec<&str> = snaps
                 .iter()

@@ -1,13 +1,18 @@
 //! Transfers between two clusters (`dm push`/`pull`/`clone`), daemon to daemon, on two
 //! simulated pools: what the client's choreography asks of each side.
 
+use crate::routes::At;
 use std::io::Read;
 
 use super::{ADMIN, AS_ADMIN, Principal, Sim, kind};
 use crate::api;
 use crate::storage::Input;
 
-const DOT: (&str, &str, &str) = (ADMIN, "d", "master");
+const DOT: At<'static> = At {
+    ns: ADMIN,
+    dot: "d",
+    branch: "master",
+};
 
 /// The stream `src` sends for `from..to` of admin's dot `d` master.
 fn stream(src: &Sim, from: Option<&str>, to: &str) -> Vec<u8> {
@@ -50,7 +55,7 @@ fn deliver(
 fn head(s: &Sim) -> String {
     s.node.dots.log(AS_ADMIN, ADMIN, "d", "master").unwrap()[0]
         .id
-        .clone()
+        .to_string()
 }
 
 fn first(s: &Sim) -> String {
@@ -61,7 +66,7 @@ fn first(s: &Sim) -> String {
         .last()
         .unwrap()
         .id
-        .clone()
+        .to_string()
 }
 
 /// A whole branch to a far side that lacks the dot, as the client does it: the first commit
@@ -111,7 +116,7 @@ fn a_dot_pushed_in_full_arrives_with_its_commits_and_files() {
         .log(AS_ADMIN, ADMIN, "d", "master")
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into())
         .collect();
     assert_eq!(
         src.node

@@ -9,6 +9,7 @@ use crate::cluster::{CommitRecord, FsId};
 use crate::daemon::DaemonError;
 use crate::daemon::core::{encode_commit, now, zfs_err};
 use crate::daemon::principal::Principal;
+use crate::routes::At;
 use crate::storage::{Ds, Rollback};
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -20,7 +21,11 @@ impl Transfers {
     pub fn keep_received(
         &self,
         user: &Principal,
-        (ns, name, branch): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch,
+        }: At<'_>,
         req: &api::KeepReceived,
     ) -> Result<Vec<String>> {
         user.may_use(ns)?;
@@ -58,7 +63,7 @@ impl Transfers {
         }
         // A whole stream whose confirmation never came is kept this way too.
         self.pending.take(&b.fs_id);
-        let ids: Vec<String> = req.commits.iter().map(|c| c.id.clone()).collect();
+        let ids: Vec<String> = req.commits.iter().map(|c| c.id.to_string()).collect();
         let records = self.label_received(Ds::Branch(&b.fs_id), &b.fs_id, &ids, &req.commits)?;
         let done = self.register_received(&b.fs_id, &records)?;
         self.show_again(&b.fs_id);
@@ -112,7 +117,11 @@ impl Transfers {
     pub fn confirm_commits(
         &self,
         user: &Principal,
-        (ns, name, branch): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch,
+        }: At<'_>,
         req: &api::ConfirmReceive,
     ) -> Result<Vec<String>> {
         user.may_use(ns)?;

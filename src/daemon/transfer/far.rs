@@ -2,6 +2,7 @@
 //! running a transfer, reporting progress, and the log of streams this node sent.
 
 use super::Transfers;
+use crate::routes::At;
 use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::sync::Mutex;
@@ -164,8 +165,8 @@ impl Transfers {
         t: &api::TransferRequest,
         report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
     ) -> Result<api::TransferDone> {
-        let here = (t.here.0.as_str(), t.here.1.as_str(), t.here.2.as_str());
-        let there = (t.there.0.as_str(), t.there.1.as_str(), t.there.2.as_str());
+        let here = At::new((t.here.0.as_str(), t.here.1.as_str(), t.here.2.as_str()));
+        let there = At::new((t.there.0.as_str(), t.there.1.as_str(), t.there.2.as_str()));
         let far = Client::new(&Remote::from_far(&t.far));
         // Nothing else, the key least of all, goes to an address that is not a dm daemon.
         far.hello().map_err(far_err)?;
@@ -184,8 +185,8 @@ impl Transfers {
     pub(super) fn push_to_far(
         &self,
         user: &Principal,
-        here: (&str, &str, &str),
-        (far, there): (&Client, (&str, &str, &str)),
+        here: At<'_>,
+        (far, there): (&Client, At<'_>),
         from: Option<&str>,
         to: &str,
         report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
@@ -219,13 +220,13 @@ impl Transfers {
     pub(super) fn pull_from_far(
         &self,
         user: &Principal,
-        here: (&str, &str, &str),
-        (far, there): (&Client, (&str, &str, &str)),
+        here: At<'_>,
+        (far, there): (&Client, At<'_>),
         from: Option<&str>,
         to: &str,
         report: &mut dyn FnMut(u64, Option<u64>) -> std::io::Result<()>,
     ) -> Result<api::TransferDone> {
-        user.may_use(here.0)?;
+        user.may_use(here.ns)?;
         let path = crate::client::send_path(there, from, to);
         let (receipt, send_id) = match raw(far.upgrade("GET", &path))? {
             Some(up) => {

@@ -16,6 +16,7 @@ use super::dots::Dots;
 use super::inventory::Inventory;
 use super::replicate::Replicator;
 use crate::daemon::sender::Outgoing;
+use crate::routes::At;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -178,7 +179,11 @@ impl Transfers {
     pub fn send_commits(
         &self,
         user: &Principal,
-        (ns, name, branch): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch,
+        }: At<'_>,
         from: Option<&str>,
         to: &str,
     ) -> Result<Outgoing> {
@@ -248,7 +253,11 @@ impl Transfers {
     pub fn commit_guids(
         &self,
         user: &Principal,
-        (ns, name, branch): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch,
+        }: At<'_>,
         ids: &[String],
     ) -> Result<Vec<String>> {
         user.may_use(ns)?;

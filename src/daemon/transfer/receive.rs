@@ -9,6 +9,7 @@ use crate::daemon::DaemonError;
 use crate::daemon::core::{Core, check_name, now, zfs_err};
 use crate::daemon::principal::Principal;
 use crate::names::Kind;
+use crate::routes::At;
 use crate::storage::{Ds, Input, Rollback};
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -20,7 +21,11 @@ impl Transfers {
     pub fn receive_commits(
         &self,
         user: &Principal,
-        (ns, name, branch): (&str, &str, &str),
+        At {
+            ns,
+            dot: name,
+            branch,
+        }: At<'_>,
         from: Option<&str>,
         body: Option<Input<'_>>,
     ) -> Result<api::Receipt> {
@@ -164,7 +169,7 @@ impl Transfers {
         tracing::info!(%ns, dot = %name, %branch, bytes, commits = snapshots.len(), "received commits");
         Ok(api::Receipt {
             bytes,
-            commits: snapshots,
+            commits: snapshots.into_iter().map(Into::into).collect(),
             kept: Vec::new(),
         })
     }
@@ -227,7 +232,7 @@ impl Transfers {
                 .iter()
                 .map(|s| {
                     Ok(api::Arrived {
-                        id: s.clone(),
+                        id: s.as_str().into(),
                         guid: self.core.storage.guid(ds, s).map_err(zfs_err)?,
                     })
                 })

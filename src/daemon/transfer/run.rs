@@ -6,6 +6,7 @@
 //! — the node's own services, as the request's user — and the other the far cluster's API, as
 //! the remote's user. The client asks for a run and draws the [`api::RunEvent`]s it hears.
 
+use crate::routes::At;
 use std::time::Instant;
 
 use super::Transfers;
@@ -38,8 +39,8 @@ struct End<'a> {
 }
 
 impl End<'_> {
-    fn at(&self) -> (&str, &str, &str) {
-        (&self.at.0, &self.at.1, &self.at.2)
+    fn at(&self) -> At<'_> {
+        At::new((&self.at.0, &self.at.1, &self.at.2))
     }
 
     /// The far side's answer as this daemon's error, saying what was being done: its refusals
@@ -63,7 +64,11 @@ impl End<'_> {
     /// The branch's history, newest first (`limit` 1: its head only); empty when the dot or
     /// branch does not exist.
     fn log(&self, limit: Option<usize>) -> Result<Vec<CommitInfo>> {
-        let (ns, dot, br) = self.at();
+        let At {
+            ns,
+            dot,
+            branch: br,
+        } = self.at();
         let found = match &self.side {
             Side::Here { node, user } => match node.dots.log(user, ns, dot, br) {
                 Err(DaemonError::NotFound(_)) => Ok(Vec::new()),
@@ -142,7 +147,11 @@ impl End<'_> {
     }
 
     fn reset(&self, to: &str) -> Result<()> {
-        let (ns, dot, br) = self.at();
+        let At {
+            ns,
+            dot,
+            branch: br,
+        } = self.at();
         match &self.side {
             Side::Here { node, user } => {
                 let req = api::Reset {
@@ -230,7 +239,7 @@ impl Transfers {
             let _ = event(RunEvent::Reset {
                 side: dst.label.clone(),
                 branch: dst.at.2.clone(),
-                to,
+                to: to.to_string(),
                 dropped: extra,
             });
             ours.truncate(planned.common);
@@ -240,8 +249,8 @@ impl Transfers {
         for st in &planned.steps {
             let from = match st.base {
                 Base::Full => None,
-                Base::Origin => base.as_ref().map(|c| c.id.clone()),
-                Base::Commit(i) => Some(theirs[i].id.clone()),
+                Base::Origin => base.as_ref().map(|c| c.id.to_string()),
+                Base::Commit(i) => Some(theirs[i].id.to_string()),
             };
             let check = dst.check(from.as_deref())?;
             let resumed = keep_arrived(src, dst, &theirs[st.first..=st.last], &check.kept)?;
@@ -252,7 +261,7 @@ impl Transfers {
             }
             let from = match resumed {
                 0 => from,
-                _ => Some(theirs[first - 1].id.clone()),
+                _ => Some(theirs[first - 1].id.to_string()),
             };
             let step = &theirs[first..=st.last];
             summary.bytes += self.stream(r, (&here, &there), (from, step), dst, event)?;
@@ -296,7 +305,10 @@ impl Transfers {
             commits: step.to_vec(),
         };
         let kept = dst.confirm(&confirm)?;
-        if let Some(missing) = step.iter().find(|c| !kept.contains(&c.id)) {
+        if let Some(missing) = step
+            .iter()
+            .find(|c| !kept.iter().any(|k| k.as_str() == c.id.as_str()))
+        {
             return Err(DaemonError::Far(format!(
                 "{} took the stream but did not register commit {}; run the same command again",
                 dst.label,
