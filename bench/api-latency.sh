@@ -13,7 +13,7 @@ p1=dmlat$$
 pools="$p1"
 trap teardown EXIT
 api=$(port)
-DM_CONFIG=$work/a.cfg "$BIN" cluster init --pool "$p1" --pool-file "$work/a.img" \
+DM_CONFIG=$work/a.cfg "$BIN" cluster init --no-flexvolume --pool "$p1" --pool-file "$work/a.img" \
     --pool-size 2G --state-dir "$work/a" --bind 127.0.0.2 --port "$api" \
     --etcd-client-port "$(port)" --etcd-peer-port "$(port)" --no-docker-plugin >/dev/null 2>&1
 A() { DM_CONFIG=$work/a.cfg "$BIN" "$@"; }

@@ -13,7 +13,7 @@ pool=dmbench$$
 export DM_CONFIG=$work/config
 pools=$pool
 trap teardown EXIT
-"$BIN" cluster init --pool "$pool" --pool-file "$work/pool.img" --pool-size 4G \
+"$BIN" cluster init --no-flexvolume --pool "$pool" --pool-file "$work/pool.img" --pool-size 4G \
     --state-dir "$work/state" --bind 127.0.0.1 --port "$(port)" \
     --etcd-client-port "$(port)" --etcd-peer-port "$(port)" >/dev/null 2>&1
 

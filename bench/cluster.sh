@@ -27,11 +27,11 @@ node_args() { # name pool addr
 A() { DM_CONFIG=$work/a.cfg "$BIN" "$@"; }
 B() { DM_CONFIG=$work/b.cfg "$BIN" "$@"; }
 # shellcheck disable=SC2046
-A cluster init $(node_args a "$p1" 127.0.0.2) >/dev/null 2>&1
+A cluster init --no-flexvolume $(node_args a "$p1" 127.0.0.2) >/dev/null 2>&1
 token=$(awk -F'"' '/api_key/ {print $2}' "$work/a.cfg")
 aport=$(awk -F' = ' '/^port/ {print $2}' "$work/a.cfg")
 # shellcheck disable=SC2046
-B cluster join "127.0.0.2:$aport" --token "$token" $(node_args b "$p2" 127.0.0.3) >/dev/null 2>&1
+B cluster join --no-flexvolume "127.0.0.2:$aport" --token "$token" $(node_args b "$p2" 127.0.0.3) >/dev/null 2>&1
 
 fsid() { "$@" dot show --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["branches"][0]["filesystem_id"])'; }
 wait_snap() { until zfs list -H -o name -t snapshot "$1" >/dev/null 2>&1; do sleep 0.005; done; }

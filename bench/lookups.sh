@@ -18,7 +18,7 @@ p1=dmlA$$; p2=dmlB$$
 pools="$p1 $p2"
 trap teardown EXIT
 init() { # name pool addr
-    DM_CONFIG=$work/$1.cfg "$BIN" cluster init --pool "$2" --pool-file "$work/$1.img" \
+    DM_CONFIG=$work/$1.cfg "$BIN" cluster init --no-flexvolume --pool "$2" --pool-file "$work/$1.img" \
         --pool-size 2G --state-dir "$work/$1" --bind "$3" --port "$(port)" \
         --etcd-client-port "$(port)" --etcd-peer-port "$(port)" --no-docker-plugin >/dev/null 2>&1
 }

@@ -17,7 +17,7 @@ pools="$p1 $p2"
 trap teardown EXIT
 size=$((SIZE * 4 / 1024 + 2))G
 init() { # name pool addr
-    DM_CONFIG=$work/$1.cfg "$BIN" cluster init --pool "$2" --pool-file "$work/$1.img" \
+    DM_CONFIG=$work/$1.cfg "$BIN" cluster init --no-flexvolume --pool "$2" --pool-file "$work/$1.img" \
         --pool-size "$size" --state-dir "$work/$1" --bind "$3" --port "$(port)" \
         --etcd-client-port "$(port)" --etcd-peer-port "$(port)" --no-docker-plugin \
         ${TLS:+--tls} >/dev/null 2>&1

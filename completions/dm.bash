@@ -37,6 +37,9 @@ _dm() {
             dm,dot)
                 cmd="dm__subcmd__dot"
                 ;;
+            dm,flexvolume)
+                cmd="dm__subcmd__flexvolume"
+                ;;
             dm,generate-man)
                 cmd="dm__subcmd__generate__subcmd__man"
                 ;;
@@ -196,6 +199,9 @@ _dm() {
             dm__subcmd__help,dot)
                 cmd="dm__subcmd__help__subcmd__dot"
                 ;;
+            dm__subcmd__help,flexvolume)
+                cmd="dm__subcmd__help__subcmd__flexvolume"
+                ;;
             dm__subcmd__help,generate-man)
                 cmd="dm__subcmd__help__subcmd__generate__subcmd__man"
                 ;;
@@ -326,7 +332,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -610,7 +616,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__init)
-            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --etcd-endpoints --config --help --version"
+            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --etcd-endpoints --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -660,6 +666,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --flexvolume-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --remote-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -696,7 +706,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__join)
-            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
+            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +761,10 @@ _dm() {
                     return 0
                     ;;
                 --docker-plugin-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flexvolume-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1243,6 +1257,32 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__flexvolume)
+            opts="-c -h -V --plugin-dir --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --plugin-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__generate__subcmd__man)
             opts="-c -h -V --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1266,7 +1306,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve version completions generate-man help"
+            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1534,6 +1574,20 @@ _dm() {
         dm__subcmd__help__subcmd__dot__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__flexvolume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -15,6 +15,9 @@ pub const ROOT_SUBDOT: &str = "__root__";
 /// The branch every dot starts with.
 pub const MASTER: &str = "master";
 
+/// The admin user, whose namespace is the default one.
+pub const ADMIN: &str = "admin";
+
 /// What kind of name is being checked, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

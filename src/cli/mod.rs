@@ -7,6 +7,7 @@ mod cluster;
 mod commit;
 mod completions;
 mod dot;
+mod flexvolume;
 mod init;
 mod list;
 mod log;
@@ -19,7 +20,7 @@ mod user;
 mod version;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -70,6 +71,7 @@ enum Command {
     #[command(subcommand)]
     Cluster(cluster::Command),
     Serve(serve::Args),
+    Flexvolume(flexvolume::Args),
     Version(version::Args),
     Completions(completions::Args),
     #[command(hide = true)]
@@ -181,7 +183,17 @@ impl Ctx {
 
 /// Parses the command line and runs the verb; returns the process exit code.
 pub fn run() -> i32 {
+    // Kubelet runs the installed driver by its path, `<plugindir>/dotmesh.io~dm/dm`.
+    if let Some(argv0) = std::env::args_os().next()
+        && crate::plugins::flexvolume::invoked_as_driver(Path::new(&argv0))
+    {
+        let call: Vec<String> = std::env::args().skip(1).collect();
+        return flexvolume::run_as_driver(Path::new(&argv0), &call);
+    }
     let cli = Cli::parse();
+    if let Command::Flexvolume(a) = cli.command {
+        return flexvolume::run(a);
+    }
     let daemon = matches!(cli.command, Command::Serve(_));
     if !daemon {
         quiet_on_closed_pipe();
@@ -291,7 +303,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::User(c) => user::run(&ctx, c),
                 Command::Cluster(c) => cluster::run(&mut ctx, c),
                 Command::Version(a) => version::run(&ctx, a),
-                Command::Serve(_) | Command::Completions(_) | Command::GenerateMan(_) => {
+                Command::Serve(_)
+                | Command::Flexvolume(_)
+                | Command::Completions(_)
+                | Command::GenerateMan(_) => {
                     unreachable!("handled above")
                 }
             }

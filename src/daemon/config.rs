@@ -56,6 +56,10 @@ pub struct NodeConfig {
     /// the option).
     #[serde(default = "default_plugin_socket", with = "empty_is_none")]
     pub docker_plugin_socket: Option<PathBuf>,
+    /// Kubelet's FlexVolume plugin directory, where the daemon installs the `dotmesh.io~dm`
+    /// driver and serves its socket; none = off (an empty string, as for the Docker plugin).
+    #[serde(default = "default_flexvolume_dir", with = "empty_is_none")]
+    pub flexvolume_dir: Option<PathBuf>,
     /// The Docker Engine API, asked which containers use our volumes.
     #[serde(default = "default_docker_api")]
     pub docker_api_socket: PathBuf,
@@ -95,6 +99,12 @@ pub const DEFAULT_PLUGIN_SOCKET: &str = "/run/docker/plugins/dm.sock";
 
 fn default_plugin_socket() -> Option<PathBuf> {
     Some(PathBuf::from(DEFAULT_PLUGIN_SOCKET))
+}
+
+fn default_flexvolume_dir() -> Option<PathBuf> {
+    Some(PathBuf::from(
+        crate::plugins::flexvolume::DEFAULT_PLUGIN_DIR,
+    ))
 }
 
 fn default_docker_api() -> PathBuf {
@@ -266,6 +276,7 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             docker_plugin_socket: None,
+            flexvolume_dir: None,
             docker_api_socket: default_docker_api(),
             stream_idle_secs: 5,
         }

@@ -130,8 +130,12 @@ impl Inventory {
             .map(|d| docker_api::containers_by_volume(&d.api_socket, &d.driver))
             .unwrap_or_default();
         for (id, r) in held {
-            let who = match names.get(&r.volume) {
-                Some(n) if !n.is_empty() => n.clone(),
+            let who = match (
+                id.strip_prefix(super::kubelet::MOUNT_PREFIX),
+                names.get(&r.volume),
+            ) {
+                (Some(target), _) => vec![format!("a Kubernetes pod (volume at {target})")],
+                (None, Some(n)) if !n.is_empty() => n.clone(),
                 _ => vec![format!("container with mount {}", names::short_id(&id))],
             };
             let list = out

@@ -10,6 +10,7 @@ mod handoff;
 mod http;
 mod intent;
 mod inventory;
+mod kubelet;
 pub mod launch;
 mod membership;
 pub use membership::JOIN_USER;
@@ -415,6 +416,20 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         crate::plugins::docker::serve(sock, volumes, rt.handle())
             .with_context(|| format!("cannot serve the Docker plugin on {}", sock.display()))?;
         tracing::info!(socket = %sock.display(), "docker volume plugin ready");
+    }
+    if let Some(dir) = &cfg.flexvolume_dir {
+        use crate::plugins::flexvolume;
+        let driver = flexvolume::install(dir).with_context(|| {
+            format!("cannot install the FlexVolume driver into {}; pass --no-flexvolume to `dm cluster init` on machines without Kubernetes", dir.display())
+        })?;
+        let sock = flexvolume::serve(dir, Arc::new(kubelet::KubeletMounts(daemon.clone())))
+            .with_context(|| {
+                format!(
+                    "cannot serve the FlexVolume driver's socket in {}",
+                    dir.display()
+                )
+            })?;
+        tracing::info!(driver = %driver.display(), socket = %sock.display(), "flexvolume driver ready");
     }
     rt.block_on(crate::httpd::serve_tcp(
         listener,

@@ -5,7 +5,7 @@ use super::DaemonError;
 
 /// The user whose key opens every namespace; known from each node's own config, never from
 /// the registry.
-pub const ADMIN: &str = "admin";
+pub use crate::names::ADMIN;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {

@@ -74,6 +74,9 @@ impl TestNode {
     pub fn with_args(size: &str, extra: &[&str]) -> TestNode {
         let node = Self::uninitialised();
         let mut args = node.init_args(size);
+        if extra.contains(&"--flexvolume-dir") {
+            args.retain(|a| a != "--no-flexvolume");
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let out = node.dm(&args);
         assert_eq!(
@@ -173,6 +176,8 @@ impl TestNode {
             &self.etcd_peer_port.to_string(),
             "--docker-plugin-socket",
             &self.plugin_socket().display().to_string(),
+            // Kubelet's plugin directory is the machine's: only tests of the driver use one.
+            "--no-flexvolume",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -9,6 +9,7 @@ mod cluster;
 mod daemon;
 mod docker;
 mod faults;
+mod flexvolume;
 mod generated;
 mod lifecycle;
 mod partition;

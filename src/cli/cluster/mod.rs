@@ -94,6 +94,13 @@ pub struct NodeArgs {
     /// Do not serve the Docker volume plugin
     #[arg(long)]
     no_docker_plugin: bool,
+    /// Kubelet's FlexVolume plugin directory (its --volume-plugin-dir): the daemon installs the
+    /// `dotmesh.io~dm` driver there and keeps it current
+    #[arg(long, default_value = crate::plugins::flexvolume::DEFAULT_PLUGIN_DIR, conflicts_with = "no_flexvolume")]
+    flexvolume_dir: PathBuf,
+    /// Do not install or serve the Kubernetes FlexVolume driver
+    #[arg(long)]
+    no_flexvolume: bool,
     /// Name of the client remote that points at this node
     #[arg(long, default_value = "local")]
     remote_name: String,

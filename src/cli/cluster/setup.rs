@@ -80,6 +80,7 @@ pub(super) fn prepare(
         tls_cert: None,
         tls_key: None,
         docker_plugin_socket: (!a.no_docker_plugin).then(|| a.docker_plugin_socket.clone()),
+        flexvolume_dir: (!a.no_flexvolume).then(|| a.flexvolume_dir.clone()),
         docker_api_socket: PathBuf::from("/var/run/docker.sock"),
         stream_idle_secs: a.stream_idle_timeout,
     };
