@@ -11,7 +11,10 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 command -v containerd >/dev/null || need+=(containerd)
-if [ ${#need[@]} -gt 0 ]; then apt-get install -y -q "${need[@]}" >/dev/null; fi
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 have=1
 for b in "${bins[@]}"; do [ -x "$cache/bin/$b" ] || have=0; done
 if [ "$have" = 1 ]; then
@@ -21,9 +24,9 @@ fi
 src_list=/etc/apt/sources.list.d/dm-debian-src.sources
 if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null; then
     sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$src_list"
-    apt-get update -q >/dev/null
 fi
-apt-get install -y -q golang-go rsync dpkg-dev >/dev/null
+apt-get update -qq
+apt-get install -y -qq golang-go rsync dpkg-dev >/dev/null
 mkdir -p "$cache/build" "$cache/bin"
 cd "$cache/build"
 if [ ! -d src ]; then

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod kube;
 pub mod netns;
 
 use std::io::{Read, Write};

@@ -11,6 +11,7 @@ mod docker;
 mod faults;
 mod flexvolume;
 mod generated;
+mod kubernetes;
 mod lifecycle;
 mod partition;
 mod remotes;
