@@ -55,6 +55,9 @@ _dm() {
             dm,log)
                 cmd="dm__subcmd__log"
                 ;;
+            dm,provisioner)
+                cmd="dm__subcmd__provisioner"
+                ;;
             dm,pull)
                 cmd="dm__subcmd__pull"
                 ;;
@@ -217,6 +220,9 @@ _dm() {
             dm__subcmd__help,log)
                 cmd="dm__subcmd__help__subcmd__log"
                 ;;
+            dm__subcmd__help,provisioner)
+                cmd="dm__subcmd__help__subcmd__provisioner"
+                ;;
             dm__subcmd__help,pull)
                 cmd="dm__subcmd__help__subcmd__pull"
                 ;;
@@ -332,7 +338,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1306,7 +1312,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume version completions generate-man help"
+            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1669,6 +1675,20 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__help__subcmd__provisioner)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__help__subcmd__pull)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1888,6 +1908,52 @@ _dm() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__provisioner)
+            opts="-c -h -V --name --api-host --api-port --api-user --api-key-file --tls-cert --insecure --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -11,6 +11,7 @@ mod flexvolume;
 mod init;
 mod list;
 mod log;
+mod provisioner;
 mod remote;
 mod reset;
 mod serve;
@@ -72,6 +73,7 @@ enum Command {
     Cluster(cluster::Command),
     Serve(serve::Args),
     Flexvolume(flexvolume::Args),
+    Provisioner(provisioner::Args),
     Version(version::Args),
     Completions(completions::Args),
     #[command(hide = true)]
@@ -194,7 +196,7 @@ pub fn run() -> i32 {
     if let Command::Flexvolume(a) = cli.command {
         return flexvolume::run(a);
     }
-    let daemon = matches!(cli.command, Command::Serve(_));
+    let daemon = matches!(cli.command, Command::Serve(_) | Command::Provisioner(_));
     if !daemon {
         quiet_on_closed_pipe();
     }
@@ -282,6 +284,7 @@ fn init_tracing(daemon: bool) {
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::Provisioner(a) => provisioner::run(a),
         Command::Completions(a) => completions::run(a, Cli::command()),
         Command::GenerateMan(a) => completions::man(a, Cli::command()),
         command => {
@@ -304,6 +307,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Cluster(c) => cluster::run(&mut ctx, c),
                 Command::Version(a) => version::run(&ctx, a),
                 Command::Serve(_)
+                | Command::Provisioner(_)
                 | Command::Flexvolume(_)
                 | Command::Completions(_)
                 | Command::GenerateMan(_) => {

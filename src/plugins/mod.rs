@@ -5,3 +5,4 @@
 pub mod docker;
 pub mod docker_api;
 pub mod flexvolume;
+pub mod provisioner;

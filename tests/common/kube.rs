@@ -47,6 +47,11 @@ impl Kube {
         k
     }
 
+    /// Its kubectl config (the API server's address and a token).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
     /// Runs kubectl against it; (exit code, stdout, stderr).
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         use std::io::Write as _;

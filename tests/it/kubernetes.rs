@@ -129,3 +129,190 @@ spec:
     assert!(eventually(60, || !volume_mounts()));
     n.ok(&["dot", "delete", "-y", "apples"]);
 }
+
+/// `dm provisioner` against the node and the API server, stopped when dropped.
+struct Provisioner(std::process::Child);
+
+impl Provisioner {
+    fn start(n: &TestNode, k: &Kube) -> Provisioner {
+        let log = std::fs::File::create(n.path("provisioner.log")).unwrap();
+        let child = std::process::Command::new(dm_bin())
+            .arg("provisioner")
+            .env("KUBECONFIG", k.kubeconfig())
+            .env("DM_API_HOST", &n.addr)
+            .env("DM_API_PORT", n.port.to_string())
+            .env("DOTMESH_API_KEY", n.api_key())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Provisioner(child)
+    }
+}
+
+impl Drop for Provisioner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn claim_yaml(name: &str, class: &str, notes: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {name}
+  namespace: default
+  annotations: {{{notes}}}
+spec:
+  storageClassName: {class}
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+"#
+    )
+}
+
+#[test]
+fn the_provisioner_makes_volumes_for_claims_and_honours_reclaim() {
+    let plugins = tempfile::tempdir().unwrap();
+    let n = TestNode::with_args(
+        "256M",
+        &["--flexvolume-dir", &plugins.path().display().to_string()],
+    );
+    let k = Kube::start(plugins.path());
+    let _p = Provisioner::start(&n, &k);
+    k.apply(
+        r#"apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: dotmesh}
+provisioner: dotmesh/dotmesh-dynamic-provisioner
+parameters: {dotmeshNamespace: k8s}
+reclaimPolicy: Delete
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: dotmesh-retain}
+provisioner: dotmesh/dotmesh-dynamic-provisioner
+reclaimPolicy: Retain
+"#,
+    );
+    k.apply(&claim_yaml(
+        "grapes",
+        "dotmesh",
+        "dotmeshName: dynamic-grapes, dotmeshSubdot: static-html",
+    ));
+    let provisioner_log = || std::fs::read_to_string(n.path("provisioner.log")).unwrap_or_default();
+    assert!(
+        eventually(60, || k.get("pvc/grapes", "{.status.phase}") == "Bound"),
+        "never bound: {}\n{}",
+        provisioner_log(),
+        k.log("kube-controller-manager")
+    );
+    let uid = k.get("pvc/grapes", "{.metadata.uid}");
+    let pv = format!("pv/pvc-{uid}");
+    assert_eq!(
+        k.get(
+            &pv,
+            "{.metadata.annotations.pv\\.kubernetes\\.io/provisioned-by}"
+        ),
+        "dotmesh/dotmesh-dynamic-provisioner"
+    );
+    assert_eq!(k.get(&pv, "{.spec.flexVolume.driver}"), "dotmesh.io/dm");
+    assert_eq!(k.get(&pv, "{.spec.flexVolume.options.namespace}"), "k8s");
+    assert_eq!(
+        k.get(&pv, "{.spec.flexVolume.options.name}"),
+        "dynamic-grapes"
+    );
+    assert_eq!(
+        k.get(&pv, "{.spec.persistentVolumeReclaimPolicy}"),
+        "Delete"
+    );
+    assert_eq!(k.get(&pv, "{.spec.claimRef.name}"), "grapes");
+    let (_, events, _) = k.kubectl(
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=grapes",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ],
+        None,
+    );
+    assert!(events.contains("ProvisioningSucceeded"), "{events}");
+
+    // A pod writes through it into the dot in the class's namespace.
+    k.apply(&pod_yaml(
+        &k.node,
+        "web",
+        "grapes",
+        "echo grapes > /data/index.html && sleep 3600",
+    ));
+    let file = || {
+        let p = n.dm(&["dot", "path", "k8s/dynamic-grapes.static-html"]);
+        p.code == 0 && PathBuf::from(p.stdout.trim()).join("index.html").exists()
+    };
+    assert!(
+        eventually(120, file),
+        "the pod never wrote: {}",
+        k.log("kubelet")
+    );
+    assert!(n.ok(&["list"]).contains("k8s/dynamic-grapes"));
+
+    // Pod and claim go: the volume is released, and with reclaim Delete it goes, and the dot.
+    let (code, out, err) = k.kubectl(&["delete", "pod", "web", "--wait=true"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = k.kubectl(&["delete", "pvc", "grapes", "--wait=true"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        eventually(60, || k.kubectl(&["get", &pv], None).0 != 0),
+        "the released volume stayed: {}",
+        provisioner_log()
+    );
+    assert!(
+        eventually(30, || !n.ok(&["list"]).contains("k8s/dynamic-grapes")),
+        "the dot stayed: {}",
+        provisioner_log()
+    );
+
+    // Retain keeps the volume (and so the dot) after the claim goes.
+    k.apply(&claim_yaml("kept", "dotmesh-retain", ""));
+    assert!(eventually(60, || k.get("pvc/kept", "{.status.phase}") == "Bound"));
+    let kept = format!("pv/pvc-{}", k.get("pvc/kept", "{.metadata.uid}"));
+    assert_eq!(
+        k.get(&kept, "{.spec.flexVolume.options.namespace}"),
+        "admin"
+    );
+    k.kubectl(&["delete", "pvc", "kept", "--wait=true"], None);
+    assert!(eventually(30, || k.get(&kept, "{.status.phase}") == "Released"));
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(
+        k.get(&kept, "{.status.phase}"),
+        "Released",
+        "a Retain volume stays"
+    );
+
+    // A claim naming a dot that cannot exist is refused, with an event saying why.
+    k.apply(&claim_yaml("bad", "dotmesh", "dotmeshName: 'no way!'"));
+    let refused = || {
+        let (_, out, _) = k.kubectl(
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=bad",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ],
+            None,
+        );
+        out.contains("dot name 'no way!'")
+    };
+    assert!(
+        eventually(30, refused),
+        "no refusal event: {}",
+        provisioner_log()
+    );
+    assert_eq!(k.get("pvc/bad", "{.status.phase}"), "Pending");
+}
