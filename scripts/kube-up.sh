@@ -51,7 +51,7 @@ start kube-apiserver "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etc
     --insecure-port 0 --cert-dir "$dir/apiserver" --token-auth-file "$dir/tokens.csv" \
     --authorization-mode RBAC --service-account-issuer https://kubernetes.default.svc \
     --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/24 --enable-admission-plugins ""
+    --service-cluster-ip-range 10.96.0.0/24 --enable-admission-plugins "" --allow-privileged=true
 cat > "$dir/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config

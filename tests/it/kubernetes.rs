@@ -316,3 +316,40 @@ reclaimPolicy: Retain
     );
     assert_eq!(k.get("pvc/bad", "{.status.phase}"), "Pending");
 }
+
+#[test]
+fn the_install_manifests_are_accepted_and_give_the_provisioner_what_it_uses() {
+    let plugins = tempfile::tempdir().unwrap();
+    let k = Kube::start(plugins.path());
+    let manifests = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes/dm.yaml");
+    // The namespace for real (a dry run cannot create what the rest lives in), then all of it
+    // as the API server would take it.
+    k.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: dotmesh}\n");
+    let (code, out, err) = k.kubectl(&["apply", "--dry-run=server", "-f", manifests], None);
+    assert_eq!(code, 0, "{out}{err}");
+    for kind in [
+        "daemonset.apps/dm",
+        "deployment.apps/dotmesh-dynamic-provisioner",
+        "storageclass.storage.k8s.io/dotmesh",
+        "clusterrole.rbac.authorization.k8s.io/dotmesh-provisioner-runner",
+    ] {
+        assert!(out.contains(kind), "{kind} missing: {out}");
+    }
+    // The provisioner's service account may do exactly what `dm provisioner` does.
+    let (code, out, err) = k.kubectl(&["apply", "-f", manifests, "--prune=false"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let sa = "system:serviceaccount:dotmesh:dotmesh-provisioner";
+    for (verb, what) in [
+        ("list", "persistentvolumeclaims"),
+        ("list", "storageclasses.storage.k8s.io"),
+        ("list", "persistentvolumes"),
+        ("create", "persistentvolumes"),
+        ("delete", "persistentvolumes"),
+        ("create", "events"),
+    ] {
+        let (_, out, err) = k.kubectl(&["auth", "can-i", verb, what, "--as", sa, "-A"], None);
+        assert_eq!(out.trim(), "yes", "{verb} {what}: {err}");
+    }
+    let (_, out, _) = k.kubectl(&["auth", "can-i", "delete", "pods", "--as", sa, "-A"], None);
+    assert_eq!(out.trim(), "no", "nothing beyond what it needs");
+}
