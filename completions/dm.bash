@@ -34,6 +34,9 @@ _dm() {
             dm,completions)
                 cmd="dm__subcmd__completions"
                 ;;
+            dm,csi)
+                cmd="dm__subcmd__csi"
+                ;;
             dm,dot)
                 cmd="dm__subcmd__dot"
                 ;;
@@ -199,6 +202,9 @@ _dm() {
             dm__subcmd__help,completions)
                 cmd="dm__subcmd__help__subcmd__completions"
                 ;;
+            dm__subcmd__help,csi)
+                cmd="dm__subcmd__help__subcmd__csi"
+                ;;
             dm__subcmd__help,dot)
                 cmd="dm__subcmd__help__subcmd__dot"
                 ;;
@@ -338,7 +344,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1105,6 +1111,60 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__csi)
+            opts="-c -h -V --endpoint --kubelet-dir --no-register --plugin-dir --api-host --api-port --api-user --api-key-file --api-tls-cert --insecure --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubelet-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --plugin-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__dot)
             opts="-c -h -V --config --help --version show delete path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1312,7 +1372,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner version completions generate-man help"
+            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1522,6 +1582,20 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__csi)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1924,7 +1998,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__provisioner)
-            opts="-c -h -V --name --api-host --api-port --api-user --api-key-file --tls-cert --insecure --config --help --version"
+            opts="-c -h -V --name --api-host --api-port --api-user --api-key-file --api-tls-cert --insecure --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1950,7 +2024,7 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --tls-cert)
+                --api-tls-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

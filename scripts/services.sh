@@ -10,6 +10,8 @@ command -v zfs-fuse >/dev/null || pkgs+=(zfs-fuse)
 command -v etcd >/dev/null || pkgs+=(etcd-server)
 command -v etcdctl >/dev/null || pkgs+=(etcd-client)
 command -v protoc >/dev/null || pkgs+=(protobuf-compiler)
+# The well-known .proto files the CSI protocol imports (build.rs).
+[ -f /usr/include/google/protobuf/descriptor.proto ] || pkgs+=(libprotobuf-dev)
 command -v dockerd >/dev/null || pkgs+=(docker.io)
 [ -x /bin/busybox ] || pkgs+=(busybox-static)
 # Used by the tests: network namespaces (partition test), certificates, process lookups.

@@ -6,6 +6,8 @@ mod checkout;
 mod cluster;
 mod commit;
 mod completions;
+mod csi;
+mod daemon_api;
 mod dot;
 mod flexvolume;
 mod init;
@@ -74,6 +76,7 @@ enum Command {
     Serve(serve::Args),
     Flexvolume(flexvolume::Args),
     Provisioner(provisioner::Args),
+    Csi(csi::Args),
     Version(version::Args),
     Completions(completions::Args),
     #[command(hide = true)]
@@ -196,7 +199,10 @@ pub fn run() -> i32 {
     if let Command::Flexvolume(a) = cli.command {
         return flexvolume::run(a);
     }
-    let daemon = matches!(cli.command, Command::Serve(_) | Command::Provisioner(_));
+    let daemon = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Provisioner(_) | Command::Csi(_)
+    );
     if !daemon {
         quiet_on_closed_pipe();
     }
@@ -285,6 +291,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Provisioner(a) => provisioner::run(a),
+        Command::Csi(a) => csi::run(a),
         Command::Completions(a) => completions::run(a, Cli::command()),
         Command::GenerateMan(a) => completions::man(a, Cli::command()),
         command => {
@@ -308,6 +315,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Version(a) => version::run(&ctx, a),
                 Command::Serve(_)
                 | Command::Provisioner(_)
+                | Command::Csi(_)
                 | Command::Flexvolume(_)
                 | Command::Completions(_)
                 | Command::GenerateMan(_) => {

@@ -51,6 +51,10 @@ fn check_target(target: &Path) -> Result<PathBuf, String> {
 }
 
 impl crate::plugins::flexvolume::Mounter for KubeletMounts {
+    fn node_id(&self) -> String {
+        self.0.node.core.id.to_string()
+    }
+
     fn mount(&self, target: &Path, ns: &str, name: &str, subdot: &str) -> Result<(), String> {
         for (kind, v) in [
             (Kind::Namespace, ns),

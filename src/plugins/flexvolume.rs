@@ -101,10 +101,13 @@ pub enum Request {
     Unmount {
         target: PathBuf,
     },
+    /// This node's id (the CSI driver's `NodeGetInfo`), answered in the reply's message.
+    Node,
 }
 
 /// What the daemon does for the driver.
 pub trait Mounter: Send + Sync {
+    fn node_id(&self) -> String;
     fn mount(&self, target: &Path, namespace: &str, name: &str, subdot: &str)
     -> Result<(), String>;
     fn unmount(&self, target: &Path) -> Result<(), String>;
@@ -180,13 +183,18 @@ fn target_dir(dir: &str) -> Result<PathBuf, Reply> {
 pub fn driver(args: &[String], socket: &Path) -> Reply {
     match request(args) {
         Err(reply) => reply,
-        Ok(req) => ask(socket, &req).unwrap_or_else(|e| {
-            Reply::failure(format!(
-                "cannot reach the dm daemon on this node at {} ({e}); check that `dm serve` runs here (its log is in its state directory)",
-                socket.display()
-            ))
-        }),
+        Ok(req) => call(socket, &req),
     }
+}
+
+/// Asks the daemon on `socket`; an unreachable daemon is a failure that says where it looked.
+pub fn call(socket: &Path, req: &Request) -> Reply {
+    ask(socket, req).unwrap_or_else(|e| {
+        Reply::failure(format!(
+            "cannot reach the dm daemon on this node at {} ({e}); check that `dm serve` runs here (its log is in its state directory)",
+            socket.display()
+        ))
+    })
 }
 
 fn ask(socket: &Path, req: &Request) -> std::io::Result<Reply> {
@@ -285,6 +293,10 @@ fn answer(conn: UnixStream, mounter: &dyn Mounter) {
                 subdot,
             }) => done(mounter.mount(&target, &namespace, &name, &subdot)),
             Ok(Request::Unmount { target }) => done(mounter.unmount(&target)),
+            Ok(Request::Node) => Reply {
+                message: mounter.node_id(),
+                ..Reply::success()
+            },
         },
     };
     let mut out = serde_json::to_vec(&reply).expect("replies serialise");
@@ -434,6 +446,9 @@ mod tests {
     fn the_socket_answers_each_request_with_one_line() {
         struct Fake;
         impl Mounter for Fake {
+            fn node_id(&self) -> String {
+                "n1".into()
+            }
             fn mount(&self, t: &Path, ns: &str, n: &str, s: &str) -> Result<(), String> {
                 match n {
                     "ok" => Ok(()),
@@ -453,6 +468,7 @@ mod tests {
         let bad = driver(&args(&["mount", "/t", r#"{"name":"no"}"#]), &sock);
         assert_eq!(bad.message, "no admin/no.__default__ at /t");
         assert_eq!(driver(&args(&["unmount", "/t"]), &sock), Reply::success());
+        assert_eq!(call(&sock, &Request::Node).message, "n1");
         // Garbage on the socket gets an answer, not a hang or a crash.
         let mut s = UnixStream::connect(&sock).unwrap();
         s.write_all(b"{\"call\":\"format\"}\n").unwrap();

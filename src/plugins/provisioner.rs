@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    Event, FlexPersistentVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
-    PersistentVolumeSpec,
+    CSIPersistentVolumeSource, Event, FlexPersistentVolumeSource, ObjectReference,
+    PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
@@ -34,6 +34,8 @@ const CLAIM_PROVISIONER: [&str; 2] = [
 const A_NAMESPACE: &str = "dotmeshNamespace";
 const A_NAME: &str = "dotmeshName";
 const A_SUBDOT: &str = "dotmeshSubdot";
+/// StorageClass parameter: `csi` makes PVs for the CSI driver instead of FlexVolume.
+const P_SOURCE: &str = "dotmeshVolumeSource";
 /// How often the provisioner reconciles.
 const PASS: Duration = Duration::from_secs(2);
 
@@ -130,6 +132,40 @@ pub fn provision(
     let reclaim = class
         .and_then(|c| c.reclaim_policy.clone())
         .unwrap_or_else(|| "Delete".to_string());
+    let source = class
+        .and_then(|c| c.parameters.as_ref())
+        .and_then(|p| p.get(P_SOURCE))
+        .map(String::as_str);
+    let attributes = BTreeMap::from([
+        ("namespace".to_string(), ns.clone()),
+        ("name".to_string(), name.clone()),
+        ("subdot".to_string(), subdot.clone()),
+    ]);
+    let (flex_volume, csi) = match source {
+        None | Some("" | "flexvolume") => (
+            Some(FlexPersistentVolumeSource {
+                driver: DRIVER.into(),
+                fs_type: Some("zfs".into()),
+                options: Some(attributes),
+                ..FlexPersistentVolumeSource::default()
+            }),
+            None,
+        ),
+        Some("csi") => (
+            None,
+            Some(CSIPersistentVolumeSource {
+                driver: super::csi::DRIVER.into(),
+                volume_handle: format!("{ns}/{name}"),
+                volume_attributes: Some(attributes),
+                ..CSIPersistentVolumeSource::default()
+            }),
+        ),
+        Some(other) => {
+            return Provision::Refuse(format!(
+                "cannot provision: StorageClass parameter {P_SOURCE} is '{other}'; use 'flexvolume' (the default) or 'csi'"
+            ));
+        }
+    };
     let pv = PersistentVolume {
         metadata: ObjectMeta {
             name: Some(format!("pvc-{uid}")),
@@ -149,16 +185,8 @@ pub fn provision(
             }),
             storage_class_name: spec.storage_class_name.clone(),
             persistent_volume_reclaim_policy: Some(reclaim),
-            flex_volume: Some(FlexPersistentVolumeSource {
-                driver: DRIVER.into(),
-                fs_type: Some("zfs".into()),
-                options: Some(BTreeMap::from([
-                    ("namespace".to_string(), ns),
-                    ("name".to_string(), name),
-                    ("subdot".to_string(), subdot),
-                ])),
-                ..FlexPersistentVolumeSource::default()
-            }),
+            flex_volume,
+            csi,
             ..PersistentVolumeSpec::default()
         }),
         status: None,
@@ -178,11 +206,14 @@ pub enum Reclaim {
 
 /// The dot a dm FlexVolume PV mounts, if it is one.
 fn pv_dot(pv: &PersistentVolume) -> Option<(String, String)> {
-    let flex = pv.spec.as_ref()?.flex_volume.as_ref()?;
-    if flex.driver != DRIVER {
-        return None;
-    }
-    let opts = flex.options.clone().unwrap_or_default();
+    let spec = pv.spec.as_ref()?;
+    let opts = match (&spec.flex_volume, &spec.csi) {
+        (Some(f), _) if f.driver == DRIVER => f.options.clone().unwrap_or_default(),
+        (_, Some(c)) if c.driver == super::csi::DRIVER => {
+            c.volume_attributes.clone().unwrap_or_default()
+        }
+        _ => return None,
+    };
     let ns = opts
         .get("namespace")
         .filter(|v| !v.is_empty())
@@ -335,11 +366,11 @@ async fn pass(
 }
 
 fn describe(pv: &PersistentVolume) -> String {
-    let opts = pv
-        .spec
-        .as_ref()
-        .and_then(|s| s.flex_volume.as_ref())
-        .and_then(|f| f.options.clone())
+    let spec = pv.spec.clone().unwrap_or_default();
+    let opts = spec
+        .flex_volume
+        .and_then(|f| f.options)
+        .or(spec.csi.and_then(|c| c.volume_attributes))
         .unwrap_or_default();
     let get = |k: &str| opts.get(k).cloned().unwrap_or_default();
     match get("subdot").as_str() {
@@ -536,6 +567,26 @@ mod tests {
             spec.persistent_volume_reclaim_policy.as_deref(),
             Some("Retain")
         );
+    }
+
+    #[test]
+    fn a_class_may_ask_for_csi_volumes() {
+        let c = claim(&[OURS, (A_NAME, "berries")]);
+        let pv = created(provision(
+            &c,
+            Some(&class(&[(P_SOURCE, "csi")], None)),
+            NAME,
+        ));
+        let spec = pv.spec.unwrap();
+        assert!(spec.flex_volume.is_none());
+        let csi = spec.csi.unwrap();
+        assert_eq!(csi.driver, "csi.dotmesh.io");
+        assert_eq!(csi.volume_handle, "admin/berries");
+        assert_eq!(csi.volume_attributes.unwrap()["name"], "berries");
+        match provision(&c, Some(&class(&[(P_SOURCE, "nfs")], None)), NAME) {
+            Provision::Refuse(why) => assert!(why.contains("'flexvolume'"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

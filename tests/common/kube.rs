@@ -47,6 +47,11 @@ impl Kube {
         k
     }
 
+    /// Kubelet's root directory (`--root-dir`).
+    pub fn kubelet_dir(&self) -> PathBuf {
+        self.dir.path().join("kubelet")
+    }
+
     /// Its kubectl config (the API server's address and a token).
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")

@@ -130,14 +130,15 @@ spec:
     n.ok(&["dot", "delete", "-y", "apples"]);
 }
 
-/// `dm provisioner` against the node and the API server, stopped when dropped.
-struct Provisioner(std::process::Child);
+/// A `dm` process serving Kubernetes (`dm provisioner`, `dm csi`) for node `n` and cluster
+/// `k`, logging to `<n>/<log>`; stopped when dropped.
+struct Running(std::process::Child);
 
-impl Provisioner {
-    fn start(n: &TestNode, k: &Kube) -> Provisioner {
-        let log = std::fs::File::create(n.path("provisioner.log")).unwrap();
+impl Running {
+    fn start(n: &TestNode, k: &Kube, log: &str, args: &[&std::ffi::OsStr]) -> Running {
+        let log = std::fs::File::create(n.path(log)).unwrap();
         let child = std::process::Command::new(dm_bin())
-            .arg("provisioner")
+            .args(args)
             .env("KUBECONFIG", k.kubeconfig())
             .env("DM_API_HOST", &n.addr)
             .env("DM_API_PORT", n.port.to_string())
@@ -146,15 +147,19 @@ impl Provisioner {
             .stderr(log)
             .spawn()
             .unwrap();
-        Provisioner(child)
+        Running(child)
     }
 }
 
-impl Drop for Provisioner {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn provisioner(n: &TestNode, k: &Kube) -> Running {
+    Running::start(n, k, "provisioner.log", &["provisioner".as_ref()])
 }
 
 fn claim_yaml(name: &str, class: &str, notes: &str) -> String {
@@ -181,7 +186,7 @@ fn the_provisioner_makes_volumes_for_claims_and_honours_reclaim() {
         &["--flexvolume-dir", &plugins.path().display().to_string()],
     );
     let k = Kube::start(plugins.path());
-    let _p = Provisioner::start(&n, &k);
+    let _p = provisioner(&n, &k);
     k.apply(
         r#"apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -332,6 +337,7 @@ fn the_install_manifests_are_accepted_and_give_the_provisioner_what_it_uses() {
         "deployment.apps/dotmesh-dynamic-provisioner",
         "storageclass.storage.k8s.io/dotmesh",
         "clusterrole.rbac.authorization.k8s.io/dotmesh-provisioner-runner",
+        "csidriver.storage.k8s.io/csi.dotmesh.io",
     ] {
         assert!(out.contains(kind), "{kind} missing: {out}");
     }
@@ -352,4 +358,136 @@ fn the_install_manifests_are_accepted_and_give_the_provisioner_what_it_uses() {
     }
     let (_, out, _) = k.kubectl(&["auth", "can-i", "delete", "pods", "--as", sa, "-A"], None);
     assert_eq!(out.trim(), "no", "nothing beyond what it needs");
+}
+
+fn csi(n: &TestNode, k: &Kube, plugins: &std::path::Path) -> Running {
+    let (endpoint, kubelet) = (n.path("csi/csi.sock"), k.kubelet_dir());
+    let args: [&std::ffi::OsStr; 7] = [
+        "csi".as_ref(),
+        "--endpoint".as_ref(),
+        endpoint.as_os_str(),
+        "--kubelet-dir".as_ref(),
+        kubelet.as_os_str(),
+        "--plugin-dir".as_ref(),
+        plugins.as_os_str(),
+    ];
+    Running::start(n, k, "csi.log", &args)
+}
+
+#[test]
+fn a_pod_writes_to_a_dot_through_the_csi_driver() {
+    let plugins = tempfile::tempdir().unwrap();
+    let n = TestNode::with_args(
+        "256M",
+        &["--flexvolume-dir", &plugins.path().display().to_string()],
+    );
+    let k = Kube::start(plugins.path());
+    let _csi = csi(&n, &k, plugins.path());
+    let csi_log = || std::fs::read_to_string(n.path("csi.log")).unwrap_or_default();
+    // Kubelet registers the driver through its plugin registry: the node lists it.
+    assert!(
+        eventually(60, || k
+            .get(&format!("csinode/{}", k.node), "{.spec.drivers[*].name}")
+            == "csi.dotmesh.io"),
+        "kubelet never registered the driver: {}\n{}",
+        csi_log(),
+        k.log("kubelet")
+    );
+    k.apply(
+        r#"apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata: {name: csi.dotmesh.io}
+spec: {attachRequired: false, podInfoOnMount: true}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: berries, labels: {dot: berries}}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  csi:
+    driver: csi.dotmesh.io
+    volumeHandle: admin/berries
+    volumeAttributes: {namespace: admin, name: berries, subdot: web}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: berries, namespace: default}
+spec:
+  storageClassName: manual
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+  selector: {matchLabels: {dot: berries}}
+"#,
+    );
+    assert!(eventually(60, || k.get("pvc/berries", "{.status.phase}") == "Bound"));
+    k.apply(&pod_yaml(
+        &k.node,
+        "csi-writer",
+        "berries",
+        "echo through csi > /data/hello && sleep 3600",
+    ));
+    let wrote = || {
+        let p = n.dm(&["dot", "path", "berries.web"]);
+        p.code == 0 && PathBuf::from(p.stdout.trim()).join("hello").exists()
+    };
+    assert!(
+        eventually(120, wrote),
+        "the pod never wrote through CSI: {}\n{}\n{}",
+        k.get("pod/csi-writer", "{.status}"),
+        csi_log(),
+        k.log("kubelet")
+    );
+    let dir = PathBuf::from(n.ok(&["dot", "path", "berries.web"]).trim().to_string());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hello")).unwrap(),
+        "through csi\n"
+    );
+    n.ok(&["commit", "--dot", "berries", "-m", "via csi"]);
+    let err = n.fails(&["dot", "delete", "-y", "berries"]);
+    assert!(err.contains("Kubernetes pod"), "{err}");
+    let (code, out, err) = k.kubectl(&["delete", "pod", "csi-writer", "--wait=true"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let held = || {
+        std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("kubernetes.io~csi/berries"))
+    };
+    assert!(eventually(60, || !held()), "left mounted: {}", csi_log());
+    n.ok(&["dot", "delete", "-y", "berries"]);
+
+    // Dynamically: a class asking the provisioner for CSI volumes.
+    let _p = provisioner(&n, &k);
+    k.apply(
+        r#"apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: dotmesh-csi}
+provisioner: dotmesh/dotmesh-dynamic-provisioner
+parameters: {dotmeshNamespace: k8s, dotmeshVolumeSource: csi}
+"#,
+    );
+    k.apply(&claim_yaml("cherries", "dotmesh-csi", ""));
+    assert!(eventually(60, || k.get("pvc/cherries", "{.status.phase}") == "Bound"));
+    let pv = format!("pv/pvc-{}", k.get("pvc/cherries", "{.metadata.uid}"));
+    assert_eq!(k.get(&pv, "{.spec.csi.driver}"), "csi.dotmesh.io");
+    assert_eq!(k.get(&pv, "{.spec.csi.volumeHandle}"), "k8s/cherries");
+    k.apply(&pod_yaml(
+        &k.node,
+        "csi-dynamic",
+        "cherries",
+        "echo dynamic > /data/hello && sleep 3600",
+    ));
+    let wrote = || {
+        let p = n.dm(&["dot", "path", "k8s/cherries"]);
+        p.code == 0 && PathBuf::from(p.stdout.trim()).join("hello").exists()
+    };
+    assert!(eventually(120, wrote), "{}", csi_log());
+    k.kubectl(&["delete", "pod", "csi-dynamic", "--wait=true"], None);
+    k.kubectl(&["delete", "pvc", "cherries", "--wait=true"], None);
+    assert!(
+        eventually(60, || !n.ok(&["list"]).contains("k8s/cherries")),
+        "the reclaimed CSI volume's dot stayed"
+    );
 }
