@@ -83,6 +83,7 @@ impl Backend for Dm {
             namespace: v.namespace.clone(),
             name: v.name.clone(),
             subdot: v.subdot.clone(),
+            branch: Some(v.branch.clone()),
         })
         .map(|_| ())
     }
@@ -108,6 +109,30 @@ impl Backend for Dm {
 
     fn delete(&self, ns: &str, name: &str) -> Result<(), String> {
         match self.api()?.delete_dot(ns, name) {
+            Ok(_) | Err(ClientError::Api { status: 404, .. }) => Ok(()),
+            Err(e) => Err(api_err(e)),
+        }
+    }
+
+    fn branch(&self, ns: &str, name: &str, branch: &str, commit: &str) -> Result<(), String> {
+        let req = crate::api::CreateBranch {
+            name: branch.to_string(),
+            from_branch: crate::names::MASTER.to_string(),
+            from_commit: Some(commit.to_string()),
+        };
+        match self.api()?.create_branch(ns, name, &req) {
+            Ok(_) => Ok(()),
+            Err(ClientError::Api {
+                status: 409,
+                message,
+                ..
+            }) => Err(format!("branch {branch} already exists: {message}")),
+            Err(e) => Err(api_err(e)),
+        }
+    }
+
+    fn delete_branch(&self, ns: &str, name: &str, branch: &str) -> Result<(), String> {
+        match self.api()?.delete_branch(ns, name, branch) {
             Ok(_) | Err(ClientError::Api { status: 404, .. }) => Ok(()),
             Err(e) => Err(api_err(e)),
         }

@@ -55,10 +55,16 @@ impl crate::plugins::flexvolume::Mounter for KubeletMounts {
         self.0.node.core.id.to_string()
     }
 
-    fn mount(&self, target: &Path, ns: &str, name: &str, subdot: &str) -> Result<(), String> {
+    fn mount(&self, target: &Path, at: At<'_>, subdot: &str) -> Result<(), String> {
+        let At {
+            ns,
+            dot: name,
+            branch,
+        } = at;
         for (kind, v) in [
             (Kind::Namespace, ns),
             (Kind::Dot, name),
+            (Kind::Branch, branch),
             (Kind::Subdot, subdot),
         ] {
             names::validate(kind, v).map_err(|e| e.to_string())?;
@@ -80,7 +86,6 @@ impl crate::plugins::flexvolume::Mounter for KubeletMounts {
                 Err(e) => return Err(msg(e)),
             }
         }
-        let at = At::new((ns, name, names::MASTER));
         let (path, dir) = node
             .subdots
             .open_subdot(KUBELET, at, subdot, true)
@@ -99,10 +104,10 @@ impl crate::plugins::flexvolume::Mounter for KubeletMounts {
         node.core.mounts.add(
             &mount_id(&target),
             MountRecord {
-                volume: format!("{ns}/{name}.{subdot}"),
+                volume: format!("{ns}/{name}@{branch}.{subdot}"),
                 namespace: ns.to_string(),
                 dot: name.to_string(),
-                branch: names::MASTER.to_string(),
+                branch: branch.to_string(),
                 path: target.display().to_string(),
             },
         );

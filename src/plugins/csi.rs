@@ -7,11 +7,14 @@
 //! - Node: `NodePublishVolume` procures the dot on this node and bind-mounts the subdot onto
 //!   kubelet's target (through the daemon, as the FlexVolume driver does); `NodeUnpublishVolume`
 //!   undoes it.
-//! - Controller: `CreateVolume` makes a dot, `DeleteVolume` deletes it, `CreateSnapshot` commits
-//!   it, `ListSnapshots` reads its log.
+//! - Controller: `CreateVolume` makes a dot — or, from a snapshot, a branch of the dot at that
+//!   commit; `DeleteVolume` deletes the dot (or the branch); `CreateSnapshot` commits it,
+//!   `ListSnapshots` reads its log. `DeleteSnapshot` refuses a commit that still exists: commits
+//!   are the dot's history (and branches grow from them); an id already gone is done.
 //!
-//! A volume id is `NAMESPACE/DOT` (the volume context's `namespace`, `name` and `subdot` win
-//! when present); a snapshot id is `NAMESPACE/DOT@COMMIT`.
+//! A volume id is `NAMESPACE/DOT` or, for a branch, `NAMESPACE/DOT@BRANCH` (the volume
+//! context's `namespace`, `name`, `branch` and `subdot` win when present); a snapshot id is
+//! `NAMESPACE/DOT@COMMIT`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +42,7 @@ pub const DRIVER: &str = "csi.dotmesh.io";
 pub struct Volume {
     pub namespace: String,
     pub name: String,
+    pub branch: String,
     pub subdot: String,
 }
 
@@ -52,29 +56,30 @@ pub trait Backend: Send + Sync + 'static {
     fn create(&self, ns: &str, name: &str) -> Result<(), String>;
     /// Deletes dot `ns/name`; gone already is fine.
     fn delete(&self, ns: &str, name: &str) -> Result<(), String>;
+    /// Makes branch `branch` of dot `ns/name` from its commit `commit`.
+    fn branch(&self, ns: &str, name: &str, branch: &str, commit: &str) -> Result<(), String>;
+    /// Deletes branch `branch` of dot `ns/name`; gone already is fine.
+    fn delete_branch(&self, ns: &str, name: &str, branch: &str) -> Result<(), String>;
     /// Commits dot `ns/name`'s master; its commit id and time (seconds).
     fn commit(&self, ns: &str, name: &str, message: &str) -> Result<(String, i64), String>;
     /// The commits of dot `ns/name`'s master, newest first: (id, time in seconds).
     fn commits(&self, ns: &str, name: &str) -> Result<Vec<(String, i64)>, String>;
 }
 
-/// `NAMESPACE/DOT` (or `DOT`, in admin's namespace) with an optional `.SUBDOT`, checked.
+/// `NAMESPACE/DOT[@BRANCH]` (or `DOT`, in admin's namespace) with an optional `.SUBDOT`,
+/// checked.
 pub fn parse_volume_id(id: &str) -> Result<Volume, Status> {
     let r = crate::names::DotRef::parse(id).map_err(|e| {
         Status::invalid_argument(format!(
-            "volume id '{id}' is not NAMESPACE/DOT[.SUBDOT]: {e}"
+            "volume id '{id}' is not NAMESPACE/DOT[@BRANCH][.SUBDOT]: {e}"
         ))
     })?;
-    if r.branch.is_some() {
-        return Err(Status::invalid_argument(format!(
-            "volume id '{id}' names a branch; CSI volumes are a dot's master"
-        )));
-    }
     Ok(Volume {
         namespace: r
             .namespace
             .unwrap_or_else(|| crate::names::ADMIN.to_string()),
         name: r.dot,
+        branch: r.branch.unwrap_or_else(|| crate::names::MASTER.to_string()),
         subdot: r
             .subdot
             .unwrap_or_else(|| crate::names::DEFAULT_SUBDOT.to_string()),
@@ -94,6 +99,9 @@ fn volume_of(
     if let Some(n) = get("name") {
         v.name = n;
     }
+    if let Some(b) = get("branch") {
+        v.branch = b;
+    }
     match context.get("subdot").map(String::as_str) {
         Some("") | None => {}
         Some(s) => v.subdot = s.to_string(),
@@ -101,6 +109,7 @@ fn volume_of(
     for (kind, s) in [
         (crate::names::Kind::Namespace, &v.namespace),
         (crate::names::Kind::Dot, &v.name),
+        (crate::names::Kind::Branch, &v.branch),
         (crate::names::Kind::Subdot, &v.subdot),
     ] {
         crate::names::validate(kind, s)
@@ -268,10 +277,14 @@ impl csi::controller_server::Controller for Driver {
         req: Request<csi::CreateVolumeRequest>,
     ) -> Result<Response<csi::CreateVolumeResponse>, Status> {
         let r = req.into_inner();
-        if r.volume_content_source.is_some() {
-            return Err(Status::invalid_argument(
-                "volumes from snapshots are not served yet; clone the dot with `dm checkout -b` instead",
-            ));
+        if let Some(source) = r.volume_content_source.and_then(|s| s.r#type) {
+            use csi::volume_content_source::Type;
+            let Type::Snapshot(s) = source else {
+                return Err(Status::invalid_argument(
+                    "a volume can come from a snapshot (a commit), not from another volume",
+                ));
+            };
+            return self.branch_from(&r.name, &s.snapshot_id).await;
         }
         let ns = r
             .parameters
@@ -305,8 +318,34 @@ impl csi::controller_server::Controller for Driver {
     ) -> Result<Response<csi::DeleteVolumeResponse>, Status> {
         let v = parse_volume_id(&req.into_inner().volume_id)?;
         let b = self.backend.clone();
-        blocking(move || b.delete(&v.namespace, &v.name), failed_precondition).await?;
+        let gone = move || match v.branch.as_str() {
+            crate::names::MASTER => b.delete(&v.namespace, &v.name),
+            branch => b.delete_branch(&v.namespace, &v.name, branch),
+        };
+        blocking(gone, failed_precondition).await?;
         Ok(Response::new(csi::DeleteVolumeResponse {}))
+    }
+
+    async fn delete_snapshot(
+        &self,
+        req: Request<csi::DeleteSnapshotRequest>,
+    ) -> Result<Response<csi::DeleteSnapshotResponse>, Status> {
+        let (v, commit) = parse_snapshot_id(&req.into_inner().snapshot_id)?;
+        let (ns, name) = (v.namespace.clone(), v.name.clone());
+        let b = self.backend.clone();
+        let commits = match blocking(move || b.commits(&ns, &name), failed_precondition).await {
+            Ok(c) => c,
+            // The dot is gone, and its commits with it.
+            Err(e) if e.message().contains("does not exist") => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if commits.iter().any(|(id, _)| *id == commit) {
+            return Err(Status::failed_precondition(format!(
+                "commit {commit} is part of dot {}/{}'s history (and branches may grow from it); dm does not delete single commits: `dm reset --hard` on the branch removes later ones",
+                v.namespace, v.name
+            )));
+        }
+        Ok(Response::new(csi::DeleteSnapshotResponse {}))
     }
 
     async fn create_snapshot(
@@ -353,6 +392,56 @@ impl csi::controller_server::Controller for Driver {
         Ok(Response::new(csi::ListSnapshotsResponse {
             entries,
             next_token: String::new(),
+        }))
+    }
+}
+
+/// `NAMESPACE/DOT@COMMIT`, checked.
+fn parse_snapshot_id(id: &str) -> Result<(Volume, String), Status> {
+    let bad =
+        || Status::invalid_argument(format!("snapshot id '{id}' is not NAMESPACE/DOT@COMMIT"));
+    let (dot, commit) = id.rsplit_once('@').ok_or_else(bad)?;
+    crate::names::check_commit_id("snapshot", commit).map_err(|_| bad())?;
+    Ok((parse_volume_id(dot)?, commit.to_string()))
+}
+
+impl Driver {
+    /// A volume from snapshot `snapshot`: branch `name` of its dot, made at its commit.
+    async fn branch_from(
+        &self,
+        name: &str,
+        snapshot: &str,
+    ) -> Result<Response<csi::CreateVolumeResponse>, Status> {
+        let (v, commit) = parse_snapshot_id(snapshot)?;
+        crate::names::validate(crate::names::Kind::Branch, name)
+            .map_err(|e| Status::invalid_argument(format!("volume name '{name}': {e}")))?;
+        let (ns, dot, branch) = (v.namespace.clone(), v.name.clone(), name.to_string());
+        let b = self.backend.clone();
+        let made = move || match b.branch(&ns, &dot, &branch, &commit) {
+            // Asked again (the CO retries CreateVolume): the branch is there.
+            Err(e) if e.contains("already exists") => Ok(()),
+            other => other,
+        };
+        blocking(made, failed_precondition).await?;
+        Ok(Response::new(csi::CreateVolumeResponse {
+            volume: Some(csi::Volume {
+                capacity_bytes: 0,
+                volume_id: format!("{}/{}@{name}", v.namespace, v.name),
+                volume_context: [
+                    ("namespace".to_string(), v.namespace),
+                    ("name".to_string(), v.name),
+                    ("branch".to_string(), name.to_string()),
+                ]
+                .into(),
+                content_source: Some(csi::VolumeContentSource {
+                    r#type: Some(csi::volume_content_source::Type::Snapshot(
+                        csi::volume_content_source::SnapshotSource {
+                            snapshot_id: snapshot.to_string(),
+                        },
+                    )),
+                }),
+                accessible_topology: Vec::new(),
+            }),
         }))
     }
 }
@@ -461,6 +550,9 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    const C1: &str = "0123456789abcdef0123456789abcde1";
+    const C2: &str = "0123456789abcdef0123456789abcde2";
+
     /// Records what the driver asked of dm.
     #[derive(Default)]
     struct Fake {
@@ -473,9 +565,10 @@ mod tests {
         }
         fn publish(&self, v: &Volume, target: &Path) -> Result<(), String> {
             let c = format!(
-                "publish {}/{}.{} {}",
+                "publish {}/{}@{}.{} {}",
                 v.namespace,
                 v.name,
+                v.branch,
                 v.subdot,
                 target.display()
             );
@@ -504,15 +597,27 @@ mod tests {
                 .push(format!("delete {ns}/{name}"));
             Ok(())
         }
+        fn branch(&self, ns: &str, name: &str, b: &str, c: &str) -> Result<(), String> {
+            let call = format!("branch {ns}/{name}@{b} from {c}");
+            self.calls.lock().unwrap().push(call);
+            Ok(())
+        }
+        fn delete_branch(&self, ns: &str, name: &str, b: &str) -> Result<(), String> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("delete {ns}/{name}@{b}"));
+            Ok(())
+        }
         fn commit(&self, ns: &str, name: &str, m: &str) -> Result<(String, i64), String> {
             self.calls
                 .lock()
                 .unwrap()
                 .push(format!("commit {ns}/{name} {m}"));
-            Ok(("c2".into(), 200))
+            Ok((C2.into(), 200))
         }
         fn commits(&self, _: &str, _: &str) -> Result<Vec<(String, i64)>, String> {
-            Ok(vec![("c2".into(), 200), ("c1".into(), 100)])
+            Ok(vec![(C2.into(), 200), (C1.into(), 100)])
         }
     }
 
@@ -635,7 +740,6 @@ mod tests {
                 ("a/b/c", "/k/c/mount", "NAMESPACE/DOT"),
                 ("apples", "relative/mount", "absolute"),
                 ("apples", "/k/../etc", "absolute"),
-                ("apples@dev", "/k/d/mount", "branch"),
             ] {
                 let e = node
                     .node_publish_volume(publish(id, &[], target))
@@ -659,9 +763,9 @@ mod tests {
         assert_eq!(
             *s.fake.calls.lock().unwrap(),
             vec![
-                "publish k8s/grapes.html /k/pods/u/mount",
-                "publish admin/apples.__default__ /k/a/mount",
-                "publish admin/busy.__default__ /k/b/mount",
+                "publish k8s/grapes@master.html /k/pods/u/mount",
+                "publish admin/apples@master.__default__ /k/a/mount",
+                "publish admin/busy@master.__default__ /k/b/mount",
                 "unpublish /k/a/mount",
             ]
         );
@@ -696,7 +800,7 @@ mod tests {
                 .into_inner()
                 .snapshot
                 .unwrap();
-            assert_eq!(snap.snapshot_id, "k8s/pvc-1@c2");
+            assert_eq!(snap.snapshot_id, format!("k8s/pvc-1@{C2}"));
             assert_eq!(snap.creation_time.unwrap().seconds, 200);
             let listed = c
                 .list_snapshots(csi::ListSnapshotsRequest {
@@ -708,12 +812,63 @@ mod tests {
                 .into_inner()
                 .entries;
             assert_eq!(listed.len(), 2);
+            // A volume from a snapshot is a branch at that commit, and goes as a branch.
+            let from = c
+                .create_volume(csi::CreateVolumeRequest {
+                    name: "pvc-2".into(),
+                    volume_content_source: Some(csi::VolumeContentSource {
+                        r#type: Some(csi::volume_content_source::Type::Snapshot(
+                            csi::volume_content_source::SnapshotSource {
+                                snapshot_id: snap.snapshot_id.clone(),
+                            },
+                        )),
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .volume
+                .unwrap();
+            assert_eq!(from.volume_id, "k8s/pvc-1@pvc-2");
+            assert_eq!(from.volume_context["branch"], "pvc-2");
+            c.delete_volume(csi::DeleteVolumeRequest {
+                volume_id: from.volume_id,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            // A commit that exists is history, not deleted; one already gone is done.
+            let e = c
+                .delete_snapshot(csi::DeleteSnapshotRequest {
+                    snapshot_id: snap.snapshot_id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+            assert!(e.message().contains("dm reset --hard"), "{e}");
+            c.delete_snapshot(csi::DeleteSnapshotRequest {
+                snapshot_id: format!("k8s/pvc-1@{}", "f".repeat(32)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            let e = c
+                .delete_snapshot(csi::DeleteSnapshotRequest {
+                    snapshot_id: "k8s/pvc-1".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument);
             c.delete_volume(csi::DeleteVolumeRequest {
                 volume_id: v.volume_id,
                 ..Default::default()
             })
             .await
             .unwrap();
+
             // What dm does not do says so.
             let e = c
                 .controller_publish_volume(csi::ControllerPublishVolumeRequest::default())
@@ -724,9 +879,11 @@ mod tests {
         assert_eq!(
             *s.fake.calls.lock().unwrap(),
             vec![
-                "create k8s/pvc-1",
-                "commit k8s/pvc-1 nightly",
-                "delete k8s/pvc-1"
+                "create k8s/pvc-1".to_string(),
+                "commit k8s/pvc-1 nightly".to_string(),
+                format!("branch k8s/pvc-1@pvc-2 from {C2}"),
+                "delete k8s/pvc-1@pvc-2".to_string(),
+                "delete k8s/pvc-1".to_string(),
             ]
         );
     }

@@ -91,12 +91,15 @@ impl Reply {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "lowercase", tag = "call")]
 pub enum Request {
-    /// Show subdot `subdot` of dot `namespace/name`'s master branch at `target`.
+    /// Show subdot `subdot` of dot `namespace/name`'s branch (master unless named) at
+    /// `target`.
     Mount {
         target: PathBuf,
         namespace: String,
         name: String,
         subdot: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
     },
     Unmount {
         target: PathBuf,
@@ -108,8 +111,7 @@ pub enum Request {
 /// What the daemon does for the driver.
 pub trait Mounter: Send + Sync {
     fn node_id(&self) -> String;
-    fn mount(&self, target: &Path, namespace: &str, name: &str, subdot: &str)
-    -> Result<(), String>;
+    fn mount(&self, target: &Path, at: crate::routes::At<'_>, subdot: &str) -> Result<(), String>;
     fn unmount(&self, target: &Path) -> Result<(), String>;
 }
 
@@ -152,6 +154,7 @@ pub fn request(args: &[String]) -> Result<Request, Reply> {
                 namespace,
                 name,
                 subdot,
+                branch: None,
             })
         }
         ("unmount", [dir]) => Ok(Request::Unmount {
@@ -291,7 +294,12 @@ fn answer(conn: UnixStream, mounter: &dyn Mounter) {
                 namespace,
                 name,
                 subdot,
-            }) => done(mounter.mount(&target, &namespace, &name, &subdot)),
+                branch,
+            }) => {
+                let branch = branch.as_deref().unwrap_or(crate::names::MASTER);
+                let at = crate::routes::At::new((&namespace, &name, branch));
+                done(mounter.mount(&target, at, &subdot))
+            }
             Ok(Request::Unmount { target }) => done(mounter.unmount(&target)),
             Ok(Request::Node) => Reply {
                 message: mounter.node_id(),
@@ -348,6 +356,7 @@ mod tests {
                 namespace: "bob".into(),
                 name: "apples".into(),
                 subdot: "web".into(),
+                branch: None,
             }
         );
     }
@@ -362,6 +371,7 @@ mod tests {
                 namespace: "admin".into(),
                 name: "apples".into(),
                 subdot: "__default__".into(),
+                branch: None,
             }
         );
         let r = request(&args(&[
@@ -449,10 +459,10 @@ mod tests {
             fn node_id(&self) -> String {
                 "n1".into()
             }
-            fn mount(&self, t: &Path, ns: &str, n: &str, s: &str) -> Result<(), String> {
-                match n {
+            fn mount(&self, t: &Path, at: crate::routes::At<'_>, s: &str) -> Result<(), String> {
+                match at.dot {
                     "ok" => Ok(()),
-                    _ => Err(format!("no {ns}/{n}.{s} at {}", t.display())),
+                    n => Err(format!("no {}/{n}.{s} at {}", at.ns, t.display())),
                 }
             }
             fn unmount(&self, _: &Path) -> Result<(), String> {
