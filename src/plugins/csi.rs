@@ -559,6 +559,12 @@ mod tests {
         calls: Mutex<Vec<String>>,
     }
 
+    impl Fake {
+        fn note(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
     impl Backend for Fake {
         fn node_id(&self) -> Result<String, String> {
             Ok("node-1".into())
@@ -572,7 +578,7 @@ mod tests {
                 v.subdot,
                 target.display()
             );
-            self.calls.lock().unwrap().push(c);
+            self.note(c);
             match v.name.as_str() {
                 "busy" => Err("dot 'busy' is in use".into()),
                 _ => Ok(()),
@@ -580,40 +586,28 @@ mod tests {
         }
         fn unpublish(&self, target: &Path) -> Result<(), String> {
             let c = format!("unpublish {}", target.display());
-            self.calls.lock().unwrap().push(c);
+            self.note(c);
             Ok(())
         }
         fn create(&self, ns: &str, name: &str) -> Result<(), String> {
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("create {ns}/{name}"));
+            self.note(format!("create {ns}/{name}"));
             Ok(())
         }
         fn delete(&self, ns: &str, name: &str) -> Result<(), String> {
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("delete {ns}/{name}"));
+            self.note(format!("delete {ns}/{name}"));
             Ok(())
         }
         fn branch(&self, ns: &str, name: &str, b: &str, c: &str) -> Result<(), String> {
             let call = format!("branch {ns}/{name}@{b} from {c}");
-            self.calls.lock().unwrap().push(call);
+            self.note(call);
             Ok(())
         }
         fn delete_branch(&self, ns: &str, name: &str, b: &str) -> Result<(), String> {
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("delete {ns}/{name}@{b}"));
+            self.note(format!("delete {ns}/{name}@{b}"));
             Ok(())
         }
         fn commit(&self, ns: &str, name: &str, m: &str) -> Result<(String, i64), String> {
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("commit {ns}/{name} {m}"));
+            self.note(format!("commit {ns}/{name} {m}"));
             Ok((C2.into(), 200))
         }
         fn commits(&self, _: &str, _: &str) -> Result<Vec<(String, i64)>, String> {
