@@ -139,8 +139,17 @@ impl TestNode {
 
     /// A node that joined `first`'s cluster, with a join token in DM_JOIN_TOKEN.
     pub fn join(first: &TestNode) -> TestNode {
+        Self::join_with(first, &[])
+    }
+
+    /// [`TestNode::join`] with extra options (e.g. `--flexvolume-dir`).
+    pub fn join_with(first: &TestNode, extra: &[&str]) -> TestNode {
         let node = Self::uninitialised();
-        let args = node.join_args(first);
+        let mut args = node.join_args(first);
+        if extra.contains(&"--flexvolume-dir") {
+            args.retain(|a| a != "--no-flexvolume");
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
         let out = Run::from(
             node.command()
                 .args(&args)

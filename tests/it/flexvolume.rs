@@ -129,3 +129,59 @@ fn the_daemon_installs_the_driver_and_mounts_subdots_for_kubelet() {
     let (code, _) = call(&driver, &["init"]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_pod_on_another_node_gets_the_branch_with_its_uncommitted_changes() {
+    let a = TestNode::new();
+    let plugins = tempfile::tempdir().unwrap();
+    let b = TestNode::join_with(
+        &a,
+        &["--flexvolume-dir", &plugins.path().display().to_string()],
+    );
+    a.ok(&["init", "moving"]);
+    let on_a = PathBuf::from(a.ok(&["dot", "path", "moving"]).trim().to_string());
+    std::fs::write(on_a.join("committed"), "c").unwrap();
+    a.ok(&["commit", "--dot", "moving", "-m", "on a"]);
+    std::fs::write(on_a.join("dirty"), "not committed").unwrap();
+
+    // Kubelet on B mounts it: the master moves to B with the uncommitted file.
+    let driver = plugins.path().join("dotmesh.io~dm/dm");
+    let target = kubelet_dir(&b, "pod-b");
+    let (code, v) = call(
+        &driver,
+        &[
+            "mount",
+            &target.display().to_string(),
+            r#"{"name":"moving"}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("dirty")).unwrap(),
+        "not committed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("committed")).unwrap(),
+        "c"
+    );
+    let show = b.json(&["dot", "show", "moving", "--json"]);
+    let master = show["branches"][0]["master_node"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b_id = b
+        .json(&["cluster", "nodes", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["address"].as_str() == Some(b.addr.as_str()))
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(master, b_id, "the branch's master is the pod's node");
+    // What the pod wrote is committed on the pod's node.
+    std::fs::write(target.join("from-pod"), "p").unwrap();
+    b.ok(&["commit", "--dot", "moving", "-m", "from the pod's node"]);
+    let (code, _) = call(&driver, &["unmount", &target.display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(!mounted(&target));
+}
