@@ -21,9 +21,15 @@ if [ "$have" = 1 ]; then
     echo "kube binaries cached in $cache/bin"
     exit 0
 fi
-src_list=/etc/apt/sources.list.d/dm-debian-src.sources
-if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null; then
-    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$src_list"
+# `apt-get source` needs a deb-src entry: made from the deb ones, in either format.
+if ! grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list.d/ /etc/apt/sources.list; then
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+            > /etc/apt/sources.list.d/dm-debian-src.sources
+    else
+        grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | sed 's/^deb /deb-src /' > /etc/apt/sources.list.d/dm-debian-src.list
+    fi
 fi
 apt-get update -qq
 apt-get install -y -qq golang-go rsync dpkg-dev >/dev/null
