@@ -79,6 +79,9 @@ _dm() {
             dm,switch)
                 cmd="dm__subcmd__switch"
                 ;;
+            dm,tag)
+                cmd="dm__subcmd__tag"
+                ;;
             dm,user)
                 cmd="dm__subcmd__user"
                 ;;
@@ -247,6 +250,9 @@ _dm() {
             dm__subcmd__help,switch)
                 cmd="dm__subcmd__help__subcmd__switch"
                 ;;
+            dm__subcmd__help,tag)
+                cmd="dm__subcmd__help__subcmd__tag"
+                ;;
             dm__subcmd__help,user)
                 cmd="dm__subcmd__help__subcmd__user"
                 ;;
@@ -344,7 +350,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1372,7 +1378,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="init list switch commit log branch checkout reset tag remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1889,6 +1895,20 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__help__subcmd__tag)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__help__subcmd__user)
             opts="add"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2316,6 +2336,40 @@ _dm() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__tag)
+            opts="-d -c -h -V --delete --dot --json --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --delete)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -80,6 +80,28 @@ pub struct CreateBranch {
     pub from_commit: Option<String>,
 }
 
+/// `POST /v1/dots/NS/DOT/tags`: names a commit of a branch (its newest when none is given).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CreateTag {
+    pub name: String,
+    /// The branch whose history holds the commit [default: master].
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// A commit id, a unique prefix of one, or another tag [default: the branch's newest].
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TagInfo {
+    pub name: String,
+    pub commit: CommitId,
+    /// The branch the commit was made on ("(deleted)" once that branch is gone).
+    pub branch: String,
+    pub author: String,
+    pub created: u64,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct CreateCommit {
     pub message: String,

@@ -102,6 +102,17 @@ pub enum Route<'a> {
     },
     Branch(At<'a>),
     On(At<'a>, OnBranch),
+    /// GET: a dot's tags; POST: a new tag.
+    Tags {
+        ns: &'a str,
+        dot: &'a str,
+    },
+    /// DELETE: a tag.
+    Tag {
+        ns: &'a str,
+        dot: &'a str,
+        tag: &'a str,
+    },
     /// One stream with another cluster, run by this node.
     Transfers,
     /// A whole push or pull of a branch with another cluster, run by this node.
@@ -126,6 +137,8 @@ impl<'a> Route<'a> {
             Route::Dots => "/dots".into(),
             Route::Dot { ns, dot } => format!("/dots/{ns}/{dot}"),
             Route::Branches { ns, dot } => format!("/dots/{ns}/{dot}/branches"),
+            Route::Tags { ns, dot } => format!("/dots/{ns}/{dot}/tags"),
+            Route::Tag { ns, dot, tag } => format!("/dots/{ns}/{dot}/tags/{tag}"),
             Route::Branch(a) => format!("/dots/{}/{}/branches/{}", a.ns, a.dot, a.branch),
             Route::On(a, v) => {
                 format!(
@@ -161,6 +174,8 @@ impl<'a> Route<'a> {
             ["v1", "dots"] => Route::Dots,
             ["v1", "dots", ns, dot] => Route::Dot { ns, dot },
             ["v1", "dots", ns, dot, "branches"] => Route::Branches { ns, dot },
+            ["v1", "dots", ns, dot, "tags"] => Route::Tags { ns, dot },
+            ["v1", "dots", ns, dot, "tags", tag] => Route::Tag { ns, dot, tag },
             ["v1", "dots", ns, dot, "branches", br] => Route::Branch(at(ns, dot, br)),
             ["v1", "dots", ns, dot, "branches", br, verb] => {
                 Route::On(at(ns, dot, br), OnBranch::from_name(verb)?)
@@ -199,6 +214,12 @@ mod tests {
             Route::Dots,
             Route::Dot { ns: "ns", dot: "d" },
             Route::Branches { ns: "ns", dot: "d" },
+            Route::Tags { ns: "ns", dot: "d" },
+            Route::Tag {
+                ns: "ns",
+                dot: "d",
+                tag: "v1",
+            },
             Route::Branch(at),
             Route::Transfers,
             Route::TransferRuns,

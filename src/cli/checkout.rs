@@ -12,7 +12,10 @@ pub struct Args {
     /// Create the branch from the newest commit of the current branch
     #[arg(short = 'b')]
     create: bool,
-    /// With -b: the commit to branch from [default: the newest]
+    /// With -b: the commit (id, unique prefix or tag) to branch from [default: the newest]
+    #[arg(value_name = "START", requires = "create", conflicts_with = "from")]
+    start: Option<String>,
+    /// With -b: the same as START
     #[arg(long, requires = "create")]
     from: Option<String>,
 }
@@ -24,7 +27,7 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         let req = CreateBranch {
             name: a.branch.clone(),
             from_branch: t.branch.clone(),
-            from_commit: a.from.clone(),
+            from_commit: a.start.clone().or(a.from.clone()),
         };
         let b = ctx.call(|c| c.create_branch(&t.ns, &t.dot, &req))?;
         ctx.set_branch(&t, &a.branch)?;

@@ -18,6 +18,7 @@ mod remote;
 mod reset;
 mod serve;
 mod switch;
+mod tag;
 mod transfer;
 mod user;
 mod version;
@@ -63,6 +64,7 @@ enum Command {
     Branch(branch::Args),
     Checkout(checkout::Args),
     Reset(reset::Args),
+    Tag(tag::Args),
     Remote(remote::Args),
     Push(transfer::PushArgs),
     Pull(transfer::PullArgs),
@@ -305,6 +307,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Branch(a) => branch::run(&ctx, a),
                 Command::Checkout(a) => checkout::run(&mut ctx, a),
                 Command::Reset(a) => reset::run(&ctx, a),
+                Command::Tag(a) => tag::run(&ctx, a),
                 Command::Dot(c) => dot::run(&mut ctx, c),
                 Command::Remote(a) => remote::run(&mut ctx, a),
                 Command::Push(a) => transfer::push(&mut ctx, a),

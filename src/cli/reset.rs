@@ -9,7 +9,7 @@ pub struct Args {
     /// Roll back even while containers have the branch mounted (restart them afterwards)
     #[arg(long)]
     force: bool,
-    /// Commit id (or unique prefix), HEAD, or HEAD~N
+    /// Commit id (or unique prefix), a tag, HEAD, or HEAD~N
     commit: String,
 }
 

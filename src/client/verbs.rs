@@ -48,6 +48,28 @@ impl Client {
         self.post(&Route::Branches { ns, dot: name }.path(), req)
     }
 
+    pub fn tags(&self, ns: &str, name: &str) -> Result<Vec<api::TagInfo>, ClientError> {
+        self.get(&Route::Tags { ns, dot: name }.path())
+    }
+
+    pub fn create_tag(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &api::CreateTag,
+    ) -> Result<api::TagInfo, ClientError> {
+        self.post(&Route::Tags { ns, dot: name }.path(), req)
+    }
+
+    pub fn delete_tag(
+        &self,
+        ns: &str,
+        name: &str,
+        tag: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.delete(&Route::Tag { ns, dot: name, tag }.path())
+    }
+
     pub fn delete_branch(
         &self,
         ns: &str,

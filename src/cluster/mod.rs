@@ -16,6 +16,9 @@
 pub mod etcd;
 #[cfg(test)]
 pub mod memory;
+mod tags;
+
+pub use tags::TagRecord;
 
 use std::collections::BTreeMap;
 
@@ -355,7 +358,10 @@ impl Store {
         seal: &dyn Fn(&str) -> String,
     ) -> Result<()> {
         let mut keys = vec![dot_key(&dot.namespace, &dot.name)];
-        let mut prefixes = vec![format!("{PREFIX}branches/{}/", dot.id)];
+        let mut prefixes = vec![
+            format!("{PREFIX}branches/{}/", dot.id),
+            tags::tags_prefix(&dot.id),
+        ];
         for b in branches {
             keys.push(master_key(&b.fs_id));
             prefixes.push(format!("{PREFIX}commits/{}/", b.fs_id));

@@ -381,7 +381,7 @@ impl Dots {
         let src = l.branch(&req.from_branch)?;
         let history = self.history(&l, src)?;
         let (fs_id, commit) = match &req.from_commit {
-            Some(c) => Self::resolve(&history, c, &src.name)?,
+            Some(c) => self.resolve_ref(&l, &history, c, &src.name)?,
             None => history.first().ok_or_else(|| {
                 DaemonError::BadRequest(format!(
                     "branch '{}' has no commits yet; commit first with `dm commit -m MESSAGE`",

@@ -28,6 +28,7 @@ mod sender;
 #[cfg(test)]
 mod sim_tests;
 mod subdots;
+mod tags;
 mod transfer;
 mod volumes;
 

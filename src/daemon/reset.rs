@@ -30,7 +30,7 @@ impl Dots {
         let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
-        let (fs_id, target) = Self::resolve(&history, &req.commit, branch)?;
+        let (fs_id, target) = self.resolve_ref(&l, &history, &req.commit, branch)?;
         self.core.check_not_moving(&b.fs_id, branch)?;
         self.core.check_master(b)?;
         let held = self

@@ -17,4 +17,5 @@ mod partition;
 mod remotes;
 mod security;
 mod subdots;
+mod tags;
 mod transfer;

@@ -332,6 +332,15 @@ pub(super) fn user_route(
         (&Method::GET, Route::Branches { ns, dot }) => {
             Ok(json(200, &node.inventory.branches(u, ns, dot)?))
         }
+        (&Method::GET, Route::Tags { ns, dot }) => Ok(json(200, &node.dots.tags(u, ns, dot)?)),
+        (&Method::POST, Route::Tags { ns, dot }) => {
+            let t: api::CreateTag = body(req)?;
+            Ok(json(201, &node.dots.create_tag(u, ns, dot, &t)?))
+        }
+        (&Method::DELETE, Route::Tag { ns, dot, tag }) => {
+            node.dots.delete_tag(u, ns, dot, tag)?;
+            Ok(json(200, &serde_json::json!({ "deleted": tag })))
+        }
         (&Method::POST, Route::Branches { ns, dot }) => {
             let b: api::CreateBranch = body(req)?;
             Ok(json(201, &node.dots.create_branch(u, ns, dot, &b)?))

@@ -6,6 +6,7 @@ mod handoff;
 mod recovery;
 mod reset;
 mod storage;
+mod tags;
 mod transfer;
 
 use std::sync::Arc;
