@@ -2086,7 +2086,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__push)
-            opts="-c -h -V --remote-name --branch --force --json --config --help --version"
+            opts="-c -h -V --remote-name --branch --force --tags --json --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

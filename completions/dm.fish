@@ -122,6 +122,7 @@ complete -c dm -n "__fish_dm_using_subcommand push" -l remote-name -d 'Name of t
 complete -c dm -n "__fish_dm_using_subcommand push" -l branch -d 'Branch to push [default: the checked-out branch]' -r
 complete -c dm -n "__fish_dm_using_subcommand push" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand push" -l force -d 'Reset the remote branch to the last common commit first when it has commits this side lacks (they are lost there)'
+complete -c dm -n "__fish_dm_using_subcommand push" -l tags -d 'Also make this dot\'s tags of the pushed commits on the remote (pulls and clones always bring the remote\'s)'
 complete -c dm -n "__fish_dm_using_subcommand push" -l json -d 'Print a JSON summary at the end'
 complete -c dm -n "__fish_dm_using_subcommand push" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand push" -s V -l version -d 'Print version'

@@ -417,6 +417,10 @@ pub struct TransferRun {
     pub force: bool,
     /// The remote's name, for messages ("remote 'hub'").
     pub remote: String,
+    /// Also make, on the receiver, the sender's tags of the branch's commits (`dm push --tags`;
+    /// pulls and clones always do, as `git fetch` does).
+    #[serde(default)]
+    pub tags: bool,
 }
 
 impl TransferRun {
@@ -478,6 +482,12 @@ pub struct RunSummary {
     pub resumed: usize,
     pub bytes: u64,
     pub up_to_date: bool,
+    /// Tags made on the receiver.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Tags the receiver already has for another commit, left as they are there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags_kept: Vec<String>,
 }
 
 /// The answer of `GET /v1/hello`, the one call that needs no key: the first thing a daemon

@@ -1024,3 +1024,56 @@ fn branches_travel_on_top_of_the_commit_they_were_made_from() {
         "dev 4"
     );
 }
+
+/// Tags travel with the commits they name: `dm push --tags`, and every pull and clone.
+#[test]
+fn tags_travel_with_push_tags_pull_and_clone() {
+    let (a, b) = (TestNode::new(), TestNode::new());
+    add_remote(&a, &b, "b", "admin", &b.api_key());
+    add_remote(&b, &a, "a", "admin", &a.api_key());
+    a.ok(&["init", "t"]);
+    std::fs::write(path(&a, "t").join("f"), "1").unwrap();
+    a.ok(&["commit", "-m", "one"]);
+    a.ok(&["tag", "v1"]);
+    // A plain push leaves tags behind, as git does; --tags takes them.
+    a.ok(&["push", "b"]);
+    let names = |n: &TestNode| field(&n.json(&["tag", "--dot", "t", "--json"]), "name");
+    assert!(names(&b).is_empty());
+    let out = a.ok(&["push", "b", "--tags"]);
+    assert!(out.contains("Tags made on remote 'b': v1."), "{out}");
+    assert_eq!(names(&b), vec!["v1"]);
+    let v1 = |n: &TestNode| n.json(&["tag", "--dot", "t", "--json"])[0]["commit"].clone();
+    assert_eq!(v1(&a), v1(&b));
+    // The other way: a pull brings the tags of what it brings.
+    b.ok(&["switch", "t"]);
+    std::fs::write(path(&b, "t").join("f"), "2").unwrap();
+    b.ok(&["commit", "-m", "two"]);
+    b.ok(&["tag", "v2"]);
+    // A tag of the same name for another commit on each side is left alone, and said so.
+    b.ok(&["tag", "clash"]);
+    a.ok(&["tag", "clash", "v1"]);
+    let r = a.dm(&["pull", "b", "t"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Tags made on this cluster: v2."),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("clash"), "{}", r.stderr);
+    assert_eq!(names(&a), vec!["clash", "v1", "v2"]);
+    let clash = |n: &TestNode| {
+        n.json(&["tag", "--dot", "t", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "clash")
+            .unwrap()["commit"]
+            .clone()
+    };
+    assert_eq!(clash(&a), v1(&a), "a's own tag kept");
+    // A clone brings them all.
+    let c = TestNode::new();
+    add_remote(&c, &b, "b", "admin", &b.api_key());
+    c.ok(&["clone", "b", "t"]);
+    assert_eq!(names(&c), vec!["clash", "v1", "v2"]);
+}

@@ -40,6 +40,10 @@ pub struct PushArgs {
     /// lacks (they are lost there)
     #[arg(long)]
     force: bool,
+    /// Also make this dot's tags of the pushed commits on the remote (pulls and clones always
+    /// bring the remote's)
+    #[arg(long)]
+    tags: bool,
     /// Print a JSON summary at the end
     #[arg(long)]
     json: bool,
@@ -116,6 +120,12 @@ struct Summary {
     bytes: u64,
     seconds: f64,
     up_to_date: bool,
+    /// Tags made on the receiving side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    /// Tags the receiving side has for another commit, left as they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags_kept: Vec<String>,
 }
 
 /// How often a transfer without a terminal prints how far it got.
@@ -155,7 +165,7 @@ fn transfer(
     src: &End<'_>,
     dst: &End<'_>,
     (direction, far, remote): (api::Direction, &Remote, &str),
-    force: bool,
+    (force, tags): (bool, bool),
     json: bool,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
@@ -170,6 +180,7 @@ fn transfer(
         there: there.owned(),
         force,
         remote: remote.to_string(),
+        tags,
     };
     let bar = progress_bar(json);
     let mut step = (0, Instant::now(), Instant::now(), false);
@@ -246,6 +257,8 @@ fn transfer(
         bytes: done.bytes,
         seconds: started.elapsed().as_secs_f64(),
         up_to_date: done.up_to_date,
+        tags: done.tags,
+        tags_kept: done.tags_kept,
     })
 }
 
@@ -271,6 +284,16 @@ fn report(s: &Summary, json: bool, verb: &str) -> anyhow::Result<()> {
             s.seconds
         );
     }
+    if !s.tags.is_empty() {
+        println!("Tags made on {}: {}.", s.to, s.tags.join(", "));
+    }
+    if !s.tags_kept.is_empty() {
+        eprintln!(
+            "Tags {} already name other commits on {} and were left as they are there (tags do not move; `dm tag -d` one there first to replace it).",
+            s.tags_kept.join(", "),
+            s.to
+        );
+    }
     Ok(())
 }
 
@@ -288,7 +311,7 @@ pub fn push(ctx: &mut super::Ctx, a: PushArgs) -> anyhow::Result<()> {
         &src,
         &dst,
         (api::Direction::Push, &s.remote, &a.remote),
-        a.force,
+        (a.force, a.tags),
         a.json,
     )?;
     if let Some(n) = &a.remote_name {
@@ -305,7 +328,7 @@ pub fn pull(ctx: &super::Ctx, a: PullArgs) -> anyhow::Result<()> {
         &src,
         &dst,
         (api::Direction::Pull, &s.remote, &a.remote),
-        false,
+        (false, true),
         a.json,
     )?;
     report(&summary, a.json, "Pulled")
@@ -357,13 +380,15 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
         None
     } else {
         let (s, d) = (src.on(names::MASTER), dst.on(names::MASTER));
-        Some(transfer(&s, &d, pull, false, a.json)?)
+        Some(transfer(&s, &d, pull, (false, true), a.json)?)
     };
-    let mut s = transfer(&src, &dst, pull, false, a.json)?;
+    let mut s = transfer(&src, &dst, pull, (false, true), a.json)?;
     if let Some(t) = trunk {
         s.commits += t.commits;
         s.bytes += t.bytes;
         s.seconds += t.seconds;
+        s.tags.extend(t.tags);
+        s.tags_kept.extend(t.tags_kept);
     }
     if far_dot != dst.dot {
         remember_name(ctx, &a.remote, &key, &far_dot)?;

@@ -146,6 +146,36 @@ impl End<'_> {
         }
     }
 
+    fn tags(&self) -> Result<Vec<api::TagInfo>> {
+        let At { ns, dot, .. } = self.at();
+        match &self.side {
+            Side::Here { node, user } => match node.dots.tags(user, ns, dot) {
+                Err(DaemonError::NotFound(_)) => Ok(Vec::new()),
+                other => other,
+            },
+            Side::There(c) => match c.tags(ns, dot) {
+                Err(ClientError::Api { status: 404, .. }) => Ok(Vec::new()),
+                other => other.map_err(|e| self.far("cannot read the tags of", e)),
+            },
+        }
+    }
+
+    fn create_tag(&self, name: &str, commit: &str) -> Result<()> {
+        let At { ns, dot, branch } = self.at();
+        let req = api::CreateTag {
+            name: name.to_string(),
+            branch: Some(branch.to_string()),
+            commit: Some(commit.to_string()),
+        };
+        match &self.side {
+            Side::Here { node, user } => node.dots.create_tag(user, ns, dot, &req).map(|_| ()),
+            Side::There(c) => c
+                .create_tag(ns, dot, &req)
+                .map(|_| ())
+                .map_err(|e| self.far("cannot make a tag on", e)),
+        }
+    }
+
     fn reset(&self, to: &str) -> Result<()> {
         let At {
             ns,
@@ -204,6 +234,10 @@ impl Transfers {
         if let (Some(a), Some(b)) = (src.head()?, dst.head()?)
             && a.id == b.id
         {
+            if r.tags {
+                let (theirs, base) = src.commits()?;
+                carry_tags(src, dst, &theirs, base.as_ref(), &mut summary)?;
+            }
             return Ok(summary);
         }
         let (theirs, base) = src.commits()?;
@@ -266,6 +300,9 @@ impl Transfers {
             let step = &theirs[first..=st.last];
             summary.bytes += self.stream(r, (&here, &there), (from, step), dst, event)?;
         }
+        if r.tags {
+            carry_tags(src, dst, &theirs, base.as_ref(), &mut summary)?;
+        }
         Ok(summary)
     }
 
@@ -323,6 +360,38 @@ impl Transfers {
         });
         Ok(bytes)
     }
+}
+
+/// Makes on `dst` the tags `src` has for the branch's commits (`theirs`, and the commit it grew
+/// from): a tag `dst` lacks is made, one it has for the same commit is left, and one it has for
+/// another commit is kept there and reported, as git keeps an existing tag on fetch.
+fn carry_tags(
+    src: &End<'_>,
+    dst: &End<'_>,
+    theirs: &[CommitInfo],
+    base: Option<&CommitInfo>,
+    summary: &mut RunSummary,
+) -> Result<()> {
+    let wanted: Vec<api::TagInfo> = src
+        .tags()?
+        .into_iter()
+        .filter(|t| theirs.iter().chain(base).any(|c| c.id == t.commit))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let have = dst.tags()?;
+    for t in wanted {
+        match have.iter().find(|h| h.name == t.name) {
+            Some(h) if h.commit == t.commit => {}
+            Some(_) => summary.tags_kept.push(t.name),
+            None => {
+                dst.create_tag(&t.name, &t.commit)?;
+                summary.tags.push(t.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Keeps on `dst` the commits of `step` that arrived whole in an earlier, interrupted transfer
