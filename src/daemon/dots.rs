@@ -175,6 +175,14 @@ impl Dots {
                 children.join(", ")
             )));
         }
+        let own: Vec<CommitId> = self
+            .core
+            .store
+            .commits(&b.fs_id)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        self.check_untagged(&l, &own, &format!("deleting branch '{branch}'"))?;
         let mut held = self
             .inventory
             .containers(ns, name)

@@ -74,6 +74,7 @@ impl Dots {
                 dependants.join(", ")
             )));
         }
+        self.check_untagged(&l, &removed, &format!("resetting '{branch}'"))?;
         if fs_id == &b.fs_id {
             let intent = Intent::Reset {
                 fs_id: b.fs_id.clone(),

@@ -7,7 +7,7 @@ use super::core::{Loaded, check_name, now};
 use super::dots::Dots;
 use super::principal::Principal;
 use crate::api::{CreateTag, TagInfo};
-use crate::cluster::{BranchRecord, CommitRecord, FsId, TagRecord};
+use crate::cluster::{BranchRecord, CommitId, CommitRecord, FsId, TagRecord};
 use crate::names::{self, Kind};
 
 type Result<T> = std::result::Result<T, DaemonError>;
@@ -83,6 +83,31 @@ impl Dots {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses to remove commits a tag names (`what` says what would remove them): a tag
+    /// keeps its commit, as it does in git.
+    pub(super) fn check_untagged(
+        &self,
+        l: &Loaded,
+        removed: &[CommitId],
+        what: &str,
+    ) -> Result<()> {
+        let tagged: Vec<String> = self
+            .core
+            .store
+            .tags(&l.dot.id)?
+            .into_iter()
+            .filter(|(_, t)| removed.contains(&t.commit))
+            .map(|(n, _)| n)
+            .collect();
+        if tagged.is_empty() {
+            return Ok(());
+        }
+        Err(DaemonError::Conflict(format!(
+            "{what} would remove commits tagged {}; tags keep their commits: delete the tags first (`dm tag -d NAME`)",
+            tagged.join(", ")
+        )))
     }
 
     /// `wanted` on branch `branch` (whose history is `history`, newest first): a tag of the

@@ -131,3 +131,42 @@ fn tags_go_when_deleted_and_with_their_dot() {
         "a new dot of the same name has no old tags"
     );
 }
+
+#[test]
+fn a_tag_keeps_its_commit_from_resets_and_branch_deletes() {
+    let s = Sim::new();
+    s.dot("d");
+    s.commit("d", "master", "one");
+    let c1 = s.node.dots.log(AS_ADMIN, ADMIN, "d", "master").unwrap()[0]
+        .id
+        .clone();
+    s.commit("d", "master", "two");
+    tag(&s, "v2", "master", None).unwrap();
+    let e = s.reset("d", "master", &c1).unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert!(e.to_string().contains("tagged v2"), "{e}");
+    assert_eq!(
+        s.log("d", "master"),
+        vec!["two", "one"],
+        "nothing was removed"
+    );
+    s.branch("d", "side", "master", None).unwrap();
+    s.commit("d", "side", "on side");
+    tag(&s, "s1", "side", None).unwrap();
+    let e = s
+        .node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "side")
+        .unwrap_err();
+    assert!(e.to_string().contains("tagged s1"), "{e}");
+    // Once the tags go, so may the commits.
+    s.node.dots.delete_tag(AS_ADMIN, ADMIN, "d", "s1").unwrap();
+    s.node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "side")
+        .unwrap();
+    s.node.dots.delete_tag(AS_ADMIN, ADMIN, "d", "v2").unwrap();
+    s.reset("d", "master", &c1).unwrap();
+    assert_eq!(s.log("d", "master"), vec!["one"]);
+    s.assert_consistent("d");
+}
