@@ -69,10 +69,12 @@ enum Command {
     Push(transfer::PushArgs),
     Pull(transfer::PullArgs),
     Clone(transfer::CloneArgs),
+    /// Show, locate and delete dots
     #[command(subcommand)]
     Dot(dot::Command),
     #[command(subcommand)]
     User(user::Command),
+    /// Set up, join, inspect and leave a cluster of nodes
     #[command(subcommand)]
     Cluster(cluster::Command),
     Serve(serve::Args),
