@@ -32,22 +32,27 @@ fn msg(e: DaemonError) -> String {
 /// Kubelet's directory, as it must be before anything is mounted on it: a directory reached
 /// without any symbolic link on the way (kubelet made it with `MkdirAll`).
 fn check_target(target: &Path) -> Result<PathBuf, String> {
-    let real = std::fs::canonicalize(target)
+    let meta = std::fs::symlink_metadata(target)
         .map_err(|e| format!("mount directory {}: {e}", target.display()))?;
-    if real != target {
+    if meta.file_type().is_symlink() {
         return Err(format!(
-            "mount directory {} leads through a symbolic link (to {}); kubelet passes a plain directory",
-            target.display(),
-            real.display()
+            "mount directory {} is a symbolic link; kubelet passes a plain directory",
+            target.display()
         ));
     }
-    if !real.is_dir() {
+    if !meta.is_dir() {
         return Err(format!(
             "mount directory {} is not a directory",
             target.display()
         ));
     }
-    Ok(real)
+    // Its parents may be links (a kubelet root directory moved elsewhere): mounts and the
+    // mount table use the real path.
+    real_path(target)
+}
+
+fn real_path(target: &Path) -> Result<PathBuf, String> {
+    std::fs::canonicalize(target).map_err(|e| format!("mount directory {}: {e}", target.display()))
 }
 
 impl crate::plugins::flexvolume::Mounter for KubeletMounts {
@@ -116,6 +121,9 @@ impl crate::plugins::flexvolume::Mounter for KubeletMounts {
     }
 
     fn unmount(&self, target: &Path) -> Result<(), String> {
+        // As it was recorded; a path that cannot be resolved (a dead mount on it) as given.
+        let real = real_path(target).unwrap_or_else(|_| target.to_path_buf());
+        let target = real.as_path();
         let id = mount_id(target);
         let node = &self.0.node;
         // Only what this driver mounted: the socket is root's, but a path is still outside input.

@@ -185,3 +185,28 @@ fn a_pod_on_another_node_gets_the_branch_with_its_uncommitted_changes() {
     assert_eq!(code, 0);
     assert!(!mounted(&target));
 }
+
+#[test]
+fn a_kubelet_root_reached_through_a_link_still_mounts_and_unmounts() {
+    let plugins = tempfile::tempdir().unwrap();
+    let n = TestNode::with_args(
+        "256M",
+        &["--flexvolume-dir", &plugins.path().display().to_string()],
+    );
+    let driver = plugins.path().join("dotmesh.io~dm/dm");
+    // /var/lib/kubelet moved elsewhere and linked back, as some hosts have it.
+    let real = n.path("data/kubelet");
+    std::fs::create_dir_all(real.join("pods/p/volumes/dotmesh.io~dm/v")).unwrap();
+    std::os::unix::fs::symlink(&real, n.path("kubelet")).unwrap();
+    let via_link = n.path("kubelet/pods/p/volumes/dotmesh.io~dm/v");
+    let t = via_link.display().to_string();
+    let (code, v) = call(&driver, &["mount", &t, r#"{"name":"linked"}"#]);
+    assert_eq!(code, 0, "{v}");
+    std::fs::write(via_link.join("f"), "x").unwrap();
+    let in_dot = PathBuf::from(n.ok(&["dot", "path", "linked"]).trim().to_string());
+    assert_eq!(std::fs::read_to_string(in_dot.join("f")).unwrap(), "x");
+    let (code, v) = call(&driver, &["unmount", &t]);
+    assert_eq!(code, 0, "{v}");
+    assert!(!mounted(&real.join("pods/p/volumes/dotmesh.io~dm/v")));
+    n.ok(&["dot", "delete", "-y", "linked"]);
+}
