@@ -377,28 +377,32 @@ pub struct TransferRequest {
 impl TransferRequest {
     /// Checks every field that comes from outside before anything connects anywhere.
     pub fn check(&self) -> Result<(), String> {
-        use crate::names::{self, Kind};
-        for (ns, dot, branch) in [&self.here, &self.there] {
-            names::validate(Kind::Namespace, ns).map_err(|e| e.to_string())?;
-            names::validate(Kind::Dot, dot).map_err(|e| e.to_string())?;
-            names::validate(Kind::Branch, branch).map_err(|e| e.to_string())?;
-        }
+        check_ends([&self.here, &self.there], &self.far)?;
         if let Some(f) = &self.from {
-            names::check_commit_id("from", f)?;
+            crate::names::check_commit_id("from", f)?;
         }
-        names::check_commit_id("to", &self.to)?;
-        names::check_host(&self.far.host)?;
-        if self.far.port == 0 {
-            return Err("the remote's port must not be 0".into());
-        }
-        names::validate(Kind::Namespace, &self.far.user)
-            .map_err(|e| format!("remote user: {e}"))?;
-        names::check_key(&self.far.api_key)?;
-        if let Some(pem) = &self.far.tls_cert {
-            crate::tls::fingerprint(pem).map_err(|e| format!("remote certificate: {e}"))?;
-        }
-        Ok(())
+        crate::names::check_commit_id("to", &self.to)
     }
+}
+
+/// Checks what every transfer request names: both branches and the far cluster.
+fn check_ends(branches: [&(String, String, String); 2], far: &FarCluster) -> Result<(), String> {
+    use crate::names::{self, Kind};
+    for (ns, dot, branch) in branches {
+        names::validate(Kind::Namespace, ns).map_err(|e| e.to_string())?;
+        names::validate(Kind::Dot, dot).map_err(|e| e.to_string())?;
+        names::validate(Kind::Branch, branch).map_err(|e| e.to_string())?;
+    }
+    names::check_host(&far.host)?;
+    if far.port == 0 {
+        return Err("the remote's port must not be 0".into());
+    }
+    names::validate(Kind::Namespace, &far.user).map_err(|e| format!("remote user: {e}"))?;
+    names::check_key(&far.api_key)?;
+    if let Some(pem) = &far.tls_cert {
+        crate::tls::fingerprint(pem).map_err(|e| format!("remote certificate: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `POST /v1/transfers/runs`: this daemon runs a whole `dm push`/`pull` of one branch with
@@ -429,16 +433,7 @@ impl TransferRun {
         // `dm remote add` names remotes as dots are named.
         crate::names::validate(crate::names::Kind::Dot, &self.remote)
             .map_err(|e| format!("remote name: {e}"))?;
-        // The same checks as one step's, on a placeholder commit.
-        TransferRequest {
-            direction: self.direction,
-            here: self.here.clone(),
-            far: self.far.clone(),
-            there: self.there.clone(),
-            from: None,
-            to: "0".repeat(32),
-        }
-        .check()
+        check_ends([&self.here, &self.there], &self.far)
     }
 }
 

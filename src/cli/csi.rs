@@ -108,10 +108,7 @@ impl Backend for Dm {
     }
 
     fn delete(&self, ns: &str, name: &str) -> Result<(), String> {
-        match self.api()?.delete_dot(ns, name) {
-            Ok(_) | Err(ClientError::Api { status: 404, .. }) => Ok(()),
-            Err(e) => Err(api_err(e)),
-        }
+        super::daemon_api::delete_dot(&*self.api()?, ns, name)
     }
 
     fn branch(&self, ns: &str, name: &str, branch: &str, commit: &str) -> Result<(), String> {

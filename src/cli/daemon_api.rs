@@ -63,3 +63,11 @@ impl DaemonApi {
         }))))
     }
 }
+
+/// Deletes dot `ns/name` through `c`; one already gone is done.
+pub fn delete_dot(c: &Client, ns: &str, name: &str) -> Result<(), String> {
+    match c.delete_dot(ns, name) {
+        Ok(_) | Err(crate::client::ClientError::Api { status: 404, .. }) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}

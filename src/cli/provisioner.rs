@@ -21,11 +21,7 @@ struct DaemonDots(Client);
 
 impl provisioner::Dots for DaemonDots {
     fn delete(&self, ns: &str, name: &str) -> Result<(), String> {
-        match self.0.delete_dot(ns, name) {
-            Ok(_) => Ok(()),
-            Err(crate::client::ClientError::Api { status: 404, .. }) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
+        super::daemon_api::delete_dot(&self.0, ns, name)
     }
 }
 

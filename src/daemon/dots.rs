@@ -66,6 +66,25 @@ impl Dots {
         }
     }
 
+    /// Makes dot `ns/name` unless it exists (a volume driver's first use of a name).
+    pub fn ensure_dot(&self, user: &Principal, ns: &str, name: &str) -> Result<()> {
+        check_name(Kind::Namespace, ns)?;
+        check_name(Kind::Dot, name)?;
+        user.may_use(ns)?;
+        if self.core.store.dot(ns, name)?.is_some() {
+            return Ok(());
+        }
+        let req = api::CreateDot {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        };
+        match self.create_dot(user, &req) {
+            // Made meanwhile by another request: as good.
+            Ok(_) | Err(DaemonError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn create_dot(&self, user: &Principal, req: &api::CreateDot) -> Result<DotInfo> {
         check_name(Kind::Namespace, &req.namespace)?;
         check_name(Kind::Dot, &req.name)?;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use super::mounts::MountRecord;
 use super::{Daemon, DaemonError, Principal};
-use crate::api::CreateDot;
 use crate::names::{self, Kind};
 use crate::routes::At;
 
@@ -80,17 +79,7 @@ impl crate::plugins::flexvolume::Mounter for KubeletMounts {
             // Kubelet skips mounting onto a mount point; a repeat means the first one stands.
             return Ok(());
         }
-        let exists = node.core.store().dot(ns, name).map_err(|e| e.to_string())?;
-        if exists.is_none() {
-            let req = CreateDot {
-                namespace: ns.to_string(),
-                name: name.to_string(),
-            };
-            match node.dots.create_dot(KUBELET, &req) {
-                Ok(_) | Err(DaemonError::Conflict(_)) => {}
-                Err(e) => return Err(msg(e)),
-            }
-        }
+        node.dots.ensure_dot(KUBELET, ns, name).map_err(msg)?;
         let (path, dir) = node
             .subdots
             .open_subdot(KUBELET, at, subdot, true)
@@ -127,13 +116,7 @@ impl crate::plugins::flexvolume::Mounter for KubeletMounts {
         let id = mount_id(target);
         let node = &self.0.node;
         // Only what this driver mounted: the socket is root's, but a path is still outside input.
-        let Some((_, rec)) = node
-            .core
-            .mounts
-            .find(|_| true)
-            .into_iter()
-            .find(|(i, _)| *i == id)
-        else {
+        let Some(rec) = node.core.mounts.get(&id) else {
             tracing::info!(target = %target.display(), "kubelet unmount of nothing we mounted");
             return Ok(());
         };

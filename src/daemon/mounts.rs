@@ -73,6 +73,12 @@ impl MountTable {
         removed
     }
 
+    /// The mount `id`, if there is one.
+    pub fn get(&self, id: &str) -> Option<MountRecord> {
+        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        t.get(id).cloned()
+    }
+
     /// Mounts matching a predicate, with their ids.
     pub fn find(&self, f: impl Fn(&MountRecord) -> bool) -> Vec<(String, MountRecord)> {
         let t = self.table.lock().unwrap_or_else(|p| p.into_inner());

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::mounts::MountRecord;
 use super::{ADMIN, Daemon, DaemonError, Principal};
-use crate::api::CreateDot;
 use crate::names::{self, DotRef};
 
 /// Docker's requests come through the plugin socket, which only root can reach: they act
@@ -41,21 +40,7 @@ fn msg(e: DaemonError) -> String {
 impl DockerVolumes {
     fn ensure(&self, p: &Parsed) -> Result<(), String> {
         let node = &self.0.node;
-        let exists = node
-            .core
-            .store()
-            .dot(&p.ns, &p.dot)
-            .map_err(|e| e.to_string())?;
-        if exists.is_none() {
-            let req = CreateDot {
-                namespace: p.ns.clone(),
-                name: p.dot.clone(),
-            };
-            match node.dots.create_dot(DOCKER, &req) {
-                Ok(_) | Err(DaemonError::Conflict(_)) => {}
-                Err(e) => return Err(msg(e)),
-            }
-        }
+        node.dots.ensure_dot(DOCKER, &p.ns, &p.dot).map_err(msg)?;
         let branches = node
             .inventory
             .branches(DOCKER, &p.ns, &p.dot)

@@ -250,7 +250,9 @@ pub fn install(plugin_dir: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let dest = dir.join(DRIVER_FILE);
     let me = std::fs::read("/proc/self/exe")?;
-    if std::fs::read(&dest).is_ok_and(|old| old == me) {
+    // Read the installed copy only when it could be the same (it is most starts).
+    let same_size = std::fs::metadata(&dest).is_ok_and(|m| m.len() == me.len() as u64);
+    if same_size && std::fs::read(&dest).is_ok_and(|old| old == me) {
         return Ok(dest);
     }
     let tmp = dir.join(format!(".{DRIVER_FILE}.{}", std::process::id()));

@@ -206,20 +206,23 @@ pub enum Reclaim {
 
 /// The dot a dm FlexVolume PV mounts, if it is one.
 fn pv_dot(pv: &PersistentVolume) -> Option<(String, String)> {
-    let spec = pv.spec.as_ref()?;
-    let opts = match (&spec.flex_volume, &spec.csi) {
-        (Some(f), _) if f.driver == DRIVER => f.options.clone().unwrap_or_default(),
-        (_, Some(c)) if c.driver == super::csi::DRIVER => {
-            c.volume_attributes.clone().unwrap_or_default()
-        }
-        _ => return None,
-    };
+    let opts = attributes(pv)?;
     let ns = opts
         .get("namespace")
         .filter(|v| !v.is_empty())
         .cloned()
         .unwrap_or_else(|| names::ADMIN.to_string());
     Some((ns, opts.get("name")?.clone()))
+}
+
+/// What a dm PV's source says of its dot (`namespace`, `name`, `subdot`), FlexVolume or CSI.
+fn attributes(pv: &PersistentVolume) -> Option<&BTreeMap<String, String>> {
+    let spec = pv.spec.as_ref()?;
+    match (&spec.flex_volume, &spec.csi) {
+        (Some(f), _) if f.driver == DRIVER => f.options.as_ref(),
+        (_, Some(c)) if c.driver == super::csi::DRIVER => c.volume_attributes.as_ref(),
+        _ => None,
+    }
 }
 
 /// Decides what becomes of `pv` (one of `all`) for provisioner `me`: only a released volume of
@@ -301,7 +304,14 @@ async fn pass(
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
     let lp = ListParams::default();
     let class_list = classes.list(&lp).await?.items;
-    for claim in claims.list(&lp).await?.items {
+    let claim_list = claims.list(&lp).await?.items;
+    // Only claims that still exist can be told about again.
+    told.retain(|(uid, _)| {
+        claim_list
+            .iter()
+            .any(|c| c.metadata.uid.as_deref() == Some(uid.as_str()))
+    });
+    for claim in claim_list {
         let class = claim
             .spec
             .as_ref()
@@ -366,13 +376,12 @@ async fn pass(
 }
 
 fn describe(pv: &PersistentVolume) -> String {
-    let spec = pv.spec.clone().unwrap_or_default();
-    let opts = spec
-        .flex_volume
-        .and_then(|f| f.options)
-        .or(spec.csi.and_then(|c| c.volume_attributes))
-        .unwrap_or_default();
-    let get = |k: &str| opts.get(k).cloned().unwrap_or_default();
+    let get = |k: &str| {
+        attributes(pv)
+            .and_then(|o| o.get(k))
+            .cloned()
+            .unwrap_or_default()
+    };
     match get("subdot").as_str() {
         "" => format!("{}/{}", get("namespace"), get("name")),
         s => format!("{}/{}.{s}", get("namespace"), get("name")),

@@ -230,15 +230,22 @@ impl Job {
         };
     }
 
-    fn failure_line(&self, e: &DaemonError) -> Vec<u8> {
+    /// Answers with `e` as the job's outcome line.
+    fn fail(&self, w: &mut dyn Write, e: &DaemonError) -> std::io::Result<()> {
         let f = failure(e);
-        let mut out = match self {
-            Job::Step(_) => serde_json::to_vec(&api::TransferEvent::Error(f)),
-            Job::Run(_) => serde_json::to_vec(&api::RunEvent::Error(f)),
+        match self {
+            Job::Step(_) => line(w, &api::TransferEvent::Error(f)),
+            Job::Run(_) => line(w, &api::RunEvent::Error(f)),
         }
-        .expect("events serialise");
-        out.push(b'\n');
-        out
+    }
+
+    /// The request, as forwarded to another node.
+    fn body(&self) -> Vec<u8> {
+        match self {
+            Job::Step(t) => serde_json::to_vec(t),
+            Job::Run(r) => serde_json::to_vec(r),
+        }
+        .expect("jobs serialise")
     }
 }
 
@@ -280,16 +287,11 @@ pub(super) fn run_transfer(
             return job.run(&daemon, &user, &mut w);
         };
         tracing::debug!(to = %server.id, "forwarding a pull to the branch's master");
-        let json = match &job {
-            Job::Step(t) => serde_json::to_vec(t),
-            Job::Run(r) => serde_json::to_vec(r),
-        }
-        .expect("jobs serialise");
         let sent = daemon
             .node
             .core
             .peers
-            .forward_job(&server, &path, &auth, &json);
+            .forward_job(&server, &path, &auth, &job.body());
         match sent {
             Ok(answer) => {
                 for l in std::io::BufReader::new(answer).lines() {
@@ -300,7 +302,7 @@ pub(super) fn run_transfer(
                 }
             }
             Err(e) => {
-                let _ = w.write_all(&job.failure_line(&e));
+                let _ = job.fail(&mut w, &e);
             }
         }
     });

@@ -298,7 +298,13 @@ impl Transfers {
                 _ => Some(theirs[first - 1].id.to_string()),
             };
             let step = &theirs[first..=st.last];
-            summary.bytes += self.stream(r, (&here, &there), (from, step), dst, event)?;
+            summary.bytes += self.stream(
+                (user, r.direction),
+                (&here, &far, &there),
+                (from, step),
+                dst,
+                event,
+            )?;
         }
         if r.tags {
             carry_tags(src, dst, &theirs, base.as_ref(), &mut summary)?;
@@ -310,18 +316,12 @@ impl Transfers {
     /// on the receiver. Returns the bytes that arrived.
     fn stream(
         &self,
-        r: &api::TransferRun,
-        (here, there): (&End<'_>, &End<'_>),
+        (user, direction): (&Principal, Direction),
+        (here, far, there): (&End<'_>, &Client, &End<'_>),
         (from, step): (Option<String>, &[CommitInfo]),
         dst: &End<'_>,
         event: &mut dyn FnMut(RunEvent) -> std::io::Result<()>,
     ) -> Result<u64> {
-        let Side::Here { user, .. } = &here.side else {
-            unreachable!("the first end is this cluster's");
-        };
-        let Side::There(far) = &there.side else {
-            unreachable!("the second end is the far cluster's");
-        };
         let started = Instant::now();
         let _ = event(RunEvent::Step {
             commits: step.len(),
@@ -329,7 +329,7 @@ impl Transfers {
         let mut report = |bytes, estimate| event(RunEvent::Progress { bytes, estimate });
         let to = &step[step.len() - 1].id;
         let from = from.as_deref();
-        let done = match r.direction {
+        let done = match direction {
             Direction::Push => {
                 self.push_to_far(user, here.at(), (far, there.at()), from, to, &mut report)
             }
