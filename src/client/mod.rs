@@ -142,32 +142,47 @@ pub struct Client {
     refuse: Option<String>,
     /// Age of the last answer when the daemon served it from cache (etcd unreachable).
     stale: std::cell::Cell<Option<u64>>,
+    /// Small buffers: most calls carry a few KiB, and every buffer is allocated and zeroed
+    /// per call, which a 1 MiB one makes a visible part of a command's time.
     agent: ureq::Agent,
+    /// 1 MiB buffers, for the bulk data of stream uploads and downloads.
+    bulk: std::cell::OnceCell<ureq::Agent>,
+    /// Makes `bulk` on first use, so calls without bulk data do not pay for it.
+    make_bulk: Box<dyn Fn() -> ureq::Agent + Send>,
     base: String,
     auth: String,
 }
 
 impl Client {
     pub fn new(remote: &Remote) -> Client {
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(3)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
-            .output_buffer_size(1 << 20)
-            .input_buffer_size(1 << 20);
-        if let Some(pem) = &remote.tls_cert {
-            // Trust-on-first-use: the certificate stored with the remote is the only root.
-            config = config.tls_config(crate::tls::pinned(pem));
-        }
-        let agent: ureq::Agent = config.build().into();
+        let tls_cert = remote.tls_cert.clone();
+        let agent = move |buffer: usize| -> ureq::Agent {
+            let mut config = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_connect(Some(Duration::from_secs(3)))
+                .timeout_recv_response(Some(Duration::from_secs(300)))
+                .output_buffer_size(buffer)
+                .input_buffer_size(buffer);
+            if let Some(pem) = &tls_cert {
+                // Trust-on-first-use: the certificate stored with the remote is the only root.
+                config = config.tls_config(crate::tls::pinned(pem));
+            }
+            config.build().into()
+        };
         let creds = B64.encode(format!("{}:{}", remote.user, remote.api_key));
         Client {
             refuse: (!remote.may_send_key()).then(|| remote.host.clone()),
             stale: std::cell::Cell::new(None),
-            agent,
+            agent: agent(64 << 10),
+            bulk: std::cell::OnceCell::new(),
+            make_bulk: Box::new(move || agent(1 << 20)),
             base: format!("{}/v1", remote.base_url()),
             auth: format!("Basic {creds}"),
         }
+    }
+
+    fn bulk(&self) -> &ureq::Agent {
+        self.bulk.get_or_init(&self.make_bulk)
     }
 
     fn unreachable(&self, e: ureq::Error) -> ClientError {

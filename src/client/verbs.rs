@@ -188,7 +188,7 @@ impl Client {
         self.guard()?;
         let url = format!("{}{}", self.base, send_path(at, from, to));
         let resp = self
-            .agent
+            .bulk()
             .get(url)
             .header("Authorization", &self.auth)
             // The stream ends when the server closes the connection.
@@ -295,7 +295,7 @@ impl Client {
         self.guard()?;
         let url = format!("{}{}", self.base, receive_path(at, from));
         let r = self
-            .agent
+            .bulk()
             .post(url)
             .header("Authorization", &self.auth)
             .send(ureq::SendBody::from_reader(stream));
