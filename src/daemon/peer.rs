@@ -1,6 +1,8 @@
 //! Calls from this node to other nodes' APIs on port 32607: internal calls (replication streams,
 //! handoff) authenticated with the cluster secret, and user requests forwarded to a branch's
-//! master node with the user's own credentials.
+//! master node. Forwarded requests, too, carry the cluster secret, with the name of the user
+//! this node authenticated ([`ON_BEHALF`]): a user's key is never relayed, and a key only
+//! this node knows (a node-local admin key) works for a branch mastered elsewhere.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -13,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::DaemonError;
+use super::principal::Principal;
 use crate::api;
 use crate::cluster::ServerRecord;
 
@@ -21,6 +24,9 @@ pub const NODE_USER: &str = "_node";
 
 /// Header marking a request already forwarded once, so it is never forwarded again.
 pub const FORWARDED: &str = "X-Dm-Forwarded";
+
+/// Header of a forwarded request: the user it is for. Heeded only beside the cluster secret.
+pub const ON_BEHALF: &str = "X-Dm-On-Behalf-Of";
 
 #[derive(Clone)]
 pub struct Peers {
@@ -183,14 +189,15 @@ impl Peers {
         s: &ServerRecord,
         method: &str,
         path_and_query: &str,
-        authorization: &str,
+        user: &Principal,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), DaemonError> {
         let uri = format!("{}{}", base(s).trim_end_matches("/v1"), path_and_query);
         let builder = ureq::http::Request::builder()
             .method(method)
             .uri(uri)
-            .header("Authorization", authorization)
+            .header("Authorization", &self.auth)
+            .header(ON_BEHALF, user.name())
             .header("Content-Type", "application/json")
             .header(FORWARDED, "1");
         let req = builder
@@ -206,7 +213,7 @@ impl Peers {
         &self,
         s: &ServerRecord,
         path_and_query: &str,
-        authorization: &str,
+        user: &Principal,
         body: &mut dyn Read,
         idle: Duration,
     ) -> Result<(u16, Vec<u8>), DaemonError> {
@@ -218,7 +225,8 @@ impl Peers {
             .timeout_per_write(Some(idle))
             .timeout_per_read(Some(idle))
             .build()
-            .header("Authorization", authorization)
+            .header("Authorization", &self.auth)
+            .header(ON_BEHALF, user.name())
             .header(FORWARDED, "1")
             .send(ureq::SendBody::from_reader(body))
             .map_err(|e| unreachable(s, e))?;
@@ -231,14 +239,15 @@ impl Peers {
         &self,
         s: &ServerRecord,
         path: &str,
-        authorization: &str,
+        user: &Principal,
         json: &[u8],
     ) -> Result<impl Read + use<>, DaemonError> {
         let path = path.strip_prefix("/v1").unwrap_or(path);
         let resp = self
             .agent(s)
             .post(format!("{}{path}", base(s)))
-            .header("Authorization", authorization)
+            .header("Authorization", &self.auth)
+            .header(ON_BEHALF, user.name())
             .header("Connection", "close")
             .header(FORWARDED, "1")
             .header("Content-Type", "application/json")

@@ -203,6 +203,10 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
         Ok(Err(e)) => return refuse(&e),
         Err(_) => return refuse(&DaemonError::Internal("authentication failed".into())),
     };
+    let user = match on_behalf(&user, &parts.headers) {
+        Ok(u) => u,
+        Err(e) => return refuse(&e),
+    };
     let body = if streams_body(&parts.method, &url, &parts.headers) {
         let reader = httpd::BodyReader::new(incoming, daemon.node.core.stream_idle);
         ReqBody::Stream(Some(Box::new(reader)))
@@ -251,6 +255,27 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
         Ok(Out::Transfer(t, user)) => run_transfer(daemon, &req, user, *t),
         Ok(Out::Raw(raw)) => switch(daemon, on_upgrade, raw),
         Err(e) => json_response(error_reply(&e)),
+    }
+}
+
+/// A request another node forwarded (the cluster secret, [`crate::daemon::peer::FORWARDED`]) acts for the
+/// user that node authenticated ([`crate::daemon::peer::ON_BEHALF`]); the header means nothing from anyone
+/// else.
+fn on_behalf(user: &Principal, headers: &hyper::HeaderMap) -> Result<Principal, DaemonError> {
+    let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    match (
+        user,
+        get(crate::daemon::peer::FORWARDED),
+        get(crate::daemon::peer::ON_BEHALF),
+    ) {
+        (Principal::Node, Some(_), Some(name)) => {
+            if name != crate::names::ADMIN {
+                crate::names::validate(crate::names::Kind::Namespace, name)
+                    .map_err(|e| DaemonError::BadRequest(e.to_string()))?;
+            }
+            Ok(Principal::user(name))
+        }
+        _ => Ok(user.clone()),
     }
 }
 
@@ -408,5 +433,39 @@ mod properties {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod forwarded {
+    use super::*;
+    use crate::daemon::peer::{FORWARDED, ON_BEHALF};
+
+    fn headers(pairs: &[(&'static str, &str)]) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_node_may_speak_for_a_user() {
+        let both = headers(&[(FORWARDED, "1"), (ON_BEHALF, "admin")]);
+        // A user who sets the headers stays themself.
+        let bob = Principal::user("bob");
+        assert_eq!(on_behalf(&bob, &both).unwrap(), bob);
+        // A node forwarding for admin or for a user acts as them.
+        assert_eq!(
+            on_behalf(&Principal::Node, &both).unwrap(),
+            Principal::Admin
+        );
+        let for_bob = headers(&[(FORWARDED, "1"), (ON_BEHALF, "bob")]);
+        assert_eq!(on_behalf(&Principal::Node, &for_bob).unwrap(), bob);
+        // Without the forwarded mark it is an internal call; reserved names are refused.
+        let bare = headers(&[(ON_BEHALF, "bob")]);
+        assert_eq!(on_behalf(&Principal::Node, &bare).unwrap(), Principal::Node);
+        let reserved = headers(&[(FORWARDED, "1"), (ON_BEHALF, "_node")]);
+        assert!(on_behalf(&Principal::Node, &reserved).is_err());
     }
 }

@@ -50,11 +50,10 @@ pub(super) fn branch_write(
     };
     match done {
         Err(DaemonError::MasterElsewhere(server)) if header(req, peer::FORWARDED).is_none() => {
-            let auth = header(req, "Authorization").unwrap_or_default();
             let method = req.method().to_string();
             let url = req.url().to_string();
             tracing::debug!(%url, to = %server.id, "forwarding to the branch's master");
-            node.core.peers.forward(&server, &method, &url, &auth, raw)
+            node.core.peers.forward(&server, &method, &url, user, raw)
         }
         other => other,
     }
@@ -246,13 +245,12 @@ pub(super) fn receive(
         Err(DaemonError::MasterElsewhere(server))
             if !raw && (reading || check_only) && header(req, peer::FORWARDED).is_none() =>
         {
-            let auth = header(req, "Authorization").unwrap_or_default();
             let url = req.url().to_string();
             tracing::debug!(%url, to = %server.id, "forwarding a stream to the branch's master");
             let reply = if check_only {
                 node.core
                     .peers
-                    .forward(&server, "POST", &url, &auth, b"{}".to_vec())
+                    .forward(&server, "POST", &url, &user, b"{}".to_vec())
             } else {
                 let Some(s) = stream.as_mut() else {
                     return Err(DaemonError::NoStream);
@@ -260,7 +258,7 @@ pub(super) fn receive(
                 node.core.peers.forward_stream(
                     &server,
                     &url,
-                    &auth,
+                    &user,
                     s.as_mut(),
                     node.core.stream_idle,
                 )

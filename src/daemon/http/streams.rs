@@ -268,7 +268,6 @@ pub(super) fn run_transfer(
     job: Job,
 ) -> Response<Body> {
     let forwarded = header(req, peer::FORWARDED).is_some();
-    let auth = header(req, "Authorization").unwrap_or_default();
     let path = req.url().to_string();
     let (mut w, body) = httpd::channel(daemon.node.core.stream_idle);
     let mut r = Response::new(body);
@@ -291,7 +290,7 @@ pub(super) fn run_transfer(
             .node
             .core
             .peers
-            .forward_job(&server, &path, &auth, &job.body());
+            .forward_job(&server, &path, &user, &job.body());
         match sent {
             Ok(answer) => {
                 for l in std::io::BufReader::new(answer).lines() {
