@@ -532,3 +532,75 @@ pub enum StreamOutcome {
     Received(Receipt),
     Error(Failure),
 }
+
+/// `POST …/branches/B/diff`: what changed between two states of a branch's files.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct DiffRequest {
+    /// The older side: a commit id (or unique prefix), tag, branch, `HEAD` or `REF~N`;
+    /// `None` is the branch's newest commit (an empty tree before its first commit).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The newer side, in the same forms; `None` is the uncommitted state of the branch.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The subdot compared (`__default__` when `None`; `__root__` is the whole dot).
+    #[serde(default)]
+    pub subdot: Option<String>,
+}
+
+/// One side of a diff: a commit, or the uncommitted files (`commit` is `None`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct DiffSide {
+    pub commit: Option<String>,
+    /// The commit's message, for `dm status`'s head line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+    /// Moved with its content unchanged; `old_path` is where it was.
+    Renamed,
+    /// A file became a directory, a link or the like (or the other way round).
+    TypeChanged,
+}
+
+impl ChangeKind {
+    /// `git status --short`'s letter.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Modified => 'M',
+            ChangeKind::Deleted => 'D',
+            ChangeKind::Renamed => 'R',
+            ChangeKind::TypeChanged => 'T',
+        }
+    }
+}
+
+/// One changed file (or link, or other non-directory entry), by path inside the subdot.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+    /// Bytes on the older side (`None` when added).
+    pub size_before: Option<u64>,
+    /// Bytes on the newer side (`None` when deleted).
+    pub size_after: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Diff {
+    pub branch: String,
+    pub subdot: String,
+    pub from: DiffSide,
+    pub to: DiffSide,
+    /// Sorted by path.
+    pub changes: Vec<Change>,
+}

@@ -37,9 +37,11 @@ pub enum OnBranch {
     Confirm,
     /// Keeping commits that arrived whole in an interrupted transfer.
     Keep,
+    /// Which files changed between two commits, or since a commit.
+    Diff,
 }
 
-const VERBS: [(OnBranch, &str); 8] = [
+const VERBS: [(OnBranch, &str); 9] = [
     (OnBranch::Commits, "commits"),
     (OnBranch::Reset, "reset"),
     (OnBranch::Subdots, "subdots"),
@@ -48,6 +50,7 @@ const VERBS: [(OnBranch, &str); 8] = [
     (OnBranch::Send, "send"),
     (OnBranch::Confirm, "confirm"),
     (OnBranch::Keep, "keep"),
+    (OnBranch::Diff, "diff"),
 ];
 
 impl OnBranch {

@@ -220,6 +220,21 @@ pub fn openat_dir_nofollow(dir: BorrowedFd<'_>, name: &Path) -> io::Result<Owned
     })
 }
 
+/// Opens file `name` (one component) in `dir` for reading, refusing a symbolic link; never
+/// blocks on a FIFO or device swapped in for the file that was listed.
+pub fn openat_file_nofollow(dir: BorrowedFd<'_>, name: &Path) -> io::Result<File> {
+    let c = c_path(name)?;
+    // SAFETY: a live descriptor and a NUL-terminated single component.
+    let fd = owned(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
+        )
+    })?;
+    Ok(File::from(fd))
+}
+
 /// Makes directory `name` (one component) in `dir`.
 pub fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> io::Result<()> {
     let c = c_path(name)?;

@@ -12,7 +12,7 @@ pub struct Args {
     /// Create the branch from the newest commit of the current branch
     #[arg(short = 'b')]
     create: bool,
-    /// With -b: the commit (id, unique prefix or tag) to branch from [default: the newest]
+    /// With -b: the commit (id, unique prefix, tag, HEAD~N) to branch from [default: the newest]
     #[arg(value_name = "START", requires = "create", conflicts_with = "from")]
     start: Option<String>,
     /// With -b: the same as START

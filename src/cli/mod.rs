@@ -8,6 +8,7 @@ mod commit;
 mod completions;
 mod csi;
 mod daemon_api;
+mod diff;
 mod dot;
 mod flexvolume;
 mod init;
@@ -17,6 +18,7 @@ mod provisioner;
 mod remote;
 mod reset;
 mod serve;
+mod status;
 mod switch;
 mod tag;
 mod transfer;
@@ -65,6 +67,8 @@ enum Command {
     Checkout(checkout::Args),
     Reset(reset::Args),
     Tag(tag::Args),
+    Status(status::Args),
+    Diff(diff::Args),
     Remote(remote::Args),
     Push(transfer::PushArgs),
     Pull(transfer::PullArgs),
@@ -310,6 +314,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Checkout(a) => checkout::run(&mut ctx, a),
                 Command::Reset(a) => reset::run(&ctx, a),
                 Command::Tag(a) => tag::run(&ctx, a),
+                Command::Status(a) => status::run(&ctx, a),
+                Command::Diff(a) => diff::run(&ctx, a),
                 Command::Dot(c) => dot::run(&mut ctx, c),
                 Command::Remote(a) => remote::run(&mut ctx, a),
                 Command::Push(a) => transfer::push(&mut ctx, a),

@@ -9,7 +9,7 @@ pub struct Args {
     /// Roll back even while containers have the branch mounted (restart them afterwards)
     #[arg(long)]
     force: bool,
-    /// Commit id (or unique prefix), a tag, HEAD, or HEAD~N
+    /// Commit id (or unique prefix), a tag or HEAD, optionally followed by ~N (N commits before) or ^
     commit: String,
 }
 
@@ -21,25 +21,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         );
     }
     let t = ctx.target(None)?;
-    let commit = if let Some(rest) = a.commit.strip_prefix("HEAD") {
-        let n: usize = match rest {
-            "" => 0,
-            "^" => 1,
-            r => r
-                .strip_prefix('~')
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| {
-                    anyhow::anyhow!("cannot read {:?}; use HEAD, HEAD^ or HEAD~N", a.commit)
-                })?,
-        };
-        let log = ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?;
-        log.get(n).map(|c| c.id.to_string()).ok_or_else(|| {
-            anyhow::anyhow!("branch '{}' has only {} commits", t.branch, log.len())
-        })?
-    } else {
-        a.commit.clone()
-    };
-    let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &commit, a.force))?;
+    let done = ctx.call(|c| c.reset(&t.ns, &t.dot, &t.branch, &a.commit, a.force))?;
     println!(
         "HEAD is now at {} ({} later commit(s) removed).",
         crate::names::short_id(&done.commit),

@@ -328,6 +328,12 @@ impl Client {
         self.post(&on(At::new((ns, name, br)), OnBranch::Guids), &body)
     }
 
+    /// Which files changed between two commits of a branch, or since one (see
+    /// [`api::DiffRequest`]).
+    pub fn diff(&self, at: At<'_>, req: &api::DiffRequest) -> Result<api::Diff, ClientError> {
+        self.post(&on(at, OnBranch::Diff), req)
+    }
+
     /// Registers commits that arrived whole in an interrupted transfer (see
     /// [`api::KeepReceived`]).
     pub fn keep(

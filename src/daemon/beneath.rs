@@ -78,6 +78,15 @@ pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<OwnedFd, Beneat
     })
 }
 
+/// Opens directory `rel` under the open directory `root` (itself when `rel` is empty), with
+/// the same refusals as [`open_dir`]: for walking a tree whose parts may change meanwhile.
+pub fn open_dir_at(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
+    if rel.as_os_str().is_empty() {
+        return root.try_clone();
+    }
+    sys::openat2_beneath(root.as_fd(), rel).unwrap_or_else(|| walk_beneath(root, rel))
+}
+
 /// Bind-mounts the directory `dir` refers to onto `target`, by descriptor: no path to it is
 /// looked up again, so nothing swapped in meanwhile is mounted instead.
 pub fn bind(dir: &OwnedFd, target: &Path) -> io::Result<()> {

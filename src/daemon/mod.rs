@@ -4,6 +4,7 @@
 mod beneath;
 pub mod config;
 mod core;
+mod diff;
 mod dots;
 mod etcd;
 mod handoff;
@@ -30,6 +31,7 @@ mod sim_tests;
 mod subdots;
 mod tags;
 mod transfer;
+mod tree;
 mod volumes;
 
 use std::path::Path;

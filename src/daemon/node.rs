@@ -2,6 +2,7 @@
 //! point one way — each service takes the core and only the services below it:
 //!
 //! ```text
+//! Diffs ──▶ Transfers, Dots, Core
 //! Subdots ──▶ Handoff ───▶ Replicator ──▶ Core
 //!    │           └──▶ Inventory ─────────▶ Core
 //!    └──▶ Transfers ──▶ Dots ──▶ Inventory, Replicator, Core
@@ -13,12 +14,14 @@
 //!
 //! `Dots` (dots, branches, commits, history, reset), `Inventory` (listings, sizes, containers),
 //! `Replicator` (every commit on every node), `Handoff` (moving a branch's master),
-//! `Transfers` (other clusters) and `Subdots` (what containers mount). What spans them — the
+//! `Transfers` (other clusters), `Subdots` (what containers mount) and `Diffs` (which files
+//! changed). What spans them — the
 //! sweep's tidying and rebuilding the registry at start-up (`recovery`) — is the node's.
 
 use std::sync::Arc;
 
 pub use super::core::{Core, DockerLink};
+use super::diff::Diffs;
 use super::dots::Dots;
 use super::handoff::Handoff;
 use super::inventory::Inventory;
@@ -34,6 +37,7 @@ pub struct Node {
     pub dots: Arc<Dots>,
     pub transfers: Arc<Transfers>,
     pub subdots: Subdots,
+    pub diffs: Diffs,
 }
 
 impl Node {
@@ -58,6 +62,7 @@ impl Node {
             replicator.clone(),
         ));
         let subdots = Subdots::new(core.clone(), handoff.clone(), transfers.clone());
+        let diffs = Diffs::new(core.clone(), dots.clone(), transfers.clone());
         Node {
             core,
             inventory,
@@ -66,6 +71,7 @@ impl Node {
             dots,
             transfers,
             subdots,
+            diffs,
         }
     }
 

@@ -322,6 +322,11 @@ impl Node {
                     tracing::warn!(%fs_id, "leftover from an interrupted reset; kept for inspection");
                     continue;
                 }
+                Role::View(id) => {
+                    // A commit's clone that a diff read when the daemon stopped.
+                    self.core.close_view(id);
+                    continue;
+                }
             };
             if deleted.contains(fs_id.as_str()) {
                 // Deleted while this node was away.

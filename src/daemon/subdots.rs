@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::DaemonError;
-use super::core::{Core, check_name, io_err, zfs_err};
+use super::core::{Core, check_name, io_err};
 use super::principal::Principal;
 use crate::api;
 use crate::names::{self, Kind};
-use crate::storage::{Ds, mounted};
+use crate::storage::mounted;
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -89,11 +89,7 @@ impl Subdots {
         let b = l.branch(branch)?;
         self.handoff.procure(&l.dot, b)?;
         let mp = self.core.mountpoint(&b.fs_id);
-        let fs = Ds::Branch(&b.fs_id);
-        if !self.core.storage.is_mounted(fs).map_err(zfs_err)? {
-            self.transfers.drop_arrivals(&l.dot, &b.fs_id)?;
-            self.core.storage.mount(fs).map_err(zfs_err)?;
-        }
+        self.transfers.mount_branch(&l.dot, &b.fs_id)?;
         if subdot == names::ROOT_SUBDOT {
             return Ok((mp, None));
         }

@@ -119,23 +119,81 @@ impl Dots {
         wanted: &str,
         branch: &str,
     ) -> Result<&'a (FsId, CommitRecord)> {
-        if !names::is_commit_id(wanted)
+        let (base, back) = split_ancestry(wanted)?;
+        let at = if base == "HEAD" || base == "@" {
+            history.first().ok_or_else(|| {
+                DaemonError::NotFound(format!(
+                    "branch '{branch}' has no commits yet, so {wanted} names nothing; commit first with `dm commit -m MSG`"
+                ))
+            })?
+        } else if !names::is_commit_id(base)
             && let Some((_, t)) = self
                 .core
                 .store
                 .tags(&l.dot.id)?
                 .into_iter()
-                .find(|(n, _)| n == wanted)
+                .find(|(n, _)| n == base)
         {
-            return history.iter().find(|(_, c)| c.id == t.commit).ok_or_else(|| {
+            history.iter().find(|(_, c)| c.id == t.commit).ok_or_else(|| {
                 DaemonError::NotFound(format!(
-                    "tag '{wanted}' is commit {}, which is not in the history of branch '{branch}'",
+                    "tag '{base}' is commit {}, which is not in the history of branch '{branch}'",
                     names::short_id(&t.commit)
                 ))
-            });
+            })?
+        } else {
+            Self::resolve(history, base, branch)?
+        };
+        if back == 0 {
+            return Ok(at);
         }
-        Self::resolve(history, wanted, branch)
+        let pos = history
+            .iter()
+            .position(|(_, c)| c.id == at.1.id)
+            .expect("found in this history");
+        history.get(pos + back).ok_or_else(|| {
+            DaemonError::NotFound(format!(
+                "{wanted} goes back {back} commit(s) from {}, but only {} come before it on branch '{branch}'; see them with `dm log`",
+                names::short_id(&at.1.id),
+                history.len() - pos - 1
+            ))
+        })
     }
+}
+
+/// `REF~N`, `REF~` and `REF^…` (git's first-parent steps back) as the ref and the number of
+/// steps.
+pub(super) fn split_ancestry(wanted: &str) -> Result<(&str, usize)> {
+    let Some(at) = wanted.find(['~', '^']) else {
+        return Ok((wanted, 0));
+    };
+    let (base, mut rest) = wanted.split_at(at);
+    let bad = || {
+        DaemonError::BadRequest(format!(
+            "'{wanted}' is not a commit reference; write REF, REF~N or REF^ (REF: a commit id, a tag or HEAD)"
+        ))
+    };
+    if base.is_empty() {
+        return Err(bad());
+    }
+    let mut back = 0usize;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('^') {
+            back += 1;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('~') {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            let n = if digits == 0 {
+                1
+            } else {
+                r[..digits].parse::<usize>().map_err(|_| bad())?
+            };
+            back = back.checked_add(n).ok_or_else(bad)?;
+            rest = &r[digits..];
+        } else {
+            return Err(bad());
+        }
+    }
+    Ok((base, back))
 }
 
 fn info(l: &Loaded, name: &str, t: TagRecord) -> TagInfo {

@@ -36,6 +36,10 @@ pub const PROBE_PREFIX: &str = "dmp-";
 const ASIDE: &str = "-reset";
 /// Prefix of a dot received from another cluster before it is confirmed.
 const STAGING: &str = "recv-";
+/// Prefix of a commit's read-only clone, and the directory (in the mount directory) they mount
+/// under: a dot name, never a filesystem id.
+const VIEW: &str = "view-";
+const VIEWS_DIR: &str = ".views";
 
 /// Dataset names and mountpoints for one pool and mount directory.
 #[derive(Clone, Debug)]
@@ -66,6 +70,7 @@ impl Layout {
             Ds::Branch(fs) => format!("{DMFS}/{fs}"),
             Ds::Aside(fs) => format!("{DMFS}/{fs}{ASIDE}"),
             Ds::Staging(fs) => format!("{DMFS}/{STAGING}{fs}"),
+            Ds::View(id) => format!("{DMFS}/{VIEW}{id}"),
         }
     }
 
@@ -77,6 +82,11 @@ impl Layout {
     /// Where branch `fs_id` is mounted.
     pub fn mountpoint(&self, fs_id: &str) -> PathBuf {
         self.mount_dir.join(fs_id)
+    }
+
+    /// Where view `id` is mounted.
+    pub fn view_mountpoint(&self, id: &str) -> PathBuf {
+        self.mount_dir.join(VIEWS_DIR).join(id)
     }
 
     /// What a full dataset name under `dmfs` is; `None` for anything else.
@@ -112,6 +122,8 @@ pub fn role_in_pool(rel: &str) -> Option<Role> {
 fn role_of(rel: &str) -> Role {
     if let Some(fs) = rel.strip_prefix(STAGING) {
         Role::Staging(fs.into())
+    } else if let Some(id) = rel.strip_prefix(VIEW) {
+        Role::View(id.into())
     } else if let Some(fs) = rel.strip_suffix(ASIDE) {
         Role::Aside(fs.into())
     } else {
@@ -163,6 +175,7 @@ mod tests {
             (Ds::Branch(&ab), Role::Branch(ab.clone())),
             (Ds::Aside(&ab), Role::Aside(ab.clone())),
             (Ds::Staging(&ab), Role::Staging(ab.clone())),
+            (Ds::View(&ab), Role::View(ab.clone())),
         ] {
             assert_eq!(l.role(&l.name(ds)), Some(role));
         }

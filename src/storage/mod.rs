@@ -29,6 +29,9 @@ pub enum Ds<'a> {
     Aside(&'a FsId),
     /// A dot from another cluster received but not yet confirmed (`dmfs/recv-<fs-id>`).
     Staging(&'a FsId),
+    /// A short-lived read-only clone of a commit, to read its files (`dmfs/view-<id>`):
+    /// zfs-fuse has no `.zfs/snapshot` directory.
+    View(&'a FsId),
 }
 
 /// What a listed dataset is, with the filesystem id it belongs to.
@@ -37,6 +40,7 @@ pub enum Role {
     Branch(FsId),
     Aside(FsId),
     Staging(FsId),
+    View(FsId),
 }
 
 /// A filesystem from [`Storage::list`].
@@ -90,6 +94,8 @@ pub trait Storage: Send + Sync {
     fn mount_dir(&self) -> &std::path::Path;
     /// Where branch `fs_id` is mounted.
     fn mountpoint(&self, fs_id: &str) -> PathBuf;
+    /// Where view `id` ([`Ds::View`]) is mounted.
+    fn view_mountpoint(&self, id: &str) -> PathBuf;
     /// Makes the parent of every dataset exist, unmounted, and the mount directory exist.
     fn prepare(&self) -> Result<()>;
 

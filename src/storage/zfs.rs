@@ -62,6 +62,10 @@ impl Storage for ZfsStorage {
         self.layout.mountpoint(fs_id)
     }
 
+    fn view_mountpoint(&self, id: &str) -> PathBuf {
+        self.layout.view_mountpoint(id)
+    }
+
     fn prepare(&self) -> Result<()> {
         // `dmfs` itself is never mounted: branch mountpoints then sit on the host filesystem, not
         // inside a FUSE mount, which deadlocks zfs-fuse when a `zfs create` stats its mountpoint

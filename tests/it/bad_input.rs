@@ -150,7 +150,12 @@ fn reset_errors() {
     let err = n.fails(&["reset", "--hard", "zz"]);
     assert!(err.contains("not a commit id"), "{err}");
     let err = n.fails(&["reset", "--hard", "HEAD~5"]);
-    assert!(err.contains("only 1 commits"), "{err}");
+    assert!(
+        err.contains("HEAD~5") && err.contains("only 0 come before it") && err.contains("dm log"),
+        "{err}"
+    );
+    let err = n.fails(&["reset", "--hard", "HEAD~x"]);
+    assert!(err.contains("REF~N"), "{err}");
     assert_eq!(
         fs::read_to_string(dir.join("f")).unwrap(),
         "dirty",

@@ -7,6 +7,7 @@ mod api;
 mod bad_input;
 mod cluster;
 mod daemon;
+mod diff;
 mod docker;
 mod faults;
 mod flexvolume;

@@ -13,8 +13,8 @@ use crate::daemon::{Daemon, DaemonError, peer};
 use crate::names;
 use crate::routes::{At, Internal, OnBranch, Route};
 
-/// Commit, reset and confirming a received stream: run here, or, when this node is not the
-/// branch's master, sent on to it with the user's own credentials (unless the request already
+/// Commit, reset, confirming a received stream and a diff with uncommitted files: run here,
+/// or, when this node is not the branch's master, sent on to it with the user's own credentials (unless the request already
 /// came from another node).
 pub(super) fn branch_write(
     daemon: &Daemon,
@@ -37,6 +37,9 @@ pub(super) fn branch_write(
                 .reset(user, ns, dot, br, &b)
                 .map(|r| json(200, &r))
         }),
+        OnBranch::Diff => {
+            parse(&raw).and_then(|b| node.diffs.diff(user, at, &b).map(|d| json(200, &d)))
+        }
         OnBranch::Keep => parse(&raw).and_then(|b| {
             node.transfers
                 .keep_received(user, at, &b)
@@ -157,7 +160,11 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
             &Method::POST,
             Route::On(
                 at,
-                verb @ (OnBranch::Commits | OnBranch::Reset | OnBranch::Confirm | OnBranch::Keep),
+                verb @ (OnBranch::Commits
+                | OnBranch::Reset
+                | OnBranch::Confirm
+                | OnBranch::Keep
+                | OnBranch::Diff),
             ),
         ) => branch_write(daemon, req, &user, at, verb).map(Out::from),
         (&Method::GET, Route::On(at, OnBranch::Send)) => {

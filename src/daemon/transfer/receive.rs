@@ -322,6 +322,17 @@ impl Transfers {
         Ok(())
     }
 
+    /// Mounts branch filesystem `fs` here unless it is, first dropping what [`Self::drop_arrivals`]
+    /// drops: its files are then its newest commit's plus its uncommitted changes.
+    pub(in crate::daemon) fn mount_branch(&self, dot: &DotRecord, fs: &FsId) -> Result<()> {
+        let ds = Ds::Branch(fs);
+        if !self.core.storage.is_mounted(ds).map_err(zfs_err)? {
+            self.drop_arrivals(dot, fs)?;
+            self.core.storage.mount(ds).map_err(zfs_err)?;
+        }
+        Ok(())
+    }
+
     /// Mounts a branch again that a stream found mounted, once the stream is settled.
     pub(super) fn show_again(&self, fs: &FsId) {
         if self.pending.unhide(fs)

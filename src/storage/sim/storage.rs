@@ -30,6 +30,10 @@ impl Storage for SimStorage {
         self.layout.mountpoint(fs_id)
     }
 
+    fn view_mountpoint(&self, id: &str) -> PathBuf {
+        self.layout.view_mountpoint(id)
+    }
+
     fn prepare(&self) -> Result<()> {
         std::fs::create_dir_all(self.layout.mount_dir())
             .map_err(|e| failed("mkdir", &e.to_string()))
