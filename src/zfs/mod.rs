@@ -225,23 +225,31 @@ pub fn get_recursive(
     ];
     let names: Vec<String> = rels.iter().map(|r| format!("{}/{r}", pool.name)).collect();
     args.extend(names.iter().map(String::as_str));
-    let out = match run(Tool::Zfs, &args) {
-        Ok(out) => out,
-        Err(ZfsError::NotFound(_)) if names.len() > 1 => {
-            // One vanished (deleted meanwhile); ask again for the survivors.
-            let alive: Vec<String> = rels
-                .iter()
-                .filter(|r| pool.filesystem(r).is_ok())
-                .cloned()
-                .collect();
-            return if alive.len() < rels.len() {
-                get_recursive(pool, &alive, props)
-            } else {
-                Err(ZfsError::NotFound(names.join(" ")))
-            };
+    let mut tries = 0;
+    let out = loop {
+        tries += 1;
+        match run(Tool::Zfs, &args) {
+            Ok(out) => break out,
+            Err(ZfsError::NotFound(_)) if names.len() > 1 => {
+                // One vanished (deleted meanwhile); ask again for the survivors.
+                let alive: Vec<String> = rels
+                    .iter()
+                    .filter(|r| pool.filesystem(r).is_ok())
+                    .cloned()
+                    .collect();
+                if alive.len() < rels.len() {
+                    return get_recursive(pool, &alive, props);
+                }
+                // All there: what vanished was a snapshot below one (a short-lived probe or
+                // handoff snapshot) while `-r` walked it; ask again.
+                if tries >= 3 {
+                    return Err(ZfsError::NotFound(names.join(" ")));
+                }
+            }
+            Err(ZfsError::NotFound(_)) if tries < 3 && pool.filesystem(&rels[0]).is_ok() => {}
+            Err(ZfsError::NotFound(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e),
         }
-        Err(ZfsError::NotFound(_)) => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e),
     };
     let mut map: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for line in out.lines() {
