@@ -90,13 +90,17 @@ impl Diffs {
             };
             open_subdot(&root, subdot)
         };
+        let started = std::time::Instant::now();
         let (old, new) = (open(&from)?, open(&to)?);
+        let opened = started.elapsed();
         let changes = super::tree::diff(old.as_ref(), new.as_ref(), trust)
             .map_err(|e| DaemonError::Internal(format!("comparing the files: {e}")));
         let changes = changes?;
+        let compared = started.elapsed();
         // The directories open in the views first: a view with open files cannot go.
         drop((old, new));
         drop(views);
+        tracing::debug!(?opened, ?compared, closed = ?started.elapsed(), changes = changes.len(), "diff");
         Ok(api::Diff {
             branch: branch.to_string(),
             subdot: subdot.to_string(),
