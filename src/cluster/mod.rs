@@ -420,6 +420,37 @@ impl Store {
         self.kv.put(&commit_key(fs_id, &c.id), &encode(c))
     }
 
+    /// A hand-down (see the daemon's `handdown`), in one write: `moved` commits go from
+    /// filesystem `from` to branch `heir` (written with its new origin), the branches in
+    /// `rehomed` and the tags in `tags` are written as given.
+    pub fn hand_down(
+        &self,
+        dot_id: &DotId,
+        from: &FsId,
+        heir: &BranchRecord,
+        moved: &[CommitRecord],
+        rehomed: &[BranchRecord],
+        tags: &[(String, tags::TagRecord)],
+    ) -> Result<()> {
+        let mut puts = vec![(branch_key(dot_id, &heir.name), encode(heir))];
+        puts.extend(
+            rehomed
+                .iter()
+                .map(|b| (branch_key(dot_id, &b.name), encode(b))),
+        );
+        puts.extend(
+            moved
+                .iter()
+                .map(|c| (commit_key(&heir.fs_id, &c.id), encode(c))),
+        );
+        puts.extend(
+            tags.iter()
+                .map(|(n, t)| (tags::tag_key(dot_id, n), encode(t))),
+        );
+        let gone: Vec<String> = moved.iter().map(|c| commit_key(from, &c.id)).collect();
+        self.kv.write_all(&puts, &gone, &[])
+    }
+
     /// Commits of one filesystem, oldest first.
     pub fn commits(&self, fs_id: &FsId) -> Result<Vec<CommitRecord>> {
         let mut v: Vec<CommitRecord> = self.list_decoded(&format!("{PREFIX}commits/{fs_id}/"))?;

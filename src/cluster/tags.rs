@@ -21,7 +21,7 @@ pub(super) fn tags_prefix(dot_id: &str) -> String {
     format!("{PREFIX}tags/{dot_id}/")
 }
 
-fn tag_key(dot_id: &str, name: &str) -> String {
+pub(super) fn tag_key(dot_id: &str, name: &str) -> String {
     format!("{}{name}", tags_prefix(dot_id))
 }
 

@@ -182,26 +182,16 @@ impl Dots {
             )));
         }
         let b = l.branch(branch)?;
-        let children: Vec<&str> = l
-            .branches
-            .iter()
-            .filter(|x| x.origin.as_ref().is_some_and(|o| o.fs_id == b.fs_id))
-            .map(|x| x.name.as_str())
-            .collect();
-        if !children.is_empty() {
-            return Err(DaemonError::Conflict(format!(
-                "branch(es) {} were made from commits of '{branch}'; delete them first",
-                children.join(", ")
-            )));
-        }
-        let own: Vec<CommitId> = self
+        let mut own: Vec<CommitId> = self
             .core
             .store
             .commits(&b.fs_id)?
             .into_iter()
             .map(|c| c.id)
             .collect();
-        self.check_untagged(&l, &own, &format!("deleting branch '{branch}'"))?;
+        own.reverse();
+        let what = format!("deleting branch '{branch}'");
+        self.check_untagged(&l, super::handdown::lost(&l, b, &own), &what)?;
         let mut held = self
             .inventory
             .containers(ns, name)
@@ -223,6 +213,12 @@ impl Dots {
                 users.join(", ")
             )));
         }
+        // Commits other branches grew from stay theirs (see `handdown`).
+        let mut l = l;
+        while self.hand_down(&l, l.branch(branch)?, &own)? {
+            l = self.core.load(ns, name)?;
+        }
+        let b = l.branch(branch)?;
         let intent = Intent::DeleteBranch {
             dot_id: l.dot.id.clone(),
             branch: b.clone(),

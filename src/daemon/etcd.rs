@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+/// Operations one etcd transaction may hold (etcd's `--max-txn-ops`).
+pub const MAX_TXN_OPS: usize = 8192;
+
 use super::config::NodeConfig;
 
 pub struct EtcdProcess {
@@ -55,6 +58,12 @@ fn spawn(cfg: &NodeConfig, state_dir: &Path) -> std::io::Result<Child> {
         .arg(state)
         .arg("--log-level")
         .arg("warn")
+        // A hand-down moves a branch's commit records in one transaction (see `handdown`);
+        // etcd's default of 128 operations would cap a branch at about 120 commits.
+        .arg("--max-txn-ops")
+        .arg(MAX_TXN_OPS.to_string())
+        .arg("--max-request-bytes")
+        .arg((10u32 << 20).to_string())
         // Only holders of a certificate from the cluster's CA get in, as clients or as peers.
         .arg("--client-cert-auth")
         .arg("--trusted-ca-file")

@@ -42,6 +42,13 @@ pub enum Intent {
         branch: BranchRecord,
         removed: Vec<CommitId>,
     },
+    /// `from`'s commits up to the one `heir` (as registered before) grew from go to `heir`
+    /// (see `handdown`).
+    HandDown {
+        dot: DotRecord,
+        from: FsId,
+        heir: BranchRecord,
+    },
     DeleteBranch {
         dot_id: DotId,
         branch: BranchRecord,

@@ -15,6 +15,7 @@ mod kubelet;
 pub mod launch;
 mod membership;
 pub use membership::JOIN_USER;
+mod handdown;
 mod mounts;
 mod node;
 mod peer;

@@ -92,6 +92,8 @@ impl Core {
                 branch,
                 removed,
             } => self.settle_reclone(dot_id, branch, removed),
+            // Forward if the promote happened, else nothing did.
+            Intent::HandDown { dot, from, heir } => self.hand_down_steps(dot, from, heir, false),
             Intent::DeleteBranch { dot_id, branch } => {
                 // Destroying is the step that cannot be undone: until it has touched the
                 // branch, nothing happened.

@@ -181,12 +181,12 @@ impl Replicator {
                 failed.push((fs, e));
             }
         }
-        // A deleted origin cannot go before its deleted clones; one more round settles that.
+        // One more round settles what waited on another filesystem of the batch: a deleted
+        // origin goes after its deleted clones, an out-of-date copy after a hand-down's promote.
         for (fs, first) in failed {
-            let retry = if cat.deleted.contains(&fs) {
-                self.sync_fs(&fs, &cat)
-            } else {
-                Err(first)
+            let retry = match first {
+                DaemonError::Unavailable(_) => Err(first),
+                _ => self.sync_fs(&fs, &cat),
             };
             if let Err(e) = retry {
                 tracing::warn!(%fs, error = %e, "replication failed; will retry");
@@ -216,6 +216,12 @@ impl Replicator {
         if !registered && (cat.deleted.contains(fs) || self.core.is_deleted(fs)?) {
             return self.destroy_replica(fs);
         }
+        let commits = self.core.store.commits(fs)?;
+        // A hand-down elsewhere gave this branch commits this node's copy still has as its
+        // origin's: here too, masters and replicas alike.
+        if registered {
+            self.core.follow_hand_down(fs, &commits)?;
+        }
         let master = self.core.store.master(fs)?;
         // No master means nobody may write it, and our copy may be the best there is: keep it.
         let mine = master.is_none() || master.as_deref() == Some(self.core.id.as_str());
@@ -225,11 +231,22 @@ impl Replicator {
         let Some((dot, branch)) = cat.branches.get(fs) else {
             return Ok(());
         };
-        let commits = self.core.store.commits(fs)?;
+        let ds = Ds::Branch(fs);
         let Some(last) = commits.last() else {
+            // No commits of its own: a copy here cloned from elsewhere than the registry says
+            // (the branch was reset to before it was made) is out of date, and goes.
+            let want = branch
+                .origin
+                .as_ref()
+                .map(|o| (&o.fs_id, o.commit.as_str()));
+            match self.core.storage.origin(ds) {
+                Ok(have) if have.as_ref().map(|(f, c)| (f, c.as_str())) != want => {
+                    self.destroy_replica(fs)?;
+                }
+                _ => {}
+            }
             return Ok(());
         };
-        let ds = Ds::Branch(fs);
         let local = match self.core.storage.snapshots(ds) {
             Ok(v) => Some(v),
             Err(ZfsError::NotFound(_)) => None,

@@ -15,7 +15,7 @@ type Result<T> = std::result::Result<T, DaemonError>;
 
 impl Dots {
     /// `git reset --hard`: the branch goes back to `commit`; later commits and uncommitted
-    /// changes are gone. Refuses when a later commit has branches made from it.
+    /// changes are gone, except those other branches grew from, which they keep.
     pub fn reset(
         &self,
         user: &Principal,
@@ -27,10 +27,14 @@ impl Dots {
         user.may_use(ns)?;
         let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.core.load(ns, name)?;
+        let mut l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
-        let (fs_id, target) = self.resolve_ref(&l, &history, &req.commit, branch)?;
+        let target = self
+            .resolve_ref(&l, &history, &req.commit, branch)?
+            .1
+            .id
+            .clone();
         self.core.check_not_moving(&b.fs_id, branch)?;
         self.core.check_master(b)?;
         let held = self
@@ -45,36 +49,27 @@ impl Dots {
                 "stop them first, or pass --force and restart them after the reset",
             ));
         }
-        let own: Vec<&CommitRecord> = history
-            .iter()
-            .filter(|(f, _)| f == &b.fs_id)
-            .map(|(_, c)| c)
-            .collect();
-        let removed: Vec<CommitId> = if fs_id == &b.fs_id {
-            own.iter()
-                .take_while(|c| c.id != target.id)
-                .map(|c| c.id.clone())
-                .collect()
-        } else {
-            own.iter().map(|c| c.id.clone()).collect()
+        // Commits other branches grew from stay theirs (see `handdown`); then the reset goes
+        // ahead on what is left of this branch.
+        let removed = Self::removed_by_reset(&history, b, &target);
+        let lost = super::handdown::lost(&l, b, &removed);
+        self.check_untagged(&l, lost, &format!("resetting '{branch}'"))?;
+        let (b, history, removed) = loop {
+            let b = l.branch(branch)?.clone();
+            let history = self.history(&l, &b)?;
+            let removed = Self::removed_by_reset(&history, &b, &target);
+            if !self.hand_down(&l, &b, &removed)? {
+                break (b, history, removed);
+            }
+            l = self.core.load(ns, name)?;
         };
-        let dependants: Vec<&str> = l
-            .branches
+        let b = &b;
+        let (fs_id, target) = history
             .iter()
-            .filter(|x| {
-                x.origin
-                    .as_ref()
-                    .is_some_and(|o| o.fs_id == b.fs_id && removed.contains(&o.commit))
-            })
-            .map(|x| x.name.as_str())
-            .collect();
-        if !dependants.is_empty() {
-            return Err(DaemonError::Conflict(format!(
-                "cannot reset '{branch}': branch(es) {} were made from commits the reset would remove; delete them first",
-                dependants.join(", ")
-            )));
-        }
-        self.check_untagged(&l, &removed, &format!("resetting '{branch}'"))?;
+            .find(|(_, c)| c.id == target)
+            .ok_or_else(|| {
+                DaemonError::Internal(format!("commit {target} left the branch's history"))
+            })?;
         if fs_id == &b.fs_id {
             let intent = Intent::Reset {
                 fs_id: b.fs_id.clone(),
@@ -110,6 +105,28 @@ impl Dots {
             removed: removed.iter().map(CommitId::to_string).collect(),
             containers: held,
         })
+    }
+
+    /// The commits of `b` itself that resetting it to `target` removes, newest first.
+    fn removed_by_reset(
+        history: &[(crate::cluster::FsId, CommitRecord)],
+        b: &BranchRecord,
+        target: &CommitId,
+    ) -> Vec<CommitId> {
+        let own = history
+            .iter()
+            .filter(|(f, _)| f == &b.fs_id)
+            .map(|(_, c)| c);
+        let within = history
+            .iter()
+            .any(|(f, c)| f == &b.fs_id && &c.id == target);
+        if within {
+            own.take_while(|c| &c.id != target)
+                .map(|c| c.id.clone())
+                .collect()
+        } else {
+            own.map(|c| c.id.clone()).collect()
+        }
     }
 
     /// ZFS's "busy" in a verb on branch `b`, as what to close.

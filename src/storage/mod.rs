@@ -105,6 +105,9 @@ pub trait Storage: Send + Sync {
     /// Destroys `ds` with its snapshots; fails with `HasDependents` while clones of them exist.
     fn destroy(&self, ds: Ds<'_>) -> Result<()>;
     fn rename(&self, from: Ds<'_>, to: Ds<'_>) -> Result<()>;
+    /// `zfs promote`: clone `ds` takes its origin's snapshots up to the one it was cloned from
+    /// (and their other clones), and the origin becomes a clone of `ds`.
+    fn promote(&self, ds: Ds<'_>) -> Result<()>;
     /// One property (`None` when unset).
     fn property(&self, ds: Ds<'_>, prop: &str) -> Result<Option<String>>;
     /// Sets independent properties (each may succeed alone).

@@ -117,6 +117,10 @@ impl Storage for ZfsStorage {
         self.fs(ds).destroy()
     }
 
+    fn promote(&self, ds: Ds<'_>) -> Result<()> {
+        self.fs(ds).promote()
+    }
+
     fn rename(&self, from: Ds<'_>, to: Ds<'_>) -> Result<()> {
         self.fs(from).rename(&self.layout.name(to))
     }

@@ -136,6 +136,13 @@ impl Filesystem {
         }
     }
 
+    /// Makes this clone independent of its origin (`zfs promote`): the origin's snapshots up
+    /// to and including the one it was cloned from move here, with their clones, and the
+    /// origin becomes a clone of this filesystem.
+    pub fn promote(&self) -> Result<()> {
+        run(Tool::Zfs, &["promote", &self.name]).map(|_| ())
+    }
+
     pub fn rename(&mut self, new_name: &str) -> Result<()> {
         run(Tool::Zfs, &["rename", &self.name, new_name])?;
         self.name = new_name.to_string();

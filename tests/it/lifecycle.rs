@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{TestNode, field};
+use crate::common::{TestNode, assert_consistent, field};
 
 fn default_dir(n: &TestNode) -> PathBuf {
     PathBuf::from(n.ok(&["dot", "path"]).trim())
@@ -93,23 +93,31 @@ fn init_commit_log_branch_checkout_reset_delete() {
     assert_eq!(list[0]["branch"], "master");
 
     // reset --hard: back to the first commit, later commits and dirty changes gone. dev grew
-    // from a commit the reset removes, so it has to go first (git keeps it; ZFS clones can't).
+    // from the second commit, which the reset would remove: as in git, dev keeps it.
     fs::write(dir.join("dirty.txt"), "uncommitted").unwrap();
-    let err = n.fails(&["reset", "--hard", &first]);
-    assert!(
-        err.contains("dev") && err.contains("delete them first"),
-        "{err}"
-    );
     let err = n.fails(&["branch", "-d", "master"]);
     assert!(err.contains("checked-out"), "{err}");
-    n.ok(&["branch", "-d", "dev"]);
-    assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
     n.fails(&["reset", "--hard", "dev-not-a-commit"]);
     let short = &first[..8];
     let out = n.ok(&["reset", "--hard", short]);
-    assert!(out.contains("1 later commit(s) removed"), "{out}");
+    assert!(out.contains("0 later commit(s) removed"), "{out}");
     assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "one");
     assert!(!dir.join("b.txt").exists() && !dir.join("dirty.txt").exists());
+    let dev_log = n.json(&["log", "mydot@dev", "--json"]);
+    let msgs: Vec<&str> = dev_log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs, ["on dev", "second", "first commit"]);
+    assert_eq!(fs::read_to_string(dev_dir.join("b.txt")).unwrap(), "bee");
+    assert_eq!(
+        fs::read_to_string(dev_dir.join("dev.txt")).unwrap(),
+        "dev only"
+    );
+    n.ok(&["branch", "-d", "dev"]);
+    assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
     let log = n.json(&["log", "--json"]);
     assert_eq!(log.as_array().unwrap().len(), 1);
     assert_eq!(log[0]["id"], first.as_str());
@@ -217,7 +225,7 @@ fn reset_to_a_commit_from_before_the_branch_was_made() {
 }
 
 #[test]
-fn reset_refuses_to_remove_commits_other_branches_grew_from() {
+fn reset_and_delete_leave_other_branches_the_commits_they_grew_from() {
     let n = TestNode::new();
     n.ok(&["init", "d"]);
     let dir = default_dir(&n);
@@ -230,19 +238,53 @@ fn reset_refuses_to_remove_commits_other_branches_grew_from() {
     fs::write(dir.join("f"), "2").unwrap();
     n.ok(&["commit", "-m", "two"]);
     n.ok(&["checkout", "-b", "feature"]);
+    let fdir = default_dir(&n);
+    fs::write(fdir.join("g"), "feature work").unwrap();
+    n.ok(&["commit", "-m", "f1"]);
+    n.ok(&["checkout", "-b", "sub"]);
     n.ok(&["checkout", "master"]);
+    fs::write(dir.join("f"), "3").unwrap();
+    n.ok(&["commit", "-m", "three"]);
+    n.ok(&["tag", "v3"]);
     fs::write(dir.join("f"), "dirty").unwrap();
+
+    // A tag on a commit that would really go stops the reset first, with nothing changed.
     let err = n.fails(&["reset", "--hard", &one]);
-    assert!(
-        err.contains("feature") && err.contains("delete them first"),
-        "{err}"
-    );
+    assert!(err.contains("v3") && err.contains("dm tag -d"), "{err}");
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "dirty");
+    n.ok(&["tag", "-d", "v3"]);
+    let out = n.ok(&["reset", "--hard", &one]);
+    assert!(out.contains("1 later commit(s) removed"), "{out}");
+    let msgs = |b: &str| -> Vec<String> {
+        n.json(&["log", &format!("d@{b}"), "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(msgs("master"), ["one"]);
+    assert_eq!(msgs("feature"), ["f1", "two", "one"]);
+    assert_eq!(msgs("sub"), ["f1", "two", "one"]);
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "1");
+    assert_eq!(fs::read_to_string(fdir.join("f")).unwrap(), "2");
+    assert_consistent(&n);
+
+    // Deleting the branch the other grew from leaves it its commits too.
+    n.ok(&["branch", "-d", "feature"]);
+    assert_eq!(msgs("sub"), ["f1", "two", "one"]);
+    n.ok(&["checkout", "sub"]);
     assert_eq!(
-        fs::read_to_string(dir.join("f")).unwrap(),
-        "dirty",
-        "nothing changed"
+        fs::read_to_string(default_dir(&n).join("g")).unwrap(),
+        "feature work"
     );
-    assert_eq!(n.json(&["log", "--json"]).as_array().unwrap().len(), 2);
+    assert_consistent(&n);
+
+    // After a restart (the registry rebuilt from what etcd and ZFS hold) nothing moved.
+    n.kill_daemon();
+    assert_eq!(msgs("sub"), ["f1", "two", "one"]);
+    assert_eq!(msgs("master"), ["one"]);
+    assert_consistent(&n);
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod docker;
 mod faults;
 mod flexvolume;
 mod generated;
+mod handdown;
 mod kubernetes;
 mod lifecycle;
 mod partition;

@@ -77,6 +77,14 @@ impl Kv for SharedKv {
         keys: &[String],
         prefixes: &[String],
     ) -> crate::cluster::Result<()> {
+        if let Some(text) = self.1.lock().unwrap().as_deref()
+            && puts.iter().any(|(k, _)| k.contains(text))
+        {
+            return Err(crate::cluster::RegistryError::unavailable(
+                "memory",
+                "injected: the daemon died before this write",
+            ));
+        }
         self.0.write_all(puts, keys, prefixes)
     }
     fn swap(
@@ -237,6 +245,34 @@ impl Sim {
             .into_iter()
             .map(|c| c.message)
             .collect()
+    }
+
+    /// Commit ids of a branch, newest first.
+    pub fn log_ids(&self, dot: &str, branch: &str) -> Vec<String> {
+        self.node
+            .dots
+            .log(AS_ADMIN, ADMIN, dot, branch)
+            .expect("the log reads")
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect()
+    }
+
+    /// Tags commit `commit` of master in dot `d` as `name`.
+    pub fn tag(&self, name: &str, commit: &str) {
+        self.node
+            .dots
+            .create_tag(
+                AS_ADMIN,
+                ADMIN,
+                "d",
+                &api::CreateTag {
+                    name: name.into(),
+                    branch: None,
+                    commit: Some(commit.into()),
+                },
+            )
+            .expect("tagged");
     }
 
     /// How many branches dot `dot` has.

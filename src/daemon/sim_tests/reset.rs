@@ -91,14 +91,70 @@ fn a_reset_stopped_part_way_says_what_is_left_and_the_log_matches() {
 }
 
 #[test]
-fn reset_is_refused_when_a_branch_grew_from_a_commit_it_would_remove() {
+fn reset_past_a_branch_point_leaves_the_other_branch_its_commits() {
     let (s, ids) = three_commits();
     s.branch("d", "feature", "master", Some(&ids[1])).unwrap();
+    s.write("d", "feature", "f", "f1");
+    s.commit("d", "feature", "f1");
+    s.write("d", "master", "f", "dirty");
+    let done = s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(done.removed, [ids[2].clone()], "only c3 really goes");
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c1"));
+    assert_eq!(s.log("d", "feature"), ["f1", "c2", "c1"]);
+    assert_eq!(s.read("d", "feature", "f").as_deref(), Some("f1"));
+    // The feature branch owns c1 and c2 now; master grows from it.
+    assert_eq!(
+        s.snaps("d", "feature"),
+        [
+            ids[0].as_str(),
+            ids[1].as_str(),
+            &s.log_ids("d", "feature")[0]
+        ]
+    );
+    assert!(s.snaps("d", "master").is_empty());
+    s.assert_consistent("d");
+    // Both go on as branches do.
+    s.write("d", "master", "f", "m2");
+    s.commit("d", "master", "m2");
+    assert_eq!(s.log("d", "master"), ["m2", "c1"]);
+    s.reset("d", "feature", &ids[0]).unwrap();
+    assert_eq!(s.log("d", "feature"), ["c1"]);
+    assert_eq!(s.log("d", "master"), ["m2", "c1"]);
+    s.assert_consistent("d");
+}
+
+#[test]
+fn branches_made_from_the_same_branch_at_several_points_all_keep_theirs() {
+    let (s, ids) = three_commits();
+    s.branch("d", "early", "master", Some(&ids[0])).unwrap();
+    s.branch("d", "mid", "master", Some(&ids[1])).unwrap();
+    s.branch("d", "late", "master", Some(&ids[2])).unwrap();
+    s.tag("v2", &ids[1]);
+    s.write("d", "master", "f", "c4");
+    s.commit("d", "master", "c4");
+    let done = s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(done.removed.len(), 1, "{:?}", done.removed);
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.log("d", "early"), ["c1"]);
+    assert_eq!(s.log("d", "mid"), ["c2", "c1"]);
+    assert_eq!(s.log("d", "late"), ["c3", "c2", "c1"]);
+    assert_eq!(s.read("d", "mid", "f").as_deref(), Some("c2"));
+    // The tag still names c2, and resolves on the branch that has it.
+    s.reset("d", "mid", "v2").unwrap();
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_tagged_commit_that_would_really_go_stops_the_reset_before_anything_moves() {
+    let (s, ids) = three_commits();
+    s.branch("d", "feature", "master", Some(&ids[1])).unwrap();
+    s.tag("v3", &ids[2]);
     let e = s.reset("d", "master", &ids[0]).unwrap_err();
-    assert_eq!(kind(&e), "Conflict", "{e}");
-    assert!(e.to_string().contains("feature"), "{e}");
-    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
-    assert_eq!(s.log("d", "feature"), ["c2", "c1"]);
+    assert!(e.to_string().contains("v3"), "{e}");
+    let fs = s.fs_id("d", "master");
+    assert_eq!(s.snaps("d", "master").len(), 3, "nothing was handed down");
+    assert_eq!(s.node.core.store().commits(&fs).unwrap().len(), 3);
     s.assert_consistent("d");
 }
 
@@ -197,5 +253,29 @@ fn reset_of_a_branch_to_its_branch_point_drops_its_own_commits() {
         s.storage.calls()
     );
     assert_eq!(s.log("d", "b"), ["c2", "c1"]);
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_hand_down_cut_off_after_the_promote_is_finished_by_settling() {
+    let (s, ids) = three_commits();
+    s.branch("d", "feature", "master", Some(&ids[1])).unwrap();
+    s.kv.fail_puts("/commits/");
+    let e = s.reset("d", "master", &ids[0]).unwrap_err();
+    assert_eq!(kind(&e), "Unsettled", "{e}");
+    // ZFS has promoted the feature branch; the registry has not heard yet.
+    assert_eq!(s.snaps("d", "feature").len(), 2);
+    s.kv.heal();
+    s.node.core.settle_pending();
+    assert_eq!(s.log("d", "feature"), ["c2", "c1"]);
+    assert_eq!(
+        s.log("d", "master"),
+        ["c3", "c2", "c1"],
+        "the reset itself never ran"
+    );
+    s.assert_consistent("d");
+    s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.log("d", "feature"), ["c2", "c1"]);
     s.assert_consistent("d");
 }

@@ -102,6 +102,41 @@ impl Storage for SimStorage {
         Ok(())
     }
 
+    fn promote(&self, ds: Ds<'_>) -> Result<()> {
+        let rel = Layout::rel(ds);
+        let mut st = self.state.lock().unwrap();
+        let Some((orel, snap)) = get(&st, &rel)?.origin.clone() else {
+            return Err(failed("promote", "not a clone"));
+        };
+        self.enter(&mut st, "promote", rel.clone())?;
+        let origin = get_mut(&mut st, &orel)?;
+        let at = origin
+            .snaps
+            .iter()
+            .position(|s| s.name == snap)
+            .ok_or_else(|| Error::NotFound(format!("{orel}@{snap}")))?;
+        let moved: Vec<_> = origin.snaps.drain(..=at).collect();
+        let names: Vec<String> = moved.iter().map(|s| s.name.clone()).collect();
+        let grand = origin.origin.replace((rel.clone(), snap));
+        let clone = get_mut(&mut st, &rel)?;
+        clone.origin = grand;
+        let own = std::mem::take(&mut clone.snaps);
+        clone.snaps = moved.into_iter().chain(own).collect();
+        // Clones of the moved snapshots now hang off the promoted filesystem.
+        for (name, f) in st.datasets.iter_mut() {
+            if name == &orel {
+                continue;
+            }
+            if let Some((o, s)) = f.origin.as_mut()
+                && *o == orel
+                && names.contains(s)
+            {
+                *o = rel.clone();
+            }
+        }
+        Ok(())
+    }
+
     fn rename(&self, from: Ds<'_>, to: Ds<'_>) -> Result<()> {
         let (from, to) = (Layout::rel(from), Layout::rel(to));
         let mut st = self.state.lock().unwrap();
