@@ -37,6 +37,9 @@ _dm() {
             dm,csi)
                 cmd="dm__subcmd__csi"
                 ;;
+            dm,diff)
+                cmd="dm__subcmd__diff"
+                ;;
             dm,dot)
                 cmd="dm__subcmd__dot"
                 ;;
@@ -75,6 +78,9 @@ _dm() {
                 ;;
             dm,serve)
                 cmd="dm__subcmd__serve"
+                ;;
+            dm,status)
+                cmd="dm__subcmd__status"
                 ;;
             dm,switch)
                 cmd="dm__subcmd__switch"
@@ -208,6 +214,9 @@ _dm() {
             dm__subcmd__help,csi)
                 cmd="dm__subcmd__help__subcmd__csi"
                 ;;
+            dm__subcmd__help,diff)
+                cmd="dm__subcmd__help__subcmd__diff"
+                ;;
             dm__subcmd__help,dot)
                 cmd="dm__subcmd__help__subcmd__dot"
                 ;;
@@ -246,6 +255,9 @@ _dm() {
                 ;;
             dm__subcmd__help,serve)
                 cmd="dm__subcmd__help__subcmd__serve"
+                ;;
+            dm__subcmd__help,status)
+                cmd="dm__subcmd__help__subcmd__status"
                 ;;
             dm__subcmd__help,switch)
                 cmd="dm__subcmd__help__subcmd__switch"
@@ -350,7 +362,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag status diff remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1171,6 +1183,36 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__diff)
+            opts="-c -h -V --stat --json --subdot --dot --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --subdot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__dot)
             opts="-c -h -V --config --help --version show delete path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1378,7 +1420,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset tag remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="init list switch commit log branch checkout reset tag status diff remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1602,6 +1644,20 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__csi)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1868,6 +1924,20 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2311,6 +2381,36 @@ _dm() {
             fi
             case "${prev}" in
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__status)
+            opts="-c -h -V --json --stat --subdot --dot --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --subdot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
