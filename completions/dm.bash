@@ -64,6 +64,9 @@ _dm() {
             dm,provisioner)
                 cmd="dm__subcmd__provisioner"
                 ;;
+            dm,prune)
+                cmd="dm__subcmd__prune"
+                ;;
             dm,pull)
                 cmd="dm__subcmd__pull"
                 ;;
@@ -241,6 +244,9 @@ _dm() {
             dm__subcmd__help,provisioner)
                 cmd="dm__subcmd__help__subcmd__provisioner"
                 ;;
+            dm__subcmd__help,prune)
+                cmd="dm__subcmd__help__subcmd__prune"
+                ;;
             dm__subcmd__help,pull)
                 cmd="dm__subcmd__help__subcmd__pull"
                 ;;
@@ -362,7 +368,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag status diff remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag status diff prune remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1420,7 +1426,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset tag status diff remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="init list switch commit log branch checkout reset tag status diff prune remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1825,6 +1831,20 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__help__subcmd__pull)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2115,6 +2135,48 @@ _dm() {
                     return 0
                     ;;
                 --api-tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__prune)
+            opts="-n -c -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --dry-run --json --dot --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keep-last)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-hourly)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-daily)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-weekly)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -604,3 +604,73 @@ pub struct Diff {
     /// Sorted by path.
     pub changes: Vec<Change>,
 }
+
+/// `POST …/branches/B/prune`: which of the branch's own commits to keep; the rest go.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Prune {
+    /// The N newest commits.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// The newest commit of each of the N most recent hours that have commits.
+    #[serde(default)]
+    pub keep_hourly: Option<u32>,
+    /// The same per day (UTC).
+    #[serde(default)]
+    pub keep_daily: Option<u32>,
+    /// The same per week (UTC, from Monday).
+    #[serde(default)]
+    pub keep_weekly: Option<u32>,
+    /// Only say what would go.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The most any keep option may ask for.
+pub const MAX_KEEP: u32 = 1_000_000;
+
+impl Prune {
+    pub fn check(&self) -> Result<(), String> {
+        let all = [
+            self.keep_last,
+            self.keep_hourly,
+            self.keep_daily,
+            self.keep_weekly,
+        ];
+        if all.iter().all(Option::is_none) {
+            return Err(
+                "say what to keep: --keep-last N, --keep-hourly N, --keep-daily N or --keep-weekly N (several may be combined)"
+                    .into(),
+            );
+        }
+        if all.iter().flatten().any(|&n| n > MAX_KEEP) {
+            return Err(format!("keep counts go up to {MAX_KEEP}"));
+        }
+        Ok(())
+    }
+}
+
+/// What pruning does with one commit.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PruneDecision {
+    pub id: String,
+    pub message: String,
+    pub time: u64,
+    pub keep: bool,
+    /// Why it stays (empty when it goes): `newest`, `last 3`, `daily`, `tag v1`, …
+    pub why: Vec<String>,
+    /// Bytes only this commit holds (what removing it alone frees).
+    pub bytes: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Pruned {
+    pub branch: String,
+    pub dry_run: bool,
+    /// The branch's own commits, newest first.
+    pub commits: Vec<PruneDecision>,
+    /// How many went (or would go).
+    pub removed: usize,
+    /// At least this many bytes come back (each removed commit's own bytes; removing
+    /// neighbours together can free more).
+    pub bytes: u64,
+}

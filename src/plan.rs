@@ -26,8 +26,12 @@ pub struct Step {
 /// What a receiver needs, from the two sides' commit ids (oldest first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// How many commits, from the oldest, both sides have.
+    /// How many of the sender's commits, from its oldest, go up to the newest commit both
+    /// sides have (0: none in common).
     pub common: usize,
+    /// The same count in the receiver's commits: they differ when either side removed older
+    /// commits the other still has (`dm prune`), which no transfer needs.
+    pub receiver_common: usize,
     /// Receiver commits after those: the branches diverged, and they must go before any step
     /// (a replica rolls them back; `dm push --force` resets the far branch).
     pub extra: usize,
@@ -39,17 +43,26 @@ pub struct Plan {
 /// `sender`; `branched`: the sender's branch grew from another branch's commit, which the
 /// receiver holds, so its first stream is a clone stream from it.
 pub fn plan<S: AsRef<str>, R: AsRef<str>>(sender: &[S], receiver: &[R], branched: bool) -> Plan {
-    let common = sender
+    // The newest receiver commit the sender also has: older ones either side lacks do not
+    // matter, since everything after it goes as one increment.
+    let index: std::collections::HashMap<&str, usize> = sender
         .iter()
-        .zip(receiver)
-        .take_while(|(a, b)| a.as_ref() == b.as_ref())
-        .count();
-    let extra = receiver.len() - common;
+        .enumerate()
+        .map(|(i, c)| (c.as_ref(), i))
+        .collect();
+    let (common, receiver_common) = receiver
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(j, c)| index.get(c.as_ref()).map(|&i| (i + 1, j + 1)))
+        .unwrap_or((0, 0));
+    let extra = receiver.len() - receiver_common;
     let last = sender.len().saturating_sub(1);
     let mut steps = Vec::new();
     if sender.is_empty() || common == sender.len() {
         return Plan {
             common,
+            receiver_common,
             extra,
             steps,
         };
@@ -77,6 +90,7 @@ pub fn plan<S: AsRef<str>, R: AsRef<str>>(sender: &[S], receiver: &[R], branched
     }
     Plan {
         common,
+        receiver_common,
         extra,
         steps,
     }
@@ -180,6 +194,28 @@ mod tests {
         );
         let p = plan(&["a"], &["q"], false);
         assert_eq!((p.common, p.extra), (0, 1));
+    }
+
+    #[test]
+    fn commits_pruned_on_either_side_do_not_count_as_divergence() {
+        // The sender pruned b: the receiver's b is history it may keep.
+        let p = plan(&["a", "c", "d"], &["a", "b", "c"], false);
+        assert_eq!((p.common, p.receiver_common, p.extra), (2, 3, 0));
+        assert_eq!(
+            p.steps,
+            [Step {
+                base: Base::Commit(1),
+                first: 2,
+                last: 2
+            }]
+        );
+        // The receiver pruned a and b: c is still the base.
+        let p = plan(&["a", "b", "c", "d"], &["c"], false);
+        assert_eq!((p.common, p.receiver_common, p.extra), (3, 1, 0));
+        assert_eq!(p.steps[0].base, Base::Commit(2));
+        // Divergence is what the receiver has after the newest common commit.
+        let p = plan(&["a", "c"], &["a", "b", "c", "x"], false);
+        assert_eq!((p.common, p.receiver_common, p.extra), (2, 3, 1));
     }
 
     #[test]

@@ -39,9 +39,11 @@ pub enum OnBranch {
     Keep,
     /// Which files changed between two commits, or since a commit.
     Diff,
+    /// Removing old commits by a keep policy.
+    Prune,
 }
 
-const VERBS: [(OnBranch, &str); 9] = [
+const VERBS: [(OnBranch, &str); 10] = [
     (OnBranch::Commits, "commits"),
     (OnBranch::Reset, "reset"),
     (OnBranch::Subdots, "subdots"),
@@ -51,6 +53,7 @@ const VERBS: [(OnBranch, &str); 9] = [
     (OnBranch::Confirm, "confirm"),
     (OnBranch::Keep, "keep"),
     (OnBranch::Diff, "diff"),
+    (OnBranch::Prune, "prune"),
 ];
 
 impl OnBranch {

@@ -15,6 +15,7 @@ mod init;
 mod list;
 mod log;
 mod provisioner;
+mod prune;
 mod remote;
 mod reset;
 mod serve;
@@ -69,6 +70,7 @@ enum Command {
     Tag(tag::Args),
     Status(status::Args),
     Diff(diff::Args),
+    Prune(prune::Args),
     Remote(remote::Args),
     Push(transfer::PushArgs),
     Pull(transfer::PullArgs),
@@ -316,6 +318,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Tag(a) => tag::run(&ctx, a),
                 Command::Status(a) => status::run(&ctx, a),
                 Command::Diff(a) => diff::run(&ctx, a),
+                Command::Prune(a) => prune::run(&ctx, a),
                 Command::Dot(c) => dot::run(&mut ctx, c),
                 Command::Remote(a) => remote::run(&mut ctx, a),
                 Command::Push(a) => transfer::push(&mut ctx, a),

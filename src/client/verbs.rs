@@ -334,6 +334,11 @@ impl Client {
         self.post(&on(at, OnBranch::Diff), req)
     }
 
+    /// Removes a branch's old commits by a keep policy, or says what would go.
+    pub fn prune(&self, at: At<'_>, req: &api::Prune) -> Result<api::Pruned, ClientError> {
+        self.post(&on(at, OnBranch::Prune), req)
+    }
+
     /// Registers commits that arrived whole in an interrupted transfer (see
     /// [`api::KeepReceived`]).
     pub fn keep(

@@ -214,6 +214,10 @@ fn branch_key(dot_id: &str, branch: &str) -> String {
 fn commit_key(fs_id: &str, commit: &str) -> String {
     format!("{PREFIX}commits/{fs_id}/{commit}")
 }
+fn shared_prefix(dot_id: &str) -> String {
+    format!("{PREFIX}shared/{dot_id}/")
+}
+
 fn master_key(fs_id: &str) -> String {
     format!("{PREFIX}masters/{fs_id}")
 }
@@ -361,6 +365,7 @@ impl Store {
         let mut prefixes = vec![
             format!("{PREFIX}branches/{}/", dot.id),
             tags::tags_prefix(&dot.id),
+            shared_prefix(&dot.id),
         ];
         for b in branches {
             keys.push(master_key(&b.fs_id));
@@ -369,6 +374,26 @@ impl Store {
         }
         self.kv
             .write_all(&tombstones(branches, seal), &keys, &prefixes)
+    }
+
+    /// Records that `commit` is the newest commit a branch of dot `dot_id` has in common with
+    /// a branch of another cluster (`key` names that pairing): pruning keeps it, so the next
+    /// push or pull there still has a base.
+    pub fn set_shared(&self, dot_id: &DotId, key: &str, commit: &CommitId) -> Result<()> {
+        self.kv.put(
+            &format!("{}{key}", shared_prefix(dot_id)),
+            commit.as_bytes(),
+        )
+    }
+
+    /// The commits dot `dot_id` shares with other clusters (see [`Store::set_shared`]).
+    pub fn shared(&self, dot_id: &DotId) -> Result<Vec<CommitId>> {
+        Ok(self
+            .kv
+            .list(&shared_prefix(dot_id))?
+            .into_iter()
+            .map(|(_, v)| CommitId::from(String::from_utf8_lossy(&v).into_owned()))
+            .collect())
     }
 
     pub fn branches(&self, dot_id: &DotId) -> Result<Vec<BranchRecord>> {

@@ -35,6 +35,11 @@ pub enum Intent {
         target: CommitId,
         removed: Vec<CommitId>,
     },
+    /// `dm prune`: the commits `removed` go.
+    Prune {
+        fs_id: FsId,
+        removed: Vec<CommitId>,
+    },
     /// A reset to before the branch was made: its filesystem is replaced by a clone of
     /// `branch.origin`, under the same id.
     Reclone {

@@ -22,6 +22,7 @@ mod peer;
 pub mod pki;
 mod principal;
 mod procs;
+mod prune;
 mod recovery;
 mod replicate;
 mod reset;

@@ -86,7 +86,9 @@ impl Core {
                 }
                 Ok(())
             }
-            Intent::Reset { fs_id, removed, .. } => self.forget_gone_commits(fs_id, removed),
+            Intent::Reset { fs_id, removed, .. } | Intent::Prune { fs_id, removed } => {
+                self.forget_gone_commits(fs_id, removed)
+            }
             Intent::Reclone {
                 dot_id,
                 branch,

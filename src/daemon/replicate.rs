@@ -253,6 +253,10 @@ impl Replicator {
             Err(e) => return Err(zfs_err(e)),
         };
         let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
+        let local = match local {
+            Some(l) => Some(self.drop_pruned(fs, dot, &ids, l)?),
+            None => None,
+        };
         let plan = crate::plan::plan(
             &ids,
             local.as_deref().unwrap_or_default(),
@@ -302,6 +306,48 @@ impl Replicator {
         }
         tracing::info!(%fs, commits = commits.len() - first_new, from = %src.id, "replicated");
         self.note_replica(fs, &last.id)
+    }
+
+    /// Destroys this copy's commits that the master pruned (`dm prune`): snapshots of commits
+    /// the registry no longer lists, older than one it does. A commit the registry lists on
+    /// another branch of the dot (a hand-down on its way here) stays. Returns what is left.
+    fn drop_pruned(
+        &self,
+        fs: &FsId,
+        dot: &DotRecord,
+        registered: &[&str],
+        local: Vec<String>,
+    ) -> Result<Vec<String>> {
+        let Some(newest) = local.iter().rposition(|s| registered.contains(&s.as_str())) else {
+            return Ok(local);
+        };
+        let gone: Vec<&String> = local[..newest]
+            .iter()
+            .filter(|s| names::is_commit_id(s) && !registered.contains(&s.as_str()))
+            .collect();
+        if gone.is_empty() {
+            return Ok(local);
+        }
+        let mut elsewhere = BTreeSet::new();
+        for b in self.core.store.branches(&dot.id)? {
+            if &b.fs_id != fs {
+                elsewhere.extend(self.core.store.commits(&b.fs_id)?.into_iter().map(|c| c.id));
+            }
+        }
+        let ds = Ds::Branch(fs);
+        for s in gone {
+            if elsewhere.iter().any(|c| c == s.as_str()) {
+                continue;
+            }
+            match self.core.storage.destroy_snapshot(ds, s) {
+                Ok(()) => tracing::info!(%fs, commit = %s, "removed a commit pruned on the master"),
+                Err(ZfsError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(%fs, commit = %s, error = %e, "cannot remove a pruned commit yet")
+                }
+            }
+        }
+        self.core.storage.snapshots(ds).map_err(zfs_err)
     }
 
     fn note_replica(&self, fs: &FsId, commit: &CommitId) -> Result<()> {

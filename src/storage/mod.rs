@@ -141,6 +141,8 @@ pub trait Storage: Send + Sync {
     fn guid(&self, ds: Ds<'_>, name: &str) -> Result<String>;
     /// Bytes the snapshot references (about the size of a full stream of it).
     fn snapshot_referenced(&self, ds: Ds<'_>, name: &str) -> Result<u64>;
+    /// Bytes only the snapshot holds (what destroying it alone frees).
+    fn snapshot_used(&self, ds: Ds<'_>, name: &str) -> Result<u64>;
     fn rollback(&self, ds: Ds<'_>, name: &str, how: Rollback) -> Result<()>;
     /// Whether anything changed between snapshot `older` and snapshot `newer` of `ds`.
     fn differs(&self, ds: Ds<'_>, newer: &str, older: &str) -> Result<bool>;

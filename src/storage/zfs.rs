@@ -208,6 +208,10 @@ impl Storage for ZfsStorage {
         self.fs(ds).at(name).referenced()
     }
 
+    fn snapshot_used(&self, ds: Ds<'_>, name: &str) -> Result<u64> {
+        self.fs(ds).at(name).used()
+    }
+
     fn rollback(&self, ds: Ds<'_>, name: &str, how: Rollback) -> Result<()> {
         let fs = self.fs(ds);
         match how {

@@ -114,6 +114,13 @@ impl Snapshot {
         parse_u64(&name, &v[0])
     }
 
+    /// Bytes only this snapshot holds: what destroying it alone frees.
+    pub fn used(&self) -> Result<u64> {
+        let name = self.full_name();
+        let v = get_values(&name, &["used"])?;
+        parse_u64(&name, &v[0])
+    }
+
     /// Starts `zfs send` of this snapshot: in full, or the increment since `from` (a snapshot of
     /// the same filesystem, or of the origin for a clone). `intermediates` includes every
     /// snapshot in between (`-I`), not just this one.

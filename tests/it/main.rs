@@ -16,6 +16,7 @@ mod handdown;
 mod kubernetes;
 mod lifecycle;
 mod partition;
+mod prune;
 mod remotes;
 mod security;
 mod subdots;

@@ -13,7 +13,7 @@ use crate::daemon::{Daemon, DaemonError, peer};
 use crate::names;
 use crate::routes::{At, Internal, OnBranch, Route};
 
-/// Commit, reset, confirming a received stream and a diff with uncommitted files: run here,
+/// Commit, reset, prune, confirming a received stream and a diff with uncommitted files: run here,
 /// or, when this node is not the branch's master, sent on to it with the user's own credentials (unless the request already
 /// came from another node).
 pub(super) fn branch_write(
@@ -39,6 +39,9 @@ pub(super) fn branch_write(
         }),
         OnBranch::Diff => {
             parse(&raw).and_then(|b| node.diffs.diff(user, at, &b).map(|d| json(200, &d)))
+        }
+        OnBranch::Prune => {
+            parse(&raw).and_then(|b| node.dots.prune(user, at, &b).map(|d| json(200, &d)))
         }
         OnBranch::Keep => parse(&raw).and_then(|b| {
             node.transfers
@@ -164,7 +167,8 @@ pub(super) fn route(daemon: &Daemon, req: &mut Req, user: Principal) -> Result<O
                 | OnBranch::Reset
                 | OnBranch::Confirm
                 | OnBranch::Keep
-                | OnBranch::Diff),
+                | OnBranch::Diff
+                | OnBranch::Prune),
             ),
         ) => branch_write(daemon, req, &user, at, verb).map(Out::from),
         (&Method::GET, Route::On(at, OnBranch::Send)) => {

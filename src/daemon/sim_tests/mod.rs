@@ -3,6 +3,7 @@
 
 mod dots;
 mod handoff;
+mod prune;
 mod recovery;
 mod reset;
 mod storage;

@@ -238,6 +238,7 @@ impl Transfers {
                 let (theirs, base) = src.commits()?;
                 carry_tags(src, dst, &theirs, base.as_ref(), &mut summary)?;
             }
+            self.note_shared(r, &a.id);
             return Ok(summary);
         }
         let (theirs, base) = src.commits()?;
@@ -268,7 +269,7 @@ impl Transfers {
                     dst.at.2, dst.label, src.label
                 )));
             }
-            let to = ours[planned.common - 1].id.clone();
+            let to = ours[planned.receiver_common - 1].id.clone();
             dst.reset(&to)?;
             let _ = event(RunEvent::Reset {
                 side: dst.label.clone(),
@@ -276,9 +277,9 @@ impl Transfers {
                 to: to.to_string(),
                 dropped: extra,
             });
-            ours.truncate(planned.common);
+            ours.truncate(planned.receiver_common);
         }
-        summary.commits = theirs.len() - ours.len();
+        summary.commits = theirs.len() - planned.common;
         summary.up_to_date = planned.steps.is_empty();
         for st in &planned.steps {
             let from = match st.base {
@@ -309,7 +310,26 @@ impl Transfers {
         if r.tags {
             carry_tags(src, dst, &theirs, base.as_ref(), &mut summary)?;
         }
+        if let Some(head) = theirs.last() {
+            self.note_shared(r, &head.id);
+        }
         Ok(summary)
+    }
+
+    /// Remembers the newest commit both ends of a finished run have: `dm prune` keeps it, so
+    /// the next push or pull between them still starts from a commit both hold (zrepl's rule).
+    fn note_shared(&self, r: &api::TransferRun, head: &crate::cluster::CommitId) {
+        let pairing = format!(
+            "{}:{}/{}/{}/{}@{}",
+            r.far.host, r.far.port, r.there.0, r.there.1, r.there.2, r.here.2
+        );
+        let noted = self.core.load(&r.here.0, &r.here.1).and_then(|l| {
+            let key = crate::daemon::hash_key(&pairing);
+            Ok(self.core.store.set_shared(&l.dot.id, &key, head)?)
+        });
+        if let Err(e) = noted {
+            tracing::warn!(error = %e, "cannot record the commit shared with a remote; `dm prune` may remove it");
+        }
     }
 
     /// Streams `step` (the commits after `from`) from one end to the other and confirms them

@@ -340,6 +340,29 @@ impl Storage for SimStorage {
         Ok(size(&snap_of(get(&st, &rel)?, &rel, name)?.tree))
     }
 
+    fn snapshot_used(&self, ds: Ds<'_>, name: &str) -> Result<u64> {
+        let rel = Layout::rel(ds);
+        let st = self.state.lock().unwrap();
+        let fs = get(&st, &rel)?;
+        let at = fs
+            .snaps
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| Error::NotFound(format!("{rel}@{name}")))?;
+        // Files of this snapshot that neither neighbour holds the same.
+        let next = match fs.snaps.get(at + 1) {
+            Some(s) => s.tree.clone(),
+            None => Self::current(fs),
+        };
+        let prev = at.checked_sub(1).map(|i| &fs.snaps[i].tree);
+        Ok(fs.snaps[at]
+            .tree
+            .iter()
+            .filter(|(k, v)| next.get(*k) != Some(*v) && prev.and_then(|p| p.get(*k)) != Some(*v))
+            .map(|(_, v)| v.as_ref().map_or(0, |b| b.len() as u64))
+            .sum())
+    }
+
     fn rollback(&self, ds: Ds<'_>, name: &str, how: Rollback) -> Result<()> {
         let rel = Layout::rel(ds);
         let mut st = self.state.lock().unwrap();
