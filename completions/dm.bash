@@ -61,6 +61,9 @@ _dm() {
             dm,log)
                 cmd="dm__subcmd__log"
                 ;;
+            dm,op)
+                cmd="dm__subcmd__op"
+                ;;
             dm,provisioner)
                 cmd="dm__subcmd__provisioner"
                 ;;
@@ -90,6 +93,9 @@ _dm() {
                 ;;
             dm,tag)
                 cmd="dm__subcmd__tag"
+                ;;
+            dm,undo)
+                cmd="dm__subcmd__undo"
                 ;;
             dm,user)
                 cmd="dm__subcmd__user"
@@ -241,6 +247,9 @@ _dm() {
             dm__subcmd__help,log)
                 cmd="dm__subcmd__help__subcmd__log"
                 ;;
+            dm__subcmd__help,op)
+                cmd="dm__subcmd__help__subcmd__op"
+                ;;
             dm__subcmd__help,provisioner)
                 cmd="dm__subcmd__help__subcmd__provisioner"
                 ;;
@@ -270,6 +279,9 @@ _dm() {
                 ;;
             dm__subcmd__help,tag)
                 cmd="dm__subcmd__help__subcmd__tag"
+                ;;
+            dm__subcmd__help,undo)
+                cmd="dm__subcmd__help__subcmd__undo"
                 ;;
             dm__subcmd__help,user)
                 cmd="dm__subcmd__help__subcmd__user"
@@ -313,6 +325,12 @@ _dm() {
             dm__subcmd__help__subcmd__dot,show)
                 cmd="dm__subcmd__help__subcmd__dot__subcmd__show"
                 ;;
+            dm__subcmd__help__subcmd__op,log)
+                cmd="dm__subcmd__help__subcmd__op__subcmd__log"
+                ;;
+            dm__subcmd__help__subcmd__op,restore)
+                cmd="dm__subcmd__help__subcmd__op__subcmd__restore"
+                ;;
             dm__subcmd__help__subcmd__remote,add)
                 cmd="dm__subcmd__help__subcmd__remote__subcmd__add"
                 ;;
@@ -324,6 +342,24 @@ _dm() {
                 ;;
             dm__subcmd__help__subcmd__user,add)
                 cmd="dm__subcmd__help__subcmd__user__subcmd__add"
+                ;;
+            dm__subcmd__op,help)
+                cmd="dm__subcmd__op__subcmd__help"
+                ;;
+            dm__subcmd__op,log)
+                cmd="dm__subcmd__op__subcmd__log"
+                ;;
+            dm__subcmd__op,restore)
+                cmd="dm__subcmd__op__subcmd__restore"
+                ;;
+            dm__subcmd__op__subcmd__help,help)
+                cmd="dm__subcmd__op__subcmd__help__subcmd__help"
+                ;;
+            dm__subcmd__op__subcmd__help,log)
+                cmd="dm__subcmd__op__subcmd__help__subcmd__log"
+                ;;
+            dm__subcmd__op__subcmd__help,restore)
+                cmd="dm__subcmd__op__subcmd__help__subcmd__restore"
                 ;;
             dm__subcmd__remote,add)
                 cmd="dm__subcmd__remote__subcmd__add"
@@ -368,7 +404,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag status diff prune remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -652,7 +688,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__init)
-            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --etcd-endpoints --config --help --version"
+            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --undo-grace --etcd-endpoints --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -722,6 +758,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --undo-grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --etcd-endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -742,7 +782,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__join)
-            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --config --help --version"
+            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --undo-grace --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -817,6 +857,10 @@ _dm() {
                     return 0
                     ;;
                 --stream-idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --undo-grace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1426,7 +1470,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset tag status diff prune remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1817,6 +1861,48 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__help__subcmd__op)
+            opts="log restore"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__op__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__op__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__help__subcmd__provisioner)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1999,6 +2085,20 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__help__subcmd__undo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__help__subcmd__user)
             opts="add"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2088,6 +2188,140 @@ _dm() {
         dm__subcmd__log)
             opts="-c -h -V --json --oneline --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op)
+            opts="-c -h -V --config --help --version log restore help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op__subcmd__help)
+            opts="log restore help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op__subcmd__log)
+            opts="-n -c -h -V --dot --limit --json --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__op__subcmd__restore)
+            opts="-c -h -V --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2532,6 +2766,28 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__undo)
+            opts="-c -h -V --json --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -55,6 +55,10 @@ pub struct BranchInfo {
     /// Mounted at `mountpoint` on the node that answered.
     #[serde(default)]
     pub mounted: bool,
+    /// What a reset or a branch delete set aside for `dm undo` (see `dm op log`); only
+    /// `dm dot show` lists these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -673,4 +677,35 @@ pub struct Pruned {
     /// At least this many bytes come back (each removed commit's own bytes; removing
     /// neighbours together can free more).
     pub bytes: u64,
+}
+
+/// One entry of `dm op log`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpInfo {
+    pub id: String,
+    /// Seconds since the epoch.
+    pub time: u64,
+    pub user: String,
+    pub dot: String,
+    #[serde(default)]
+    pub branch: Option<String>,
+    pub kind: String,
+    pub summary: String,
+    /// `dm undo` can revert it.
+    pub undoable: bool,
+    pub undone: bool,
+}
+
+/// `POST /v1/ops/NS/undo`: revert the newest operation that can be, or (`to`) every operation
+/// after the given one, newest first (`dm op restore ID`).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct UndoRequest {
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Undone {
+    /// What was reverted, newest first.
+    pub undone: Vec<OpInfo>,
 }

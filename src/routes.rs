@@ -119,6 +119,10 @@ pub enum Route<'a> {
         dot: &'a str,
         tag: &'a str,
     },
+    /// GET: a namespace's operation log.
+    Ops(&'a str),
+    /// POST: undo the newest operations of a namespace.
+    Undo(&'a str),
     /// One stream with another cluster, run by this node.
     Transfers,
     /// A whole push or pull of a branch with another cluster, run by this node.
@@ -155,6 +159,8 @@ impl<'a> Route<'a> {
                     v.name()
                 )
             }
+            Route::Ops(ns) => format!("/ops/{ns}"),
+            Route::Undo(ns) => format!("/ops/{ns}/undo"),
             Route::Transfers => "/transfers".into(),
             Route::TransferRuns => "/transfers/runs".into(),
             Route::Sent(id) => format!("/sends/{id}"),
@@ -186,6 +192,8 @@ impl<'a> Route<'a> {
             ["v1", "dots", ns, dot, "branches", br, verb] => {
                 Route::On(at(ns, dot, br), OnBranch::from_name(verb)?)
             }
+            ["v1", "ops", ns] => Route::Ops(ns),
+            ["v1", "ops", ns, "undo"] => Route::Undo(ns),
             ["v1", "transfers"] => Route::Transfers,
             ["v1", "transfers", "runs"] => Route::TransferRuns,
             ["v1", "sends", id] => Route::Sent(id),
@@ -227,6 +235,8 @@ mod tests {
                 tag: "v1",
             },
             Route::Branch(at),
+            Route::Ops("ns"),
+            Route::Undo("ns"),
             Route::Transfers,
             Route::TransferRuns,
             Route::Sent("s1"),

@@ -79,7 +79,7 @@ fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
         }
     }
     println!("Branches:");
-    for b in &info.branches {
+    for b in info.branches.iter().filter(|b| !b.hidden) {
         let mark = if b.name == t.branch { "*" } else { " " };
         let from = b
             .origin

@@ -30,7 +30,14 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         let head = if i == 0 {
             format!(" (HEAD -> {})", t.branch)
         } else if c.branch != t.branch {
-            format!(" ({})", c.branch)
+            // A hidden branch (what a reset set aside, see `dm op log`) shows as the one it
+            // came from.
+            let shown = c
+                .branch
+                .strip_prefix('_')
+                .and_then(|r| r.rsplit_once('~'))
+                .map_or(c.branch.as_str(), |(b, _)| b);
+            format!(" ({shown})")
         } else {
             String::new()
         };

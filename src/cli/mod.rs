@@ -14,6 +14,7 @@ mod flexvolume;
 mod init;
 mod list;
 mod log;
+mod op;
 mod provisioner;
 mod prune;
 mod remote;
@@ -71,6 +72,10 @@ enum Command {
     Status(status::Args),
     Diff(diff::Args),
     Prune(prune::Args),
+    Undo(op::UndoArgs),
+    /// The operation log: list operations, restore the state after one
+    #[command(subcommand)]
+    Op(op::Command),
     Remote(remote::Args),
     Push(transfer::PushArgs),
     Pull(transfer::PullArgs),
@@ -319,6 +324,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Status(a) => status::run(&ctx, a),
                 Command::Diff(a) => diff::run(&ctx, a),
                 Command::Prune(a) => prune::run(&ctx, a),
+                Command::Undo(a) => op::undo(&ctx, a),
+                Command::Op(c) => op::run(&ctx, c),
                 Command::Dot(c) => dot::run(&mut ctx, c),
                 Command::Remote(a) => remote::run(&mut ctx, a),
                 Command::Push(a) => transfer::push(&mut ctx, a),

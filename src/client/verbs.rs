@@ -334,6 +334,19 @@ impl Client {
         self.post(&on(at, OnBranch::Diff), req)
     }
 
+    /// The operation log of namespace `ns`, newest first.
+    pub fn op_log(&self, ns: &str) -> Result<Vec<api::OpInfo>, ClientError> {
+        self.get(&Route::Ops(ns).path())
+    }
+
+    /// Undoes the newest operation of `ns` that can be, or every one after `to`.
+    pub fn undo(&self, ns: &str, to: Option<&str>) -> Result<api::Undone, ClientError> {
+        let req = api::UndoRequest {
+            to: to.map(str::to_string),
+        };
+        self.post(&Route::Undo(ns).path(), &req)
+    }
+
     /// Removes a branch's old commits by a keep policy, or says what would go.
     pub fn prune(&self, at: At<'_>, req: &api::Prune) -> Result<api::Pruned, ClientError> {
         self.post(&on(at, OnBranch::Prune), req)

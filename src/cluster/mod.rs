@@ -12,12 +12,16 @@
 //! - `replicas/<fs-id>/<node>`: the newest commit that node holds of that filesystem
 //! - `deleted/<fs-id>`: tombstone of a deleted branch, so nodes that were away destroy their copy
 //!   instead of re-registering it
+//! - `tags/<dot-id>/<name>`, `shared/<dot-id>/<pairing>`: tags; commits shared with other clusters
+//! - `ops/<ns>/<seq>`: the operation log; `hidden/<dot-id>/<fs-id>`: hidden branches (see `ops`)
 
 pub mod etcd;
 #[cfg(test)]
 pub mod memory;
+mod ops;
 mod tags;
 
+pub use ops::{OpRecord, Undo};
 pub use tags::TagRecord;
 
 use std::collections::BTreeMap;
@@ -366,6 +370,7 @@ impl Store {
             format!("{PREFIX}branches/{}/", dot.id),
             tags::tags_prefix(&dot.id),
             shared_prefix(&dot.id),
+            ops::hidden_prefix(&dot.id),
         ];
         for b in branches {
             keys.push(master_key(&b.fs_id));

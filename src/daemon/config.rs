@@ -67,6 +67,16 @@ pub struct NodeConfig {
     /// the branch: a sender cut off without a reset (a network partition) never closes.
     #[serde(default = "default_stream_idle_secs")]
     pub stream_idle_secs: u64,
+    /// How long what a reset or a branch delete removed is kept for `dm undo` (hidden
+    /// branches) before it is reclaimed.
+    #[serde(default = "default_undo_grace_secs")]
+    pub undo_grace_secs: u64,
+}
+
+pub const DEFAULT_UNDO_GRACE_SECS: u64 = 24 * 3600;
+
+fn default_undo_grace_secs() -> u64 {
+    DEFAULT_UNDO_GRACE_SECS
 }
 
 pub const DEFAULT_STREAM_IDLE_SECS: u64 = 600;
@@ -279,6 +289,7 @@ mod tests {
             flexvolume_dir: None,
             docker_api_socket: default_docker_api(),
             stream_idle_secs: 5,
+            undo_grace_secs: 60,
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Core {
     pub(super) moving: super::handoff::Moves,
     /// How long a receive waits for a sender gone quiet (`NodeConfig::stream_idle_secs`).
     pub(super) stream_idle: Duration,
+    /// How long hidden branches (what `dm undo` can bring back) are kept.
+    pub(super) undo_grace: Duration,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Multi-step operations in flight or left unsettled (see `intent` and `recovery`).
     pub(super) intents: Journal,
@@ -123,6 +125,7 @@ impl Core {
             peers,
             moving: Default::default(),
             stream_idle: Duration::from_secs(super::config::DEFAULT_STREAM_IDLE_SECS),
+            undo_grace: Duration::from_secs(super::config::DEFAULT_UNDO_GRACE_SECS),
             locks: Mutex::new(HashMap::new()),
             intents,
         }

@@ -126,6 +126,15 @@ impl Dots {
             })
         })?;
         tracing::info!(ns = %dot.namespace, dot = %dot.name, "created dot");
+        self.note(
+            user,
+            &dot.namespace,
+            &dot.name,
+            None,
+            "dot",
+            format!("made dot '{}'", dot.name),
+            None,
+        );
         self.inventory.show(user, &dot.namespace, &dot.name)
     }
 
@@ -162,9 +171,20 @@ impl Dots {
         self.core
             .under(intent, || self.core.delete_dot_steps(&l.dot, &l.branches))?;
         tracing::info!(%ns, dot = %name, "deleted dot");
+        self.note(
+            user,
+            ns,
+            name,
+            None,
+            "dot-delete",
+            format!("deleted dot '{name}' (a dot delete cannot be undone)"),
+            None,
+        );
         Ok(())
     }
 
+    /// `dm branch -d`: the branch is hidden (see `ops`) so `dm undo` can bring it back; it is
+    /// deleted for good when its grace period ends.
     pub fn delete_branch(
         &self,
         user: &Principal,
@@ -173,15 +193,33 @@ impl Dots {
         branch: &str,
     ) -> Result<()> {
         user.may_use(ns)?;
-        let lock = self.core.lock(&format!("name:{ns}/{name}"));
-        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let l = self.core.load(ns, name)?;
         if branch == names::MASTER {
             return Err(DaemonError::BadRequest(format!(
                 "the master branch cannot be deleted; delete the whole dot with `dm dot delete {name}`"
             )));
         }
-        let b = l.branch(branch)?;
+        check_name(Kind::Branch, branch)?;
+        let hidden = self.hide(user, ns, name, branch)?;
+        self.note(
+            user,
+            ns,
+            name,
+            Some(branch),
+            "branch-delete",
+            format!("deleted branch '{branch}'"),
+            Some(crate::cluster::Undo::Unhide {
+                branch: branch.to_string(),
+                hidden,
+            }),
+        );
+        tracing::info!(%ns, dot = %name, %branch, "deleted branch (hidden until reclaimed)");
+        Ok(())
+    }
+
+    /// What stops a branch from being deleted: tagged commits that would go, containers or
+    /// processes using it.
+    pub(super) fn check_deletable(&self, ns: &str, l: &Loaded, b: &BranchRecord) -> Result<()> {
+        let branch = b.name.as_str();
         let mut own: Vec<CommitId> = self
             .core
             .store
@@ -191,13 +229,13 @@ impl Dots {
             .collect();
         own.reverse();
         let what = format!("deleting branch '{branch}'");
-        self.check_untagged(&l, super::handdown::lost(&l, b, &own), &what)?;
+        self.check_untagged(l, super::handdown::lost(l, b, &own), &what)?;
         let mut held = self
             .inventory
-            .containers(ns, name)
+            .containers(ns, &l.dot.name)
             .remove(branch)
             .unwrap_or_default();
-        held.extend(self.inventory.held_elsewhere(&l, std::slice::from_ref(b))?);
+        held.extend(self.inventory.held_elsewhere(l, std::slice::from_ref(b))?);
         if !held.is_empty() {
             return Err(Core::in_use_error(
                 &format!("branch '{branch}'"),
@@ -213,10 +251,27 @@ impl Dots {
                 users.join(", ")
             )));
         }
-        // Commits other branches grew from stay theirs (see `handdown`).
+        Ok(())
+    }
+
+    /// Deletes branch `branch` for good (a hidden branch whose time is up), with the dot's
+    /// lock held: commits other branches grew from stay theirs (see `handdown`).
+    pub(super) fn destroy_branch(&self, l: Loaded, branch: &str) -> Result<()> {
+        let (ns, name) = (l.dot.namespace.clone(), l.dot.name.clone());
+        let b = l.branch(branch)?;
+        let mut own: Vec<CommitId> = self
+            .core
+            .store
+            .commits(&b.fs_id)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        own.reverse();
+        let what = format!("deleting branch '{branch}'");
+        self.check_untagged(&l, super::handdown::lost(&l, b, &own), &what)?;
         let mut l = l;
         while self.hand_down(&l, l.branch(branch)?, &own)? {
-            l = self.core.load(ns, name)?;
+            l = self.core.load(&ns, &name)?;
         }
         let b = l.branch(branch)?;
         let intent = Intent::DeleteBranch {
@@ -347,6 +402,22 @@ impl Dots {
         })?;
         self.seqs.map().insert(b.fs_id.clone(), rec.seq);
         tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
+        self.note(
+            user,
+            ns,
+            name,
+            Some(branch),
+            "commit",
+            format!(
+                "commit {} on '{branch}': {}",
+                names::short_id(&rec.id),
+                rec.message.lines().next().unwrap_or("")
+            ),
+            Some(crate::cluster::Undo::Uncommit {
+                branch: branch.to_string(),
+                commit: rec.id.clone(),
+            }),
+        );
         Ok(CommitInfo {
             id: rec.id,
             branch: branch.to_string(),
@@ -438,6 +509,21 @@ impl Dots {
                 format!("branch '{}' was just created by someone else", req.name)
             })
         })?;
+        self.note(
+            user,
+            ns,
+            name,
+            Some(&rec.name),
+            "branch",
+            format!(
+                "made branch '{}' from {}",
+                rec.name,
+                names::short_id(&commit.id)
+            ),
+            Some(crate::cluster::Undo::DeleteBranch {
+                branch: rec.name.clone(),
+            }),
+        );
         let masters = BTreeMap::from([(rec.fs_id.clone(), self.core.id.clone())]);
         let stats = self
             .core

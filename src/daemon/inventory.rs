@@ -244,6 +244,7 @@ impl Inventory {
             subdots,
             containers: containers.get(&b.name).cloned().unwrap_or_default(),
             mounted: is_mounted,
+            hidden: super::ops::is_hidden(&b.name),
         }
     }
 
@@ -312,6 +313,7 @@ impl Inventory {
             let infos = l
                 .branches
                 .iter()
+                .filter(|b| !super::ops::is_hidden(&b.name))
                 .map(|b| {
                     let n = counts.get(b.fs_id.as_str()).copied().unwrap_or(0);
                     let f = Facts {
@@ -375,6 +377,8 @@ impl Inventory {
     }
 
     pub fn branches(&self, user: &Principal, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
-        Ok(self.show(user, ns, name)?.branches)
+        let mut v = self.show(user, ns, name)?.branches;
+        v.retain(|b| !b.hidden);
+        Ok(v)
     }
 }

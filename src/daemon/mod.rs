@@ -18,6 +18,7 @@ pub use membership::JOIN_USER;
 mod handdown;
 mod mounts;
 mod node;
+mod ops;
 mod peer;
 pub mod pki;
 mod principal;
@@ -380,6 +381,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         intent::Journal::new(&state_dir.join("intents")),
     );
     core.stream_idle = std::time::Duration::from_secs(cfg.stream_idle_secs);
+    core.undo_grace = std::time::Duration::from_secs(cfg.undo_grace_secs);
     let node = Node::new(core, docker);
     node.recover()?;
     let addr = format!("{}:{}", cfg.bind, cfg.api_port);

@@ -76,11 +76,13 @@ impl Node {
     }
 
     /// What every full sweep settles before replicating: operations a failed undo left (see
-    /// `recovery`), branches hidden for a stream whose client went quiet (`transfer`), and
-    /// handoffs whose end was never heard of (`handoff`).
+    /// `recovery`), branches hidden for a stream whose client went quiet (`transfer`),
+    /// handoffs whose end was never heard of (`handoff`), and hidden branches whose grace
+    /// period ended (`ops`).
     pub(super) fn tidy(&self) {
         self.core.settle_pending();
         self.transfers.show_overdue();
         self.handoff.settle_moves();
+        self.dots.reclaim_hidden();
     }
 }

@@ -311,6 +311,14 @@ impl Node {
             .map_err(zfs_err)?;
         let deleted = self.core.deleted()?;
         let known = self.core.store.all_commits()?;
+        let registered_fs: std::collections::BTreeSet<FsId> = self
+            .core
+            .store
+            .all_branches()?
+            .into_values()
+            .flatten()
+            .map(|b| b.fs_id)
+            .collect();
         let mut adopted = 0;
         for item in &listed {
             let fs_id = match &item.role {
@@ -368,6 +376,11 @@ impl Node {
                 fs_id: fs_id.clone(),
                 origin,
             };
+            // Registered already, maybe under another name (a hidden branch, see `ops`): the
+            // name in the filesystem's properties may be out of date on this node.
+            if registered_fs.contains(fs_id) {
+                continue;
+            }
             // A read-only copy is a replica: it never claims to be the master.
             let replica = item.props.get("readonly").map(String::as_str) == Some("on");
             let master = (!replica).then_some(&self.core.id);

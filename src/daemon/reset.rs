@@ -2,6 +2,7 @@
 //! before the branch was made (re-clone under the same filesystem id).
 
 use super::DaemonError;
+use super::core::Loaded;
 use super::core::{Core, zfs_err};
 use super::dots::Dots;
 use super::intent::Intent;
@@ -87,23 +88,48 @@ impl Dots {
                     commit: target.id.clone(),
                 }),
             };
-            let intent = Intent::Reclone {
-                dot_id: l.dot.id.clone(),
-                branch: new.clone(),
-                removed: removed.clone(),
-            };
-            self.core.under(intent, || {
-                self.reclone(&l.dot, &new)
-                    .map_err(|e| self.busy_branch(e, b))?;
-                self.core.store.put_branch(&l.dot.id, &new)?;
-                Ok(self.core.store.delete_commits(&b.fs_id, &removed)?)
-            })?;
+            self.reclone_branch(&l, b, new, removed.clone())?;
         }
         tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
+        self.note(
+            user,
+            ns,
+            name,
+            Some(branch),
+            "reset",
+            format!(
+                "reset '{branch}' to {}, removing {} commit(s) (a reset cannot be undone yet)",
+                crate::names::short_id(&target.id),
+                removed.len()
+            ),
+            None,
+        );
         Ok(api::ResetDone {
             commit: target.id.to_string(),
             removed: removed.iter().map(CommitId::to_string).collect(),
             containers: held,
+        })
+    }
+
+    /// Replaces branch `b`'s filesystem by a clone of `new.origin` (see [`Dots::reclone`]) and
+    /// registers it, forgetting `removed` (commits of `b` that go with the old filesystem).
+    pub(super) fn reclone_branch(
+        &self,
+        l: &Loaded,
+        b: &BranchRecord,
+        new: BranchRecord,
+        removed: Vec<CommitId>,
+    ) -> Result<()> {
+        let intent = Intent::Reclone {
+            dot_id: l.dot.id.clone(),
+            branch: new.clone(),
+            removed: removed.clone(),
+        };
+        self.core.under(intent, || {
+            self.reclone(&l.dot, &new)
+                .map_err(|e| self.busy_branch(e, b))?;
+            self.core.store.put_branch(&l.dot.id, &new)?;
+            Ok(self.core.store.delete_commits(&b.fs_id, &removed)?)
         })
     }
 

@@ -58,6 +58,17 @@ impl Dots {
             )));
         }
         tracing::info!(%ns, dot = name, tag = %req.name, commit = %rec.commit, "tagged");
+        self.note(
+            user,
+            ns,
+            name,
+            None,
+            "tag",
+            format!("tagged {} as '{}'", names::short_id(&rec.commit), req.name),
+            Some(crate::cluster::Undo::DeleteTag {
+                name: req.name.clone(),
+            }),
+        );
         Ok(info(&l, &req.name, rec))
     }
 
@@ -77,11 +88,30 @@ impl Dots {
         user.may_use(ns)?;
         check_name(Kind::Branch, tag)?;
         let l = self.core.load(ns, name)?;
+        let old = self
+            .core
+            .store
+            .tags(&l.dot.id)?
+            .into_iter()
+            .find(|(n, _)| n == tag)
+            .map(|(_, t)| t);
         if !self.core.store.delete_tag(&l.dot.id, tag)? {
             return Err(DaemonError::NotFound(format!(
                 "dot '{name}' has no tag '{tag}'; list its tags with `dm tag`"
             )));
         }
+        self.note(
+            user,
+            ns,
+            name,
+            None,
+            "tag-delete",
+            format!("deleted tag '{tag}'"),
+            old.map(|t| crate::cluster::Undo::CreateTag {
+                name: tag.to_string(),
+                tag: t,
+            }),
+        );
         Ok(())
     }
 

@@ -22,3 +22,4 @@ mod security;
 mod subdots;
 mod tags;
 mod transfer;
+mod undo;

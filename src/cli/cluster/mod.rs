@@ -118,6 +118,10 @@ pub struct NodeArgs {
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_STREAM_IDLE_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     stream_idle_timeout: u64,
+    /// Seconds what a reset or a branch delete removed is kept for `dm undo` before the space
+    /// is reclaimed
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_UNDO_GRACE_SECS)]
+    undo_grace: u64,
 }
 
 #[derive(clap::Args, Debug)]

@@ -83,6 +83,7 @@ pub(super) fn prepare(
         flexvolume_dir: (!a.no_flexvolume).then(|| a.flexvolume_dir.clone()),
         docker_api_socket: PathBuf::from("/var/run/docker.sock"),
         stream_idle_secs: a.stream_idle_timeout,
+        undo_grace_secs: a.undo_grace,
     };
     let mut node = node;
     setup_tls(a, &state_dir, &mut node)?;

@@ -342,6 +342,11 @@ pub(super) fn user_route(
             Ok(json(200, &node.inventory.branches(u, ns, dot)?))
         }
         (&Method::GET, Route::Tags { ns, dot }) => Ok(json(200, &node.dots.tags(u, ns, dot)?)),
+        (&Method::GET, Route::Ops(ns)) => Ok(json(200, &node.dots.op_log(u, ns)?)),
+        (&Method::POST, Route::Undo(ns)) => {
+            let b: api::UndoRequest = body(req)?;
+            Ok(json(200, &node.dots.undo(u, ns, &b)?))
+        }
         (&Method::POST, Route::Tags { ns, dot }) => {
             let t: api::CreateTag = body(req)?;
             Ok(json(201, &node.dots.create_tag(u, ns, dot, &t)?))

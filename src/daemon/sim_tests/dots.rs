@@ -295,25 +295,107 @@ fn a_half_made_branch_filesystem_is_destroyed_again() {
 }
 
 #[test]
-fn deleting_a_branch_removes_its_filesystem_and_record() {
+fn a_deleted_branch_is_hidden_until_undone_or_reclaimed() {
     let s = Sim::new();
     s.dot("d");
     s.commit("d", "master", "c1");
     s.branch("d", "b", "master", None).unwrap();
+    s.write("d", "b", "f", "kept");
+    s.commit("d", "b", "b1");
     let fs = s.fs_id("d", "b");
-    s.node
-        .dots
-        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
-        .unwrap();
-    assert!(!s.storage.exists(Ds::Branch(&fs)).unwrap());
-    assert!(
+    let listed = |s: &Sim| -> Vec<String> {
         s.node
             .inventory
             .branches(AS_ADMIN, ADMIN, "d")
             .unwrap()
-            .iter()
-            .all(|b| b.name != "b")
+            .into_iter()
+            .map(|b| b.name)
+            .collect()
+    };
+    s.node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
+        .unwrap();
+    assert_eq!(listed(&s), ["master"]);
+    assert!(s.storage.exists(Ds::Branch(&fs)).unwrap(), "kept for undo");
+    // Undo brings it back, commits and files.
+    let done = s
+        .node
+        .dots
+        .undo(AS_ADMIN, ADMIN, &api::UndoRequest::default())
+        .unwrap();
+    assert_eq!(done.undone[0].kind, "branch-delete");
+    assert_eq!(listed(&s).len(), 2);
+    assert_eq!(s.log("d", "b"), ["b1", "c1"]);
+    assert_eq!(s.read("d", "b", "f").as_deref(), Some("kept"));
+    // Deleted again, it goes for good once its grace period (none here) ends.
+    s.node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
+        .unwrap();
+    s.node.dots.reclaim_hidden();
+    assert!(!s.storage.exists(Ds::Branch(&fs)).unwrap());
+    assert!(s.node.core.store().hidden().unwrap().is_empty());
+    let e = s
+        .node
+        .dots
+        .undo(AS_ADMIN, ADMIN, &api::UndoRequest::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("reclaimed"), "{e}");
+    s.assert_consistent("d");
+}
+
+#[test]
+fn undo_takes_back_commits_tags_and_new_branches_newest_first() {
+    let s = Sim::new();
+    s.dot("d");
+    s.write("d", "master", "f", "one");
+    s.commit("d", "master", "c1");
+    s.write("d", "master", "f", "two");
+    let c2 = s.commit("d", "master", "c2");
+    s.tag("v2", &c2);
+    s.branch("d", "x", "master", None).unwrap();
+    let undo = |s: &Sim| {
+        s.node
+            .dots
+            .undo(AS_ADMIN, ADMIN, &api::UndoRequest::default())
+            .unwrap()
+            .undone[0]
+            .kind
+            .clone()
+    };
+    assert_eq!(undo(&s), "branch");
+    assert_eq!(s.branch_count("d"), 1);
+    assert_eq!(undo(&s), "tag");
+    assert!(s.node.dots.tags(AS_ADMIN, ADMIN, "d").unwrap().is_empty());
+    assert_eq!(undo(&s), "commit");
+    // The commit is gone; its files stay as uncommitted changes.
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("two"));
+    let log = s.node.dots.op_log(AS_ADMIN, ADMIN).unwrap();
+    assert!(
+        log.iter().filter(|o| o.kind == "undo").count() == 3,
+        "{log:?}"
     );
+    assert!(log.iter().any(|o| o.kind == "commit" && o.undone));
+    s.assert_consistent("d");
+    // Restore: back to right after c1's commit, undoing what came since.
+    s.write("d", "master", "f", "three");
+    s.commit("d", "master", "c3");
+    s.tag("v3", &s.log_ids("d", "master")[0]);
+    let c1_op = log
+        .iter()
+        .find(|o| o.kind == "commit" && !o.undone)
+        .unwrap()
+        .id
+        .clone();
+    let done = s
+        .node
+        .dots
+        .undo(AS_ADMIN, ADMIN, &api::UndoRequest { to: Some(c1_op) })
+        .unwrap();
+    assert_eq!(done.undone.len(), 2, "{done:?}");
+    assert_eq!(s.log("d", "master"), ["c1"]);
     s.assert_consistent("d");
 }
 
@@ -345,7 +427,11 @@ fn deleting_a_branch_others_grew_from_leaves_them_its_commits() {
         .dots
         .delete_branch(AS_ADMIN, ADMIN, "d", "a")
         .unwrap();
+    // Hidden first; reclaimed for good, it leaves b the commits b grew from.
+    s.node.dots.reclaim_hidden();
+    assert!(s.node.core.store().hidden().unwrap().is_empty());
     assert_eq!(s.branch_count("d"), 2);
+    assert_eq!(s.storage.tree().len(), 2, "{:?}", s.storage.tree());
     assert_eq!(s.log("d", "b"), ["a1", "c1"]);
     assert_eq!(s.read("d", "b", "f").as_deref(), Some("a1"));
     assert_eq!(s.log("d", "master"), ["c1"]);

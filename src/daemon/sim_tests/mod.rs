@@ -133,7 +133,7 @@ impl Sim {
     }
 
     fn node_on(id: &str, storage: &Arc<SimStorage>, kv: &SharedKv, dir: &std::path::Path) -> Node {
-        let core = Core::new(
+        let mut core = Core::new(
             id.into(),
             storage.clone(),
             Store::new(Box::new(kv.clone())),
@@ -141,6 +141,8 @@ impl Sim {
             Peers::new("cluster-secret-for-tests"),
             Journal::new(&dir.join("intents")),
         );
+        // Hidden branches go as soon as a test sweeps (`Dots::reclaim_hidden`).
+        core.undo_grace = std::time::Duration::ZERO;
         Node::new(core, None)
     }
 

@@ -313,6 +313,22 @@ impl Transfers {
         if let Some(head) = theirs.last() {
             self.note_shared(r, &head.id);
         }
+        let (verb, dir) = match r.direction {
+            Direction::Push => ("push", "to"),
+            Direction::Pull => ("pull", "from"),
+        };
+        self.dots.note(
+            user,
+            &r.here.0,
+            &r.here.1,
+            Some(&r.here.2),
+            verb,
+            format!(
+                "{verb}ed {} commit(s) of '{}' {dir} remote '{}' (a transfer cannot be undone)",
+                summary.commits, r.here.2, r.remote
+            ),
+            None,
+        );
         Ok(summary)
     }
 

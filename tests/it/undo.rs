@@ -1,0 +1,132 @@
+//! `dm op log`, `dm undo` and `dm op restore` on real zfs-fuse and etcd: what each operation
+//! records, undoing commits, tags and branches (a deleted branch comes back with its files),
+//! and hidden branches reclaimed after their grace period.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::*;
+
+fn kinds(n: &TestNode) -> Vec<String> {
+    field(&n.json(&["op", "log", "--json"]), "kind")
+}
+
+fn messages(n: &TestNode, at: &str) -> Vec<String> {
+    field(&n.json(&["log", "--json", at]), "message")
+}
+
+#[test]
+fn undo_walks_back_through_the_operation_log() {
+    let n = TestNode::new();
+    n.ok(&["init", "app"]);
+    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
+    fs::write(dir.join("f"), "one").unwrap();
+    n.ok(&["commit", "-m", "c1"]);
+    fs::write(dir.join("f"), "two").unwrap();
+    n.ok(&["commit", "-m", "c2"]);
+    n.ok(&["tag", "v2"]);
+    n.ok(&["checkout", "-b", "x"]);
+    let xdir = PathBuf::from(n.ok(&["dot", "path"]).trim());
+    fs::write(xdir.join("g"), "on x").unwrap();
+    n.ok(&["commit", "-m", "x1"]);
+    n.ok(&["checkout", "master"]);
+    n.ok(&["reset", "--hard", "HEAD"]);
+    assert_eq!(
+        kinds(&n),
+        [
+            "reset", "commit", "branch", "tag", "commit", "commit", "dot"
+        ]
+    );
+    let text = n.ok(&["op", "log"]);
+    assert!(
+        text.contains("(cannot be undone)") && text.contains("commit"),
+        "{text}"
+    );
+
+    // A deleted branch is hidden: gone from the listings, back with `dm undo`.
+    n.ok(&["branch", "-d", "x"]);
+    assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
+    assert_consistent(&n);
+    let out = n.ok(&["undo"]);
+    assert!(out.contains("deleted branch 'x'"), "{out}");
+    assert_eq!(messages(&n, "app@x"), ["x1", "c2", "c1"]);
+    n.ok(&["checkout", "x"]);
+    assert_eq!(fs::read_to_string(xdir.join("g")).unwrap(), "on x");
+    n.ok(&["checkout", "master"]);
+
+    // Next: x1 is uncommitted (the reset before it cannot be undone, so it is skipped), then
+    // the branch goes, then the tag, then c2 — its files stay, uncommitted.
+    n.ok(&["undo"]);
+    assert_eq!(messages(&n, "app@x"), ["c2", "c1"]);
+    n.ok(&["undo"]);
+    assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
+    n.ok(&["undo"]);
+    assert!(n.json(&["tag", "--json"]).as_array().unwrap().is_empty());
+    n.ok(&["undo"]);
+    assert_eq!(messages(&n, "app"), ["c1"]);
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "two");
+    let s = n.json(&["status", "--json"]);
+    assert_eq!(s["changes"][0]["path"], "f", "{s}");
+    assert_consistent(&n);
+
+    // Restore: back to right after the reset, though something came since.
+    let log = n.json(&["op", "log", "--json"]);
+    let id_of = |kind: &str| -> String {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == kind && o["undone"] == false)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (reset_op, c1_op) = (id_of("reset"), id_of("commit"));
+    n.ok(&["commit", "-m", "c2 again"]);
+    n.ok(&["tag", "again"]);
+    let out = n.ok(&["op", "restore", &reset_op]);
+    assert!(out.contains("Restored"), "{out}");
+    assert_eq!(messages(&n, "app"), ["c1"]);
+    assert!(n.json(&["tag", "--json"]).as_array().unwrap().is_empty());
+    // Further back, the reset is in the way: it says so, and nothing changes.
+    let err = n.fails(&["op", "restore", &c1_op]);
+    assert!(
+        err.contains("cannot be undone") && err.contains(&reset_op),
+        "{err}"
+    );
+    assert_eq!(messages(&n, "app"), ["c1"]);
+    let err = n.fails(&["op", "restore", "nosuchop"]);
+    assert!(err.contains("dm op log"), "{err}");
+    assert_consistent(&n);
+
+    // Another user sees neither admin's log nor undoes admin's work.
+    let bob = n.ok(&["user", "add", "bob"]).trim().to_string();
+    let (code, _) = n.http("GET", "/v1/ops/admin", Some(("bob", &bob)), b"");
+    assert_eq!(code, 403);
+    let (code, _) = n.http("POST", "/v1/ops/admin/undo", Some(("bob", &bob)), b"{}");
+    assert_eq!(code, 403);
+}
+
+#[test]
+fn a_deleted_branch_is_reclaimed_after_its_grace_period() {
+    let n = TestNode::with_args("256M", &["--undo-grace", "2"]);
+    n.ok(&["init", "d"]);
+    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
+    fs::write(dir.join("f"), "1").unwrap();
+    n.ok(&["commit", "-m", "c1"]);
+    n.ok(&["checkout", "-b", "tmp"]);
+    fs::write(PathBuf::from(n.ok(&["dot", "path"]).trim()).join("f"), "2").unwrap();
+    n.ok(&["commit", "-m", "t1"]);
+    n.ok(&["checkout", "master"]);
+    let before = filesystems(&n.pool).len();
+    n.ok(&["branch", "-d", "tmp"]);
+    assert_eq!(filesystems(&n.pool).len(), before, "kept for undo at first");
+    assert!(
+        eventually(40, || filesystems(&n.pool).len() == before - 1),
+        "the sweep reclaims it: {:?}",
+        filesystems(&n.pool)
+    );
+    let err = n.fails(&["undo"]);
+    assert!(err.contains("reclaimed"), "{err}");
+    assert_consistent(&n);
+}
