@@ -72,6 +72,7 @@ complete -c dm -n "__fish_dm_using_subcommand commit" -l dot -d 'Dot to commit [
 complete -c dm -n "__fish_dm_using_subcommand commit" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand commit" -s h -l help -d 'Print help'
 complete -c dm -n "__fish_dm_using_subcommand commit" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand log" -s r -l rev -d 'Start from this commit instead of the newest: an id (or unique prefix), a tag, or HEAD~N' -r
 complete -c dm -n "__fish_dm_using_subcommand log" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand log" -l json -d 'Print JSON instead of text'
 complete -c dm -n "__fish_dm_using_subcommand log" -l oneline -d 'One line per commit'

@@ -11,11 +11,29 @@ pub struct Args {
     /// One line per commit
     #[arg(long)]
     oneline: bool,
+    /// Start from this commit instead of the newest: an id (or unique prefix), a tag, or
+    /// HEAD~N
+    #[arg(long, short = 'r', value_name = "REV")]
+    rev: Option<String>,
 }
 
 pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
     let t = ctx.target(a.dot.as_deref())?;
-    let commits = ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?;
+    if let Some(rev) = &a.rev
+        && !rev
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'^'))
+    {
+        anyhow::bail!(
+            "'{rev}' is not a commit reference; give a commit id, a tag or HEAD, optionally followed by ~N or ^"
+        );
+    }
+    let commits = match &a.rev {
+        Some(rev) => {
+            ctx.call(|c| c.log_from(crate::routes::At::new((&t.ns, &t.dot, &t.branch)), rev))?
+        }
+        None => ctx.call(|c| c.log(&t.ns, &t.dot, &t.branch))?,
+    };
     if a.json {
         return super::print_json(&commits);
     }
@@ -27,7 +45,7 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     for (i, c) in commits.iter().enumerate() {
-        let head = if i == 0 {
+        let head = if i == 0 && a.rev.is_none() {
             format!(" (HEAD -> {})", t.branch)
         } else if c.branch != t.branch {
             // A hidden branch (what a reset set aside, see `dm op log`) shows as the one it

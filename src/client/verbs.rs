@@ -83,6 +83,13 @@ impl Client {
         self.get(&on(At::new((ns, name, br)), OnBranch::Commits))
     }
 
+    /// The history from `rev` back (`dm log -r REV`).
+    pub fn log_from(&self, at: At<'_>, rev: &str) -> Result<Vec<api::CommitInfo>, ClientError> {
+        // `^` is not for URLs; `X^` is `X~1`. The CLI lets through only URL-safe refs.
+        let q = rev.replace('^', "~1");
+        self.get(&format!("{}?from={q}", on(at, OnBranch::Commits)))
+    }
+
     /// The newest commit of the branch's history (its own or, before it has any, its origin's).
     pub fn head(
         &self,

@@ -69,11 +69,42 @@ const KEEP_OPS: usize = 1000;
 
 impl Store {
     pub fn put_op(&self, ns: &str, op: &OpRecord) -> Result<()> {
-        self.kv.put(&op_key(ns, op.seq), &encode(op))?;
-        let keys = self.kv.list_keys(&ops_prefix(ns))?;
-        if keys.len() > KEEP_OPS {
-            let old = &keys[..keys.len() - KEEP_OPS];
-            self.kv.write_all(&[], old, &[])?;
+        self.kv.put(&op_key(ns, op.seq), &encode(op))
+    }
+
+    /// Registers commit `c` of filesystem `fs` and the operation that made it, in one write (a
+    /// commit costs no more registry round trips for being logged).
+    pub fn put_commit_logged(
+        &self,
+        fs: &FsId,
+        c: &super::CommitRecord,
+        ns: &str,
+        op: &OpRecord,
+    ) -> Result<()> {
+        self.kv.write_all(
+            &[
+                (super::commit_key(fs, &c.id), encode(c)),
+                (op_key(ns, op.seq), encode(op)),
+            ],
+            &[],
+            &[],
+        )
+    }
+
+    /// Drops the oldest operations of every namespace beyond the newest [`KEEP_OPS`] (the
+    /// sweep's job, so that recording stays one write).
+    pub fn trim_ops(&self) -> Result<()> {
+        let prefix = format!("{PREFIX}ops/");
+        let mut by_ns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for k in self.kv.list_keys(&prefix)? {
+            let ns = k[prefix.len()..].split('/').next().unwrap_or_default();
+            by_ns.entry(ns.to_string()).or_default().push(k);
+        }
+        for keys in by_ns.values() {
+            if keys.len() > KEEP_OPS {
+                self.kv
+                    .write_all(&[], &keys[..keys.len() - KEEP_OPS], &[])?;
+            }
         }
         Ok(())
     }

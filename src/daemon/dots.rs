@@ -216,10 +216,9 @@ impl Dots {
         Ok(())
     }
 
-    /// What stops a branch from being deleted: tagged commits that would go, containers or
-    /// processes using it.
-    pub(super) fn check_deletable(&self, ns: &str, l: &Loaded, b: &BranchRecord) -> Result<()> {
-        let branch = b.name.as_str();
+    /// Branch `b`'s own commits, newest first, once it is sure that deleting it removes no
+    /// tagged commit (those others grew from are handed down, not removed).
+    fn own_untagged(&self, l: &Loaded, b: &BranchRecord) -> Result<Vec<CommitId>> {
         let mut own: Vec<CommitId> = self
             .core
             .store
@@ -228,8 +227,16 @@ impl Dots {
             .map(|c| c.id)
             .collect();
         own.reverse();
-        let what = format!("deleting branch '{branch}'");
+        let what = format!("deleting branch '{}'", b.name);
         self.check_untagged(l, super::handdown::lost(l, b, &own), &what)?;
+        Ok(own)
+    }
+
+    /// What stops a branch from being deleted: tagged commits that would go, containers or
+    /// processes using it.
+    pub(super) fn check_deletable(&self, ns: &str, l: &Loaded, b: &BranchRecord) -> Result<()> {
+        let branch = b.name.as_str();
+        self.own_untagged(l, b)?;
         let mut held = self
             .inventory
             .containers(ns, &l.dot.name)
@@ -258,17 +265,7 @@ impl Dots {
     /// lock held: commits other branches grew from stay theirs (see `handdown`).
     pub(super) fn destroy_branch(&self, l: Loaded, branch: &str) -> Result<()> {
         let (ns, name) = (l.dot.namespace.clone(), l.dot.name.clone());
-        let b = l.branch(branch)?;
-        let mut own: Vec<CommitId> = self
-            .core
-            .store
-            .commits(&b.fs_id)?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        own.reverse();
-        let what = format!("deleting branch '{branch}'");
-        self.check_untagged(&l, super::handdown::lost(&l, b, &own), &what)?;
+        let own = self.own_untagged(&l, l.branch(branch)?)?;
         let mut l = l;
         while self.hand_down(&l, l.branch(branch)?, &own)? {
             l = self.core.load(&ns, &name)?;
@@ -347,6 +344,38 @@ impl Dots {
             .collect())
     }
 
+    /// The history from `rev` (an id, tag or `HEAD~N`, as `dm reset` takes) back, newest
+    /// first: `git log REV`.
+    pub fn log_from(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        rev: &str,
+    ) -> Result<Vec<CommitInfo>> {
+        user.may_use(ns)?;
+        let l = self.core.load(ns, name)?;
+        let b = l.branch(branch)?;
+        let history = self.history(&l, b)?;
+        let (_, at) = self.resolve_ref(&l, &history, rev, branch)?;
+        let pos = history
+            .iter()
+            .position(|(_, c)| c.id == at.id)
+            .expect("found in this history");
+        Ok(history[pos..]
+            .iter()
+            .map(|(fs, c)| CommitInfo {
+                id: c.id.clone(),
+                branch: l.branch_of_fs(fs),
+                message: c.message.clone(),
+                author: c.author.clone(),
+                time: c.time,
+                metadata: c.metadata.clone(),
+            })
+            .collect())
+    }
+
     pub fn commit(
         &self,
         user: &Principal,
@@ -393,31 +422,25 @@ impl Dots {
             fs_id: b.fs_id.clone(),
             commit: rec.id.clone(),
         };
+        let mut op = self.new_op(user, name, Some(branch), "commit");
+        op.summary = format!(
+            "commit {} on '{branch}': {}",
+            names::short_id(&rec.id),
+            rec.message.lines().next().unwrap_or("")
+        );
+        op.undo = Some(crate::cluster::Undo::Uncommit {
+            branch: branch.to_string(),
+            commit: rec.id.clone(),
+        });
         self.core.under(intent, || {
             self.core
                 .storage
                 .snapshot(Ds::Branch(&b.fs_id), &rec.id, &prop_refs)
                 .map_err(zfs_err)?;
-            Ok(self.core.store.put_commit(&b.fs_id, &rec)?)
+            Ok(self.core.store.put_commit_logged(&b.fs_id, &rec, ns, &op)?)
         })?;
         self.seqs.map().insert(b.fs_id.clone(), rec.seq);
         tracing::info!(%ns, dot = %name, %branch, commit = %rec.id, "committed");
-        self.note(
-            user,
-            ns,
-            name,
-            Some(branch),
-            "commit",
-            format!(
-                "commit {} on '{branch}': {}",
-                names::short_id(&rec.id),
-                rec.message.lines().next().unwrap_or("")
-            ),
-            Some(crate::cluster::Undo::Uncommit {
-                branch: branch.to_string(),
-                commit: rec.id.clone(),
-            }),
-        );
         Ok(CommitInfo {
             id: rec.id,
             branch: branch.to_string(),

@@ -101,6 +101,20 @@ fn status_and_diff_show_files_added_modified_deleted_and_renamed() {
     n.ok(&["commit", "-m", "third"]);
     n.ok(&["tag", "v3"]);
 
+    // `dm log -r REV` starts where REV is (git log REV).
+    assert_eq!(
+        field(&n.json(&["log", "-r", "HEAD~1", "--json"]), "message"),
+        ["second", "first"]
+    );
+    assert_eq!(
+        field(&n.json(&["log", "-r", "v3^", "--json"]), "message"),
+        ["second", "first"]
+    );
+    let err = n.fails(&["log", "-r", "v3; rm"]);
+    assert!(err.contains("not a commit reference"), "{err}");
+    let err = n.fails(&["log", "-r", "HEAD~7"]);
+    assert!(err.contains("dm log"), "{err}");
+
     // Between commits: ids, HEAD~N, tags; the older side first.
     let first = n.json(&["log", "--json"])[2]["id"]
         .as_str()

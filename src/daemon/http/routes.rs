@@ -381,7 +381,15 @@ pub(super) fn user_route(
                 OnBranch::Commits,
             ),
         ) => {
-            let mut log = node.dots.log(u, ns, dot, br)?;
+            let mut log = match query(req.url(), "from") {
+                Some(rev) if rev.len() <= 200 => node.dots.log_from(u, ns, dot, br, &rev)?,
+                Some(_) => {
+                    return Err(DaemonError::BadRequest(
+                        "from= is not a commit reference".into(),
+                    ));
+                }
+                None => node.dots.log(u, ns, dot, br)?,
+            };
             // Newest first: `limit=1` is the branch's head, all a push that may be up to date
             // needs to ask of the far side.
             if let Some(n) = query(req.url(), "limit") {
