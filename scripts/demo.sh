@@ -18,10 +18,12 @@ dm init "$dot" 2>/dev/null || dm switch "$dot"
 dm checkout master >/dev/null
 dir=$(dm dot path)
 date > "$dir/hello.txt"
+dm status
 dm commit -m "Say hello" --metadata source=demo
 dm checkout -b experiment 2>/dev/null || dm checkout experiment
 echo "an experiment" > "$(dm dot path)/experiment.txt"
 dm commit -m "Try something on a branch"
+dm diff master experiment --stat
 dm checkout master
 dm list
 dm branch

@@ -65,9 +65,13 @@ pub fn run(ctx: &super::Ctx, a: Args) -> anyhow::Result<()> {
         println!("\nNothing to commit: no changes since the newest commit.");
         return Ok(());
     }
-    println!(
-        "\nChanges not committed (`dm commit -m MSG` records them, `dm reset --hard HEAD` drops them):"
-    );
+    if d.from.commit.is_some() {
+        println!(
+            "\nChanges not committed (`dm commit -m MSG` records them, `dm reset --hard HEAD` drops them):"
+        );
+    } else {
+        println!("\nChanges not committed (`dm commit -m MSG` records them):");
+    }
     super::diff::print_changes(&d.changes, a.stat, "  ");
     println!("\n{}", super::diff::summary(&d.changes));
     Ok(())
