@@ -311,15 +311,17 @@ impl Dots {
         }
     }
 
-    /// The sweep: deletes for good the hidden branches whose time is up, where this node is
+    /// The sweep: deletes for good the hidden branches whose time is up — all of them, oldest
+    /// first, while the pool has less than a tenth of its space free — where this node is
     /// their master. One that still cannot go (a tagged commit, busy) waits for the next sweep.
     pub(super) fn reclaim_hidden(&self) {
-        let Ok(hidden) = self.core.store.hidden() else {
+        let Ok(mut hidden) = self.core.store.hidden() else {
             return;
         };
+        hidden.sort_by_key(|(_, _, h)| h.until);
         let now = now().0;
         for (dot_id, fs, h) in hidden {
-            if h.until > now {
+            if h.until > now && !self.pool_short() {
                 continue;
             }
             match self.core.store.master(&fs) {
@@ -328,6 +330,17 @@ impl Dots {
             }
             if let Err(e) = self.reclaim(&dot_id, &fs, &h.branch) {
                 tracing::warn!(%fs, branch = %h.branch, error = %e, "cannot reclaim a hidden branch yet");
+            }
+        }
+    }
+
+    /// Less than a tenth of the pool is free: hidden branches give way before their time.
+    fn pool_short(&self) -> bool {
+        match self.core.storage.space() {
+            Ok((used, available)) => available.saturating_mul(10) < used.saturating_add(available),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the pool's free space");
+                false
             }
         }
     }

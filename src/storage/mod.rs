@@ -166,6 +166,8 @@ pub trait Storage: Send + Sync {
         fs_props: &[&str],
         snap_props: &[&str],
     ) -> Result<(Vec<Listed>, Vec<ListedSnapshot>)>;
+    /// Bytes used and still available in the pool.
+    fn space(&self) -> Result<(u64, u64)>;
     /// Sizes of the given branches (every one when `None`); missing ones are left out.
     fn sizes(&self, fs_ids: Option<&[FsId]>) -> Result<Sizes>;
 }

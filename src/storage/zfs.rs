@@ -274,6 +274,10 @@ impl Storage for ZfsStorage {
         Ok((filesystems, snapshots))
     }
 
+    fn space(&self) -> Result<(u64, u64)> {
+        self.pool.space()
+    }
+
     fn sizes(&self, fs_ids: Option<&[super::FsId]>) -> Result<Sizes> {
         let rels: Vec<String> = match fs_ids {
             Some(ids) => ids.iter().map(|id| Layout::rel(Ds::Branch(id))).collect(),

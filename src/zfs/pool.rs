@@ -63,6 +63,12 @@ impl Pool {
         &self.name
     }
 
+    /// Bytes used and still available to the pool's datasets (`zfs get used,available`).
+    pub fn space(&self) -> Result<(u64, u64)> {
+        let v = get_values(&self.name, &["used", "available"])?;
+        Ok((parse_u64(&self.name, &v[0])?, parse_u64(&self.name, &v[1])?))
+    }
+
     /// Destroys the pool and everything in it.
     pub fn destroy(self) -> Result<()> {
         run(Tool::Zpool, &["destroy", "-f", &self.name]).map(|_| ())

@@ -346,6 +346,31 @@ fn a_deleted_branch_is_hidden_until_undone_or_reclaimed() {
 }
 
 #[test]
+fn hidden_branches_wait_for_their_grace_period_unless_the_pool_runs_short() {
+    let s = Sim::with_grace(
+        "n1",
+        super::SharedKv::default(),
+        std::time::Duration::from_secs(3600),
+    );
+    s.dot("d");
+    s.commit("d", "master", "c1");
+    s.branch("d", "b", "master", None).unwrap();
+    s.commit("d", "b", "b1");
+    let fs = s.fs_id("d", "b");
+    s.node
+        .dots
+        .delete_branch(AS_ADMIN, ADMIN, "d", "b")
+        .unwrap();
+    s.node.dots.reclaim_hidden();
+    assert!(s.storage.exists(Ds::Branch(&fs)).unwrap(), "an hour to go");
+    // Less than a tenth free: it goes now.
+    s.storage.set_space(95, 5);
+    s.node.dots.reclaim_hidden();
+    assert!(!s.storage.exists(Ds::Branch(&fs)).unwrap());
+    s.assert_consistent("d");
+}
+
+#[test]
 fn undo_takes_back_commits_tags_and_new_branches_newest_first() {
     let s = Sim::new();
     s.dot("d");

@@ -117,12 +117,17 @@ impl Sim {
 
     /// A node `id` on registry `kv` (shared with other nodes of the same cluster).
     pub fn with(id: &str, kv: SharedKv) -> Sim {
+        Self::with_grace(id, kv, std::time::Duration::ZERO)
+    }
+
+    /// [`Sim::with`], keeping hidden branches for `grace` (the others reclaim at once).
+    pub fn with_grace(id: &str, kv: SharedKv, grace: std::time::Duration) -> Sim {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let storage = Arc::new(SimStorage::new(
             &format!("pool-{id}"),
             &dir.path().join("mnt"),
         ));
-        let node = Self::node_on(id, &storage, &kv, dir.path());
+        let node = Self::node_on(id, &storage, &kv, dir.path(), grace);
         node.recover().expect("a fresh node starts");
         Sim {
             node,
@@ -132,7 +137,13 @@ impl Sim {
         }
     }
 
-    fn node_on(id: &str, storage: &Arc<SimStorage>, kv: &SharedKv, dir: &std::path::Path) -> Node {
+    fn node_on(
+        id: &str,
+        storage: &Arc<SimStorage>,
+        kv: &SharedKv,
+        dir: &std::path::Path,
+        grace: std::time::Duration,
+    ) -> Node {
         let mut core = Core::new(
             id.into(),
             storage.clone(),
@@ -141,14 +152,20 @@ impl Sim {
             Peers::new("cluster-secret-for-tests"),
             Journal::new(&dir.join("intents")),
         );
-        // Hidden branches go as soon as a test sweeps (`Dots::reclaim_hidden`).
-        core.undo_grace = std::time::Duration::ZERO;
+        core.undo_grace = grace;
         Node::new(core, None)
     }
 
     /// The same pool and state directory, as after a restart, on registry `kv`.
     pub fn restart_on(&self, kv: SharedKv) -> Node {
-        Self::node_on(&self.node.core.id, &self.storage, &kv, self.dir.path())
+        let grace = self.node.core.undo_grace;
+        Self::node_on(
+            &self.node.core.id,
+            &self.storage,
+            &kv,
+            self.dir.path(),
+            grace,
+        )
     }
 
     pub fn dot(&self, name: &str) -> api::DotInfo {

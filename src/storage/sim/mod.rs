@@ -78,6 +78,8 @@ struct State {
     /// (operation, calls of it still to let through, failure).
     faults: Vec<(&'static str, usize, Fault)>,
     calls: Vec<String>,
+    /// What [`Storage::space`] answers (used, available); plenty unless a test says otherwise.
+    space: Option<(u64, u64)>,
 }
 
 /// An in-memory pool whose mounted filesystems live under a scratch directory.
@@ -127,6 +129,11 @@ impl SimStorage {
     }
 
     /// The changing operations done so far, as `op dataset[@snapshot]`.
+    /// Makes the pool look this full to [`Storage::space`].
+    pub fn set_space(&self, used: u64, available: u64) {
+        self.state.lock().unwrap().space = Some((used, available));
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
     }

@@ -560,6 +560,10 @@ impl Storage for SimStorage {
         Ok((filesystems, snapshots.into_iter().map(|(_, s)| s).collect()))
     }
 
+    fn space(&self) -> Result<(u64, u64)> {
+        Ok(self.state.lock().unwrap().space.unwrap_or((0, 1 << 40)))
+    }
+
     fn sizes(&self, fs_ids: Option<&[crate::storage::FsId]>) -> Result<Sizes> {
         let st = self.state.lock().unwrap();
         let mut out = Sizes::new();
