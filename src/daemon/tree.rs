@@ -5,7 +5,9 @@
 //! mode on both sides, and is skipped unread. Times are trusted only when the file's ctime is
 //! older than that commit (`trust_before`, in seconds): zfs-fuse shows whole seconds, so a file
 //! rewritten at the same size within the commit's second would otherwise look unchanged. Every
-//! other file of equal size is compared byte for byte. Renames are found by inode number, then
+//! other file of equal size is compared byte for byte. (Nodes whose clocks disagree by more
+//! than the time between a commit and a same-size rewrite could defeat the ctime rule; the
+//! rewrite must also land in the same second as the file's previous change.) Renames are found by inode number, then
 //! by size and content where one file of a size went and one came.
 //!
 //! The trees may be live (a branch containers write to), so nothing here follows a symbolic
