@@ -245,7 +245,7 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l tls-cert -d 'Serve the API over TLS with this certificate (PEM)' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l tls-key -d 'Private key (PKCS#8 PEM) of --tls-cert' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l stream-idle-timeout -d 'Seconds a receive waits for a sender that has gone quiet (a network partition) before it gives up and releases the branch' -r
-complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l undo-grace -d 'Seconds what a reset or a branch delete removed is kept for `dm undo` before the space is reclaimed' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l undo-grace -d 'Seconds what a reset or a branch delete removed is kept for `dm undo` before the space is reclaimed (0: resets keep nothing and cannot be undone)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l etcd-endpoints -d 'Use these etcd endpoints (comma-separated) instead of running etcd' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from init" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'
@@ -271,7 +271,7 @@ complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcomman
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls-cert -d 'Serve the API over TLS with this certificate (PEM)' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l tls-key -d 'Private key (PKCS#8 PEM) of --tls-cert' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l stream-idle-timeout -d 'Seconds a receive waits for a sender that has gone quiet (a network partition) before it gives up and releases the branch' -r
-complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l undo-grace -d 'Seconds what a reset or a branch delete removed is kept for `dm undo` before the space is reclaimed' -r
+complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l undo-grace -d 'Seconds what a reset or a branch delete removed is kept for `dm undo` before the space is reclaimed (0: resets keep nothing and cannot be undone)' -r
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l insecure -d 'Send the join token over plain HTTP to a node that does not serve TLS (only on a network you trust: anyone on it can read the token)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and __fish_seen_subcommand_from join" -l no-docker-plugin -d 'Do not serve the Docker volume plugin'

@@ -22,6 +22,14 @@ pub enum Undo {
     Uncommit { branch: String, commit: CommitId },
     /// A branch was deleted: it is hidden as `hidden`; give it its name back.
     Unhide { branch: String, hidden: String },
+    /// `branch` was reset from `head` to `target`; hidden branch `hidden` keeps the removed
+    /// commits: put `branch` back at `head`.
+    Reset {
+        branch: String,
+        hidden: String,
+        head: CommitId,
+        target: CommitId,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -139,6 +147,28 @@ impl Store {
             &[branch_key(dot_id, &b.name)],
             &[],
         )
+    }
+
+    /// Registers branch `b`, mastered by `node`, as hidden until `until` (a reset keeps what it
+    /// removes in one), in one write; false if a branch has its name.
+    pub fn create_hidden_branch(
+        &self,
+        dot_id: &DotId,
+        b: &BranchRecord,
+        node: &crate::ids::NodeId,
+        until: u64,
+    ) -> Result<bool> {
+        let key = branch_key(dot_id, &b.name);
+        let h = HiddenRecord {
+            branch: b.name.clone(),
+            until,
+        };
+        let puts = vec![
+            (key.clone(), encode(b)),
+            (super::master_key(&b.fs_id), node.as_bytes().to_vec()),
+            (format!("{}{}", hidden_prefix(dot_id), b.fs_id), encode(&h)),
+        ];
+        self.kv.put_all_if_absent(&key, &puts)
     }
 
     /// Gives hidden branch `h` its name `name` back, unless a branch has it; returns whether

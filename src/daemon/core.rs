@@ -49,6 +49,8 @@ pub struct Core {
     pub(super) stream_idle: Duration,
     /// How long hidden branches (what `dm undo` can bring back) are kept.
     pub(super) undo_grace: Duration,
+    /// How long a busy unmount is asked again when no process here uses the mount.
+    pub(super) busy_grace: Duration,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Multi-step operations in flight or left unsettled (see `intent` and `recovery`).
     pub(super) intents: Journal,
@@ -126,6 +128,7 @@ impl Core {
             moving: Default::default(),
             stream_idle: Duration::from_secs(super::config::DEFAULT_STREAM_IDLE_SECS),
             undo_grace: Duration::from_secs(super::config::DEFAULT_UNDO_GRACE_SECS),
+            busy_grace: Duration::from_secs(5),
             locks: Mutex::new(HashMap::new()),
             intents,
         }
@@ -161,8 +164,7 @@ impl Core {
     pub(super) fn destroy_branch_fs(&self, fs_id: &FsId, what: &str) -> Result<()> {
         let fs = Ds::Branch(fs_id);
         match self
-            .storage
-            .unmount(fs)
+            .unmount_settling(fs_id)
             .and_then(|_| self.storage.destroy(fs))
         {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
@@ -174,6 +176,29 @@ impl Core {
         }
     }
 
+    /// Unmounts branch filesystem `fs_id` if it is mounted (returns whether it was). A busy
+    /// mount that no process here uses is asked again for a moment: a container starting
+    /// anywhere on the machine holds a copy of every mount while Docker sets it up.
+    pub(super) fn unmount_settling(&self, fs_id: &FsId) -> std::result::Result<bool, ZfsError> {
+        let (mut wait, mut waited) = (Duration::from_millis(100), Duration::ZERO);
+        loop {
+            match self.storage.unmount(Ds::Branch(fs_id)) {
+                Err(ZfsError::Busy(e)) => {
+                    let mp = self.mountpoint(fs_id);
+                    if waited >= self.busy_grace
+                        || !super::procs::users_of(&[mp.as_path()]).is_empty()
+                    {
+                        return Err(ZfsError::Busy(e));
+                    }
+                    std::thread::sleep(wait);
+                    waited += wait;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Unmounts branch filesystem `fs_id` if it is mounted here; busy becomes
     /// [`DaemonError::InUse`] with `busy`'s message for the mountpoint. Returns whether it was
     /// mounted.
@@ -182,7 +207,7 @@ impl Core {
         fs_id: &FsId,
         busy: impl FnOnce(&Path) -> String,
     ) -> Result<bool> {
-        match self.storage.unmount(Ds::Branch(fs_id)) {
+        match self.unmount_settling(fs_id) {
             Ok(was_mounted) => Ok(was_mounted),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(busy(&self.mountpoint(fs_id)))),
             Err(e) => Err(zfs_err(e)),

@@ -56,7 +56,7 @@ impl Dots {
     /// What registering a new branch filesystem answered: a lost race is a conflict (the
     /// caller's intent then destroys the filesystem, so ZFS never holds a branch the registry
     /// does not know).
-    fn registered(
+    pub(super) fn registered(
         created: crate::cluster::Result<bool>,
         lost_race: impl FnOnce() -> String,
     ) -> Result<()> {

@@ -200,7 +200,7 @@ impl Core {
     }
 
     /// This node's copy of branch `b`, as a read-only replica cloned from `origin`.
-    fn make_replica_clone(
+    pub(super) fn make_replica_clone(
         &self,
         dot: &DotRecord,
         b: &BranchRecord,

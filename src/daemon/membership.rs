@@ -466,10 +466,16 @@ impl Core {
 
     /// Whether filesystem `fs` differs from its snapshot `last` (exactly, via a probe snapshot).
     pub(super) fn changed_since(&self, fs: &FsId, last: &str) -> Result<bool> {
+        self.changed_since_in(fs, (fs, last))
+    }
+
+    /// Whether filesystem `fs` differs from snapshot `base` (of `fs`, or of its origin).
+    pub(super) fn changed_since_in(&self, fs: &FsId, base: (&FsId, &str)) -> Result<bool> {
         let ds = Ds::Branch(fs);
         let probe = format!("{PROBE_PREFIX}{}", &new_id()[..16]);
         self.storage.snapshot(ds, &probe, &[]).map_err(zfs_err)?;
-        let result = self.storage.differs(ds, &probe, last).map_err(zfs_err);
+        let base = (Ds::Branch(base.0), base.1);
+        let result = self.storage.differs(ds, &probe, base).map_err(zfs_err);
         if let Err(e) = self.storage.destroy_snapshot(ds, &probe) {
             // Harmless where it is; start-up removes probes left behind.
             tracing::warn!(%fs, error = %e, "cannot destroy a probe snapshot");

@@ -4,8 +4,9 @@
 //! means ([`Undo`]): a commit is removed with its files left as uncommitted changes, a made
 //! branch or tag goes, a deleted tag comes back, and a deleted branch comes back — `dm branch
 //! -d` hides it instead of destroying it: the branch is renamed to a reserved name
-//! (`_<branch>~<op>`) and unmounted. Resets, dot deletes and transfers are recorded but cannot
-//! be undone yet.
+//! (`_<branch>~<op>`) and unmounted. A reset that removes commits keeps them the same way,
+//! in a hidden branch made from the newest removed one (see `reset`). Dot deletes and
+//! transfers are recorded but cannot be undone.
 //!
 //! Hidden branches are replicated like any other and reclaimed (deleted for good, handing
 //! down what others grew from) once `NodeConfig::undo_grace_secs` has passed, by the node
@@ -202,6 +203,12 @@ impl Dots {
                 self.hide(user, ns, dot, branch).map(|_| ())
             }
             Undo::Uncommit { branch, commit } => self.uncommit(ns, dot, branch, commit),
+            Undo::Reset {
+                branch,
+                hidden,
+                head,
+                target,
+            } => self.undo_reset(ns, dot, branch, hidden, head, target),
             Undo::Unhide { branch, hidden } => {
                 let lock = self.core.lock(&format!("name:{ns}/{dot}"));
                 let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -285,15 +292,12 @@ impl Dots {
         self.check_deletable(ns, &l, b)?;
         let op = super::core::new_id()[..8].to_string();
         let hidden = hidden_name(branch, &op);
-        self.core
-            .storage
-            .unmount(Ds::Branch(&b.fs_id))
-            .map_err(|e| match e {
-                crate::zfs::ZfsError::Busy(_) => DaemonError::InUse(format!(
-                    "branch '{branch}' is busy; close programs using it and try again"
-                )),
-                other => zfs_err(other),
-            })?;
+        self.core.unmount_settling(&b.fs_id).map_err(|e| match e {
+            crate::zfs::ZfsError::Busy(_) => DaemonError::InUse(format!(
+                "branch '{branch}' is busy; close programs using it and try again"
+            )),
+            other => zfs_err(other),
+        })?;
         let until = now().0 + self.core.undo_grace.as_secs();
         self.core.store.hide_branch(&l.dot.id, b, &hidden, until)?;
         self.label(&b.fs_id, &hidden);
@@ -376,7 +380,7 @@ impl Dots {
     }
 }
 
-fn hidden_branch<'a>(l: &'a Loaded, hidden: &str) -> Result<&'a BranchRecord> {
+pub(super) fn hidden_branch<'a>(l: &'a Loaded, hidden: &str) -> Result<&'a BranchRecord> {
     l.branches.iter().find(|b| b.name == hidden).ok_or_else(|| {
         DaemonError::NotFound(
             "what this operation removed has been reclaimed (its grace period ended); it cannot be undone any more"

@@ -175,8 +175,13 @@ impl Replicator {
         } else {
             wanted.iter().map(|fs| FsId::from(fs.as_str())).collect()
         };
+        // Deleted copies go last: one may still hold the commits a hand-down gave a branch this
+        // node has no copy of yet (see `adopt_handed_down`).
+        let (live, gone): (Vec<FsId>, Vec<FsId>) = ids
+            .into_iter()
+            .partition(|fs| cat.branches.contains_key(fs));
         let mut failed = Vec::new();
-        for fs in ids {
+        for fs in live.into_iter().chain(gone) {
             if let Err(e) = self.sync_fs(&fs, &cat) {
                 failed.push((fs, e));
             }
@@ -239,19 +244,33 @@ impl Replicator {
                 .origin
                 .as_ref()
                 .map(|o| (&o.fs_id, o.commit.as_str()));
-            match self.core.storage.origin(ds) {
-                Ok(have) if have.as_ref().map(|(f, c)| (f, c.as_str())) != want => {
+            let stale =
+                |have: &Option<(FsId, String)>| have.as_ref().map(|(f, c)| (f, c.as_str())) != want;
+            if let Ok(have) = self.core.storage.origin(ds)
+                && stale(&have)
+            {
+                // A hand-down may have given this copy's commits to its new origin, which has
+                // no copy here yet: that copy is made from this one first (no resend).
+                if let Some((ofs, _)) = want
+                    && have.as_ref().map(|(f, _)| f) != Some(ofs)
+                    && let Err(e) = self.sync_fs(ofs, cat)
+                {
+                    tracing::debug!(%fs, origin = %ofs, error = %e, "origin not synced yet");
+                }
+                if self.core.storage.origin(ds).map_or(true, |h| stale(&h)) {
                     self.destroy_replica(fs)?;
                 }
-                _ => {}
             }
             return Ok(());
         };
-        let local = match self.core.storage.snapshots(ds) {
+        let mut local = match self.core.storage.snapshots(ds) {
             Ok(v) => Some(v),
             Err(ZfsError::NotFound(_)) => None,
             Err(e) => return Err(zfs_err(e)),
         };
+        if local.is_none() && self.adopt_handed_down(fs, dot, branch, &last.id, cat)? {
+            local = Some(self.core.storage.snapshots(ds).map_err(zfs_err)?);
+        }
         let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
         let local = match local {
             Some(l) => Some(self.drop_pruned(fs, dot, &ids, l)?),
@@ -306,6 +325,45 @@ impl Replicator {
         }
         tracing::info!(%fs, commits = commits.len() - first_new, from = %src.id, "replicated");
         self.note_replica(fs, &last.id)
+    }
+
+    /// This node has no copy of `fs`, whose newest commit `last` another copy of its dot here
+    /// (a branch's, or a deleted one's) holds: a hand-down elsewhere gave `fs` those commits.
+    /// The copy is made here the same way, a clone promoted, instead of sending them again.
+    /// Returns whether it was.
+    fn adopt_handed_down(
+        &self,
+        fs: &FsId,
+        dot: &DotRecord,
+        branch: &BranchRecord,
+        last: &CommitId,
+        cat: &Catalog,
+    ) -> Result<bool> {
+        let same_dot = cat
+            .branches
+            .iter()
+            .filter(|(id, (d, _))| *id != fs && d.id == dot.id)
+            .map(|(id, _)| id);
+        for other in same_dot.chain(cat.deleted.iter()) {
+            let held = match cat.local.get(other) {
+                Some(snaps) => snaps.iter().any(|s| s == last.as_str()),
+                // Event passes have no listing: ask ZFS, about branches of the dot only.
+                None if cat.local.is_empty() && cat.branches.contains_key(other) => self
+                    .core
+                    .storage
+                    .has_snapshot(Ds::Branch(other), last)
+                    .unwrap_or(false),
+                None => false,
+            };
+            if !held {
+                continue;
+            }
+            self.core.make_replica_clone(dot, branch, (other, last))?;
+            self.core.storage.promote(Ds::Branch(fs)).map_err(zfs_err)?;
+            tracing::info!(%fs, from = %other, "took over commits handed down to it");
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Destroys this copy's commits that the master pruned (`dm prune`): snapshots of commits

@@ -1,5 +1,12 @@
 //! `dm reset --hard`: within a branch (roll back, newest changes first) or to a commit from
 //! before the branch was made (re-clone under the same filesystem id).
+//!
+//! A reset that removes commits keeps them for `dm undo` while the undo grace lasts: a hidden
+//! branch is made from the newest removed commit, the hand-down gives it the branch's commits,
+//! and the branch is re-cloned at the target. Undoing re-clones the branch at its old head and
+//! deletes the hidden branch, handing everything back; reclaiming the hidden branch hands back
+//! what the branch still has. Where a re-clone cannot happen (containers or programs using the
+//! branch, `--undo-grace 0`), the reset rolls back in place and cannot be undone.
 
 use super::DaemonError;
 use super::core::Loaded;
@@ -8,7 +15,7 @@ use super::dots::Dots;
 use super::intent::Intent;
 use super::principal::Principal;
 use crate::api;
-use crate::cluster::{BranchRecord, CommitId, CommitRecord, DotRecord, OriginRecord};
+use crate::cluster::{BranchRecord, CommitId, CommitRecord, DotRecord, OriginRecord, Undo};
 use crate::storage::{Ds, Rollback};
 use crate::zfs::ZfsError;
 
@@ -53,8 +60,20 @@ impl Dots {
         // Commits other branches grew from stay theirs (see `handdown`); then the reset goes
         // ahead on what is left of this branch.
         let removed = Self::removed_by_reset(&history, b, &target);
-        let lost = super::handdown::lost(&l, b, &removed);
-        self.check_untagged(&l, lost, &format!("resetting '{branch}'"))?;
+        let lost = super::handdown::lost(&l, b, &removed).to_vec();
+        self.check_untagged(&l, &lost, &format!("resetting '{branch}'"))?;
+        // What the reset removes is kept for `dm undo`, in a hidden branch made from the newest
+        // removed commit: the hand-down below gives it the commits.
+        let kept = match removed.first() {
+            None => Err("it removed no commit".to_string()),
+            Some(newest) => match self.why_not_kept(&l, b, &held)? {
+                Some(why) => Err(why),
+                None => Ok((self.keep_for_undo(&l, b, newest)?, newest.clone())),
+            },
+        };
+        if kept.is_ok() {
+            l = self.core.load(ns, name)?;
+        }
         let (b, history, removed) = loop {
             let b = l.branch(branch)?.clone();
             let history = self.history(&l, &b)?;
@@ -90,25 +109,170 @@ impl Dots {
             };
             self.reclone_branch(&l, b, new, removed.clone())?;
         }
-        tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = removed.len(), "reset");
-        self.note(
-            user,
-            ns,
-            name,
-            Some(branch),
-            "reset",
-            format!(
-                "reset '{branch}' to {}, removing {} commit(s) (a reset cannot be undone yet)",
-                crate::names::short_id(&target.id),
-                removed.len()
+        let count = lost.len();
+        tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = count, "reset");
+        let short = crate::names::short_id(&target.id);
+        let (summary, undo) = match kept {
+            Ok((hidden, head)) => (
+                format!("reset '{branch}' to {short}, removing {count} commit(s)"),
+                Some(Undo::Reset {
+                    branch: branch.to_string(),
+                    hidden,
+                    head,
+                    target: target.id.clone(),
+                }),
             ),
-            None,
-        );
+            Err(why) => (
+                format!(
+                    "reset '{branch}' to {short}, removing {count} commit(s) (cannot be undone: {why})"
+                ),
+                None,
+            ),
+        };
+        self.note(user, ns, name, Some(branch), "reset", summary, undo);
         Ok(api::ResetDone {
             commit: target.id.to_string(),
-            removed: removed.iter().map(CommitId::to_string).collect(),
+            removed: lost.iter().map(CommitId::to_string).collect(),
             containers: held,
         })
+    }
+
+    /// Why what a reset of `b` removes cannot be kept for `dm undo`, if it cannot: keeping it
+    /// re-clones the branch, which cannot happen under containers or programs using it.
+    fn why_not_kept(
+        &self,
+        l: &Loaded,
+        b: &BranchRecord,
+        held: &[String],
+    ) -> Result<Option<String>> {
+        if self.core.undo_grace.is_zero() {
+            return Ok(Some("undo is turned off (--undo-grace 0)".into()));
+        }
+        if !held.is_empty() {
+            return Ok(Some("containers were using the branch".into()));
+        }
+        let mp = self.core.mountpoint(&b.fs_id);
+        if !super::procs::users_of(&[mp.as_path()]).is_empty() {
+            return Ok(Some("programs were using the branch".into()));
+        }
+        // The hidden branch takes every commit of `b` in one registry write.
+        let own = self.core.store.commits(&b.fs_id)?.len();
+        let others = l
+            .branches
+            .iter()
+            .filter(|x| x.origin.as_ref().is_some_and(|o| o.fs_id == b.fs_id))
+            .count();
+        if 2 + 2 * own + others + self.core.store.tags(&l.dot.id)?.len() > super::etcd::MAX_TXN_OPS
+        {
+            return Ok(Some(format!(
+                "the branch has {own} commits, more than one registry write can move"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Makes the hidden branch that keeps what resetting `b` removes: a clone of its newest
+    /// removed commit `newest`, hidden for the grace period. Returns its name.
+    fn keep_for_undo(&self, l: &Loaded, b: &BranchRecord, newest: &CommitId) -> Result<String> {
+        let op = &super::core::new_id()[..8];
+        let rec = BranchRecord {
+            name: super::ops::hidden_name(&b.name, op),
+            fs_id: crate::cluster::FsId::random(),
+            origin: Some(OriginRecord {
+                fs_id: b.fs_id.clone(),
+                commit: newest.clone(),
+            }),
+        };
+        let until = super::core::now().0 + self.core.undo_grace.as_secs();
+        let intent = Intent::CreateFs {
+            dot_id: l.dot.id.clone(),
+            fs_id: rec.fs_id.clone(),
+        };
+        self.core.under(intent, || {
+            self.core.make_branch_fs(
+                &l.dot,
+                &rec.name,
+                &rec.fs_id,
+                Some((&b.fs_id, newest.as_str())),
+            )?;
+            let created =
+                self.core
+                    .store
+                    .create_hidden_branch(&l.dot.id, &rec, &self.core.id, until);
+            Self::registered(created, || {
+                format!("branch '{}' was just created by someone else", rec.name)
+            })
+        })?;
+        Ok(rec.name)
+    }
+
+    /// Undoes a reset of `branch` from `head` to `target` whose removed commits hidden branch
+    /// `hidden` kept: the branch is re-cloned at `head` and the hidden branch deleted, which
+    /// hands every commit back to it.
+    pub(super) fn undo_reset(
+        &self,
+        ns: &str,
+        dot: &str,
+        branch: &str,
+        hidden: &str,
+        head: &CommitId,
+        target: &CommitId,
+    ) -> Result<()> {
+        let lock = self.core.lock(&format!("name:{ns}/{dot}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.core.load(ns, dot)?;
+        let b = l.branch(branch)?;
+        self.core.check_not_moving(&b.fs_id, branch)?;
+        self.core.check_master(b)?;
+        let h = super::ops::hidden_branch(&l, hidden)?;
+        let history = self.history(&l, b)?;
+        let now_at = history.first();
+        if now_at.map(|(_, c)| &c.id) != Some(target) || history.iter().any(|(f, _)| f == &b.fs_id)
+        {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{branch}' has moved since the reset to {}; undo the newer operations first",
+                crate::names::short_id(target)
+            )));
+        }
+        let (at_fs, _) = now_at.expect("checked above");
+        if self.core.changed_since_in(&b.fs_id, (at_fs, target))? {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{branch}' has uncommitted changes that undoing the reset would discard; discard them with `dm reset --hard` (or commit them, and the reset stays) and run `dm undo` again"
+            )));
+        }
+        let held = self
+            .inventory
+            .containers(ns, dot)
+            .remove(branch)
+            .unwrap_or_default();
+        if !held.is_empty() {
+            return Err(Core::in_use_error(
+                &format!("branch '{branch}'"),
+                &held,
+                "stop them first, and start them again after the undo",
+            ));
+        }
+        let kept = self.history(&l, h)?;
+        let (head_fs, _) = kept.iter().find(|(_, c)| &c.id == head).ok_or_else(|| {
+            DaemonError::NotFound(format!(
+                "commit {} is no longer kept; the reset cannot be undone",
+                crate::names::short_id(head)
+            ))
+        })?;
+        let new = BranchRecord {
+            name: b.name.clone(),
+            fs_id: b.fs_id.clone(),
+            origin: Some(OriginRecord {
+                fs_id: head_fs.clone(),
+                commit: head.clone(),
+            }),
+        };
+        self.reclone_branch(&l, b, new, Vec::new())?;
+        let (dot_id, hidden_fs) = (l.dot.id.clone(), h.fs_id.clone());
+        let l = self.core.load(ns, dot)?;
+        self.destroy_branch(l, hidden)?;
+        self.core.store.drop_hidden(&dot_id, &hidden_fs)?;
+        Ok(())
     }
 
     /// Replaces branch `b`'s filesystem by a clone of `new.origin` (see [`Dots::reclone`]) and
@@ -239,6 +403,9 @@ impl Dots {
             ))));
         }
         let (old, aside) = (Ds::Branch(&new.fs_id), Ds::Aside(&new.fs_id));
+        self.core
+            .unmount_settling(&new.fs_id)
+            .map_err(DaemonError::Zfs)?;
         self.core
             .storage
             .set_property(old, "mountpoint", "none")

@@ -144,8 +144,9 @@ pub trait Storage: Send + Sync {
     /// Bytes only the snapshot holds (what destroying it alone frees).
     fn snapshot_used(&self, ds: Ds<'_>, name: &str) -> Result<u64>;
     fn rollback(&self, ds: Ds<'_>, name: &str, how: Rollback) -> Result<()>;
-    /// Whether anything changed between snapshot `older` and snapshot `newer` of `ds`.
-    fn differs(&self, ds: Ds<'_>, newer: &str, older: &str) -> Result<bool>;
+    /// Whether anything changed between snapshot `older` (of `ds`, or of its origin for a
+    /// clone) and snapshot `newer` of `ds`.
+    fn differs(&self, ds: Ds<'_>, newer: &str, older: (Ds<'_>, &str)) -> Result<bool>;
 
     /// Starts a send of `ds@to`: in full, or the increment since `from` (a snapshot of `ds`, or
     /// of its origin for a clone), with every snapshot between when `intermediates`.

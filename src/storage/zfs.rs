@@ -220,9 +220,10 @@ impl Storage for ZfsStorage {
         }
     }
 
-    fn differs(&self, ds: Ds<'_>, newer: &str, older: &str) -> Result<bool> {
-        let fs = self.fs(ds);
-        fs.at(newer).differs_from(&fs.at(older))
+    fn differs(&self, ds: Ds<'_>, newer: &str, older: (Ds<'_>, &str)) -> Result<bool> {
+        self.fs(ds)
+            .at(newer)
+            .differs_from(&self.fs(older.0).at(older.1))
     }
 
     fn send(

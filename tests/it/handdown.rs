@@ -65,7 +65,8 @@ fn on_disk(pool: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_node_follows_a_reset_past_a_branch_point() {
-    let a = TestNode::new();
+    // Undo is off on a, so its reset hands the commits to feature, mastered on b, itself.
+    let a = TestNode::with_args("256M", &["--undo-grace", "0"]);
     let b = TestNode::join(&a);
     let c = TestNode::join(&a);
     a.ok(&["init", "site"]);
@@ -161,4 +162,101 @@ fn every_node_follows_a_reset_past_a_branch_point() {
         assert_eq!(messages(n, "site@master"), ["one"]);
     }
     assert_eq!(fs::read_to_string(dir.join("page")).unwrap(), "one");
+}
+
+/// Waits until every node's pool holds exactly the commits the registry lists.
+fn all_agree(nodes: &[&TestNode], when: &str) {
+    let want = registered(nodes[0], "site");
+    for n in nodes {
+        assert!(
+            eventually(40, || on_disk(&n.pool) == want),
+            "{when}, node {}: {:?} vs {want:?}\n{}",
+            n.pool,
+            on_disk(&n.pool),
+            log_tail(n, 20)
+        );
+    }
+}
+
+fn hidden(n: &TestNode) -> usize {
+    n.json(&["dot", "show", "--json", "site"])["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["hidden"] == true)
+        .count()
+}
+
+#[test]
+fn a_reset_is_kept_undone_and_reclaimed_on_every_node() {
+    let a = TestNode::new();
+    // b reclaims what its own resets keep after two seconds.
+    let b = TestNode::join_with(&a, &["--undo-grace", "2"]);
+    let c = TestNode::join(&a);
+    let nodes = [&a, &b, &c];
+    a.ok(&["init", "site"]);
+    let dir = PathBuf::from(a.ok(&["dot", "path"]).trim());
+    for v in ["one", "two", "three"] {
+        fs::write(dir.join("page"), v).unwrap();
+        a.ok(&["commit", "-m", v]);
+    }
+    let one = a.json(&["log", "--json"])[2]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    all_agree(&nodes, "before");
+
+    // The reset keeps what it removes in a hidden branch, on every node, and says it can be
+    // undone.
+    let out = a.ok(&["reset", "--hard", &one]);
+    assert!(out.contains("2 later commit(s) removed"), "{out}");
+    assert_eq!(fs::read_to_string(dir.join("page")).unwrap(), "one");
+    for n in nodes {
+        assert_eq!(messages(n, "site@master"), ["one"]);
+    }
+    assert_eq!(hidden(&a), 1);
+    all_agree(&nodes, "after the reset");
+    let ops = a.json(&["op", "log", "--json"]);
+    assert_eq!(ops[0]["kind"], "reset");
+    assert_eq!(ops[0]["undoable"], true, "{ops}");
+
+    // Undone: the commits and their files are back, byte for byte, everywhere.
+    let out = a.ok(&["undo"]);
+    assert!(out.contains("reset 'master'"), "{out}");
+    assert_eq!(fs::read_to_string(dir.join("page")).unwrap(), "three");
+    for n in nodes {
+        assert_eq!(messages(n, "site@master"), ["three", "two", "one"]);
+    }
+    assert_eq!(hidden(&a), 0);
+    all_agree(&nodes, "after the undo");
+
+    // On b, a branch it masters: its reset is kept two seconds, then reclaimed by b, and every
+    // node's pool follows.
+    b.ok(&["switch", "site"]);
+    b.ok(&["checkout", "-b", "fb"]);
+    let bdir = PathBuf::from(b.ok(&["dot", "path"]).trim());
+    for v in ["b1", "b2"] {
+        fs::write(bdir.join("page"), v).unwrap();
+        b.ok(&["commit", "-m", v]);
+    }
+    let b1 = b.json(&["log", "--json"])[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok(&["reset", "--hard", &b1]);
+    assert_eq!(fs::read_to_string(bdir.join("page")).unwrap(), "b1");
+    assert!(
+        eventually(40, || hidden(&a) == 0),
+        "b reclaims it: {}",
+        log_tail(&b, 20)
+    );
+    all_agree(&nodes, "after the reclaim");
+    let err = b.fails(&["undo"]);
+    assert!(err.contains("reclaimed"), "{err}");
+    for n in nodes {
+        n.kill_daemon();
+        assert_eq!(messages(n, "site@fb"), ["b1", "three", "two", "one"]);
+        assert_eq!(messages(n, "site@master"), ["three", "two", "one"]);
+    }
+    assert_eq!(fs::read_to_string(bdir.join("page")).unwrap(), "b1");
 }

@@ -119,7 +119,7 @@ pub struct NodeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     stream_idle_timeout: u64,
     /// Seconds what a reset or a branch delete removed is kept for `dm undo` before the space
-    /// is reclaimed
+    /// is reclaimed (0: resets keep nothing and cannot be undone)
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_UNDO_GRACE_SECS)]
     undo_grace: u64,
 }

@@ -153,6 +153,7 @@ impl Sim {
             Journal::new(&dir.join("intents")),
         );
         core.undo_grace = grace;
+        core.busy_grace = std::time::Duration::ZERO;
         Node::new(core, None)
     }
 

@@ -279,3 +279,130 @@ fn a_hand_down_cut_off_after_the_promote_is_finished_by_settling() {
     assert_eq!(s.log("d", "feature"), ["c2", "c1"]);
     s.assert_consistent("d");
 }
+
+/// [`three_commits`] on a node that keeps what deletes remove for an hour.
+fn three_commits_kept() -> (Sim, Vec<crate::cluster::CommitId>) {
+    let s = Sim::with_grace(
+        "n1",
+        super::SharedKv::default(),
+        std::time::Duration::from_secs(3600),
+    );
+    s.dot("d");
+    let ids = ["c1", "c2", "c3"]
+        .iter()
+        .map(|c| {
+            s.write("d", "master", "f", c);
+            s.commit("d", "master", c)
+        })
+        .collect();
+    (s, ids)
+}
+
+fn undo(s: &Sim) -> Result<crate::api::Undone, crate::daemon::DaemonError> {
+    s.node
+        .dots
+        .undo(super::AS_ADMIN, super::ADMIN, &Default::default())
+}
+
+#[test]
+fn an_undone_reset_brings_back_the_commits_and_their_files() {
+    let (s, ids) = three_commits_kept();
+    let done = s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(done.removed, [ids[2].clone(), ids[1].clone()]);
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c1"));
+    assert_eq!(s.branch_count("d"), 1, "the keeper is hidden");
+    assert_eq!(s.node.core.store().hidden().unwrap().len(), 1);
+    s.assert_consistent("d");
+    let undone = undo(&s).unwrap();
+    assert_eq!(undone.undone[0].kind, "reset");
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c3"));
+    assert_eq!(s.snaps("d", "master"), ids);
+    assert!(s.node.core.store().hidden().unwrap().is_empty());
+    assert_eq!(s.storage.tree().len(), 1, "{:?}", s.storage.tree());
+    s.assert_consistent("d");
+    // It is a branch like before: reset it again, for good this time.
+    s.reset("d", "master", &ids[1]).unwrap();
+    assert_eq!(s.log("d", "master"), ["c2", "c1"]);
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_kept_reset_is_reclaimed_leaving_the_branch_its_remaining_commits() {
+    let (s, ids) = three_commits_kept();
+    s.reset("d", "master", &ids[0]).unwrap();
+    s.storage.set_space(95, 5);
+    s.node.dots.reclaim_hidden();
+    assert!(s.node.core.store().hidden().unwrap().is_empty());
+    assert_eq!(s.storage.tree().len(), 1, "{:?}", s.storage.tree());
+    assert_eq!(s.snaps("d", "master"), [ids[0].as_str()]);
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c1"));
+    s.assert_consistent("d");
+    let e = undo(&s).unwrap_err();
+    assert!(e.to_string().contains("reclaimed"), "{e}");
+}
+
+#[test]
+fn undoing_a_reset_never_discards_uncommitted_changes() {
+    let (s, ids) = three_commits_kept();
+    s.reset("d", "master", &ids[0]).unwrap();
+    // A commit since: undo takes it back first, its files staying uncommitted.
+    s.write("d", "master", "f", "c4");
+    s.commit("d", "master", "c4");
+    assert_eq!(undo(&s).unwrap().undone[0].kind, "commit");
+    let e = undo(&s).unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert!(e.to_string().contains("uncommitted changes"), "{e}");
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c4"));
+    s.assert_consistent("d");
+    // Discarded on purpose, the undo goes ahead.
+    s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(undo(&s).unwrap().undone[0].kind, "reset");
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c3"));
+    s.assert_consistent("d");
+}
+
+#[test]
+fn an_undone_reset_past_a_branch_point_gives_both_branches_theirs() {
+    let (s, ids) = three_commits_kept();
+    s.branch("d", "feature", "master", Some(&ids[1])).unwrap();
+    s.write("d", "feature", "f", "f1");
+    s.commit("d", "feature", "f1");
+    s.reset("d", "master", &ids[0]).unwrap();
+    assert_eq!(s.log("d", "master"), ["c1"]);
+    assert_eq!(s.log("d", "feature"), ["f1", "c2", "c1"]);
+    s.assert_consistent("d");
+    undo(&s).unwrap();
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("c3"));
+    assert_eq!(s.log("d", "feature"), ["f1", "c2", "c1"]);
+    assert_eq!(s.read("d", "feature", "f").as_deref(), Some("f1"));
+    s.assert_consistent("d");
+    // Nothing is left hanging off a hidden branch: deleting feature for good works.
+    s.node
+        .dots
+        .delete_branch(super::AS_ADMIN, super::ADMIN, "d", "feature")
+        .unwrap();
+    s.storage.set_space(95, 5);
+    s.node.dots.reclaim_hidden();
+    assert_eq!(s.storage.tree().len(), 1, "{:?}", s.storage.tree());
+    assert_eq!(s.log("d", "master"), ["c3", "c2", "c1"]);
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_reset_kept_nothing_when_undo_is_turned_off_and_says_so() {
+    let (s, ids) = three_commits();
+    s.reset("d", "master", &ids[0]).unwrap();
+    let log = s.node.dots.op_log(super::AS_ADMIN, super::ADMIN).unwrap();
+    assert!(!log[0].undoable);
+    assert!(
+        log[0].summary.contains("undo-grace 0"),
+        "{}",
+        log[0].summary
+    );
+    assert_eq!(s.storage.tree().len(), 1);
+}

@@ -94,10 +94,16 @@ fn snapshots_tell_whether_anything_changed() {
     branch(&s, "a");
     s.snapshot(Ds::Branch(&id("a")), "c1", &[]).unwrap();
     s.snapshot(Ds::Branch(&id("a")), "p1", &[]).unwrap();
-    assert!(!s.differs(Ds::Branch(&id("a")), "p1", "c1").unwrap());
+    assert!(
+        !s.differs(Ds::Branch(&id("a")), "p1", (Ds::Branch(&id("a")), "c1"))
+            .unwrap()
+    );
     write(&s, "a", "f", "x");
     s.snapshot(Ds::Branch(&id("a")), "p2", &[]).unwrap();
-    assert!(s.differs(Ds::Branch(&id("a")), "p2", "c1").unwrap());
+    assert!(
+        s.differs(Ds::Branch(&id("a")), "p2", (Ds::Branch(&id("a")), "c1"))
+            .unwrap()
+    );
 }
 
 #[test]

@@ -392,11 +392,11 @@ impl Storage for SimStorage {
         Self::put(fs, tree)
     }
 
-    fn differs(&self, ds: Ds<'_>, newer: &str, older: &str) -> Result<bool> {
-        let rel = Layout::rel(ds);
+    fn differs(&self, ds: Ds<'_>, newer: &str, older: (Ds<'_>, &str)) -> Result<bool> {
+        let (rel, orel) = (Layout::rel(ds), Layout::rel(older.0));
         let st = self.state.lock().unwrap();
-        let fs = get(&st, &rel)?;
-        Ok(snap_of(fs, &rel, newer)?.tree != snap_of(fs, &rel, older)?.tree)
+        let (fs, ofs) = (get(&st, &rel)?, get(&st, &orel)?);
+        Ok(snap_of(fs, &rel, newer)?.tree != snap_of(ofs, &orel, older.1)?.tree)
     }
 
     fn send(
