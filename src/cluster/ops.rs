@@ -22,6 +22,12 @@ pub enum Undo {
     Uncommit { branch: String, commit: CommitId },
     /// A branch was deleted: it is hidden as `hidden`; give it its name back.
     Unhide { branch: String, hidden: String },
+    /// A pull moved `branch` from commit `to` to commit `from`: take it back to `to`.
+    Rewind {
+        branch: String,
+        to: CommitId,
+        from: CommitId,
+    },
     /// `branch` was reset from `head` to `target`; hidden branch `hidden` keeps the removed
     /// commits: put `branch` back at `head`.
     Reset {

@@ -209,6 +209,7 @@ impl Dots {
                 head,
                 target,
             } => self.undo_reset(ns, dot, branch, hidden, head, target),
+            Undo::Rewind { branch, to, from } => self.rewind(ns, dot, branch, to, from),
             Undo::Unhide { branch, hidden } => {
                 let lock = self.core.lock(&format!("name:{ns}/{dot}"));
                 let _g = lock.lock().unwrap_or_else(|p| p.into_inner());

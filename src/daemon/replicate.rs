@@ -237,15 +237,15 @@ impl Replicator {
             return Ok(());
         };
         let ds = Ds::Branch(fs);
+        let want = branch
+            .origin
+            .as_ref()
+            .map(|o| (&o.fs_id, o.commit.as_str()));
+        let stale =
+            |have: &Option<(FsId, String)>| have.as_ref().map(|(f, c)| (f, c.as_str())) != want;
         let Some(last) = commits.last() else {
             // No commits of its own: a copy here cloned from elsewhere than the registry says
             // (the branch was reset to before it was made) is out of date, and goes.
-            let want = branch
-                .origin
-                .as_ref()
-                .map(|o| (&o.fs_id, o.commit.as_str()));
-            let stale =
-                |have: &Option<(FsId, String)>| have.as_ref().map(|(f, c)| (f, c.as_str())) != want;
             if let Ok(have) = self.core.storage.origin(ds)
                 && stale(&have)
             {
@@ -268,7 +268,16 @@ impl Replicator {
             Err(ZfsError::NotFound(_)) => None,
             Err(e) => return Err(zfs_err(e)),
         };
-        if local.is_none() && self.adopt_handed_down(fs, dot, branch, &last.id, cat)? {
+        // A copy made from elsewhere than the registry says (it saw a reset or an undo half
+        // way, between registry writes) has the wrong shape: it goes, and is made again.
+        if local.is_some() && stale(&self.core.storage.origin(ds).map_err(zfs_err)?) {
+            self.destroy_replica(fs)?;
+            local = None;
+        }
+        if local.is_none()
+            && branch.origin.is_none()
+            && self.adopt_handed_down(fs, dot, branch, &last.id, cat)?
+        {
             local = Some(self.core.storage.snapshots(ds).map_err(zfs_err)?);
         }
         let ids: Vec<&str> = commits.iter().map(|c| c.id.as_str()).collect();
@@ -327,8 +336,9 @@ impl Replicator {
         self.note_replica(fs, &last.id)
     }
 
-    /// This node has no copy of `fs`, whose newest commit `last` another copy of its dot here
-    /// (a branch's, or a deleted one's) holds: a hand-down elsewhere gave `fs` those commits.
+    /// This node has no copy of `fs`, a branch made from nothing, whose newest commit `last`
+    /// another copy of its dot here (a branch's, or a deleted one's) holds: a hand-down
+    /// elsewhere gave `fs` those commits (undoing a reset, say).
     /// The copy is made here the same way, a clone promoted, instead of sending them again.
     /// Returns whether it was.
     fn adopt_handed_down(

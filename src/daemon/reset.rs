@@ -33,6 +33,19 @@ impl Dots {
         req: &api::Reset,
     ) -> Result<api::ResetDone> {
         user.may_use(ns)?;
+        let (done, summary, undo) = self.reset_unrecorded(ns, name, branch, req)?;
+        self.note(user, ns, name, Some(branch), "reset", summary, undo);
+        Ok(done)
+    }
+
+    /// [`Dots::reset`] without its entry in the operation log: returns what to record.
+    fn reset_unrecorded(
+        &self,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        req: &api::Reset,
+    ) -> Result<(api::ResetDone, String, Option<Undo>)> {
         let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut l = self.core.load(ns, name)?;
@@ -66,7 +79,7 @@ impl Dots {
         // removed commit: the hand-down below gives it the commits.
         let kept = match removed.first() {
             None => Err("it removed no commit".to_string()),
-            Some(newest) => match self.why_not_kept(&l, b, &held)? {
+            Some(newest) => match self.why_not_kept(b, &l, &held)? {
                 Some(why) => Err(why),
                 None => Ok((self.keep_for_undo(&l, b, newest)?, newest.clone())),
             },
@@ -108,6 +121,9 @@ impl Dots {
                 }),
             };
             self.reclone_branch(&l, b, new, removed.clone())?;
+            if let Ok((hidden, _)) = &kept {
+                self.give_back(ns, name, hidden, branch)?;
+            }
         }
         let count = lost.len();
         tracing::info!(%ns, dot = %name, %branch, commit = %target.id, removed = count, "reset");
@@ -129,20 +145,61 @@ impl Dots {
                 None,
             ),
         };
-        self.note(user, ns, name, Some(branch), "reset", summary, undo);
-        Ok(api::ResetDone {
+        let done = api::ResetDone {
             commit: target.id.to_string(),
             removed: lost.iter().map(CommitId::to_string).collect(),
             containers: held,
-        })
+        };
+        Ok((done, summary, undo))
+    }
+
+    /// Undoes a pull that moved `branch` from `to` to `from`: the branch goes back to `to`,
+    /// as a reset would take it (the pulled commits kept for the grace period where they can
+    /// be), unless it has moved since or has uncommitted changes.
+    pub(super) fn rewind(
+        &self,
+        ns: &str,
+        dot: &str,
+        branch: &str,
+        to: &CommitId,
+        from: &CommitId,
+    ) -> Result<()> {
+        {
+            let l = self.core.load(ns, dot)?;
+            let b = l.branch(branch)?;
+            let history = self.history(&l, b)?;
+            let Some((at_fs, head)) = history.first() else {
+                return Err(DaemonError::Conflict(format!(
+                    "branch '{branch}' has no commits any more; nothing to undo"
+                )));
+            };
+            if &head.id != from {
+                return Err(DaemonError::Conflict(format!(
+                    "branch '{branch}' has moved since the pull (its newest commit is {}, not {}); undo the newer operations first",
+                    crate::names::short_id(&head.id),
+                    crate::names::short_id(from)
+                )));
+            }
+            self.core.check_master(b)?;
+            if self.core.changed_since_in(&b.fs_id, (at_fs, &head.id))? {
+                return Err(DaemonError::Conflict(format!(
+                    "branch '{branch}' has uncommitted changes that undoing the pull would discard; commit or discard them (`dm reset --hard`) and run `dm undo` again"
+                )));
+            }
+        }
+        let req = api::Reset {
+            commit: to.to_string(),
+            force: false,
+        };
+        self.reset_unrecorded(ns, dot, branch, &req).map(|_| ())
     }
 
     /// Why what a reset of `b` removes cannot be kept for `dm undo`, if it cannot: keeping it
     /// re-clones the branch, which cannot happen under containers or programs using it.
     fn why_not_kept(
         &self,
-        l: &Loaded,
         b: &BranchRecord,
+        l: &Loaded,
         held: &[String],
     ) -> Result<Option<String>> {
         if self.core.undo_grace.is_zero() {
@@ -154,6 +211,13 @@ impl Dots {
         let mp = self.core.mountpoint(&b.fs_id);
         if !super::procs::users_of(&[mp.as_path()]).is_empty() {
             return Ok(Some("programs were using the branch".into()));
+        }
+        // Unmounted now, or found busy (a container starting anywhere on the machine can hold
+        // a copy of the mount) while a roll-back in place still works.
+        match self.core.unmount_settling(&b.fs_id) {
+            Ok(_) => {}
+            Err(ZfsError::Busy(_)) => return Ok(Some("the branch was busy".into())),
+            Err(e) => return Err(zfs_err(e)),
         }
         // The hidden branch takes every commit of `b` in one registry write.
         let own = self.core.store.commits(&b.fs_id)?.len();
@@ -227,8 +291,7 @@ impl Dots {
         let h = super::ops::hidden_branch(&l, hidden)?;
         let history = self.history(&l, b)?;
         let now_at = history.first();
-        if now_at.map(|(_, c)| &c.id) != Some(target) || history.iter().any(|(f, _)| f == &b.fs_id)
-        {
+        if now_at.map(|(_, c)| &c.id) != Some(target) {
             return Err(DaemonError::Conflict(format!(
                 "branch '{branch}' has moved since the reset to {}; undo the newer operations first",
                 crate::names::short_id(target)
@@ -252,6 +315,15 @@ impl Dots {
                 "stop them first, and start them again after the undo",
             ));
         }
+        // The hidden branch takes the commits up to the target back first, so that the
+        // branch can be re-cloned at the old head (see the module doc).
+        let l = if h.origin.as_ref().is_some_and(|o| o.fs_id == b.fs_id) {
+            self.give_back(ns, dot, branch, hidden)?;
+            self.core.load(ns, dot)?
+        } else {
+            l
+        };
+        let (b, h) = (l.branch(branch)?, l.branch(hidden)?);
         let kept = self.history(&l, h)?;
         let (head_fs, _) = kept.iter().find(|(_, c)| &c.id == head).ok_or_else(|| {
             DaemonError::NotFound(format!(
@@ -273,6 +345,24 @@ impl Dots {
         self.destroy_branch(l, hidden)?;
         self.core.store.drop_hidden(&dot_id, &hidden_fs)?;
         Ok(())
+    }
+
+    /// Hands the commits of branch `from` up to where branch `to` was made from it down to
+    /// `to` (`zfs promote`), when `to` was made from `from`.
+    fn give_back(&self, ns: &str, dot: &str, from: &str, to: &str) -> Result<()> {
+        let l = self.core.load(ns, dot)?;
+        let (f, t) = (l.branch(from)?, l.branch(to)?);
+        if t.origin.as_ref().is_none_or(|o| o.fs_id != f.fs_id) {
+            return Ok(());
+        }
+        let intent = Intent::HandDown {
+            dot: l.dot.clone(),
+            from: f.fs_id.clone(),
+            heir: t.clone(),
+        };
+        self.core.under(intent, || {
+            self.core.hand_down_steps(&l.dot, &f.fs_id, t, true)
+        })
     }
 
     /// Replaces branch `b`'s filesystem by a clone of `new.origin` (see [`Dots::reclone`]) and

@@ -130,3 +130,65 @@ fn a_deleted_branch_is_reclaimed_after_its_grace_period() {
     assert!(err.contains("reclaimed"), "{err}");
     assert_consistent(&n);
 }
+
+/// `a` knows `b` as remote `b` (admin's key in a file, as users add remotes).
+fn add_remote(a: &TestNode, b: &TestNode) {
+    let f = a.path("b.key");
+    fs::write(&f, b.api_key()).unwrap();
+    a.ok(&[
+        "remote",
+        "add",
+        "b",
+        &format!("admin@{}:{}", b.addr, b.port),
+        "--api-key-file",
+        &f.display().to_string(),
+    ]);
+}
+
+#[test]
+fn a_pull_is_undone_and_pulls_again() {
+    let (a, hub) = (TestNode::new(), TestNode::new());
+    add_remote(&a, &hub);
+    hub.ok(&["init", "d"]);
+    let hdir = PathBuf::from(hub.ok(&["dot", "path"]).trim());
+    fs::write(hdir.join("f"), "one").unwrap();
+    hub.ok(&["commit", "-m", "one"]);
+    a.ok(&["clone", "b", "d"]);
+    a.ok(&["switch", "d"]);
+    let dir = PathBuf::from(a.ok(&["dot", "path"]).trim());
+    fs::write(hdir.join("f"), "two").unwrap();
+    hub.ok(&["commit", "-m", "two"]);
+
+    // A fast-forward pull goes back with `dm undo`, and comes again with the next pull.
+    a.ok(&["pull", "b"]);
+    assert_eq!(messages(&a, "d"), ["two", "one"]);
+    let ops = a.json(&["op", "log", "--json"]);
+    assert_eq!(ops[0]["kind"], "pull");
+    assert_eq!(ops[0]["undoable"], true, "{ops}");
+    let out = a.ok(&["undo"]);
+    assert!(out.contains("pulled 1 commit(s)"), "{out}");
+    assert_eq!(messages(&a, "d"), ["one"]);
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "one");
+    assert_consistent(&a);
+    a.ok(&["pull", "b"]);
+    assert_eq!(messages(&a, "d"), ["two", "one"]);
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "two");
+
+    // Not over uncommitted changes: they are never discarded by an undo.
+    a.ok(&["reset", "--hard", "HEAD"]);
+    fs::write(dir.join("f"), "mine").unwrap();
+    let err = a.fails(&["undo"]);
+    assert!(err.contains("uncommitted changes"), "{err}");
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "mine");
+    a.ok(&["reset", "--hard", "HEAD"]);
+
+    // A pulled new branch goes with `dm undo`.
+    hub.ok(&["checkout", "-b", "extra"]);
+    hub.ok(&["commit", "-m", "on extra"]);
+    a.ok(&["pull", "b", "d", "extra"]);
+    assert_eq!(messages(&a, "d@extra"), ["on extra", "two", "one"]);
+    a.ok(&["undo"]);
+    let branches = field(&a.json(&["branch", "--json"]), "name");
+    assert_eq!(branches, ["master"]);
+    assert_consistent(&a);
+}

@@ -312,6 +312,11 @@ fn an_undone_reset_brings_back_the_commits_and_their_files() {
     assert_eq!(s.log("d", "master"), ["c1"]);
     assert_eq!(s.read("d", "master", "f").as_deref(), Some("c1"));
     assert_eq!(s.branch_count("d"), 1, "the keeper is hidden");
+    assert_eq!(
+        s.snaps("d", "master"),
+        [ids[0].as_str()],
+        "master keeps its own"
+    );
     assert_eq!(s.node.core.store().hidden().unwrap().len(), 1);
     s.assert_consistent("d");
     let undone = undo(&s).unwrap();

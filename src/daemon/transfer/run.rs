@@ -6,6 +6,7 @@
 //! — the node's own services, as the request's user — and the other the far cluster's API, as
 //! the remote's user. The client asks for a run and draws the [`api::RunEvent`]s it hears.
 
+use crate::cluster::{CommitId, Undo};
 use crate::routes::At;
 use std::time::Instant;
 
@@ -279,6 +280,7 @@ impl Transfers {
             });
             ours.truncate(planned.receiver_common);
         }
+        let before = ours.last().map(|c| c.id.clone());
         summary.commits = theirs.len() - planned.common;
         summary.up_to_date = planned.steps.is_empty();
         for st in &planned.steps {
@@ -313,23 +315,57 @@ impl Transfers {
         if let Some(head) = theirs.last() {
             self.note_shared(r, &head.id);
         }
+        self.note_run(user, r, &summary, before, theirs.last().map(|c| &c.id));
+        Ok(summary)
+    }
+
+    /// Records a finished run in the operation log. A pull that moved a branch is undone by
+    /// moving it back (`before`, its newest commit then); one that made a new branch, by
+    /// deleting it. A push, or a pull that made the dot, cannot be undone.
+    fn note_run(
+        &self,
+        user: &Principal,
+        r: &api::TransferRun,
+        summary: &RunSummary,
+        before: Option<CommitId>,
+        after: Option<&CommitId>,
+    ) {
+        let branch = r.here.2.clone();
         let (verb, dir) = match r.direction {
             Direction::Push => ("push", "to"),
             Direction::Pull => ("pull", "from"),
         };
+        let undo = match (r.direction, before, after) {
+            (Direction::Push, ..) => Err("a push cannot be undone here"),
+            _ if summary.commits == 0 => Err("it changed nothing"),
+            (Direction::Pull, Some(to), Some(from)) => Ok(Undo::Rewind {
+                branch: branch.clone(),
+                to,
+                from: from.clone(),
+            }),
+            (Direction::Pull, None, _) if branch != crate::names::MASTER => {
+                Ok(Undo::DeleteBranch {
+                    branch: branch.clone(),
+                })
+            }
+            _ => Err("it made the dot; `dm dot delete` removes it"),
+        };
+        let mut text = format!(
+            "{verb}ed {} commit(s) of '{branch}' {dir} remote '{}'",
+            summary.commits, r.remote
+        );
+        if let Err(why) = &undo {
+            text.push_str(&format!(" (cannot be undone: {why})"));
+        }
         self.dots.note(
             user,
             &r.here.0,
             &r.here.1,
-            Some(&r.here.2),
+            Some(&branch),
             verb,
-            format!(
-                "{verb}ed {} commit(s) of '{}' {dir} remote '{}' (a transfer cannot be undone)",
-                summary.commits, r.here.2, r.remote
-            ),
-            None,
+            text,
+            undo.ok(),
         );
-        Ok(summary)
     }
 
     /// Remembers the newest commit both ends of a finished run have: `dm prune` keeps it, so
