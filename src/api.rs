@@ -694,6 +694,18 @@ pub struct OpInfo {
     /// `dm undo` can revert it.
     pub undoable: bool,
     pub undone: bool,
+    /// A checkout: the branch it left, which undoing it checks out again (the client's part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_out_from: Option<String>,
+}
+
+/// `POST /v1/ops/NS`: records what a client did on its own side (a checkout of `branch` of
+/// `dot`, leaving `from`), so that `dm op log` shows it and `dm undo` can revert it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Checkout {
+    pub dot: String,
+    pub branch: String,
+    pub from: String,
 }
 
 /// `POST /v1/ops/NS/undo`: revert the newest operation that can be, or (`to`) every operation

@@ -31,6 +31,7 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         };
         let b = ctx.call(|c| c.create_branch(&t.ns, &t.dot, &req))?;
         ctx.set_branch(&t, &a.branch)?;
+        record(ctx, &t, &a.branch);
         let from = b
             .origin
             .map(|o| crate::names::short_id(&o.commit).to_string())
@@ -49,6 +50,9 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         );
     }
     ctx.set_branch(&t, &a.branch)?;
+    if a.branch != t.branch {
+        record(ctx, &t, &a.branch);
+    }
     println!("Switched to branch '{}'.", a.branch);
     for b in branches
         .iter()
@@ -63,4 +67,16 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Records the checkout in the operation log; the checkout itself is done either way.
+fn record(ctx: &super::Ctx, t: &super::Target, branch: &str) {
+    let req = crate::api::Checkout {
+        dot: t.dot.clone(),
+        branch: branch.to_string(),
+        from: t.branch.clone(),
+    };
+    if let Err(e) = ctx.call(|c| c.record_checkout(&t.ns, &req)) {
+        eprintln!("warning: the checkout is not in the operation log: {e:#}");
+    }
 }

@@ -105,7 +105,7 @@ fn delete(ctx: &mut super::Ctx, a: DeleteArgs) -> anyhow::Result<()> {
         }
         let ok = dialoguer::Confirm::new()
             .with_prompt(format!(
-                "Delete dot '{}' with all its branches and commits? This cannot be undone",
+                "Delete dot '{}' with all its branches and commits? (`dm undo` brings it back until the undo grace ends)",
                 a.dot
             ))
             .default(false)

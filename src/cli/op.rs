@@ -33,10 +33,12 @@ pub struct RestoreArgs {
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "What undo does: a commit is removed and its files stay as uncommitted \
-changes; a reset brings back the commits it removed; a deleted branch comes back; a made branch \
-or tag goes; a deleted tag comes back. Resets and branch deletes keep what they removed for a \
-grace period (24 hours unless `dm cluster init --undo-grace` says otherwise). Uncommitted changes \
-a reset discarded, dot deletes and transfers cannot be undone."
+changes; a reset brings back the commits it removed; a deleted branch or dot comes back; a made \
+branch or tag goes; a deleted tag comes back; a checkout checks the branch it left out again; a \
+pull takes the branch back to where it was (a branch the pull made goes). Resets and deletes keep \
+what they removed for a grace period (24 hours unless `dm cluster init --undo-grace` says \
+otherwise). Uncommitted changes a reset discarded and pushes cannot be undone; undo never \
+discards uncommitted changes."
 )]
 pub struct UndoArgs {
     /// Print JSON instead of text
@@ -49,7 +51,7 @@ fn namespace(ctx: &super::Ctx) -> anyhow::Result<String> {
     Ok(remote.user.clone())
 }
 
-pub fn run(ctx: &super::Ctx, c: Command) -> anyhow::Result<()> {
+pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
     match c {
         Command::Log(a) => {
             let ns = namespace(ctx)?;
@@ -92,20 +94,43 @@ pub fn run(ctx: &super::Ctx, c: Command) -> anyhow::Result<()> {
             for o in &done.undone {
                 println!("Undid {}: {}", o.id, o.summary);
             }
+            check_out_again(ctx, &ns, &done)?;
             println!("Restored the state after operation {}.", a.id);
             Ok(())
         }
     }
 }
 
-pub fn undo(ctx: &super::Ctx, a: UndoArgs) -> anyhow::Result<()> {
+pub fn undo(ctx: &mut super::Ctx, a: UndoArgs) -> anyhow::Result<()> {
     let ns = namespace(ctx)?;
     let done = ctx.call(|c| c.undo(&ns, None))?;
+    check_out_again(ctx, &ns, &done)?;
     if a.json {
         return super::print_json(&done);
     }
     for o in &done.undone {
         println!("Undid {}: {}", o.id, o.summary);
+    }
+    Ok(())
+}
+
+/// The client's part of undoing checkouts: the branch each one left is checked out again
+/// (newest first, so the oldest undone checkout decides).
+fn check_out_again(
+    ctx: &mut super::Ctx,
+    ns: &str,
+    done: &crate::api::Undone,
+) -> anyhow::Result<()> {
+    for o in &done.undone {
+        if let Some(from) = &o.checked_out_from {
+            let t = super::Target {
+                ns: ns.to_string(),
+                dot: o.dot.clone(),
+                branch: from.clone(),
+                subdot: None,
+            };
+            ctx.set_branch(&t, from)?;
+        }
     }
     Ok(())
 }

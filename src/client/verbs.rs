@@ -346,6 +346,12 @@ impl Client {
         self.get(&Route::Ops(ns).path())
     }
 
+    /// Records a checkout this client made, for `dm op log` and `dm undo`.
+    pub fn record_checkout(&self, ns: &str, req: &api::Checkout) -> Result<(), ClientError> {
+        let _: serde_json::Value = self.post(&Route::Ops(ns).path(), req)?;
+        Ok(())
+    }
+
     /// Undoes the newest operation of `ns` that can be, or every one after `to`.
     pub fn undo(&self, ns: &str, to: Option<&str>) -> Result<api::Undone, ClientError> {
         let req = api::UndoRequest {

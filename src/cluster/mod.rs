@@ -21,7 +21,7 @@ pub mod memory;
 mod ops;
 mod tags;
 
-pub use ops::{OpRecord, Undo};
+pub use ops::{HiddenDot, OpRecord, Undo};
 pub use tags::TagRecord;
 
 use std::collections::BTreeMap;
@@ -365,7 +365,10 @@ impl Store {
         branches: &[BranchRecord],
         seal: &dyn Fn(&str) -> String,
     ) -> Result<()> {
-        let mut keys = vec![dot_key(&dot.namespace, &dot.name)];
+        let mut keys = vec![
+            dot_key(&dot.namespace, &dot.name),
+            ops::hidden_dot_key(&dot.id),
+        ];
         let mut prefixes = vec![
             format!("{PREFIX}branches/{}/", dot.id),
             tags::tags_prefix(&dot.id),

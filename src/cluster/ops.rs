@@ -22,6 +22,10 @@ pub enum Undo {
     Uncommit { branch: String, commit: CommitId },
     /// A branch was deleted: it is hidden as `hidden`; give it its name back.
     Unhide { branch: String, hidden: String },
+    /// A client checked out `to`, leaving `from`: the client checks out `from` again.
+    Checkout { from: String, to: String },
+    /// A dot was deleted: it is hidden as `hidden`; give it its name `dot` back.
+    UnhideDot { dot: String, hidden: String },
     /// A pull moved `branch` from commit `to` to commit `from`: take it back to `to`.
     Rewind {
         branch: String,
@@ -64,6 +68,18 @@ pub struct OpRecord {
 pub struct HiddenRecord {
     pub branch: String,
     pub until: u64,
+}
+
+/// A deleted dot, hidden under the reserved name `hidden` until `until`, then reclaimed.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct HiddenDot {
+    pub namespace: String,
+    pub hidden: String,
+    pub until: u64,
+}
+
+pub(super) fn hidden_dot_key(dot_id: &str) -> String {
+    format!("{PREFIX}hidden-dots/{dot_id}")
 }
 
 fn ops_prefix(ns: &str) -> String {
@@ -197,6 +213,56 @@ impl Store {
             &[],
         )?;
         Ok(true)
+    }
+
+    /// Hides dot `dot` as `hidden` (its record renamed, so its name is free) until `until`,
+    /// in one write.
+    pub fn hide_dot(&self, dot: &super::DotRecord, hidden: &str, until: u64) -> Result<()> {
+        let rec = super::DotRecord {
+            name: hidden.to_string(),
+            ..dot.clone()
+        };
+        let h = HiddenDot {
+            namespace: dot.namespace.clone(),
+            hidden: hidden.to_string(),
+            until,
+        };
+        self.kv.write_all(
+            &[
+                (super::dot_key(&dot.namespace, hidden), encode(&rec)),
+                (hidden_dot_key(&dot.id), encode(&h)),
+            ],
+            &[super::dot_key(&dot.namespace, &dot.name)],
+            &[],
+        )
+    }
+
+    /// Gives hidden dot `h` its name `name` back, unless a dot has it; returns whether it did.
+    pub fn unhide_dot(&self, h: &super::DotRecord, name: &str) -> Result<bool> {
+        let key = super::dot_key(&h.namespace, name);
+        let rec = super::DotRecord {
+            name: name.to_string(),
+            ..h.clone()
+        };
+        if self.kv.get(&key)?.is_some() {
+            return Ok(false);
+        }
+        self.kv.write_all(
+            &[(key, encode(&rec))],
+            &[super::dot_key(&h.namespace, &h.name), hidden_dot_key(&h.id)],
+            &[],
+        )?;
+        Ok(true)
+    }
+
+    /// Every hidden dot: (dot id, record).
+    pub fn hidden_dots(&self) -> Result<Vec<(DotId, HiddenDot)>> {
+        let prefix = format!("{PREFIX}hidden-dots/");
+        let mut out = Vec::new();
+        for (k, v) in self.kv.list(&prefix)? {
+            out.push((k[prefix.len()..].into(), decode(&k, &v)?));
+        }
+        Ok(out)
     }
 
     pub fn drop_hidden(&self, dot_id: &DotId, fs: &FsId) -> Result<()> {

@@ -164,23 +164,49 @@ impl Dots {
                 users.join(", ")
             )));
         }
-        let intent = Intent::DeleteDot {
-            dot: l.dot.clone(),
-            branches: l.branches.clone(),
-        };
-        self.core
-            .under(intent, || self.core.delete_dot_steps(&l.dot, &l.branches))?;
-        tracing::info!(%ns, dot = %name, "deleted dot");
+        if self.core.undo_grace.is_zero() {
+            self.destroy_dot(&l)?;
+            tracing::info!(%ns, dot = %name, "deleted dot");
+            let text = format!("deleted dot '{name}' (cannot be undone: --undo-grace is 0)");
+            self.note(user, ns, name, None, "dot-delete", text, None);
+            return Ok(());
+        }
+        // Kept for `dm undo`: hidden under a reserved name, its branches unmounted here.
+        for b in &l.branches {
+            self.core.unmount_branch(&b.fs_id, |mp| {
+                format!(
+                    "dot '{name}' is busy; close programs using {} and try again",
+                    mp.display()
+                )
+            })?;
+        }
+        let hidden = super::ops::hidden_name(name, &super::core::new_id()[..8]);
+        let until = super::core::now().0 + self.core.undo_grace.as_secs();
+        self.core.store.hide_dot(&l.dot, &hidden, until)?;
+        tracing::info!(%ns, dot = %name, %hidden, "deleted dot (hidden until reclaimed)");
         self.note(
             user,
             ns,
             name,
             None,
             "dot-delete",
-            format!("deleted dot '{name}' (a dot delete cannot be undone)"),
-            None,
+            format!("deleted dot '{name}'"),
+            Some(crate::cluster::Undo::UnhideDot {
+                dot: name.to_string(),
+                hidden,
+            }),
         );
         Ok(())
+    }
+
+    /// Deletes dot `l` for good, every branch's filesystem here first (other nodes follow).
+    pub(super) fn destroy_dot(&self, l: &Loaded) -> Result<()> {
+        let intent = Intent::DeleteDot {
+            dot: l.dot.clone(),
+            branches: l.branches.clone(),
+        };
+        self.core
+            .under(intent, || self.core.delete_dot_steps(&l.dot, &l.branches))
     }
 
     /// `dm branch -d`: the branch is hidden (see `ops`) so `dm undo` can bring it back; it is

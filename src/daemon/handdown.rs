@@ -55,16 +55,26 @@ impl Dots {
         let Some(heir) = heir else {
             return Ok(false);
         };
-        let intent = Intent::HandDown {
-            dot: l.dot.clone(),
-            from: b.fs_id.clone(),
-            heir: heir.clone(),
-        };
-        self.core.under(intent, || {
-            self.core.hand_down_steps(&l.dot, &b.fs_id, heir, true)
-        })?;
+        self.hand_down_to(&l.dot, &b.fs_id, heir)?;
         tracing::info!(dot = %l.dot.name, from = %b.name, heir = %heir.name, "handed commits down");
         Ok(true)
+    }
+
+    /// Hands filesystem `from`'s commits up to where `heir` was made from it down to `heir`,
+    /// under an intent that settles an interruption.
+    pub(super) fn hand_down_to(
+        &self,
+        dot: &DotRecord,
+        from: &FsId,
+        heir: &BranchRecord,
+    ) -> Result<()> {
+        let intent = Intent::HandDown {
+            dot: dot.clone(),
+            from: from.clone(),
+            heir: heir.clone(),
+        };
+        self.core
+            .under(intent, || self.core.hand_down_steps(dot, from, heir, true))
     }
 }
 

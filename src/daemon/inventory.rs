@@ -294,7 +294,9 @@ impl Inventory {
     }
 
     fn list_all(&self) -> Result<Vec<DotInfo>> {
-        let dots = self.core.store.dots(None)?;
+        let mut dots = self.core.store.dots(None)?;
+        // Deleted dots kept for `dm undo` are nobody's to list.
+        dots.retain(|d| !super::ops::is_hidden(&d.name));
         let all_branches = self.core.store.all_branches()?;
         let counts = self.core.store.commit_counts()?;
         let (masters, down) = self.masters_and_down()?;

@@ -84,6 +84,7 @@ impl Node {
         self.transfers.show_overdue();
         self.handoff.settle_moves();
         self.dots.reclaim_hidden();
+        self.dots.reclaim_hidden_dots();
         if let Err(e) = self.core.store.trim_ops() {
             tracing::warn!(error = %e, "cannot trim the operation log");
         }

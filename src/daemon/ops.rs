@@ -5,8 +5,10 @@
 //! branch or tag goes, a deleted tag comes back, and a deleted branch comes back — `dm branch
 //! -d` hides it instead of destroying it: the branch is renamed to a reserved name
 //! (`_<branch>~<op>`) and unmounted. A reset that removes commits keeps them the same way,
-//! in a hidden branch made from the newest removed one (see `reset`). Dot deletes and
-//! transfers are recorded but cannot be undone.
+//! in a hidden branch made from the newest removed one (see `reset`); `dm dot delete` hides
+//! the whole dot under a reserved name. A pull is undone by taking the branch back; a
+//! checkout (the client's own) is recorded by the client, and undone by it too. Pushes are
+//! recorded but cannot be undone.
 //!
 //! Hidden branches are replicated like any other and reclaimed (deleted for good, handing
 //! down what others grew from) once `NodeConfig::undo_grace_secs` has passed, by the node
@@ -51,6 +53,10 @@ fn info(op: &OpRecord) -> api::OpInfo {
         summary: op.summary.clone(),
         undoable: op.undo.is_some() && !op.undone,
         undone: op.undone,
+        checked_out_from: match &op.undo {
+            Some(Undo::Checkout { from, .. }) => Some(from.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -107,6 +113,31 @@ impl Dots {
         let mut ops = self.core.store.ops(ns)?;
         ops.reverse();
         Ok(ops.iter().map(info).collect())
+    }
+
+    /// Records a client's checkout (`dm checkout`), after checking both branches exist.
+    pub fn record_checkout(&self, user: &Principal, ns: &str, req: &api::Checkout) -> Result<()> {
+        user.may_use(ns)?;
+        super::core::check_name(names::Kind::Dot, &req.dot)?;
+        for b in [&req.branch, &req.from] {
+            super::core::check_name(names::Kind::Branch, b)?;
+        }
+        let l = self.core.load(ns, &req.dot)?;
+        l.branch(&req.branch)?;
+        l.branch(&req.from)?;
+        self.note(
+            user,
+            ns,
+            &req.dot,
+            Some(&req.branch),
+            "checkout",
+            format!("checked out '{}' (from '{}')", req.branch, req.from),
+            Some(Undo::Checkout {
+                from: req.from.clone(),
+                to: req.branch.clone(),
+            }),
+        );
+        Ok(())
     }
 
     /// `dm undo` (the newest operation that can be undone) or `dm op restore ID` (every one
@@ -210,6 +241,28 @@ impl Dots {
                 target,
             } => self.undo_reset(ns, dot, branch, hidden, head, target),
             Undo::Rewind { branch, to, from } => self.rewind(ns, dot, branch, to, from),
+            Undo::Checkout { from, .. } => {
+                // The client checks `from` out again; here it only has to exist still.
+                let l = self.core.load(ns, dot)?;
+                l.branch(from).map(|_| ()).map_err(|_| {
+                    DaemonError::Conflict(format!(
+                        "branch '{from}' is gone, so the checkout cannot be undone; check out a branch with `dm checkout`"
+                    ))
+                })
+            }
+            Undo::UnhideDot { dot, hidden } => {
+                let lock = self.core.lock(&format!("name:{ns}/{dot}"));
+                let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(h) = self.core.store.dot(ns, hidden)? else {
+                    return Err(reclaimed());
+                };
+                if !self.core.store.unhide_dot(&h, dot)? {
+                    return Err(DaemonError::Conflict(format!(
+                        "a dot named '{dot}' exists again; delete it (`dm dot delete {dot}`) or clone it under another name first"
+                    )));
+                }
+                Ok(())
+            }
             Undo::Unhide { branch, hidden } => {
                 let lock = self.core.lock(&format!("name:{ns}/{dot}"));
                 let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -339,8 +392,52 @@ impl Dots {
         }
     }
 
+    /// The sweep, for hidden dots: each goes for good once its time is up (or the pool runs
+    /// short), deleted by the node that masters its master branch; the others follow.
+    pub(super) fn reclaim_hidden_dots(&self) {
+        let Ok(hidden) = self.core.store.hidden_dots() else {
+            return;
+        };
+        let now = now().0;
+        for (dot_id, h) in hidden {
+            if h.until > now && !self.pool_short() {
+                continue;
+            }
+            if let Err(e) = self.reclaim_dot(&dot_id, &h) {
+                tracing::warn!(dot = %h.hidden, error = %e, "cannot reclaim a deleted dot yet");
+            }
+        }
+    }
+
+    fn reclaim_dot(
+        &self,
+        dot_id: &crate::cluster::DotId,
+        h: &crate::cluster::HiddenDot,
+    ) -> Result<()> {
+        let lock = self
+            .core
+            .lock(&format!("name:{}/{}", h.namespace, h.hidden));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(dot) = self.core.store.dot(&h.namespace, &h.hidden)? else {
+            return Ok(());
+        };
+        if &dot.id != dot_id {
+            return Ok(());
+        }
+        let l = self.core.load_record(dot)?;
+        let Some(master) = l.branches.iter().find(|b| b.name == names::MASTER) else {
+            return Ok(());
+        };
+        if self.core.store.master(&master.fs_id)?.as_ref() != Some(&self.core.id) {
+            return Ok(());
+        }
+        self.destroy_dot(&l)?;
+        tracing::info!(dot = %h.hidden, "reclaimed a deleted dot");
+        Ok(())
+    }
+
     /// Less than a tenth of the pool is free: hidden branches give way before their time.
-    fn pool_short(&self) -> bool {
+    pub(super) fn pool_short(&self) -> bool {
         match self.core.storage.space() {
             Ok((used, available)) => available.saturating_mul(10) < used.saturating_add(available),
             Err(e) => {
@@ -382,10 +479,15 @@ impl Dots {
 }
 
 pub(super) fn hidden_branch<'a>(l: &'a Loaded, hidden: &str) -> Result<&'a BranchRecord> {
-    l.branches.iter().find(|b| b.name == hidden).ok_or_else(|| {
-        DaemonError::NotFound(
-            "what this operation removed has been reclaimed (its grace period ended); it cannot be undone any more"
-                .into(),
-        )
-    })
+    l.branches
+        .iter()
+        .find(|b| b.name == hidden)
+        .ok_or_else(reclaimed)
+}
+
+fn reclaimed() -> DaemonError {
+    DaemonError::NotFound(
+        "what this operation removed has been reclaimed (its grace period ended); it cannot be undone any more"
+            .into(),
+    )
 }

@@ -81,7 +81,11 @@ impl Dots {
             None => Err("it removed no commit".to_string()),
             Some(newest) => match self.why_not_kept(b, &l, &held)? {
                 Some(why) => Err(why),
-                None => Ok((self.keep_for_undo(&l, b, newest)?, newest.clone())),
+                None => match self.keep_for_undo(&l, b, newest) {
+                    Ok(hidden) => Ok((hidden, newest.clone())),
+                    Err(DaemonError::PoolFull(_)) => Err("the pool was full".to_string()),
+                    Err(e) => return Err(e),
+                },
             },
         };
         if kept.is_ok() {
@@ -208,6 +212,12 @@ impl Dots {
         if !held.is_empty() {
             return Ok(Some("containers were using the branch".into()));
         }
+        if self.pool_short() {
+            // It would be reclaimed at once anyway.
+            return Ok(Some(
+                "the pool has less than a tenth of its space free".into(),
+            ));
+        }
         let mp = self.core.mountpoint(&b.fs_id);
         if !super::procs::users_of(&[mp.as_path()]).is_empty() {
             return Ok(Some("programs were using the branch".into()));
@@ -259,6 +269,8 @@ impl Dots {
                 &rec.fs_id,
                 Some((&b.fs_id, newest.as_str())),
             )?;
+            // Hidden branches are not mounted (zfs-fuse mounts a clone as it makes it).
+            self.core.unmount_settling(&rec.fs_id).map_err(zfs_err)?;
             let created =
                 self.core
                     .store
@@ -355,14 +367,7 @@ impl Dots {
         if t.origin.as_ref().is_none_or(|o| o.fs_id != f.fs_id) {
             return Ok(());
         }
-        let intent = Intent::HandDown {
-            dot: l.dot.clone(),
-            from: f.fs_id.clone(),
-            heir: t.clone(),
-        };
-        self.core.under(intent, || {
-            self.core.hand_down_steps(&l.dot, &f.fs_id, t, true)
-        })
+        self.hand_down_to(&l.dot, &f.fs_id, t)
     }
 
     /// Replaces branch `b`'s filesystem by a clone of `new.origin` (see [`Dots::reclone`]) and

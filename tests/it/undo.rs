@@ -34,7 +34,7 @@ fn undo_walks_back_through_the_operation_log() {
     assert_eq!(
         kinds(&n),
         [
-            "reset", "commit", "branch", "tag", "commit", "commit", "dot"
+            "reset", "checkout", "commit", "checkout", "branch", "tag", "commit", "commit", "dot"
         ]
     );
     let text = n.ok(&["op", "log"]);
@@ -50,14 +50,19 @@ fn undo_walks_back_through_the_operation_log() {
     let out = n.ok(&["undo"]);
     assert!(out.contains("deleted branch 'x'"), "{out}");
     assert_eq!(messages(&n, "app@x"), ["x1", "c2", "c1"]);
-    n.ok(&["checkout", "x"]);
+    let xdir = PathBuf::from(n.ok(&["dot", "path", "app@x"]).trim());
     assert_eq!(fs::read_to_string(xdir.join("g")).unwrap(), "on x");
-    n.ok(&["checkout", "master"]);
 
-    // Next: x1 is uncommitted (the reset before it cannot be undone, so it is skipped), then
-    // the branch goes, then the tag, then c2 — its files stay, uncommitted.
+    // Next (the reset before them cannot be undone, so it is skipped): the checkout of master
+    // (x is checked out again), x1 is uncommitted, the checkout of x, the branch goes, then
+    // the tag, then c2 — its files stay, uncommitted.
+    let current = |n: &TestNode| n.json(&["status", "--json"])["branch"].clone();
+    n.ok(&["undo"]);
+    assert_eq!(current(&n), "x");
     n.ok(&["undo"]);
     assert_eq!(messages(&n, "app@x"), ["c2", "c1"]);
+    n.ok(&["undo"]);
+    assert_eq!(current(&n), "master");
     n.ok(&["undo"]);
     assert_eq!(n.json(&["branch", "--json"]).as_array().unwrap().len(), 1);
     n.ok(&["undo"]);
@@ -191,4 +196,56 @@ fn a_pull_is_undone_and_pulls_again() {
     let branches = field(&a.json(&["branch", "--json"]), "name");
     assert_eq!(branches, ["master"]);
     assert_consistent(&a);
+}
+
+#[test]
+fn a_deleted_dot_comes_back_on_every_node_or_goes_for_good_after_its_grace() {
+    let a = TestNode::new();
+    // b reclaims what is deleted on it after two seconds.
+    let b = TestNode::join_with(&a, &["--undo-grace", "2"]);
+    a.ok(&["init", "kept"]);
+    let dir = PathBuf::from(a.ok(&["dot", "path"]).trim());
+    fs::write(dir.join("f"), "precious").unwrap();
+    a.ok(&["commit", "-m", "c1"]);
+    let fs_count = filesystems(&a.pool).len();
+    assert!(eventually(30, || filesystems(&b.pool).len() == fs_count));
+
+    a.ok(&["dot", "delete", "-y", "kept"]);
+    for n in [&a, &b] {
+        assert!(n.json(&["list", "--json"]).as_array().unwrap().is_empty());
+    }
+    let err = a.fails(&["dot", "show", "kept"]);
+    assert!(err.contains("kept"), "{err}");
+    assert_eq!(filesystems(&a.pool).len(), fs_count, "kept for undo");
+    let out = a.ok(&["undo"]);
+    assert!(out.contains("deleted dot 'kept'"), "{out}");
+    for n in [&a, &b] {
+        assert_eq!(messages(n, "kept"), ["c1"]);
+    }
+    a.ok(&["switch", "kept"]);
+    let dir = PathBuf::from(a.ok(&["dot", "path"]).trim());
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "precious");
+    assert_consistent(&a);
+
+    // Deleted on b, whose grace is two seconds: gone from every pool soon after, for good.
+    b.ok(&["init", "brief"]);
+    b.ok(&["commit", "-m", "b1"]);
+    assert!(eventually(30, || filesystems(&a.pool).len() == fs_count + 1));
+    b.ok(&["dot", "delete", "-y", "brief"]);
+    for n in [&a, &b] {
+        assert!(
+            eventually(40, || filesystems(&n.pool).len() == fs_count),
+            "{}: {:?}\n{}",
+            n.pool,
+            filesystems(&n.pool),
+            log_tail(n, 10)
+        );
+    }
+    let err = b.fails(&["undo"]);
+    assert!(err.contains("reclaimed"), "{err}");
+    // A new dot may take a deleted one's name at once.
+    a.ok(&["dot", "delete", "-y", "kept"]);
+    a.ok(&["init", "kept"]);
+    let err = a.fails(&["undo"]);
+    assert!(err.contains("exists again"), "{err}");
 }

@@ -343,6 +343,11 @@ pub(super) fn user_route(
         }
         (&Method::GET, Route::Tags { ns, dot }) => Ok(json(200, &node.dots.tags(u, ns, dot)?)),
         (&Method::GET, Route::Ops(ns)) => Ok(json(200, &node.dots.op_log(u, ns)?)),
+        (&Method::POST, Route::Ops(ns)) => {
+            let b: api::Checkout = body(req)?;
+            node.dots.record_checkout(u, ns, &b)?;
+            Ok(json(201, &serde_json::json!({ "recorded": "checkout" })))
+        }
         (&Method::POST, Route::Undo(ns)) => {
             let b: api::UndoRequest = body(req)?;
             Ok(json(200, &node.dots.undo(u, ns, &b)?))

@@ -644,3 +644,74 @@ fn showing_a_dot_does_not_mount_its_branches() {
         .count();
     assert_eq!(mounts_before, mounts_after);
 }
+
+fn kept_an_hour() -> Sim {
+    Sim::with_grace(
+        "n1",
+        super::SharedKv::default(),
+        std::time::Duration::from_secs(3600),
+    )
+}
+
+fn undo(s: &Sim) -> Result<api::Undone, crate::daemon::DaemonError> {
+    s.node
+        .dots
+        .undo(AS_ADMIN, ADMIN, &api::UndoRequest::default())
+}
+
+fn listed(s: &Sim) -> Vec<String> {
+    let (dots, _) = s.node.inventory.list(AS_ADMIN).unwrap();
+    dots.into_iter().map(|d| d.name).collect()
+}
+
+#[test]
+fn a_deleted_dot_is_hidden_and_comes_back_with_undo() {
+    let s = kept_an_hour();
+    s.dot("d");
+    s.write("d", "master", "f", "one");
+    s.commit("d", "master", "c1");
+    s.branch("d", "b", "master", None).unwrap();
+    s.write("d", "b", "f", "on b");
+    s.commit("d", "b", "b1");
+    let trees = s.storage.tree().len();
+    s.node.dots.delete(AS_ADMIN, ADMIN, "d").unwrap();
+    assert!(listed(&s).is_empty(), "{:?}", listed(&s));
+    assert!(s.node.core.store().dot(ADMIN, "d").unwrap().is_none());
+    assert_eq!(s.storage.tree().len(), trees, "nothing destroyed yet");
+    let done = undo(&s).unwrap();
+    assert_eq!(done.undone[0].kind, "dot-delete");
+    assert_eq!(listed(&s), ["d"]);
+    assert_eq!(s.log("d", "b"), ["b1", "c1"]);
+    assert_eq!(s.read("d", "master", "f").as_deref(), Some("one"));
+    assert_eq!(s.read("d", "b", "f").as_deref(), Some("on b"));
+    s.assert_consistent("d");
+}
+
+#[test]
+fn a_deleted_dot_whose_name_was_taken_again_is_not_undone_over_it() {
+    let s = kept_an_hour();
+    s.dot("d");
+    s.commit("d", "master", "c1");
+    s.node.dots.delete(AS_ADMIN, ADMIN, "d").unwrap();
+    s.dot("d");
+    let e = undo(&s).unwrap_err();
+    assert_eq!(kind(&e), "Conflict", "{e}");
+    assert!(e.to_string().contains("exists again"), "{e}");
+    assert!(s.log("d", "master").is_empty(), "the new dot is untouched");
+}
+
+#[test]
+fn a_deleted_dot_is_reclaimed_when_its_time_is_up_or_space_runs_short() {
+    let s = kept_an_hour();
+    s.dot("d");
+    s.commit("d", "master", "c1");
+    s.node.dots.delete(AS_ADMIN, ADMIN, "d").unwrap();
+    s.node.dots.reclaim_hidden_dots();
+    assert!(!s.storage.tree().is_empty(), "an hour to go");
+    s.storage.set_space(95, 5);
+    s.node.dots.reclaim_hidden_dots();
+    assert!(s.storage.tree().is_empty(), "{:?}", s.storage.tree());
+    assert!(s.node.core.store().hidden_dots().unwrap().is_empty());
+    let e = undo(&s).unwrap_err();
+    assert!(e.to_string().contains("reclaimed"), "{e}");
+}

@@ -6,7 +6,19 @@ use crate::storage::{Ds, Storage};
 
 /// A dot with commits c1..c3 on master, file `f` holding each one's name.
 fn three_commits() -> (Sim, Vec<crate::cluster::CommitId>) {
-    let s = Sim::new();
+    three_commits_on(Sim::new())
+}
+
+/// [`three_commits`] on a node that keeps what deletes remove for an hour.
+fn three_commits_kept() -> (Sim, Vec<crate::cluster::CommitId>) {
+    three_commits_on(Sim::with_grace(
+        "n1",
+        super::SharedKv::default(),
+        std::time::Duration::from_secs(3600),
+    ))
+}
+
+fn three_commits_on(s: Sim) -> (Sim, Vec<crate::cluster::CommitId>) {
     s.dot("d");
     let ids = ["c1", "c2", "c3"]
         .iter()
@@ -278,24 +290,6 @@ fn a_hand_down_cut_off_after_the_promote_is_finished_by_settling() {
     assert_eq!(s.log("d", "master"), ["c1"]);
     assert_eq!(s.log("d", "feature"), ["c2", "c1"]);
     s.assert_consistent("d");
-}
-
-/// [`three_commits`] on a node that keeps what deletes remove for an hour.
-fn three_commits_kept() -> (Sim, Vec<crate::cluster::CommitId>) {
-    let s = Sim::with_grace(
-        "n1",
-        super::SharedKv::default(),
-        std::time::Duration::from_secs(3600),
-    );
-    s.dot("d");
-    let ids = ["c1", "c2", "c3"]
-        .iter()
-        .map(|c| {
-            s.write("d", "master", "f", c);
-            s.commit("d", "master", c)
-        })
-        .collect();
-    (s, ids)
 }
 
 fn undo(s: &Sim) -> Result<crate::api::Undone, crate::daemon::DaemonError> {
