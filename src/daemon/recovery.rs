@@ -196,7 +196,8 @@ impl Core {
                 if st.property(fs, "mountpoint").map_err(zfs_err)?.as_deref() == Some("none") {
                     self.remount_where_it_was(&new.fs_id)?;
                 }
-                Ok(())
+                // Unmounted just before the crash: its files are where they were again.
+                st.mount(fs).map_err(zfs_err)
             }
             (false, false) => {
                 tracing::error!(fs = %new.fs_id, "a re-cloned branch has no filesystem left");
@@ -364,6 +365,11 @@ impl Node {
                 name: name.to_string(),
                 created: 0,
             };
+            // Registered already, maybe under another name (a hidden branch or dot, see
+            // `ops`): the names in the filesystem's properties may be out of date.
+            if registered_fs.contains(fs_id) {
+                continue;
+            }
             if branch == names::MASTER && self.core.store.adopt_dot(&rec)? {
                 adopted += 1;
             }
@@ -376,11 +382,6 @@ impl Node {
                 fs_id: fs_id.clone(),
                 origin,
             };
-            // Registered already, maybe under another name (a hidden branch, see `ops`): the
-            // name in the filesystem's properties may be out of date on this node.
-            if registered_fs.contains(fs_id) {
-                continue;
-            }
             // A read-only copy is a replica: it never claims to be the master.
             let replica = item.props.get("readonly").map(String::as_str) == Some("on");
             let master = (!replica).then_some(&self.core.id);

@@ -222,10 +222,16 @@ impl Dots {
         if !super::procs::users_of(&[mp.as_path()]).is_empty() {
             return Ok(Some("programs were using the branch".into()));
         }
-        // Unmounted now, or found busy (a container starting anywhere on the machine can hold
-        // a copy of the mount) while a roll-back in place still works.
+        // Whether it can be unmounted now (a container starting anywhere on the machine can
+        // hold a copy of the mount); if not, a roll-back in place still works. Mounted again
+        // at once, so that a crash before the re-clone leaves it where it was.
         match self.core.unmount_settling(&b.fs_id) {
-            Ok(_) => {}
+            Ok(true) => self
+                .core
+                .storage
+                .mount(Ds::Branch(&b.fs_id))
+                .map_err(zfs_err)?,
+            Ok(false) => {}
             Err(ZfsError::Busy(_)) => return Ok(Some("the branch was busy".into())),
             Err(e) => return Err(zfs_err(e)),
         }
@@ -512,6 +518,12 @@ impl Dots {
         let origin = (&origin.fs_id, origin.commit.as_str());
         self.core
             .make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
-        self.core.storage.destroy(aside).map_err(zfs_err)
+        self.core.storage.destroy(aside).map_err(zfs_err)?;
+        // Where it was used, its files are there again at once (OpenZFS does not mount a
+        // clone it makes with canmount=noauto; zfs-fuse does).
+        if let Err(e) = self.core.storage.mount(Ds::Branch(&new.fs_id)) {
+            tracing::warn!(fs = %new.fs_id, error = %e, "cannot mount a re-cloned branch yet");
+        }
+        Ok(())
     }
 }

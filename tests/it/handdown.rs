@@ -256,7 +256,7 @@ fn a_reset_is_kept_undone_and_reclaimed_on_every_node() {
     b.ok(&["reset", "--hard", &b1]);
     assert_eq!(fs::read_to_string(bdir.join("page")).unwrap(), "b1");
     assert!(
-        eventually(40, || hidden(&a) == 0),
+        eventually(120, || hidden(&a) == 0),
         "b reclaims it: {}",
         log_tail(&b, 20)
     );
