@@ -165,7 +165,7 @@ impl Core {
         let fs = Ds::Branch(fs_id);
         match self
             .unmount_settling(fs_id)
-            .and_then(|_| self.storage.destroy(fs))
+            .and_then(|_| self.settling(fs_id, || self.storage.destroy(fs)))
         {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
             Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
@@ -176,13 +176,24 @@ impl Core {
         }
     }
 
-    /// Unmounts branch filesystem `fs_id` if it is mounted (returns whether it was). A busy
-    /// mount that no process here uses is asked again for a moment: a container starting
-    /// anywhere on the machine holds a copy of every mount while Docker sets it up.
+    /// Unmounts branch filesystem `fs_id` if it is mounted (returns whether it was); busy is
+    /// asked again for a moment (see [`Core::settling`]).
     pub(super) fn unmount_settling(&self, fs_id: &FsId) -> std::result::Result<bool, ZfsError> {
+        self.settling(fs_id, || self.storage.unmount(Ds::Branch(fs_id)))
+    }
+
+    /// Runs ZFS step `step` on branch `fs_id`, asking again for a moment while it finds the
+    /// filesystem busy and no process here uses it: a container starting anywhere on the
+    /// machine holds a copy of every mount while it is set up, and zfs-fuse lets go of a
+    /// filesystem a little after its unmount.
+    pub(super) fn settling<T>(
+        &self,
+        fs_id: &FsId,
+        mut step: impl FnMut() -> std::result::Result<T, ZfsError>,
+    ) -> std::result::Result<T, ZfsError> {
         let (mut wait, mut waited) = (Duration::from_millis(100), Duration::ZERO);
         loop {
-            match self.storage.unmount(Ds::Branch(fs_id)) {
+            match step() {
                 Err(ZfsError::Busy(e)) => {
                     let mp = self.mountpoint(fs_id);
                     if waited >= self.busy_grace

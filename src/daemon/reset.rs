@@ -512,13 +512,14 @@ impl Dots {
             .set_property(old, "mountpoint", "none")
             .map_err(DaemonError::Zfs)?;
         self.core
-            .storage
-            .rename(old, aside)
+            .settling(&new.fs_id, || self.core.storage.rename(old, aside))
             .map_err(DaemonError::Zfs)?;
         let origin = (&origin.fs_id, origin.commit.as_str());
         self.core
             .make_branch_fs(dot, &new.name, &new.fs_id, Some(origin))?;
-        self.core.storage.destroy(aside).map_err(zfs_err)?;
+        self.core
+            .settling(&new.fs_id, || self.core.storage.destroy(aside))
+            .map_err(zfs_err)?;
         // Where it was used, its files are there again at once (OpenZFS does not mount a
         // clone it makes with canmount=noauto; zfs-fuse does).
         if let Err(e) = self.core.storage.mount(Ds::Branch(&new.fs_id)) {
