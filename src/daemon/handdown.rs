@@ -234,21 +234,26 @@ impl Core {
 
     /// Does here what a hand-down on another node did there: this node's copy of `fs` is still
     /// a clone of a snapshot that the registry now lists among `fs`'s own commits, so it is
-    /// promoted. Returns whether it was.
-    pub(super) fn follow_hand_down(&self, fs: &FsId, commits: &[CommitRecord]) -> Result<bool> {
+    /// promoted. Returns the copy's origin after that (`None`: no copy here), which the
+    /// caller needs anyway: one `zfs get` per filesystem and sync.
+    pub(super) fn follow_hand_down(
+        &self,
+        fs: &FsId,
+        commits: &[CommitRecord],
+    ) -> Result<Option<Option<(FsId, String)>>> {
         let ds = Ds::Branch(fs);
         let origin = match self.storage.origin(ds) {
             Ok(o) => o,
-            Err(crate::zfs::ZfsError::NotFound(_)) => return Ok(false),
+            Err(crate::zfs::ZfsError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(zfs_err(e)),
         };
         match origin {
             Some((_, snap)) if commits.iter().any(|c| c.id == snap) => {
                 self.storage.promote(ds).map_err(zfs_err)?;
                 tracing::info!(%fs, "promoted: its commits were handed down to it");
-                Ok(true)
+                Ok(Some(self.storage.origin(ds).map_err(zfs_err)?))
             }
-            _ => Ok(false),
+            other => Ok(Some(other)),
         }
     }
 }

@@ -224,9 +224,11 @@ impl Replicator {
         let commits = self.core.store.commits(fs)?;
         // A hand-down elsewhere gave this branch commits this node's copy still has as its
         // origin's: here too, masters and replicas alike.
-        if registered {
-            self.core.follow_hand_down(fs, &commits)?;
-        }
+        // (Also what this copy is a clone of, `None` when there is no copy.)
+        let have = match registered {
+            true => self.core.follow_hand_down(fs, &commits)?,
+            false => None,
+        };
         let master = self.core.store.master(fs)?;
         // No master means nobody may write it, and our copy may be the best there is: keep it.
         let mine = master.is_none() || master.as_deref() == Some(self.core.id.as_str());
@@ -246,7 +248,7 @@ impl Replicator {
         let Some(last) = commits.last() else {
             // No commits of its own: a copy here cloned from elsewhere than the registry says
             // (the branch was reset to before it was made) is out of date, and goes.
-            if let Ok(have) = self.core.storage.origin(ds)
+            if let Some(have) = have
                 && stale(&have)
             {
                 // A hand-down may have given this copy's commits to its new origin, which has
@@ -270,7 +272,7 @@ impl Replicator {
         };
         // A copy made from elsewhere than the registry says (it saw a reset or an undo half
         // way, between registry writes) has the wrong shape: it goes, and is made again.
-        if local.is_some() && stale(&self.core.storage.origin(ds).map_err(zfs_err)?) {
+        if local.is_some() && have.as_ref().is_some_and(stale) {
             self.destroy_replica(fs)?;
             local = None;
         }
