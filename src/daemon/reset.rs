@@ -48,6 +48,17 @@ impl Dots {
     ) -> Result<(api::ResetDone, String, Option<Undo>)> {
         let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.reset_locked(ns, name, branch, req)
+    }
+
+    /// [`Dots::reset_unrecorded`] with the dot's lock held.
+    fn reset_locked(
+        &self,
+        ns: &str,
+        name: &str,
+        branch: &str,
+        req: &api::Reset,
+    ) -> Result<(api::ResetDone, String, Option<Undo>)> {
         let mut l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
         let history = self.history(&l, b)?;
@@ -168,34 +179,46 @@ impl Dots {
         to: &CommitId,
         from: &CommitId,
     ) -> Result<()> {
-        {
-            let l = self.core.load(ns, dot)?;
-            let b = l.branch(branch)?;
-            let history = self.history(&l, b)?;
-            let Some((at_fs, head)) = history.first() else {
-                return Err(DaemonError::Conflict(format!(
-                    "branch '{branch}' has no commits any more; nothing to undo"
-                )));
-            };
-            if &head.id != from {
-                return Err(DaemonError::Conflict(format!(
-                    "branch '{branch}' has moved since the pull (its newest commit is {}, not {}); undo the newer operations first",
-                    crate::names::short_id(&head.id),
-                    crate::names::short_id(from)
-                )));
-            }
-            self.core.check_master(b)?;
-            if self.core.changed_since_in(&b.fs_id, (at_fs, &head.id))? {
-                return Err(DaemonError::Conflict(format!(
-                    "branch '{branch}' has uncommitted changes that undoing the pull would discard; commit or discard them (`dm reset --hard`) and run `dm undo` again"
-                )));
-            }
-        }
+        let lock = self.core.lock(&format!("name:{ns}/{dot}"));
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = self.core.load(ns, dot)?;
+        let b = l.branch(branch)?;
+        self.core.check_master(b)?;
+        self.check_still_at(&l, b, from, "the pull")?;
         let req = api::Reset {
             commit: to.to_string(),
             force: false,
         };
-        self.reset_unrecorded(ns, dot, branch, &req).map(|_| ())
+        self.reset_locked(ns, dot, branch, &req).map(|_| ())
+    }
+
+    /// Before an undo moves branch `b`: it is still at `head`, where the operation left it,
+    /// with no uncommitted changes (an undo never discards them).
+    fn check_still_at(
+        &self,
+        l: &Loaded,
+        b: &BranchRecord,
+        head: &CommitId,
+        what: &str,
+    ) -> Result<()> {
+        let history = self.history(l, b)?;
+        let at = match history.first() {
+            Some((fs, c)) if &c.id == head => fs,
+            _ => {
+                return Err(DaemonError::Conflict(format!(
+                    "branch '{}' has moved since {what} (it was at {}); undo the newer operations first",
+                    b.name,
+                    crate::names::short_id(head)
+                )));
+            }
+        };
+        if self.core.changed_since_in(&b.fs_id, (at, head))? {
+            return Err(DaemonError::Conflict(format!(
+                "branch '{}' has uncommitted changes that undoing {what} would discard; discard them with `dm reset --hard` (or commit them, and {what} stays) and run `dm undo` again",
+                b.name
+            )));
+        }
+        Ok(())
     }
 
     /// Why what a reset of `b` removes cannot be kept for `dm undo`, if it cannot: keeping it
@@ -307,20 +330,7 @@ impl Dots {
         self.core.check_not_moving(&b.fs_id, branch)?;
         self.core.check_master(b)?;
         let h = super::ops::hidden_branch(&l, hidden)?;
-        let history = self.history(&l, b)?;
-        let now_at = history.first();
-        if now_at.map(|(_, c)| &c.id) != Some(target) {
-            return Err(DaemonError::Conflict(format!(
-                "branch '{branch}' has moved since the reset to {}; undo the newer operations first",
-                crate::names::short_id(target)
-            )));
-        }
-        let (at_fs, _) = now_at.expect("checked above");
-        if self.core.changed_since_in(&b.fs_id, (at_fs, target))? {
-            return Err(DaemonError::Conflict(format!(
-                "branch '{branch}' has uncommitted changes that undoing the reset would discard; discard them with `dm reset --hard` (or commit them, and the reset stays) and run `dm undo` again"
-            )));
-        }
+        self.check_still_at(&l, b, target, "the reset")?;
         let held = self
             .inventory
             .containers(ns, dot)
