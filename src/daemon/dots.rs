@@ -356,18 +356,7 @@ impl Dots {
         user.may_use(ns)?;
         let l = self.core.load(ns, name)?;
         let b = l.branch(branch)?;
-        Ok(self
-            .history(&l, b)?
-            .into_iter()
-            .map(|(fs, c)| CommitInfo {
-                id: c.id,
-                branch: l.branch_of_fs(&fs),
-                message: c.message,
-                author: c.author,
-                time: c.time,
-                metadata: c.metadata,
-            })
-            .collect())
+        Ok(commit_infos(&l, &self.history(&l, b)?))
     }
 
     /// The history from `rev` (an id, tag or `HEAD~N`, as `dm reset` takes) back, newest
@@ -389,17 +378,7 @@ impl Dots {
             .iter()
             .position(|(_, c)| c.id == at.id)
             .expect("found in this history");
-        Ok(history[pos..]
-            .iter()
-            .map(|(fs, c)| CommitInfo {
-                id: c.id.clone(),
-                branch: l.branch_of_fs(fs),
-                message: c.message.clone(),
-                author: c.author.clone(),
-                time: c.time,
-                metadata: c.metadata.clone(),
-            })
-            .collect())
+        Ok(commit_infos(&l, &history[pos..]))
     }
 
     pub fn commit(
@@ -588,4 +567,19 @@ impl Dots {
         };
         Ok(self.inventory.branch_info(&rec, &l, 0, &f))
     }
+}
+
+/// `dm log`'s entries for `history` (from [`Dots::history`]), named by the branch owning each.
+fn commit_infos(l: &Loaded, history: &[(FsId, CommitRecord)]) -> Vec<CommitInfo> {
+    history
+        .iter()
+        .map(|(fs, c)| CommitInfo {
+            id: c.id.clone(),
+            branch: l.branch_of_fs(fs),
+            message: c.message.clone(),
+            author: c.author.clone(),
+            time: c.time,
+            metadata: c.metadata.clone(),
+        })
+        .collect()
 }
