@@ -377,9 +377,10 @@ impl Dots {
             return;
         };
         hidden.sort_by_key(|(_, _, h)| h.until);
-        let now = now().0;
+        let (now, mut short) = (now().0, None);
         for (dot_id, fs, h) in hidden {
-            if h.until > now && !self.pool_short() {
+            // The pool's space is read once a sweep, and only if something waits.
+            if h.until > now && !*short.get_or_insert_with(|| self.pool_short()) {
                 continue;
             }
             match self.core.store.master(&fs) {
@@ -398,9 +399,10 @@ impl Dots {
         let Ok(hidden) = self.core.store.hidden_dots() else {
             return;
         };
-        let now = now().0;
+        let (now, mut short) = (now().0, None);
         for (dot_id, h) in hidden {
-            if h.until > now && !self.pool_short() {
+            // The pool's space is read once a sweep, and only if something waits.
+            if h.until > now && !*short.get_or_insert_with(|| self.pool_short()) {
                 continue;
             }
             if let Err(e) = self.reclaim_dot(&dot_id, &h) {
