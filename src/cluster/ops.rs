@@ -216,8 +216,15 @@ impl Store {
     }
 
     /// Hides dot `dot` as `hidden` (its record renamed, so its name is free) until `until`,
-    /// in one write.
-    pub fn hide_dot(&self, dot: &super::DotRecord, hidden: &str, until: u64) -> Result<()> {
+    /// and records `op` (the delete, with its undo), in one write: a hidden dot is always one
+    /// `dm undo` can bring back.
+    pub fn hide_dot(
+        &self,
+        dot: &super::DotRecord,
+        hidden: &str,
+        until: u64,
+        op: &OpRecord,
+    ) -> Result<()> {
         let rec = super::DotRecord {
             name: hidden.to_string(),
             ..dot.clone()
@@ -231,6 +238,7 @@ impl Store {
             &[
                 (super::dot_key(&dot.namespace, hidden), encode(&rec)),
                 (hidden_dot_key(&dot.id), encode(&h)),
+                (op_key(&dot.namespace, op.seq), encode(op)),
             ],
             &[super::dot_key(&dot.namespace, &dot.name)],
             &[],

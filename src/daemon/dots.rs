@@ -182,20 +182,14 @@ impl Dots {
         }
         let hidden = super::ops::hidden_name(name, &super::core::new_id()[..8]);
         let until = super::core::now().0 + self.core.undo_grace.as_secs();
-        self.core.store.hide_dot(&l.dot, &hidden, until)?;
+        let mut op = self.new_op(user, name, None, "dot-delete");
+        op.summary = format!("deleted dot '{name}'");
+        op.undo = Some(crate::cluster::Undo::UnhideDot {
+            dot: name.to_string(),
+            hidden: hidden.clone(),
+        });
+        self.core.store.hide_dot(&l.dot, &hidden, until, &op)?;
         tracing::info!(%ns, dot = %name, %hidden, "deleted dot (hidden until reclaimed)");
-        self.note(
-            user,
-            ns,
-            name,
-            None,
-            "dot-delete",
-            format!("deleted dot '{name}'"),
-            Some(crate::cluster::Undo::UnhideDot {
-                dot: name.to_string(),
-                hidden,
-            }),
-        );
         Ok(())
     }
 
