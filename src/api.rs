@@ -721,3 +721,45 @@ pub struct Undone {
     /// What was reverted, newest first.
     pub undone: Vec<OpInfo>,
 }
+
+/// How one check of `dm cluster status` came out; ordered by how much it needs attention.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    Ok,
+    /// Works now; needs attention soon (a pool filling up, a certificate near expiry).
+    Warn,
+    /// Needs action now.
+    Fail,
+}
+
+/// One check: what was looked at, how it is, and in one line what to do about it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: String,
+    pub state: CheckState,
+    pub summary: String,
+    /// The items behind the summary (branches, members), one line each.
+    #[serde(default)]
+    pub details: Vec<String>,
+}
+
+/// What `GET /v1/status` answers: the node's view of itself and of its cluster.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct NodeStatus {
+    pub node: NodeId,
+    pub version: String,
+    pub checks: Vec<Check>,
+}
+
+/// How far a node is from holding every commit of the branches other nodes master.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Replication {
+    /// Branches other nodes master.
+    pub branches: usize,
+    /// Of those, the ones this node has every commit of.
+    pub caught_up: usize,
+    pub commits_missing: usize,
+    /// Age of the oldest commit this node lacks (0 when it has them all).
+    pub lag_seconds: u64,
+}

@@ -12,6 +12,7 @@ mod cluster;
 mod daemon;
 mod httpd;
 mod ids;
+mod metrics;
 mod names;
 mod plan;
 mod plugins;

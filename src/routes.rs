@@ -130,6 +130,10 @@ pub enum Route<'a> {
     /// What became of a stream this node sent.
     Sent(&'a str),
     Users,
+    /// GET: the checks of `dm cluster status` (admin).
+    ClusterStatus,
+    /// GET: how far this node is from every commit of the others' branches (admin).
+    ClusterReplication,
     ClusterNodes,
     ClusterMembers,
     ClusterTokens,
@@ -165,6 +169,8 @@ impl<'a> Route<'a> {
             Route::TransferRuns => "/transfers/runs".into(),
             Route::Sent(id) => format!("/sends/{id}"),
             Route::Users => "/users".into(),
+            Route::ClusterStatus => "/cluster/status".into(),
+            Route::ClusterReplication => "/cluster/replication".into(),
             Route::ClusterNodes => "/cluster/nodes".into(),
             Route::ClusterMembers => "/cluster/members".into(),
             Route::ClusterTokens => "/cluster/tokens".into(),
@@ -175,6 +181,28 @@ impl<'a> Route<'a> {
                 format!("/internal/{name}")
             }
         }
+    }
+
+    /// The route's pattern, with placeholders for names (`/dots/:ns/:dot`): what logs and
+    /// metrics say of a request, naming no dot. (Not `{ns}`: braces in label values trip up
+    /// simple parsers of the metrics format.)
+    pub fn pattern(&self) -> String {
+        let (ns, dot, tag, id) = (":ns", ":dot", ":tag", ":id");
+        let at = At::new((ns, dot, ":branch"));
+        match self {
+            Route::Dot { .. } => Route::Dot { ns, dot },
+            Route::Branches { .. } => Route::Branches { ns, dot },
+            Route::Tags { .. } => Route::Tags { ns, dot },
+            Route::Tag { .. } => Route::Tag { ns, dot, tag },
+            Route::Branch(_) => Route::Branch(at),
+            Route::On(_, v) => Route::On(at, *v),
+            Route::Ops(_) => Route::Ops(ns),
+            Route::Undo(_) => Route::Undo(ns),
+            Route::Sent(_) => Route::Sent(id),
+            Route::ClusterToken(_) => Route::ClusterToken(id),
+            other => *other,
+        }
+        .path()
     }
 
     /// The route of a request path split at `/` (with the leading `v1`), if there is one.
@@ -198,6 +226,8 @@ impl<'a> Route<'a> {
             ["v1", "transfers", "runs"] => Route::TransferRuns,
             ["v1", "sends", id] => Route::Sent(id),
             ["v1", "users"] => Route::Users,
+            ["v1", "cluster", "status"] => Route::ClusterStatus,
+            ["v1", "cluster", "replication"] => Route::ClusterReplication,
             ["v1", "cluster", "nodes"] => Route::ClusterNodes,
             ["v1", "cluster", "members"] => Route::ClusterMembers,
             ["v1", "cluster", "tokens"] => Route::ClusterTokens,
@@ -241,6 +271,8 @@ mod tests {
             Route::TransferRuns,
             Route::Sent("s1"),
             Route::Users,
+            Route::ClusterStatus,
+            Route::ClusterReplication,
             Route::ClusterNodes,
             Route::ClusterMembers,
             Route::ClusterTokens,
@@ -252,6 +284,17 @@ mod tests {
         for r in all {
             assert_eq!(Route::parse(&parts(&r.path())), Some(r), "{}", r.path());
         }
+    }
+
+    #[test]
+    fn patterns_name_no_dot() {
+        let at = At::new(("alice", "secret-db", "feature"));
+        assert_eq!(
+            Route::On(at, OnBranch::Commits).pattern(),
+            "/dots/:ns/:dot/branches/:branch/commits"
+        );
+        assert_eq!(Route::Ops("alice").pattern(), "/ops/:ns");
+        assert_eq!(Route::Dots.pattern(), "/dots");
     }
 
     #[test]

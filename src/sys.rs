@@ -264,3 +264,41 @@ pub fn unmount_detach(target: &Path) -> io::Result<()> {
     // SAFETY: a NUL-terminated path.
     check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }).map(|_| ())
 }
+
+/// Points this process' stdout and stderr at `file` (for the daemon's own log, so panics and
+/// what child processes print land there too).
+pub fn redirect_stdio(file: &File) -> io::Result<()> {
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: dup2 on descriptors we hold; the old ones are closed atomically.
+        check(unsafe { libc::dup2(file.as_raw_fd(), fd) })?;
+    }
+    Ok(())
+}
+
+/// The listening unix socket systemd passed as descriptor `fd` (socket activation), if it is
+/// one, set non-blocking; `None` when `fd` is not a unix stream socket.
+pub fn inherited_unix_listener(fd: i32) -> Option<std::os::unix::net::UnixListener> {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt into a c_int we own, with its size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || kind != libc::SOCK_STREAM {
+        return None;
+    }
+    // SAFETY: systemd handed this descriptor to us alone (LISTEN_PID is ours); from here on
+    // the listener owns it.
+    let l = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+    // Inherited without close-on-exec: etcd and zfs must not hold Docker's socket open.
+    // SAFETY: fcntl on the descriptor the listener now owns.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).ok()?;
+    let unix = l.local_addr().ok()?.as_pathname().is_some();
+    (unix && l.set_nonblocking(true).is_ok()).then_some(l)
+}

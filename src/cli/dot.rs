@@ -133,7 +133,14 @@ fn path(ctx: &super::Ctx, a: PathArgs) -> anyhow::Result<()> {
         .subdot
         .clone()
         .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string());
-    let p = ctx.call(|c| c.subdot_path(&t.ns, &t.dot, &t.branch, &subdot, true))?;
+    // Mounting here may first move the branch from the node that holds it, with its changes.
+    let p = super::progress::waiting(
+        &format!(
+            "Mounting '{}' here (moving it from the node that holds it)",
+            t.branch
+        ),
+        || ctx.call(|c| c.subdot_path(&t.ns, &t.dot, &t.branch, &subdot, true)),
+    )?;
     println!("{}", p.path);
     Ok(())
 }

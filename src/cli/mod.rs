@@ -14,7 +14,9 @@ mod flexvolume;
 mod init;
 mod list;
 mod log;
+mod logging;
 mod op;
+mod progress;
 mod provisioner;
 mod prune;
 mod remote;
@@ -37,6 +39,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::client::{Client, ClientConfig, ClientError, config};
 use crate::daemon::launch;
 use crate::names::{self, DotRef};
+pub use logging::LogFormat;
 
 /// git for data volumes: commit, branch, roll back and move container data on ZFS.
 #[derive(Parser, Debug)]
@@ -51,6 +54,10 @@ pub struct Cli {
     /// Client config file [default: $DM_CONFIG or ~/.dotmesh/config]
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`)
+    /// [default: text; for `dm serve`, the node's setting]
+    #[arg(long, global = true, value_enum, env = "DM_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,6 +95,8 @@ enum Command {
     /// Set up, join, inspect and leave a cluster of nodes
     #[command(subcommand)]
     Cluster(cluster::Command),
+    /// Check this node and its cluster (the same as `dm cluster status`)
+    Doctor(cluster::StatusArgs),
     Serve(serve::Args),
     Flexvolume(flexvolume::Args),
     Provisioner(provisioner::Args),
@@ -221,7 +230,7 @@ pub fn run() -> i32 {
     if !daemon {
         quiet_on_closed_pipe();
     }
-    init_tracing(daemon);
+    init_tracing(&cli, daemon);
     match dispatch(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -291,15 +300,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn init_tracing(daemon: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if daemon { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_env("DM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(daemon && std::io::stderr().is_terminal())
-        .try_init();
+/// Logging for this run: a daemon (`serve`) takes its node's format unless told otherwise,
+/// and writes the file it was given.
+fn init_tracing(cli: &Cli, daemon: bool) {
+    let (format, file) = match &cli.command {
+        Command::Serve(a) => (
+            cli.log_format.or_else(|| {
+                crate::daemon::config::NodeConfig::load(&a.state_dir)
+                    .ok()
+                    .map(|c| c.log_format)
+            }),
+            a.log_file.as_deref(),
+        ),
+        _ => (cli.log_format, None),
+    };
+    logging::init(daemon, format.unwrap_or_default(), file);
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -327,6 +342,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Undo(a) => op::undo(&mut ctx, a),
                 Command::Op(c) => op::run(&mut ctx, c),
                 Command::Dot(c) => dot::run(&mut ctx, c),
+                Command::Doctor(a) => cluster::status(&ctx, a),
                 Command::Remote(a) => remote::run(&mut ctx, a),
                 Command::Push(a) => transfer::push(&mut ctx, a),
                 Command::Pull(a) => transfer::pull(&ctx, a),

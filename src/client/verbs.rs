@@ -169,6 +169,14 @@ impl Client {
         )
     }
 
+    pub fn status(&self) -> Result<api::NodeStatus, ClientError> {
+        self.get(&Route::ClusterStatus.path())
+    }
+
+    pub fn replication(&self) -> Result<api::Replication, ClientError> {
+        self.get(&Route::ClusterReplication.path())
+    }
+
     pub fn nodes(&self) -> Result<Vec<api::NodeInfo>, ClientError> {
         self.get(&Route::ClusterNodes.path())
     }

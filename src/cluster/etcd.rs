@@ -40,6 +40,21 @@ pub struct EtcdTls {
     pub key: String,
 }
 
+/// How to connect: a 2 s connect timeout, `timeout` per call, and the cluster's TLS.
+fn options(tls: Option<&EtcdTls>, timeout: Duration) -> ConnectOptions {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(timeout);
+    match tls {
+        Some(t) => opts.with_tls(
+            etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(&t.ca))
+                .identity(etcd_client::Identity::from_pem(&t.cert, &t.key)),
+        ),
+        None => opts,
+    }
+}
+
 #[derive(Clone)]
 pub struct EtcdKv {
     rt: Arc<Runtime>,
@@ -60,16 +75,7 @@ impl EtcdKv {
             .enable_all()
             .build()
             .map_err(|e| RegistryError::Etcd(e.to_string()))?;
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(2))
-            .with_timeout(CALL_TIMEOUT);
-        if let Some(t) = tls {
-            opts = opts.with_tls(
-                etcd_client::TlsOptions::new()
-                    .ca_certificate(etcd_client::Certificate::from_pem(&t.ca))
-                    .identity(etcd_client::Identity::from_pem(&t.cert, &t.key)),
-            );
-        }
+        let opts = options(tls, CALL_TIMEOUT);
         let client = rt
             .block_on(Client::connect(endpoints, Some(opts)))
             .map_err(unavailable)?;
@@ -80,6 +86,25 @@ impl EtcdKv {
         };
         kv.get("dm/ping")?;
         Ok(kv)
+    }
+
+    /// Asks etcd at `endpoint` alone for its status: its round-trip time, and whether it knows a
+    /// leader (a member cut off from the majority answers, but knows none).
+    pub fn probe(
+        &self,
+        endpoint: &str,
+        tls: Option<&EtcdTls>,
+    ) -> std::result::Result<(Duration, bool), String> {
+        let opts = options(tls, Duration::from_secs(2));
+        let started = std::time::Instant::now();
+        let asked = self.rt.block_on(async {
+            let mut c = Client::connect([endpoint], Some(opts)).await?;
+            c.status().await
+        });
+        match asked {
+            Ok(s) => Ok((started.elapsed(), s.leader() != 0)),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn members_of(list: &[etcd_client::Member]) -> Vec<Member> {
@@ -173,11 +198,10 @@ impl EtcdKv {
     {
         let deadline = std::time::Instant::now() + ELECTION_WAIT;
         loop {
-            match self
-                .rt
-                .block_on(f(self.client.clone()))
-                .map_err(|e| self.err(e))
-            {
+            let started = std::time::Instant::now();
+            let answer = self.rt.block_on(f(self.client.clone()));
+            crate::metrics::etcd_call(answer.is_ok(), started.elapsed().as_secs_f64());
+            match answer.map_err(|e| self.err(e)) {
                 Err(RegistryError::Unavailable {
                     kind: Outage::Election,
                     ..

@@ -71,6 +71,20 @@ pub struct NodeConfig {
     /// branches) before it is reclaimed.
     #[serde(default = "default_undo_grace_secs")]
     pub undo_grace_secs: u64,
+    /// Serve `/metrics` on this address (HOST:PORT) alone, instead of on the API port.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+    /// Dots the metrics may name in their labels (`ns/dot`, `ns/*`, `*`); others appear by
+    /// filesystem id only.
+    #[serde(default)]
+    pub metrics_dot_labels: Vec<String>,
+    /// Whether systemd runs the daemon (`dm cluster init --systemd`): starting and stopping it
+    /// goes through `systemctl`.
+    #[serde(default)]
+    pub systemd: bool,
+    /// How the daemon writes its log: `text` or `json`.
+    #[serde(default)]
+    pub log_format: crate::cli::LogFormat,
 }
 
 pub const DEFAULT_UNDO_GRACE_SECS: u64 = 24 * 3600;
@@ -290,6 +304,10 @@ mod tests {
             docker_api_socket: default_docker_api(),
             stream_idle_secs: 5,
             undo_grace_secs: 60,
+            metrics_addr: Some("127.0.0.1:9607".into()),
+            metrics_dot_labels: vec!["ns/*".into()],
+            systemd: true,
+            log_format: crate::cli::LogFormat::Json,
         }
     }
 

@@ -84,6 +84,9 @@ pub fn start(state_dir: &Path, timeout: Duration) -> Result<i32, LaunchError> {
         state_dir: state_dir.to_path_buf(),
     };
     let cfg = NodeConfig::load(state_dir).map_err(|e| fail(e.to_string()))?;
+    if cfg.systemd {
+        return start_unit(&cfg, state_dir, timeout).map_err(fail);
+    }
     let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find own binary: {e}")))?;
     let out = OpenOptions::new()
         .create(true)
@@ -97,6 +100,8 @@ pub fn start(state_dir: &Path, timeout: Duration) -> Result<i32, LaunchError> {
     cmd.arg("serve")
         .arg("--state-dir")
         .arg(state_dir)
+        .arg("--log-file")
+        .arg(&log)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -124,6 +129,29 @@ pub fn start(state_dir: &Path, timeout: Duration) -> Result<i32, LaunchError> {
     }
 }
 
+/// Starts the node's systemd unit and waits until the daemon listens.
+fn start_unit(cfg: &NodeConfig, state_dir: &Path, timeout: Duration) -> Result<i32, String> {
+    use super::systemd;
+    systemd::systemctl(&["start", systemd::SERVICE_UNIT])
+        .map_err(|e| format!("{e}; `journalctl -u {}` says more", systemd::SERVICE_UNIT))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(pid) = running_pid(state_dir)
+            && listening(cfg)
+        {
+            return Ok(pid);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "it did not answer within {}s; `systemctl status {}` says why",
+                timeout.as_secs(),
+                systemd::SERVICE_UNIT
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The last `n` lines of the log, joined, to show why the daemon failed.
 pub fn log_tail(log: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -137,6 +165,16 @@ pub fn stop(state_dir: &Path, timeout: Duration) -> Result<(), LaunchError> {
     let Some(pid) = running_pid(state_dir) else {
         return Ok(());
     };
+    // Under systemd a signal would only make it restart the daemon (Restart=on-failure does
+    // not, but a stop through systemctl is what systemd expects).
+    if NodeConfig::load(state_dir).is_ok_and(|c| c.systemd) {
+        use super::systemd;
+        systemd::systemctl(&["stop", systemd::SERVICE_UNIT]).map_err(|e| LaunchError::Failed {
+            detail: e.to_string(),
+            log: config::log_file(state_dir),
+            state_dir: state_dir.to_path_buf(),
+        })?;
+    }
     crate::sys::terminate(pid);
     let deadline = Instant::now() + timeout;
     while super::procs::is_running(pid) {

@@ -8,6 +8,7 @@ mod diff;
 mod dots;
 mod etcd;
 mod handoff;
+mod health;
 mod http;
 mod intent;
 mod inventory;
@@ -32,6 +33,7 @@ mod sender;
 #[cfg(test)]
 mod sim_tests;
 mod subdots;
+pub mod systemd;
 mod tags;
 mod transfer;
 mod tree;
@@ -281,6 +283,22 @@ fn https_peer_url(kv: &EtcdKv, cfg: &NodeConfig) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// The Docker plugin's listening socket when systemd started us for it (socket activation:
+/// `LISTEN_PID` is this process, `LISTEN_FDS` at least 1, the socket is descriptor 3).
+fn activated_socket() -> Option<std::io::Result<std::os::unix::net::UnixListener>> {
+    let ours = std::env::var("LISTEN_PID").ok()?.parse::<u32>().ok()? == std::process::id();
+    let fds: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    if !ours || fds < 1 {
+        return None;
+    }
+    tracing::info!("socket-activated: serving the Docker plugin on the socket systemd passed");
+    Some(crate::sys::inherited_unix_listener(3).ok_or_else(|| {
+        std::io::Error::other(
+            "systemd passed descriptor 3, and it is not a listening unix socket; check dm.socket",
+        )
+    }))
+}
+
 /// Runs the daemon for `state_dir` until SIGTERM.
 pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -305,13 +323,28 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     let etcd_slot: Arc<std::sync::Mutex<Option<etcd::EtcdProcess>>> = Arc::default();
     let stopper = etcd_slot.clone();
     let pid_path = config::pid_file(state_dir);
-    let pid_for_signal = pid_path.clone();
+    // The plugin socket systemd made and passed (socket activation) stays systemd's.
+    let activated = cfg
+        .docker_plugin_socket
+        .as_ref()
+        .and_then(|_| activated_socket());
+    // A socket left behind makes Docker wait on it for long: a clean stop takes its own away.
+    let mut leave_behind = vec![pid_path.clone()];
+    if activated.is_none() {
+        leave_behind.extend(cfg.docker_plugin_socket.clone());
+    }
+    if let Some(dir) = &cfg.flexvolume_dir {
+        use crate::plugins::flexvolume::{DRIVER_DIR, SOCKET_FILE};
+        leave_behind.push(dir.join(DRIVER_DIR).join(SOCKET_FILE));
+    }
     install_signal_thread(move || {
         tracing::info!("stopping");
         if let Some(e) = stopper.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             e.stop();
         }
-        let _ = std::fs::remove_file(&pid_for_signal);
+        for f in &leave_behind {
+            let _ = std::fs::remove_file(f);
+        }
         std::process::exit(0);
     });
     let mut etcd_tls = None;
@@ -419,11 +452,36 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
     });
     replicate::start(daemon.clone(), &kv);
     if let Some(sock) = &cfg.docker_plugin_socket {
+        use crate::plugins::docker;
         let volumes = Arc::new(volumes::DockerVolumes(daemon.clone()));
-        crate::plugins::docker::serve(sock, volumes, rt.handle())
+        let listener = match activated {
+            Some(l) => l,
+            None => docker::bind(sock),
+        };
+        listener
+            .and_then(|l| docker::serve(l, volumes, rt.handle()))
             .with_context(|| format!("cannot serve the Docker plugin on {}", sock.display()))?;
         tracing::info!(socket = %sock.display(), "docker volume plugin ready");
     }
+    let metrics_on_api = match &cfg.metrics_addr {
+        None => true,
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(|l| {
+                    let _in_rt = rt.enter();
+                    tokio::net::TcpListener::from_std(l)
+                })
+                .with_context(|| format!("cannot serve the metrics on {addr}"))?;
+            rt.spawn(crate::httpd::serve_tcp(
+                l,
+                None,
+                http::metrics_handler(daemon.clone()),
+            ));
+            tracing::info!(%addr, "metrics served");
+            false
+        }
+    };
     if let Some(dir) = &cfg.flexvolume_dir {
         use crate::plugins::flexvolume;
         let driver = flexvolume::install(dir).with_context(|| {
@@ -438,10 +496,11 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
             })?;
         tracing::info!(driver = %driver.display(), socket = %sock.display(), "flexvolume driver ready");
     }
+    systemd::notify_ready();
     rt.block_on(crate::httpd::serve_tcp(
         listener,
         tls,
-        http::handler(daemon),
+        http::handler(daemon, metrics_on_api),
     ));
     Ok(())
 }

@@ -50,9 +50,9 @@ struct Vol {
     mountpoint: String,
 }
 
-/// Binds the socket (replacing a stale one) and serves until the process exits.
-/// Serves the plugin on `socket` (root only, like Docker's own), on runtime `rt`.
-pub fn serve(socket: &Path, volumes: Arc<dyn Volumes>, rt: &Handle) -> std::io::Result<()> {
+/// Binds `socket` (root only, like Docker's own), replacing one a stopped or killed daemon
+/// left: Docker waits long on a socket nobody answers.
+pub fn bind(socket: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -60,6 +60,16 @@ pub fn serve(socket: &Path, volumes: Arc<dyn Volumes>, rt: &Handle) -> std::io::
     let listener = std::os::unix::net::UnixListener::bind(socket)?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves the plugin on `listener` ([`bind`], or the one systemd passed), on runtime `rt`,
+/// until the process exits.
+pub fn serve(
+    listener: std::os::unix::net::UnixListener,
+    volumes: Arc<dyn Volumes>,
+    rt: &Handle,
+) -> std::io::Result<()> {
     let listener = {
         let _in_rt = rt.enter();
         tokio::net::UnixListener::from_std(listener)?

@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use super::ZfsError;
+use crate::metrics::Direction;
 
 /// Which of the two tools to run.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +107,17 @@ pub(crate) fn forget_cached_lookups() {
 pub(crate) fn run(tool: Tool, args: &[&str]) -> Result<String, ZfsError> {
     let _lock = mounts(args).then(MountLock::take);
     let started = Instant::now();
+    let done = run_unlocked(tool, args, started);
+    crate::metrics::zfs_command(
+        tool.program(),
+        args.first().copied().unwrap_or_default(),
+        done.is_ok(),
+        started.elapsed().as_secs_f64(),
+    );
+    done
+}
+
+fn run_unlocked(tool: Tool, args: &[&str], started: Instant) -> Result<String, ZfsError> {
     let output = Command::new(tool.program())
         .args(args)
         .stdin(Stdio::null())
@@ -169,8 +181,22 @@ pub(crate) fn receive(
     input: super::Input<'_>,
     mounts: bool,
 ) -> Result<u64, ZfsError> {
-    let _lock = mounts.then(MountLock::take);
     let started = Instant::now();
+    let done = receive_stream(args, input, mounts, started);
+    let seconds = started.elapsed().as_secs_f64();
+    crate::metrics::zfs_command("zfs", "receive", done.is_ok(), seconds);
+    let bytes = *done.as_ref().unwrap_or(&0);
+    crate::metrics::stream(Direction::Received, bytes, seconds, done.is_ok());
+    done
+}
+
+fn receive_stream(
+    args: &[String],
+    input: super::Input<'_>,
+    mounts: bool,
+    started: Instant,
+) -> Result<u64, ZfsError> {
+    let _lock = mounts.then(MountLock::take);
     let mut child = Command::new("zfs")
         .arg("receive")
         .args(args)

@@ -69,6 +69,12 @@ impl Pool {
         Ok((parse_u64(&self.name, &v[0])?, parse_u64(&self.name, &v[1])?))
     }
 
+    /// The pool's health as `zpool` reports it (`ONLINE`, `DEGRADED`, `FAULTED`, …).
+    pub fn health(&self) -> Result<String> {
+        let out = run(Tool::Zpool, &["list", "-H", "-o", "health", &self.name])?;
+        Ok(out.trim().to_string())
+    }
+
     /// Destroys the pool and everything in it.
     pub fn destroy(self) -> Result<()> {
         run(Tool::Zpool, &["destroy", "-f", &self.name]).map(|_| ())

@@ -50,12 +50,19 @@ pub struct SendStream {
     /// `None` once finished.
     child: Option<std::process::Child>,
     args: Vec<String>,
+    /// For the metrics: bytes read so far, and since when.
+    sent: u64,
+    started: std::time::Instant,
 }
 
 impl std::io::Read for SendStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self.child.as_mut().and_then(|c| c.stdout.as_mut()) {
-            Some(out) => out.read(buf),
+            Some(out) => {
+                let n = out.read(buf)?;
+                self.sent += n as u64;
+                Ok(n)
+            }
             None => Ok(0),
         }
     }
@@ -73,12 +80,22 @@ impl SendStream {
         use std::os::fd::AsFd;
         let out = self.child.as_ref().and_then(|c| c.stdout.as_ref());
         let out = out.expect("the stream is read before it is finished");
-        cmd::splice_all(out.as_fd(), to, progress)
+        let n = cmd::splice_all(out.as_fd(), to, progress)?;
+        self.sent += n;
+        Ok(n)
     }
     /// Waits for `zfs send` to exit; an error means the stream just read is not complete.
     pub fn finish(mut self) -> Result<()> {
         let child = self.child.take().expect("finish is called once");
-        cmd::finish_send(&self.args, child)
+        let done = cmd::finish_send(&self.args, child);
+        self.count(done.is_ok());
+        done
+    }
+
+    fn count(&self, ok: bool) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        crate::metrics::zfs_command("zfs", "send", ok, seconds);
+        crate::metrics::stream(crate::metrics::Direction::Sent, self.sent, seconds, ok);
     }
 }
 
@@ -86,6 +103,7 @@ impl Drop for SendStream {
     fn drop(&mut self) {
         // A reader that gave up (client gone) must not leave `zfs send` running.
         if let Some(mut c) = self.child.take() {
+            self.count(false);
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -138,6 +156,8 @@ impl Snapshot {
         Ok(SendStream {
             child: Some(child),
             args,
+            sent: 0,
+            started: std::time::Instant::now(),
         })
     }
 

@@ -15,6 +15,7 @@ mod generated;
 mod handdown;
 mod kubernetes;
 mod lifecycle;
+mod operations;
 mod partition;
 mod prune;
 mod remotes;

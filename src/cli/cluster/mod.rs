@@ -12,8 +12,10 @@ use crate::daemon::config::{self, NodeConfig};
 use crate::daemon::launch;
 
 mod setup;
+mod status;
 
 use setup::{init, join};
+pub use status::{StatusArgs, status};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -21,12 +23,18 @@ pub enum Command {
     Init(InitArgs),
     /// Add this machine to an existing cluster (run the command `dm cluster init` printed)
     Join(JoinArgs),
+    /// Check this node and its cluster: ZFS, etcd, nodes, masters, replication, certificates,
+    /// drivers (also `dm doctor`); exits 1 when something needs action
+    Status(StatusArgs),
     /// List the cluster's nodes with their addresses and liveness
     Nodes(NodesArgs),
     /// Take this node out of its cluster and remove its dm state (ZFS data is kept)
     Reset(ResetArgs),
     /// Restart this node's daemon on the current `dm` binary, keeping state and mounts
     Upgrade(UpgradeArgs),
+    /// Write this node's systemd units (dm.service, dm.socket) into a directory, to install by
+    /// hand or by configuration management (`dm cluster init --systemd` installs them itself)
+    Systemd(SystemdArgs),
     /// Make, list and revoke join tokens (`dm cluster join` needs one)
     #[command(subcommand)]
     Token(TokenCommand),
@@ -122,6 +130,42 @@ pub struct NodeArgs {
     /// is reclaimed (0: resets keep nothing and cannot be undone)
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_UNDO_GRACE_SECS)]
     undo_grace: u64,
+    /// Serve Prometheus metrics on this HOST:PORT alone instead of at /metrics on the API port
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_socket_addr)]
+    metrics_addr: Option<String>,
+    /// Dots whose names metrics may carry as labels (NS/DOT, NS/* or *; comma-separated);
+    /// other dots' series carry only their filesystem id
+    #[arg(long, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_label_pattern)]
+    metrics_dot_labels: Vec<String>,
+    /// How the daemon writes its log
+    #[arg(long, value_enum, default_value_t = crate::cli::LogFormat::Text)]
+    log_format: crate::cli::LogFormat,
+    /// Run the daemon under systemd: install dm.service (and dm.socket, which starts it on
+    /// Docker's first call) into /etc/systemd/system and enable them
+    #[arg(long)]
+    systemd: bool,
+}
+
+fn parse_socket_addr(s: &str) -> Result<String, String> {
+    s.parse::<std::net::SocketAddr>()
+        .map(|a| a.to_string())
+        .map_err(|_| format!("{s:?} is not HOST:PORT with an IP address (e.g. 127.0.0.1:9607)"))
+}
+
+/// `*`, `NS/*` or `NS/DOT`, with names as dm allows them.
+fn parse_label_pattern(s: &str) -> Result<String, String> {
+    use crate::names::{Kind, validate};
+    if s == "*" {
+        return Ok(s.into());
+    }
+    let (ns, dot) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: write NS/DOT, NS/* or *"))?;
+    validate(Kind::Namespace, ns).map_err(|e| e.to_string())?;
+    if dot != "*" {
+        validate(Kind::Dot, dot).map_err(|e| e.to_string())?;
+    }
+    Ok(s.into())
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,6 +211,16 @@ pub struct ResetArgs {
     /// Reset even if this node holds the only copy of uncommitted changes (they are lost)
     #[arg(long)]
     force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SystemdArgs {
+    /// Where to write the units
+    #[arg(long, default_value = crate::daemon::systemd::UNIT_DIR)]
+    dir: PathBuf,
+    /// State directory of the node [default: the current remote's, else /var/lib/dotmesh]
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -219,9 +273,11 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
     match c {
         Command::Init(a) => init(ctx, a),
         Command::Join(a) => join(ctx, a),
+        Command::Status(a) => status(ctx, a),
         Command::Nodes(a) => nodes(ctx, a),
         Command::Reset(a) => reset(ctx, a),
         Command::Upgrade(a) => upgrade(ctx, a),
+        Command::Systemd(a) => systemd_units(ctx, a),
         Command::Token(t) => token(ctx, t),
     }
 }
@@ -343,6 +399,9 @@ fn reset(ctx: &mut super::Ctx, a: ResetArgs) -> anyhow::Result<()> {
         None => {}
     }
     launch::stop(&state_dir, Duration::from_secs(30))?;
+    if node.systemd {
+        crate::daemon::systemd::uninstall()?;
+    }
     for f in ["node.toml", "mounts.json", "dm.pid"] {
         let _ = std::fs::remove_file(state_dir.join(f));
     }
@@ -380,6 +439,26 @@ fn local_remote(ctx: &super::Ctx, state_dir: &Path) -> Option<Remote> {
         .values()
         .find(|r| r.state_dir.as_deref() == Some(state_dir))
         .cloned()
+}
+
+fn systemd_units(ctx: &mut super::Ctx, a: SystemdArgs) -> anyhow::Result<()> {
+    use crate::daemon::systemd;
+    let state_dir = node_state_dir(ctx, a.state_dir.as_deref())?;
+    let node = NodeConfig::load(&state_dir)?;
+    let exe = std::env::current_exe()?;
+    let units = systemd::units(&node, &state_dir, &exe)?;
+    systemd::write(&a.dir, &units)?;
+    let names = systemd::names(&units);
+    for n in &names {
+        println!("Wrote {}", a.dir.join(n).display());
+    }
+    println!(
+        "To run the node under systemd: stop its daemon (`kill $(cat {})`), set `systemd = true` in {}, then `systemctl daemon-reload && systemctl enable --now {}`.",
+        config::pid_file(&state_dir).display(),
+        config::node_file(&state_dir).display(),
+        names.iter().rev().copied().collect::<Vec<_>>().join(" ")
+    );
+    Ok(())
 }
 
 fn upgrade(ctx: &mut super::Ctx, a: UpgradeArgs) -> anyhow::Result<()> {

@@ -29,6 +29,9 @@ pub(super) fn prepare(
             state_dir.display()
         );
     }
+    if a.systemd && !crate::daemon::systemd::running() {
+        return Err(crate::daemon::systemd::SystemdError::NotRunning.into());
+    }
     zfs::check_available().context(
         "ZFS is not available; install zfs-fuse and start it (`setsid zfs-fuse`), or load OpenZFS",
     )?;
@@ -84,6 +87,10 @@ pub(super) fn prepare(
         docker_api_socket: PathBuf::from("/var/run/docker.sock"),
         stream_idle_secs: a.stream_idle_timeout,
         undo_grace_secs: a.undo_grace,
+        metrics_addr: a.metrics_addr.clone(),
+        metrics_dot_labels: a.metrics_dot_labels.clone(),
+        log_format: a.log_format,
+        systemd: a.systemd,
     };
     let mut node = node;
     setup_tls(a, &state_dir, &mut node)?;
@@ -147,12 +154,27 @@ pub(super) fn start_node(
 ) -> anyhow::Result<()> {
     let state_dir = absolute(&a.state_dir)?;
     node.save(&state_dir)?;
-    eprintln!(
-        "Starting the dm daemon (log: {})",
-        config::log_file(&state_dir).display()
-    );
-    if let Err(e) = launch::start(&state_dir, Duration::from_secs(60)) {
+    let started = if node.systemd {
+        eprintln!(
+            "Installing and starting {} under systemd (log: `journalctl -u dm`)",
+            crate::daemon::systemd::SERVICE_UNIT
+        );
+        std::env::current_exe()
+            .map_err(anyhow::Error::from)
+            .and_then(|exe| Ok(crate::daemon::systemd::install(node, &state_dir, &exe)?))
+            .and_then(|()| Ok(launch::start(&state_dir, Duration::from_secs(60))?))
+    } else {
+        eprintln!(
+            "Starting the dm daemon (log: {})",
+            config::log_file(&state_dir).display()
+        );
+        Ok(launch::start(&state_dir, Duration::from_secs(60))?)
+    };
+    if let Err(e) = started {
         // Leave nothing half-done, so the command can simply be run again.
+        if node.systemd {
+            let _ = crate::daemon::systemd::uninstall();
+        }
         let _ = std::fs::remove_file(config::node_file(&state_dir));
         let _ = std::fs::remove_dir_all(state_dir.join("etcd"));
         if let Some((pool, file)) = created_pool {
@@ -163,7 +185,7 @@ pub(super) fn start_node(
                 Err(d) => eprintln!("warning: could not remove the new pool: {d}"),
             }
         }
-        return Err(e.into());
+        return Err(e);
     }
     ctx.cfg.remotes.insert(
         a.remote_name.clone(),
@@ -269,9 +291,18 @@ pub(super) fn join(ctx: &mut crate::cli::Ctx, a: JoinArgs) -> anyhow::Result<()>
     // This machine's own client gets an admin key of its own, valid on this node only.
     let local_key = random_key();
     let (mut node, created_pool) = prepare(&a.node, hash_key(&local_key))?;
+    let step = crate::cli::progress::Step::start(&format!(
+        "Joining the cluster at {} (adding this node to its etcd)",
+        a.address
+    ));
     let joined = cluster.join(&api::JoinRequest {
         node_id: node.node_id.clone(),
         peer_url: node.etcd_peer_url(),
+    });
+    step.done(if joined.is_ok() {
+        "Added to the cluster's etcd"
+    } else {
+        "The cluster did not add this node"
     });
     let reply = match joined {
         Ok(r) => r,
@@ -309,5 +340,44 @@ pub(super) fn join(ctx: &mut crate::cli::Ctx, a: JoinArgs) -> anyhow::Result<()>
         "Node {} joined the cluster at {} (pool '{}', API on port {}); remote '{}' points at it.",
         node.node_id, a.address, node.pool, node.api_port, a.node.remote_name
     );
-    Ok(())
+    catch_up(ctx)
+}
+
+/// How long catching up may make no progress before `join` stops waiting (a branch whose
+/// master is down cannot be had until it is back).
+const STALLED: Duration = Duration::from_secs(60);
+
+/// Waits while the new node receives every commit of every dot, showing how far it is.
+fn catch_up(ctx: &crate::cli::Ctx) -> anyhow::Result<()> {
+    let mut step = crate::cli::progress::Step::start("Catching up on every dot");
+    let mut last = None;
+    let mut moved = std::time::Instant::now();
+    loop {
+        let r = ctx.call(|c| c.replication())?;
+        let now = (r.caught_up, r.commits_missing);
+        if r.caught_up == r.branches {
+            step.done(&format!(
+                "Caught up: every commit of the {} branch(es) other nodes master is here",
+                r.branches
+            ));
+            return Ok(());
+        }
+        if last != Some(now) {
+            last = Some(now);
+            moved = std::time::Instant::now();
+        }
+        if moved.elapsed() > STALLED {
+            step.done(&format!(
+                "Still catching up on {} branch(es) ({} commits) in the background; `dm cluster status` shows how far (their master may be down)",
+                r.branches - r.caught_up,
+                r.commits_missing
+            ));
+            return Ok(());
+        }
+        step.update(&format!(
+            "Catching up: {} of {} branch(es) complete, {} commit(s) to go",
+            r.caught_up, r.branches, r.commits_missing
+        ));
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -145,9 +145,79 @@ fn set(r: &mut Response<Body>, name: &'static str, value: &str) {
     }
 }
 
-/// The API's request handler.
-pub fn handler(daemon: Arc<Daemon>) -> httpd::Handler {
-    Arc::new(move |req, _peer| Box::pin(answer(daemon.clone(), req)))
+/// The API's request handler; `metrics` says whether it also answers `GET /metrics`.
+pub fn handler(daemon: Arc<Daemon>, metrics: bool) -> httpd::Handler {
+    Arc::new(move |req, _peer| Box::pin(logged(daemon.clone(), req, metrics)))
+}
+
+/// Only `GET /metrics`, for a listener of its own (`metrics_addr`).
+pub fn metrics_handler(daemon: Arc<Daemon>) -> httpd::Handler {
+    Arc::new(move |req, _peer| {
+        let daemon = daemon.clone();
+        Box::pin(async move {
+            if req.method() == Method::GET && req.uri().path() == METRICS_PATH {
+                scrape(daemon).await
+            } else {
+                json_response(error_reply(&DaemonError::NoRoute(format!(
+                    "{} {}; this listener serves only GET {METRICS_PATH}",
+                    req.method(),
+                    req.uri().path()
+                ))))
+            }
+        })
+    })
+}
+
+/// Where Prometheus scrapes: no key, and no dot names beyond those the node's config allows.
+const METRICS_PATH: &str = "/metrics";
+
+async fn scrape(daemon: Arc<Daemon>) -> Response<Body> {
+    match tokio::task::spawn_blocking(move || daemon.scrape()).await {
+        Ok(text) => httpd::full(200, crate::metrics::CONTENT_TYPE, text.into_bytes()),
+        Err(_) => json_response(error_reply(&DaemonError::Internal(
+            "the metrics could not be gathered; see the daemon's log".into(),
+        ))),
+    }
+}
+
+/// Answers a request, then counts it and logs one line: route (a pattern, naming no dot),
+/// principal, status and duration; never credentials or bodies.
+async fn logged(
+    daemon: Arc<Daemon>,
+    req: hyper::Request<Incoming>,
+    metrics: bool,
+) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = if path == METRICS_PATH {
+        path.clone()
+    } else {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        crate::routes::Route::parse(&parts).map_or_else(
+            || "(no route)".to_string(),
+            |r| format!("/v1{}", r.pattern()),
+        )
+    };
+    let mut principal = None;
+    let response = if metrics && method == Method::GET && path == METRICS_PATH {
+        scrape(daemon).await
+    } else {
+        answer(daemon, req, &mut principal).await
+    };
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    crate::metrics::http_request(&route, method.as_str(), status, seconds);
+    tracing::info!(
+        target: "dm::api",
+        method = %method,
+        route = %route,
+        principal = %principal.as_ref().map_or("-", Principal::name),
+        status,
+        ms = (seconds * 1000.0).round() as u64,
+        "request"
+    );
+    response
 }
 
 /// Whether a request's body is a commit stream to read as it comes, rather than JSON to read
@@ -171,7 +241,11 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Response<Body> {
+async fn answer(
+    daemon: Arc<Daemon>,
+    mut req: hyper::Request<Incoming>,
+    principal: &mut Option<Principal>,
+) -> Response<Body> {
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, incoming) = req.into_parts();
     let url = parts
@@ -207,6 +281,7 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
         Ok(u) => u,
         Err(e) => return refuse(&e),
     };
+    *principal = Some(user.clone());
     let body = if streams_body(&parts.method, &url, &parts.headers) {
         let reader = httpd::BodyReader::new(incoming, daemon.node.core.stream_idle);
         ReqBody::Stream(Some(Box::new(reader)))
@@ -243,7 +318,6 @@ async fn answer(daemon: Arc<Daemon>, mut req: hyper::Request<Incoming>) -> Respo
             )));
         }
     };
-    tracing::debug!(method = %req.method, url = %req.url, "request");
     match outcome {
         Ok(Out::Json(reply)) => json_response(reply),
         Ok(Out::Stale(reply, age)) => {

@@ -292,6 +292,14 @@ pub(super) fn user_route(
     let u = &user;
     match (&method, route) {
         (&Method::GET, Route::ClusterNodes) => Ok(json(200, &daemon.nodes()?)),
+        (&Method::GET, Route::ClusterStatus) => {
+            u.require_admin()?;
+            Ok(json(200, &daemon.status()))
+        }
+        (&Method::GET, Route::ClusterReplication) => {
+            u.require_admin()?;
+            Ok(json(200, &daemon.replication()?))
+        }
         (&Method::POST, Route::ClusterMembers) => {
             u.require_admin()?;
             let b: api::JoinRequest = body(req)?;

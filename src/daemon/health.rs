@@ -1,0 +1,661 @@
+//! What an operator asks first, answered by the node: `GET /v1/status` (`dm cluster status`)
+//! checks ZFS, etcd, the nodes, branches whose master is down, replication, certificates and
+//! the volume drivers, each in one line that says what to do; `/metrics` ([`Daemon::scrape`])
+//! measures the same states for Prometheus. Both read the same [`Survey`], so the two never
+//! disagree about what a branch's lag is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Daemon;
+use crate::api::{self, Check, CheckState, NodeStatus};
+use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId};
+use crate::metrics::Scrape;
+use crate::storage::{Ds, Role};
+
+/// A pool this full warns, and this full fails (ZFS slows down badly near full).
+const POOL_WARN: f64 = 0.80;
+const POOL_FAIL: f64 = 0.95;
+/// A replica this far behind (seconds) warns.
+const LAG_WARN: u64 = 60;
+/// A certificate this close to expiry warns, and this close fails.
+const CERT_WARN: Duration = Duration::from_secs(30 * 24 * 3600);
+const CERT_FAIL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// One branch as the registry and this node see it.
+struct Branch {
+    dot: DotRecord,
+    record: BranchRecord,
+    master: Option<NodeId>,
+    /// Seconds this node's copy is behind (since the oldest commit it lacks); replicas only.
+    lag: Option<u64>,
+    /// Commits this node's replica lacks.
+    missing: usize,
+}
+
+impl Branch {
+    fn label(&self) -> String {
+        format!(
+            "{}/{}@{}",
+            self.dot.namespace, self.dot.name, self.record.name
+        )
+    }
+}
+
+/// The registry's branches, which nodes are alive, and what this node holds: read once for
+/// a status or a scrape.
+struct Survey {
+    branches: Vec<Branch>,
+    alive: BTreeSet<String>,
+}
+
+impl Daemon {
+    fn survey(&self) -> Result<Survey, super::DaemonError> {
+        let core = &self.node.core;
+        let store = core.store();
+        let dots: BTreeMap<String, DotRecord> = store
+            .dots(None)?
+            .into_iter()
+            .map(|d| (d.id.to_string(), d))
+            .collect();
+        let masters = store.all_masters()?;
+        let commits = store.all_commits()?;
+        let (_, snapshots) = core.storage.list(&[], &[]).map_err(super::core::zfs_err)?;
+        let mut local: BTreeMap<FsId, BTreeSet<String>> = BTreeMap::new();
+        for s in snapshots {
+            if let Role::Branch(fs) = s.role {
+                local.entry(fs).or_default().insert(s.name);
+            }
+        }
+        let now = unix_now();
+        let mut branches = Vec::new();
+        for (dot_id, list) in store.all_branches()? {
+            let Some(dot) = dots.get(dot_id.as_str()) else {
+                continue;
+            };
+            for record in list {
+                let master = masters.get(&record.fs_id).cloned();
+                let replica = master.as_ref().is_some_and(|m| *m != core.id);
+                let have = local.get(&record.fs_id);
+                let lacking: Vec<u64> = commits
+                    .get(&record.fs_id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !have.is_some_and(|h| h.contains(c.id.as_str())))
+                    .map(|c| now.saturating_sub(c.time))
+                    .collect();
+                branches.push(Branch {
+                    dot: dot.clone(),
+                    record,
+                    master,
+                    lag: replica.then(|| lacking.iter().copied().max().unwrap_or(0)),
+                    missing: if replica { lacking.len() } else { 0 },
+                });
+            }
+        }
+        let alive = store
+            .servers()?
+            .into_iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        Ok(Survey { branches, alive })
+    }
+
+    /// Whether the metrics may name this dot (`metrics_dot_labels`: `ns/dot`, `ns/*` or `*`).
+    fn may_label(&self, dot: &DotRecord) -> bool {
+        self.cfg.metrics_dot_labels.iter().any(|p| {
+            p == "*"
+                || *p == format!("{}/{}", dot.namespace, dot.name)
+                || p.strip_suffix("/*") == Some(dot.namespace.as_str())
+        })
+    }
+
+    /// The metrics text for one scrape: the process' counters, and gauges measured now.
+    pub fn scrape(&self) -> String {
+        let mut s = Scrape::default();
+        s.gauge(
+            "dm_build_info",
+            "The running dm's version (always 1).",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        );
+        self.pool_gauges(&mut s);
+        s.gauge(
+            "dm_container_mounts",
+            "Containers' mounts of branches on this node (Docker and Kubernetes).",
+            &[],
+            self.node.core.mounts.find(|_| true).len() as f64,
+        );
+        let survey = self.survey();
+        s.gauge(
+            "dm_etcd_up",
+            "Whether etcd answered this scrape's registry reads.",
+            &[],
+            if survey.is_ok() { 1.0 } else { 0.0 },
+        );
+        match survey {
+            Ok(survey) => self.branch_gauges(&mut s, &survey),
+            Err(e) => tracing::warn!(error = %e, "metrics without the registry"),
+        }
+        s.render()
+    }
+
+    fn pool_gauges(&self, s: &mut Scrape) {
+        let Ok(Some(pool)) = crate::zfs::Pool::open(&self.cfg.pool) else {
+            s.gauge(
+                "dm_pool_up",
+                "Whether the ZFS pool is imported and ONLINE.",
+                &[],
+                0.0,
+            );
+            return;
+        };
+        let online = pool.health().is_ok_and(|h| h == "ONLINE");
+        s.gauge(
+            "dm_pool_up",
+            "Whether the ZFS pool is imported and ONLINE.",
+            &[],
+            if online { 1.0 } else { 0.0 },
+        );
+        if let Ok((used, free)) = pool.space() {
+            s.gauge(
+                "dm_pool_used_bytes",
+                "Bytes used in the ZFS pool.",
+                &[],
+                used as f64,
+            );
+            s.gauge(
+                "dm_pool_free_bytes",
+                "Bytes still available in the ZFS pool.",
+                &[],
+                free as f64,
+            );
+        }
+    }
+
+    fn branch_gauges(&self, s: &mut Scrape, survey: &Survey) {
+        let core = &self.node.core;
+        let mine: Vec<FsId> = survey
+            .branches
+            .iter()
+            .filter(|b| b.master.as_ref() == Some(&core.id))
+            .map(|b| b.record.fs_id.clone())
+            .collect();
+        let sizes = core.storage.sizes(Some(&mine)).unwrap_or_default();
+        let mut mounted = 0;
+        for b in &survey.branches {
+            let named = self.may_label(&b.dot);
+            let dot = format!("{}/{}", b.dot.namespace, b.dot.name);
+            let labels = [
+                ("fs", b.record.fs_id.as_str()),
+                ("dot", if named { dot.as_str() } else { "" }),
+                ("branch", if named { b.record.name.as_str() } else { "" }),
+            ];
+            if let Some(lag) = b.lag {
+                s.gauge(
+                    "dm_replication_lag_seconds",
+                    "How far this node's replica is behind: the age of the oldest commit it lacks (0 when it has them all).",
+                    &labels,
+                    lag as f64,
+                );
+            }
+            if let Some((_, uncommitted)) = sizes.get(&b.record.fs_id) {
+                s.gauge(
+                    "dm_branch_uncommitted_bytes",
+                    "Bytes written to a branch this node masters since its newest commit.",
+                    &labels,
+                    *uncommitted as f64,
+                );
+                if core
+                    .storage
+                    .is_mounted(Ds::Branch(&b.record.fs_id))
+                    .unwrap_or(false)
+                {
+                    mounted += 1;
+                }
+            }
+        }
+        s.gauge(
+            "dm_mounted_branches",
+            "Branch filesystems mounted on this node.",
+            &[],
+            mounted as f64,
+        );
+        if let Ok(nodes) = self.nodes() {
+            for n in nodes {
+                s.gauge(
+                    "dm_peer_up",
+                    "Whether a node of the cluster is alive (its registration in etcd is current).",
+                    &[("node", n.id.as_str())],
+                    if n.alive { 1.0 } else { 0.0 },
+                );
+            }
+        }
+        let masterless = survey
+            .branches
+            .iter()
+            .filter(|b| {
+                b.master
+                    .as_ref()
+                    .is_some_and(|m| !survey.alive.contains(m.as_str()))
+            })
+            .count();
+        s.gauge(
+            "dm_branches_master_down",
+            "Branches whose master node is down: nobody can write them until it is back.",
+            &[],
+            masterless as f64,
+        );
+    }
+
+    /// How far this node is from holding every commit of the branches others master (what
+    /// `dm cluster join` shows while the new node catches up).
+    pub fn replication(&self) -> Result<api::Replication, super::DaemonError> {
+        let survey = self.survey()?;
+        let replicas: Vec<&Branch> = survey.branches.iter().filter(|b| b.lag.is_some()).collect();
+        Ok(api::Replication {
+            branches: replicas.len(),
+            caught_up: replicas.iter().filter(|b| b.missing == 0).count(),
+            commits_missing: replicas.iter().map(|b| b.missing).sum(),
+            lag_seconds: replicas.iter().filter_map(|b| b.lag).max().unwrap_or(0),
+        })
+    }
+
+    /// Every check of `dm cluster status`, worst first within the fixed order.
+    pub fn status(&self) -> NodeStatus {
+        let mut checks = vec![self.check_zfs(), self.check_etcd()];
+        match self.survey() {
+            Ok(survey) => {
+                checks.push(self.check_nodes());
+                checks.push(check_masters(&survey));
+                checks.push(check_replication(&survey));
+            }
+            Err(e) => checks.push(fail(
+                "registry",
+                format!("cannot read the registry from etcd: {e}; see the etcd check above"),
+            )),
+        }
+        checks.push(self.check_certificates());
+        checks.push(self.check_docker());
+        checks.push(self.check_flexvolume());
+        NodeStatus {
+            node: self.node.core.id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            checks,
+        }
+    }
+
+    fn check_zfs(&self) -> Check {
+        let pool = match crate::zfs::Pool::open(&self.cfg.pool) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return fail(
+                    "zfs",
+                    format!(
+                        "pool '{}' is not imported; `zpool import {}`, then restart dm",
+                        self.cfg.pool, self.cfg.pool
+                    ),
+                );
+            }
+            Err(e) => {
+                return fail(
+                    "zfs",
+                    format!("ZFS does not answer: {e}; start zfs-fuse or load the zfs module"),
+                );
+            }
+        };
+        let health = pool.health().unwrap_or_else(|e| format!("unknown ({e})"));
+        let (used, free) = match pool.space() {
+            Ok(s) => s,
+            Err(e) => return fail("zfs", format!("cannot read the pool's space: {e}")),
+        };
+        let full = used as f64 / (used + free).max(1) as f64;
+        let summary = format!(
+            "pool '{}' {health}, {:.0}% full ({} free)",
+            self.cfg.pool,
+            full * 100.0,
+            crate::cli::human_bytes(free)
+        );
+        if health != "ONLINE" {
+            fail(
+                "zfs",
+                format!("{summary}; `zpool status -v {}` says why", self.cfg.pool),
+            )
+        } else if full >= POOL_FAIL {
+            fail(
+                "zfs",
+                format!("{summary}; free space now: `dm prune`, delete dots, or grow the pool"),
+            )
+        } else if full >= POOL_WARN {
+            warn(
+                "zfs",
+                format!("{summary}; plan for space: `dm prune` old commits or grow the pool"),
+            )
+        } else {
+            ok("zfs", summary)
+        }
+    }
+
+    fn check_etcd(&self) -> Check {
+        let endpoints: Vec<(String, String)> = if self.cfg.etcd_endpoints.is_empty() {
+            match self.kv.members() {
+                Ok(ms) => ms
+                    .into_iter()
+                    .map(|m| {
+                        let url = m.client_urls.first().cloned().unwrap_or_default();
+                        let name = if m.name.is_empty() {
+                            "(not started)".to_string()
+                        } else {
+                            m.name
+                        };
+                        (name, url)
+                    })
+                    .collect(),
+                Err(e) => {
+                    return fail(
+                        "etcd",
+                        format!("etcd does not answer: {e}; see {}", self.etcd_log()),
+                    );
+                }
+            }
+        } else {
+            self.cfg
+                .etcd_endpoints
+                .iter()
+                .map(|e| (e.clone(), e.clone()))
+                .collect()
+        };
+        let mut details = Vec::new();
+        let mut bad = 0;
+        for (name, url) in &endpoints {
+            match self.kv.probe(url, self.etcd_tls.as_ref()) {
+                Ok((rtt, true)) => {
+                    details.push(format!("{name} {url}: ok, {} ms", rtt.as_millis()))
+                }
+                Ok((_, false)) => {
+                    bad += 1;
+                    details.push(format!("{name} {url}: answers but knows no leader"));
+                }
+                Err(e) => {
+                    bad += 1;
+                    details.push(format!("{name} {url}: does not answer ({e})"));
+                }
+            }
+        }
+        let n = endpoints.len();
+        let mut c = if bad == 0 {
+            ok("etcd", format!("healthy: {n} of {n} members answer"))
+        } else if bad * 2 < n {
+            warn(
+                "etcd",
+                format!(
+                    "{bad} of {n} members do not answer; the cluster works while a majority does — bring them back or remove them (`dm cluster reset` on that node)"
+                ),
+            )
+        } else {
+            fail(
+                "etcd",
+                format!(
+                    "{bad} of {n} members do not answer: no majority, nothing can change; bring members back"
+                ),
+            )
+        };
+        c.details = details;
+        c
+    }
+
+    fn etcd_log(&self) -> String {
+        super::etcd::log_path(&self.state_dir).display().to_string()
+    }
+
+    fn check_nodes(&self) -> Check {
+        let nodes = match self.nodes() {
+            Ok(n) => n,
+            Err(e) => return fail("nodes", format!("cannot list the nodes: {e}")),
+        };
+        let down: Vec<String> = nodes
+            .iter()
+            .filter(|n| !n.alive)
+            .map(|n| format!("{} ({}) is down", n.id, n.address))
+            .collect();
+        let n = nodes.len();
+        if down.is_empty() {
+            ok("nodes", format!("{n} of {n} nodes up"))
+        } else {
+            let mut c = fail(
+                "nodes",
+                format!(
+                    "{} of {n} nodes down; start dm there (`dm cluster upgrade` restarts it), or remove a node for good with `dm cluster reset` on it",
+                    down.len()
+                ),
+            );
+            c.details = down;
+            c
+        }
+    }
+
+    fn check_certificates(&self) -> Check {
+        let mut files: Vec<(&str, std::path::PathBuf)> = Vec::new();
+        if let Some(c) = &self.cfg.tls_cert {
+            files.push(("API", c.clone()));
+        }
+        if self.cfg.etcd_endpoints.is_empty() {
+            let pki = super::pki::Files::new(&self.state_dir);
+            files.push(("etcd CA", pki.ca()));
+            files.push(("etcd node", pki.cert()));
+        }
+        if files.is_empty() {
+            return ok("certificates", "no certificates in use".to_string());
+        }
+        let mut worst = CheckState::Ok;
+        let mut details = Vec::new();
+        let mut soonest: Option<(i64, &str)> = None;
+        for (what, path) in &files {
+            match expires_in(path) {
+                Ok(secs) => {
+                    let state = if secs < CERT_FAIL.as_secs() as i64 {
+                        CheckState::Fail
+                    } else if secs < CERT_WARN.as_secs() as i64 {
+                        CheckState::Warn
+                    } else {
+                        CheckState::Ok
+                    };
+                    worst = worst.max(state);
+                    details.push(format!("{what} ({}): {}", path.display(), days(secs)));
+                    if soonest.is_none_or(|(s, _)| secs < s) {
+                        soonest = Some((secs, what));
+                    }
+                }
+                Err(e) => {
+                    worst = CheckState::Fail;
+                    details.push(format!("{what} ({}): {e}", path.display()));
+                }
+            }
+        }
+        let summary = match (worst, soonest) {
+            (CheckState::Ok, Some((secs, what))) => {
+                format!("{} valid; the first to expire ({what}) {}", files.len(), days(secs))
+            }
+            (_, _) => "a certificate expires soon or cannot be read; renew it (`dm cluster init --tls-cert` material, or the etcd files under the state dir)".to_string(),
+        };
+        Check {
+            name: "certificates".into(),
+            state: worst,
+            summary,
+            details,
+        }
+    }
+
+    fn check_docker(&self) -> Check {
+        let Some(sock) = &self.cfg.docker_plugin_socket else {
+            return ok("docker-plugin", "disabled (--no-docker-plugin)".into());
+        };
+        let driver = self.cfg.docker_driver().unwrap_or_default();
+        if !is_socket(sock) {
+            return fail(
+                "docker-plugin",
+                format!(
+                    "driver '{driver}': {} is missing; restart the daemon (`dm cluster upgrade`) to serve it again",
+                    sock.display()
+                ),
+            );
+        }
+        if !is_socket(&self.cfg.docker_api_socket) {
+            return warn(
+                "docker-plugin",
+                format!(
+                    "driver '{driver}' served on {}, but Docker is not running ({} is missing)",
+                    sock.display(),
+                    self.cfg.docker_api_socket.display()
+                ),
+            );
+        }
+        ok(
+            "docker-plugin",
+            format!("driver '{driver}' served on {}", sock.display()),
+        )
+    }
+
+    fn check_flexvolume(&self) -> Check {
+        use crate::plugins::flexvolume::{DRIVER_DIR, DRIVER_FILE};
+        let Some(dir) = &self.cfg.flexvolume_dir else {
+            return ok("flexvolume", "disabled (--no-flexvolume)".into());
+        };
+        let driver = dir.join(DRIVER_DIR).join(DRIVER_FILE);
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::metadata(&driver) {
+            Ok(m) if m.permissions().mode() & 0o111 != 0 => ok(
+                "flexvolume",
+                format!("driver dotmesh.io~dm installed at {}", driver.display()),
+            ),
+            _ => fail(
+                "flexvolume",
+                format!(
+                    "driver dotmesh.io~dm is not installed at {}; restart the daemon (`dm cluster upgrade`) to install it",
+                    driver.display()
+                ),
+            ),
+        }
+    }
+}
+
+fn check_masters(survey: &Survey) -> Check {
+    let down: Vec<String> = survey
+        .branches
+        .iter()
+        .filter_map(|b| {
+            let m = b.master.as_ref()?;
+            (!survey.alive.contains(m.as_str())).then(|| format!("{} on node {m}", b.label()))
+        })
+        .collect();
+    if down.is_empty() {
+        return ok(
+            "masters",
+            format!(
+                "every branch's master is up ({} branch(es))",
+                survey.branches.len()
+            ),
+        );
+    }
+    let mut c = fail(
+        "masters",
+        format!(
+            "{} branches have their master on a node that is down: nobody can write them until it is back",
+            down.len()
+        ),
+    );
+    c.details = down;
+    c
+}
+
+fn check_replication(survey: &Survey) -> Check {
+    let replicas: Vec<&Branch> = survey.branches.iter().filter(|b| b.lag.is_some()).collect();
+    let behind: Vec<(&Branch, u64)> = replicas
+        .iter()
+        .filter_map(|b| b.lag.filter(|l| *l > 0).map(|l| (*b, l)))
+        .collect();
+    let worst = behind.iter().map(|(_, l)| *l).max().unwrap_or(0);
+    let mut c = if behind.is_empty() {
+        ok(
+            "replication",
+            format!(
+                "this node has every commit of the {} branch(es) other nodes master",
+                replicas.len()
+            ),
+        )
+    } else if worst < LAG_WARN {
+        ok(
+            "replication",
+            format!(
+                "catching up: {} branches, at most {worst} s behind",
+                behind.len()
+            ),
+        )
+    } else {
+        warn(
+            "replication",
+            format!(
+                "{} branches behind, the worst by {worst} s; check that their masters are up and reachable on the API port",
+                behind.len()
+            ),
+        )
+    };
+    c.details = behind
+        .iter()
+        .map(|(b, l)| format!("{} is {l} s behind", b.label()))
+        .collect();
+    c
+}
+
+fn is_socket(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Seconds until the PEM certificate at `path` expires (negative: expired).
+fn expires_in(path: &Path) -> Result<i64, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    Ok(cert.validity().not_after.timestamp() - unix_now() as i64)
+}
+
+fn days(secs: i64) -> String {
+    if secs < 0 {
+        format!("EXPIRED {} days ago", -secs / 86400)
+    } else {
+        format!("expires in {} days", secs / 86400)
+    }
+}
+
+fn check(name: &str, state: CheckState, summary: String) -> Check {
+    Check {
+        name: name.into(),
+        state,
+        summary,
+        details: Vec::new(),
+    }
+}
+
+fn ok(name: &str, summary: String) -> Check {
+    check(name, CheckState::Ok, summary)
+}
+
+fn warn(name: &str, summary: String) -> Check {
+    check(name, CheckState::Warn, summary)
+}
+
+fn fail(name: &str, summary: String) -> Check {
+    check(name, CheckState::Fail, summary)
+}
