@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts what dm and its tests need: zfs-fuse, etcd, protoc,
 # dockerd (with a tiny local/busybox image for the Docker tests), and the tools the tests use
-# (ip, nsenter, openssl, pgrep).
+# (ip, nsenter, openssl, pgrep, systemd-analyze, systemd-socket-activate, man).
 # Idempotent: safe to run on every test run and on a machine that already has everything.
 set -euo pipefail
 
@@ -19,6 +19,11 @@ command -v ip >/dev/null || pkgs+=(iproute2)
 command -v nsenter >/dev/null || pkgs+=(util-linux)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v pgrep >/dev/null || pkgs+=(procps)
+# The systemd units are checked with systemd-analyze, socket activation with
+# systemd-socket-activate; `man` finds the pages the units name.
+command -v systemd-analyze >/dev/null || pkgs+=(systemd)
+command -v systemd-socket-activate >/dev/null || pkgs+=(systemd)
+command -v man >/dev/null || pkgs+=(man-db)
 if ((${#pkgs[@]})); then
     echo "services: installing ${pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
