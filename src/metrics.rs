@@ -29,6 +29,7 @@ struct Metrics {
     streams: IntCounterVec,
     stream_seconds: HistogramVec,
     stream_rate: HistogramVec,
+    replication_delay: HistogramVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -124,6 +125,13 @@ fn metrics() -> &'static Metrics {
                 // 64 KiB/s to 512 MiB/s.
                 prometheus::exponential_buckets(64.0 * 1024.0, 2.0, 14).expect("valid buckets"),
             ),
+            replication_delay: histogram(
+                &r,
+                "dm_replication_delay_seconds",
+                "Time from a commit on its branch's master to its snapshot on this node.",
+                &[],
+                secs(),
+            ),
             registry: r,
         }
     })
@@ -182,6 +190,14 @@ pub fn stream(direction: Direction, bytes: u64, seconds: f64, ok: bool) {
             .with_label_values(&[d])
             .observe(bytes as f64 / seconds);
     }
+}
+
+/// A commit made `seconds` ago on its master arrived here.
+pub fn replicated(seconds: f64) {
+    metrics()
+        .replication_delay
+        .with_label_values::<&str>(&[])
+        .observe(seconds);
 }
 
 fn outcome(ok: bool) -> &'static str {

@@ -148,8 +148,11 @@ impl Handoff {
                     ))
                 })?;
                 let cat = Catalog::for_dot(&self.core, dot)?;
+                let started = Instant::now();
+                tracing::info!(%fs, from = %server.id, "moving branch here: catching up on its commits");
                 // Commits first, so the handoff itself carries only uncommitted changes.
                 self.replicator.sync_locked(fs, &cat, Some(&server), true)?;
+                tracing::info!(%fs, from = %server.id, secs = started.elapsed().as_secs_f64(), "moving branch here: asking its master to release it");
                 let rel: Release = self.core.peers.post(
                     &server,
                     &Route::Internal(Internal::Release).path(),
@@ -181,6 +184,7 @@ impl Handoff {
                     }
                 });
                 moved?;
+                tracing::info!(%fs, secs = started.elapsed().as_secs_f64(), "moved branch here");
                 // It arrived as a read-only replica.
                 let writable = self
                     .core
@@ -265,7 +269,7 @@ impl Handoff {
         if let Err(e) = self.core.storage.destroy_snapshot(ds, handoff) {
             tracing::warn!(%fs, error = %e, "could not drop the handoff snapshot");
         }
-        tracing::info!(%fs, from = %server.id, bytes, "took over branch");
+        tracing::info!(%fs, from = %server.id, bytes, "took over branch: its uncommitted changes arrived");
         Ok(())
     }
 

@@ -17,6 +17,8 @@ use crate::storage::{Ds, Role};
 /// A pool this full warns, and this full fails (ZFS slows down badly near full).
 const POOL_WARN: f64 = 0.80;
 const POOL_FAIL: f64 = 0.95;
+/// How long one gathering of the metrics answers scrapes.
+const SCRAPE_REUSE: Duration = Duration::from_secs(2);
 /// A replica this far behind (seconds) warns.
 const LAG_WARN: u64 = 60;
 /// A certificate this close to expiry warns, and this close fails.
@@ -118,8 +120,22 @@ impl Daemon {
         })
     }
 
-    /// The metrics text for one scrape: the process' counters, and gauges measured now.
+    /// The metrics text for a scrape: gathered at most once per [`SCRAPE_REUSE`], by one
+    /// scrape at a time (the others wait for it and share its answer).
     pub fn scrape(&self) -> String {
+        let mut last = self.scraped.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, text)) = last.as_ref()
+            && at.elapsed() < SCRAPE_REUSE
+        {
+            return text.clone();
+        }
+        let text = self.gather();
+        *last = Some((std::time::Instant::now(), text.clone()));
+        text
+    }
+
+    /// The process' counters, and gauges measured now.
+    fn gather(&self) -> String {
         let mut s = Scrape::default();
         s.gauge(
             "dm_build_info",

@@ -196,6 +196,9 @@ pub struct Daemon {
     /// This node's own etcd, when it runs one.
     etcd: Arc<std::sync::Mutex<Option<etcd::EtcdProcess>>>,
     pub state_dir: std::path::PathBuf,
+    /// The last metrics text and when it was gathered ([`health`]): anyone may scrape, so
+    /// scrapes take turns and a burst of them reads ZFS and etcd once.
+    scraped: std::sync::Mutex<Option<(Instant, String)>>,
 }
 
 impl Daemon {
@@ -449,6 +452,7 @@ pub fn serve(state_dir: &Path) -> anyhow::Result<()> {
         etcd_tls,
         etcd: etcd_slot,
         state_dir: state_dir.to_path_buf(),
+        scraped: std::sync::Mutex::default(),
     });
     replicate::start(daemon.clone(), &kv);
     if let Some(sock) = &cfg.docker_plugin_socket {

@@ -331,8 +331,10 @@ impl Replicator {
             }
         }
         let first_new = plan.common;
+        let (now, _) = super::core::now();
         for c in &commits[first_new..] {
             self.label_commit(fs, c)?;
+            crate::metrics::replicated(now.saturating_sub(c.time) as f64);
         }
         tracing::info!(%fs, commits = commits.len() - first_new, from = %src.id, "replicated");
         self.note_replica(fs, &last.id)

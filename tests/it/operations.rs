@@ -242,7 +242,25 @@ fn a_replica_reports_its_lag_and_a_dead_master_is_flagged() {
     let a = TestNode::new();
     a.ok(&["init", "d"]);
     a.ok(&["commit", "-m", "one"]);
-    let b = TestNode::join(&a);
+    let b = TestNode::uninitialised();
+    let joined = crate::common::Run::from(
+        b.command()
+            .args(b.join_args(&a))
+            .env("DM_JOIN_TOKEN", a.join_token())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(joined.code, 0, "{}", joined.stderr);
+    // Each stage said, without a terminal as plain lines.
+    for stage in [
+        "Joining the cluster at",
+        "Added to the cluster's etcd",
+        "Starting the dm daemon",
+        "Catching up on every dot",
+        "Caught up: every commit of the 1 branch(es) other nodes master is here",
+    ] {
+        assert!(joined.stderr.contains(stage), "{stage}: {}", joined.stderr);
+    }
     // The join waited until b held every commit.
     let r = b.json(&["cluster", "status", "--json"]);
     let repl = r["checks"]
@@ -255,6 +273,7 @@ fn a_replica_reports_its_lag_and_a_dead_master_is_flagged() {
     assert_eq!(repl["state"], "ok", "{repl}");
     let s = scrape(&b);
     assert_eq!(value(&s, "dm_replication_lag_seconds", &[]), Some(0.0));
+    assert!(value(&s, "dm_replication_delay_seconds", &[]) >= Some(1.0));
     assert!(value(&s, "dm_transfer_bytes_total", &[("direction", "received")]) > Some(0.0));
     let sa = scrape(&a);
     assert!(value(&sa, "dm_transfer_bytes_total", &[("direction", "sent")]) > Some(0.0));
