@@ -40,6 +40,9 @@ _dm() {
             dm,diff)
                 cmd="dm__subcmd__diff"
                 ;;
+            dm,doctor)
+                cmd="dm__subcmd__doctor"
+                ;;
             dm,dot)
                 cmd="dm__subcmd__dot"
                 ;;
@@ -118,6 +121,12 @@ _dm() {
             dm__subcmd__cluster,reset)
                 cmd="dm__subcmd__cluster__subcmd__reset"
                 ;;
+            dm__subcmd__cluster,status)
+                cmd="dm__subcmd__cluster__subcmd__status"
+                ;;
+            dm__subcmd__cluster,systemd)
+                cmd="dm__subcmd__cluster__subcmd__systemd"
+                ;;
             dm__subcmd__cluster,token)
                 cmd="dm__subcmd__cluster__subcmd__token"
                 ;;
@@ -138,6 +147,12 @@ _dm() {
                 ;;
             dm__subcmd__cluster__subcmd__help,reset)
                 cmd="dm__subcmd__cluster__subcmd__help__subcmd__reset"
+                ;;
+            dm__subcmd__cluster__subcmd__help,status)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__status"
+                ;;
+            dm__subcmd__cluster__subcmd__help,systemd)
+                cmd="dm__subcmd__cluster__subcmd__help__subcmd__systemd"
                 ;;
             dm__subcmd__cluster__subcmd__help,token)
                 cmd="dm__subcmd__cluster__subcmd__help__subcmd__token"
@@ -226,6 +241,9 @@ _dm() {
             dm__subcmd__help,diff)
                 cmd="dm__subcmd__help__subcmd__diff"
                 ;;
+            dm__subcmd__help,doctor)
+                cmd="dm__subcmd__help__subcmd__doctor"
+                ;;
             dm__subcmd__help,dot)
                 cmd="dm__subcmd__help__subcmd__dot"
                 ;;
@@ -300,6 +318,12 @@ _dm() {
                 ;;
             dm__subcmd__help__subcmd__cluster,reset)
                 cmd="dm__subcmd__help__subcmd__cluster__subcmd__reset"
+                ;;
+            dm__subcmd__help__subcmd__cluster,status)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__status"
+                ;;
+            dm__subcmd__help__subcmd__cluster,systemd)
+                cmd="dm__subcmd__help__subcmd__cluster__subcmd__systemd"
                 ;;
             dm__subcmd__help__subcmd__cluster,token)
                 cmd="dm__subcmd__help__subcmd__cluster__subcmd__token"
@@ -404,7 +428,7 @@ _dm() {
 
     case "${cmd}" in
         dm)
-            opts="-c -h -V --config --help --version init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="-c -h -V --config --log-format --help --version init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -418,6 +442,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -426,7 +454,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__branch)
-            opts="-d -c -h -V --delete --dot --json --config --help --version"
+            opts="-d -c -h -V --delete --dot --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +480,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -460,7 +492,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__checkout)
-            opts="-b -c -h -V --from --config --help --version"
+            opts="-b -c -h -V --from --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,6 +510,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -486,7 +522,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__clone)
-            opts="-c -h -V --local-name --json --config --help --version"
+            opts="-c -h -V --local-name --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +540,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -512,7 +552,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster)
-            opts="-c -h -V --config --help --version init join nodes reset upgrade token help"
+            opts="-c -h -V --config --log-format --help --version init join status nodes reset upgrade systemd token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -526,6 +566,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -534,7 +578,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__help)
-            opts="init join nodes reset upgrade token help"
+            opts="init join status nodes reset upgrade systemd token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -604,6 +648,34 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__help__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__help__subcmd__systemd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -688,7 +760,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__init)
-            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --undo-grace --etcd-endpoints --config --help --version"
+            opts="-c -h -V --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --undo-grace --metrics-addr --metrics-dot-labels --log-format --systemd --etcd-endpoints --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +834,18 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-dot-labels)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --etcd-endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -782,7 +866,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__join)
-            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --undo-grace --config --help --version"
+            opts="-c -h -V --token-file --fingerprint --insecure --pool --pool-file --pool-size --state-dir --mount-dir --bind --advertise --port --etcd-client-port --etcd-peer-port --docker-plugin-socket --no-docker-plugin --flexvolume-dir --no-flexvolume --remote-name --tls --tls-cert --tls-key --stream-idle-timeout --undo-grace --metrics-addr --metrics-dot-labels --log-format --systemd --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -864,6 +948,18 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-dot-labels)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -880,7 +976,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__nodes)
-            opts="-c -h -V --json --config --help --version"
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -894,6 +990,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -902,7 +1002,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__reset)
-            opts="-c -h -V --state-dir --force --config --help --version"
+            opts="-c -h -V --state-dir --force --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -920,6 +1020,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -927,8 +1031,8 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dm__subcmd__cluster__subcmd__token)
-            opts="-c -h -V --config --help --version create list revoke help"
+        dm__subcmd__cluster__subcmd__status)
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -942,6 +1046,70 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__systemd)
+            opts="-c -h -V --dir --state-dir --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__cluster__subcmd__token)
+            opts="-c -h -V --config --log-format --help --version create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -950,7 +1118,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__token__subcmd__create)
-            opts="-c -h -V --ttl --json --config --help --version"
+            opts="-c -h -V --ttl --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -966,6 +1134,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1046,7 +1218,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__token__subcmd__list)
-            opts="-c -h -V --json --config --help --version"
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1058,6 +1230,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1068,7 +1244,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__token__subcmd__revoke)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1082,6 +1258,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1090,7 +1270,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__cluster__subcmd__upgrade)
-            opts="-c -h -V --state-dir --config --help --version"
+            opts="-c -h -V --state-dir --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1108,6 +1288,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1116,7 +1300,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__commit)
-            opts="-m -d -c -h -V --message --metadata --dot --config --help --version"
+            opts="-m -d -c -h -V --message --metadata --dot --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1150,6 +1334,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1158,7 +1346,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__completions)
-            opts="-c -h -V --config --help --version bash elvish fish powershell zsh"
+            opts="-c -h -V --config --log-format --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1172,6 +1360,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1180,7 +1372,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__csi)
-            opts="-c -h -V --endpoint --kubelet-dir --no-register --plugin-dir --api-host --api-port --api-user --api-key-file --api-tls-cert --insecure --config --help --version"
+            opts="-c -h -V --endpoint --kubelet-dir --no-register --plugin-dir --api-host --api-port --api-user --api-key-file --api-tls-cert --insecure --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1226,6 +1418,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1234,7 +1430,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__diff)
-            opts="-c -h -V --stat --json --subdot --dot --config --help --version"
+            opts="-c -h -V --stat --json --subdot --dot --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1256,6 +1452,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1263,8 +1463,8 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dm__subcmd__dot)
-            opts="-c -h -V --config --help --version show delete path help"
+        dm__subcmd__doctor)
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1278,6 +1478,36 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__dot)
+            opts="-c -h -V --config --log-format --help --version show delete path help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1286,7 +1516,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__dot__subcmd__delete)
-            opts="-y -c -h -V --yes --config --help --version"
+            opts="-y -c -h -V --yes --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1298,6 +1528,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1378,7 +1612,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__dot__subcmd__path)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1390,6 +1624,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1400,7 +1638,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__dot__subcmd__show)
-            opts="-c -h -V --json --config --help --version"
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1414,6 +1652,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1422,7 +1664,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__flexvolume)
-            opts="-c -h -V --plugin-dir --config --help --version"
+            opts="-c -h -V --plugin-dir --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1440,6 +1682,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1448,7 +1694,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__generate__subcmd__man)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1462,6 +1708,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1470,7 +1720,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help)
-            opts="init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster serve flexvolume provisioner csi version completions generate-man help"
+            opts="init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1526,7 +1776,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__cluster)
-            opts="init join nodes reset upgrade token"
+            opts="init join status nodes reset upgrade systemd token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1582,6 +1832,34 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__cluster__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__cluster__subcmd__systemd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1708,6 +1986,20 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2142,7 +2434,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__init)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2154,6 +2446,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2164,7 +2460,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__list)
-            opts="-c -h -V --json --config --help --version"
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2178,6 +2474,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2186,7 +2486,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__log)
-            opts="-r -c -h -V --json --oneline --rev --config --help --version"
+            opts="-r -c -h -V --json --oneline --rev --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2208,6 +2508,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2216,7 +2520,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__op)
-            opts="-c -h -V --config --help --version log restore help"
+            opts="-c -h -V --config --log-format --help --version log restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2228,6 +2532,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2294,7 +2602,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__op__subcmd__log)
-            opts="-n -c -h -V --dot --limit --json --config --help --version"
+            opts="-n -c -h -V --dot --limit --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2320,6 +2628,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2328,7 +2640,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__op__subcmd__restore)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2342,6 +2654,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2350,7 +2666,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__provisioner)
-            opts="-c -h -V --name --api-host --api-port --api-user --api-key-file --api-tls-cert --insecure --config --help --version"
+            opts="-c -h -V --name --api-host --api-port --api-user --api-key-file --api-tls-cert --insecure --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2388,6 +2704,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2396,7 +2716,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__prune)
-            opts="-n -c -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --dry-run --json --dot --config --help --version"
+            opts="-n -c -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --dry-run --json --dot --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2430,6 +2750,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2438,7 +2762,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__pull)
-            opts="-c -h -V --json --config --help --version"
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2452,6 +2776,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2460,7 +2788,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__push)
-            opts="-c -h -V --remote-name --branch --force --tags --json --config --help --version"
+            opts="-c -h -V --remote-name --branch --force --tags --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2482,6 +2810,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2490,7 +2822,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__remote)
-            opts="-v -c -h -V --verbose --config --help --version add rm switch help"
+            opts="-v -c -h -V --verbose --config --log-format --help --version add rm switch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2504,6 +2836,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2512,7 +2848,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__remote__subcmd__add)
-            opts="-c -h -V --api-key-file --insecure --fingerprint --config --help --version"
+            opts="-c -h -V --api-key-file --insecure --fingerprint --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2532,6 +2868,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2612,7 +2952,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__remote__subcmd__rm)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2624,6 +2964,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2634,7 +2978,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__remote__subcmd__switch)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2648,6 +2992,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2656,7 +3004,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__reset)
-            opts="-c -h -V --hard --force --config --help --version"
+            opts="-c -h -V --hard --force --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2668,6 +3016,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2678,13 +3030,17 @@ _dm() {
             return 0
             ;;
         dm__subcmd__serve)
-            opts="-c -h -V --state-dir --config --help --version"
+            opts="-c -h -V --state-dir --log-file --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2696,6 +3052,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2704,7 +3064,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__status)
-            opts="-c -h -V --json --stat --subdot --dot --config --help --version"
+            opts="-c -h -V --json --stat --subdot --dot --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2726,6 +3086,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2734,7 +3098,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__switch)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2748,6 +3112,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2756,7 +3124,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__tag)
-            opts="-d -c -h -V --delete --dot --json --config --help --version"
+            opts="-d -c -h -V --delete --dot --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2782,6 +3150,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2790,7 +3162,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__undo)
-            opts="-c -h -V --json --config --help --version"
+            opts="-c -h -V --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2802,6 +3174,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2812,7 +3188,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__user)
-            opts="-c -h -V --config --help --version add help"
+            opts="-c -h -V --config --log-format --help --version add help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2826,6 +3202,10 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2834,7 +3214,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__user__subcmd__add)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2846,6 +3226,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2898,7 +3282,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__version)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2910,6 +3294,10 @@ _dm() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -328,6 +328,25 @@ fn request_logs_are_json_lines_without_keys() {
     assert_eq!(refused["fields"]["principal"], "-");
     assert!(!log.contains("wrong-key-123"));
     assert!(!log.contains(&n.api_key()));
+
+    // Levels from RUST_LOG (DM_LOG when both are set): warnings only, no request lines.
+    let pid = n.daemon_pid().unwrap();
+    Command::new("kill").arg(pid.to_string()).status().unwrap();
+    crate::common::wait_gone(pid);
+    let before = std::fs::read_to_string(n.state_dir().join("dm.log"))
+        .unwrap()
+        .len();
+    let r = crate::common::Run::from(
+        n.command()
+            .args(["list"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    n.ok(&["list"]);
+    let log = std::fs::read_to_string(n.state_dir().join("dm.log")).unwrap();
+    assert!(!log[before..].contains("dm::api"), "{}", &log[before..]);
 }
 
 #[test]
