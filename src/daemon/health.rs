@@ -459,53 +459,71 @@ impl Daemon {
     }
 
     fn check_certificates(&self) -> Check {
-        let mut files: Vec<(&str, std::path::PathBuf)> = Vec::new();
-        if let Some(c) = &self.cfg.tls_cert {
-            files.push(("API", c.clone()));
+        // (what, file, how to renew it)
+        let mut files: Vec<(&str, std::path::PathBuf, String)> = Vec::new();
+        if let (Some(c), Some(k)) = (&self.cfg.tls_cert, &self.cfg.tls_key) {
+            files.push((
+                "API",
+                c.clone(),
+                format!(
+                    "put a new certificate and key in {} and {}, run `dm cluster upgrade`, and have clients trust it again (`dm remote add … --fingerprint`)",
+                    c.display(),
+                    k.display()
+                ),
+            ));
         }
         if self.cfg.etcd_endpoints.is_empty() {
             let pki = super::pki::Files::new(&self.state_dir);
-            files.push(("etcd CA", pki.ca()));
-            files.push(("etcd node", pki.cert()));
+            files.push((
+                "etcd CA",
+                pki.ca(),
+                "every node's etcd certificate comes from this CA; make the cluster anew".into(),
+            ));
+            files.push((
+                "etcd node",
+                pki.cert(),
+                format!(
+                    "remove {} and {}, then `dm cluster upgrade`: the daemon makes a new one from the cluster's CA",
+                    pki.cert().display(),
+                    pki.key().display()
+                ),
+            ));
         }
         if files.is_empty() {
             return ok("certificates", "no certificates in use".to_string());
         }
-        let mut worst = CheckState::Ok;
+        let mut worst = (CheckState::Ok, i64::MAX, String::new());
         let mut details = Vec::new();
-        let mut soonest: Option<(i64, &str)> = None;
-        for (what, path) in &files {
-            match expires_in(path) {
-                Ok(secs) => {
-                    let state = if secs < CERT_FAIL.as_secs() as i64 {
-                        CheckState::Fail
-                    } else if secs < CERT_WARN.as_secs() as i64 {
-                        CheckState::Warn
-                    } else {
-                        CheckState::Ok
-                    };
-                    worst = worst.max(state);
-                    details.push(format!("{what} ({}): {}", path.display(), days(secs)));
-                    if soonest.is_none_or(|(s, _)| secs < s) {
-                        soonest = Some((secs, what));
-                    }
+        for (what, path, renew) in &files {
+            let (state, secs, said) = match expires_in(path) {
+                Ok(secs) if secs < CERT_FAIL.as_secs() as i64 => {
+                    (CheckState::Fail, secs, days(secs))
                 }
-                Err(e) => {
-                    worst = CheckState::Fail;
-                    details.push(format!("{what} ({}): {e}", path.display()));
+                Ok(secs) if secs < CERT_WARN.as_secs() as i64 => {
+                    (CheckState::Warn, secs, days(secs))
                 }
+                Ok(secs) => (CheckState::Ok, secs, days(secs)),
+                Err(e) => (CheckState::Fail, i64::MIN, e),
+            };
+            let line = format!("{what} ({}): {said}", path.display());
+            use std::cmp::Reverse;
+            if (state, Reverse(secs)) > (worst.0, Reverse(worst.1)) {
+                worst = if state == CheckState::Ok {
+                    (
+                        state,
+                        secs,
+                        format!("{} valid; the first to expire: {line}", files.len()),
+                    )
+                } else {
+                    (state, secs, format!("{line}; {renew}"))
+                };
             }
+            details.push(line);
         }
-        let summary = match (worst, soonest) {
-            (CheckState::Ok, Some((secs, what))) => {
-                format!("{} valid; the first to expire ({what}) {}", files.len(), days(secs))
-            }
-            (_, _) => "a certificate expires soon or cannot be read; renew it (`dm cluster init --tls-cert` material, or the etcd files under the state dir)".to_string(),
-        };
         Check {
             name: "certificates".into(),
-            state: worst,
-            summary,
+            state: worst.0,
+            summary: worst.2,
             details,
         }
     }
@@ -528,9 +546,10 @@ impl Daemon {
             return warn(
                 "docker-plugin",
                 format!(
-                    "driver '{driver}' served on {}, but Docker is not running ({} is missing)",
+                    "driver '{driver}' served on {}, but Docker is not running ({} is missing): start it, or on a machine without Docker set docker_plugin_socket = \"\" in {}",
                     sock.display(),
-                    self.cfg.docker_api_socket.display()
+                    self.cfg.docker_api_socket.display(),
+                    super::config::node_file(&self.state_dir).display()
                 ),
             );
         }
@@ -599,7 +618,12 @@ fn check_replication(survey: &Survey) -> Check {
         .filter_map(|b| b.lag.filter(|l| *l > 0).map(|l| (*b, l)))
         .collect();
     let worst = behind.iter().map(|(_, l)| *l).max().unwrap_or(0);
-    let mut c = if behind.is_empty() {
+    let mut c = if replicas.is_empty() {
+        ok(
+            "replication",
+            "nothing to copy: no other node masters a branch".into(),
+        )
+    } else if behind.is_empty() {
         ok(
             "replication",
             format!(

@@ -478,3 +478,50 @@ fn systemd_units_verify_and_init_without_systemd_changes_nothing() {
             .any(|p| p == m.pool)
     );
 }
+
+#[test]
+fn a_certificate_near_expiry_warns_with_how_to_renew_it() {
+    let n = TestNode::uninitialised();
+    let (cert, key) = (n.path("cert.pem"), n.path("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-days", "20", "-subj"])
+        .arg(format!("/CN={}", n.addr))
+        .arg("-addext")
+        .arg(format!("subjectAltName=IP:{}", n.addr))
+        // A server's certificate, not a CA's (openssl's default for -x509).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut args = n.init_args("256M");
+    args.extend([
+        "--tls-cert".into(),
+        cert.display().to_string(),
+        "--tls-key".into(),
+        key.display().to_string(),
+    ]);
+    let r = n.dm(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = n.dm(&["cluster", "status"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("certificates"))
+        .unwrap();
+    assert!(line.starts_with("WARN"), "{line}");
+    assert!(
+        line.contains("API") && line.contains("expires in 19 days"),
+        "{line}"
+    );
+    assert!(line.contains("dm cluster upgrade"), "{line}");
+}

@@ -19,6 +19,7 @@ pub fn status(ctx: &crate::cli::Ctx, a: StatusArgs) -> anyhow::Result<()> {
     let asked = Client::new(remote).status();
     let status = match asked {
         Ok(s) => s,
+        Err(e) if !e.is_unreachable() => return Err(e.into()),
         Err(e) => {
             let check = Check {
                 name: "daemon".into(),
