@@ -407,7 +407,7 @@ impl Daemon {
             }
         }
         let n = endpoints.len();
-        let mut c = if bad == 0 {
+        let c = if bad == 0 {
             ok("etcd", format!("healthy: {n} of {n} members answer"))
         } else if bad * 2 < n {
             warn(
@@ -424,8 +424,7 @@ impl Daemon {
                 ),
             )
         };
-        c.details = details;
-        c
+        listing(c, details)
     }
 
     fn etcd_log(&self) -> String {
@@ -446,15 +445,11 @@ impl Daemon {
         if down.is_empty() {
             ok("nodes", format!("{n} of {n} nodes up"))
         } else {
-            let mut c = fail(
-                "nodes",
-                format!(
-                    "{} of {n} nodes down; start dm there (`dm cluster upgrade` restarts it), or remove a node for good with `dm cluster reset` on it",
-                    down.len()
-                ),
+            let summary = format!(
+                "{} of {n} nodes down; start dm there (`dm cluster upgrade` restarts it), or remove a node for good with `dm cluster reset` on it",
+                down.len()
             );
-            c.details = down;
-            c
+            listing(fail("nodes", summary), down)
         }
     }
 
@@ -600,15 +595,11 @@ fn check_masters(survey: &Survey) -> Check {
             ),
         );
     }
-    let mut c = fail(
-        "masters",
-        format!(
-            "{} branches have their master on a node that is down: nobody can write them until it is back",
-            down.len()
-        ),
+    let summary = format!(
+        "{} branch(es) have their master on a node that is down: nobody can write them until it is back",
+        down.len()
     );
-    c.details = down;
-    c
+    listing(fail("masters", summary), down)
 }
 
 fn check_replication(survey: &Survey) -> Check {
@@ -618,7 +609,7 @@ fn check_replication(survey: &Survey) -> Check {
         .filter_map(|b| b.lag.filter(|l| *l > 0).map(|l| (*b, l)))
         .collect();
     let worst = behind.iter().map(|(_, l)| *l).max().unwrap_or(0);
-    let mut c = if replicas.is_empty() {
+    let c = if replicas.is_empty() {
         ok(
             "replication",
             "nothing to copy: no other node masters a branch".into(),
@@ -648,10 +639,16 @@ fn check_replication(survey: &Survey) -> Check {
             ),
         )
     };
-    c.details = behind
+    let details = behind
         .iter()
         .map(|(b, l)| format!("{} is {l} s behind", b.label()))
         .collect();
+    listing(c, details)
+}
+
+/// `c` with the items behind its summary.
+fn listing(mut c: Check, details: Vec<String>) -> Check {
+    c.details = details;
     c
 }
 
