@@ -162,14 +162,10 @@ impl Ctx {
         let (_, remote) = self.cfg.current()?;
         let r = match named {
             Some(n) => DotRef::parse(n)?,
-            None => {
-                let Some(cur) = remote.current_dot.as_deref() else {
-                    bail!(
-                        "no current dot; create one with `dm init NAME` or pick one with `dm switch NAME`"
-                    );
-                };
-                DotRef::parse(cur)?
-            }
+            None => match remote.current_dot.as_deref() {
+                Some(cur) => DotRef::parse(cur)?,
+                None => self.only_dot()?,
+            },
         };
         let key = match &r.namespace {
             Some(ns) => format!("{ns}/{}", r.dot),
@@ -186,6 +182,27 @@ impl Ctx {
             branch,
             subdot: r.subdot,
         })
+    }
+
+    /// With no current dot, the one dot there is (as in Dotmesh); with none or several, an
+    /// error that says how to pick.
+    fn only_dot(&self) -> anyhow::Result<DotRef> {
+        let dots = self.call(|c| c.list())?;
+        match dots.as_slice() {
+            [one] => Ok(DotRef {
+                namespace: Some(one.namespace.clone()),
+                dot: one.name.clone(),
+                branch: None,
+                subdot: None,
+            }),
+            [] => {
+                bail!("no current dot, and there are no dots yet; create one with `dm init NAME`")
+            }
+            many => bail!(
+                "no current dot, and there are {} of them; pick one with `dm switch NAME` (`dm list` shows them), or name it on the command line",
+                many.len()
+            ),
+        }
     }
 
     /// Config key of a dot: `name` in the user's own namespace, `ns/name` otherwise.

@@ -16,6 +16,7 @@ mod handdown;
 mod kubernetes;
 mod lifecycle;
 mod operations;
+mod parity;
 mod partition;
 mod prune;
 mod remotes;
