@@ -314,6 +314,21 @@ impl TestNode {
         }
     }
 
+    /// This node gets a remote `name` for `user` (with `key`, in a file, as users add remotes)
+    /// on node `to` of another cluster.
+    pub fn add_remote(&self, to: &TestNode, name: &str, user: &str, key: &str) {
+        let f = self.path(&format!("{name}.key"));
+        std::fs::write(&f, key).unwrap();
+        self.ok(&[
+            "remote",
+            "add",
+            name,
+            &format!("{user}@{}:{}", to.addr, to.port),
+            "--api-key-file",
+            &f.display().to_string(),
+        ]);
+    }
+
     /// Raw HTTP request to the API: returns (status, body).
     pub fn http(
         &self,

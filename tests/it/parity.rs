@@ -33,3 +33,47 @@ fn the_only_dot_is_the_current_one() {
         "{err}"
     );
 }
+
+#[test]
+fn clone_names_the_local_dot_exactly_and_pull_finds_the_far_one() {
+    let (here, hub) = (TestNode::new(), TestNode::new());
+    here.add_remote(&hub, "hub", "admin", &hub.api_key());
+    hub.ok(&["init", "bob/apples"]);
+    let hdir = std::path::PathBuf::from(hub.ok(&["dot", "path"]).trim());
+    std::fs::write(hdir.join("kind"), "bramley").unwrap();
+    hub.ok(&["commit", "-m", "one"]);
+
+    here.ok(&["clone", "hub", "bob/apples", "--local-name", "bob-apples"]);
+    // In this user's namespace under exactly that name: what `-v bob-apples` means.
+    let list = here.json(&["list", "--json"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dot"].as_str().unwrap())
+        .collect();
+    // Shown as the user's own dot: no namespace.
+    assert_eq!(names, ["bob-apples"]);
+    let mut docker = crate::docker::Docker::new(&here);
+    let out = docker.run("read", "bob-apples", false, "cat /data/kind");
+    assert_eq!(out.trim(), "bramley");
+
+    // A later pull finds the far dot by the name it was cloned from.
+    std::fs::write(hdir.join("kind"), "cox").unwrap();
+    hub.ok(&["commit", "-m", "two"]);
+    here.ok(&["pull", "hub", "bob-apples"]);
+    assert_eq!(
+        here.json(&["log", "--json", "bob-apples"])[0]["message"],
+        "two"
+    );
+
+    // A namespace may be given; a branch or subdot may not.
+    here.ok(&["clone", "hub", "bob/apples", "--local-name", "bob/apples2"]);
+    assert!(
+        here.json(&["log", "--json", "bob/apples2"])
+            .as_array()
+            .is_some_and(|l| l.len() == 2)
+    );
+    let err = here.fails(&["clone", "hub", "bob/apples", "--local-name", "x@feature"]);
+    assert!(err.contains("without a branch"), "{err}");
+}

@@ -12,16 +12,7 @@ fn path(n: &TestNode, r: &str) -> PathBuf {
 
 /// `a` gets a remote `name` for `user` on `b`.
 fn add_remote(a: &TestNode, b: &TestNode, name: &str, user: &str, key: &str) {
-    let f = a.path(&format!("{name}.key"));
-    std::fs::write(&f, key).unwrap();
-    a.ok(&[
-        "remote",
-        "add",
-        name,
-        &format!("{user}@{}:{}", b.addr, b.port),
-        "--api-key-file",
-        &f.display().to_string(),
-    ]);
+    a.add_remote(b, name, user, key);
 }
 
 fn ids(n: &TestNode, dot: &str) -> Vec<String> {

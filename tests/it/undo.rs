@@ -138,16 +138,7 @@ fn a_deleted_branch_is_reclaimed_after_its_grace_period() {
 
 /// `a` knows `b` as remote `b` (admin's key in a file, as users add remotes).
 fn add_remote(a: &TestNode, b: &TestNode) {
-    let f = a.path("b.key");
-    fs::write(&f, b.api_key()).unwrap();
-    a.ok(&[
-        "remote",
-        "add",
-        "b",
-        &format!("admin@{}:{}", b.addr, b.port),
-        "--api-key-file",
-        &f.display().to_string(),
-    ]);
+    a.add_remote(b, "b", "admin", &b.api_key());
 }
 
 #[test]

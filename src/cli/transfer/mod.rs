@@ -72,8 +72,9 @@ pub struct CloneArgs {
     dot: String,
     /// Branch to clone [default: master]
     branch: Option<String>,
-    /// Name of the new dot here [default: the same name]
-    #[arg(long)]
+    /// Name of the new dot here, exactly: [NAMESPACE/]NAME, in your own namespace unless one is
+    /// given (`-v NAME` in Docker then finds it) [default: the remote's name]
+    #[arg(long, value_name = "[NS/]NAME")]
     local_name: Option<String>,
     /// Print a JSON summary at the end
     #[arg(long)]
@@ -343,12 +344,22 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     let (_, here) = ctx.cfg.current()?;
     let local = Client::new(here);
     let far_ns = r.namespace.clone().unwrap_or(far_user.clone());
-    let local_name = a.local_name.clone().unwrap_or(r.dot.clone());
-    names::validate(names::Kind::Dot, &local_name)?;
-    let local_ns = far_namespace(&far_ns, &far_user, &here.user);
+    // `--local-name` is the local dot's name exactly: `[NS/]NAME`, in the local user's
+    // namespace unless it names one. Without it, the far name, in the namespace that maps to.
+    let (local_ns, local_name) = match &a.local_name {
+        Some(n) => {
+            let l = DotRef::parse(n)?;
+            if l.branch.is_some() || l.subdot.is_some() {
+                bail!("--local-name takes [NAMESPACE/]NAME, without a branch or subdot: {n:?}");
+            }
+            (l.namespace.unwrap_or(here.user.clone()), l.dot)
+        }
+        None => (far_namespace(&far_ns, &far_user, &here.user), r.dot.clone()),
+    };
+    let shown = names::short(&local_ns, &local_name, &here.user);
     if local.show(&local_ns, &local_name).is_ok() {
         bail!(
-            "dot '{local_name}' already exists here; `dm pull {}` fetches new commits into it, or pick another name with --local-name",
+            "dot '{shown}' already exists here; `dm pull {}` fetches new commits into it, or pick another name with --local-name",
             a.remote
         );
     }
@@ -373,6 +384,7 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
     };
     let key = names::short(&dst.ns, &dst.dot, &here.user);
     let far_dot = src.dot.clone();
+    let far_ns_kept = src.ns.clone();
     let pull = (api::Direction::Pull, &far_remote, a.remote.as_str());
     // Every branch grows from master: a dot cloned for another branch gets master first, then
     // the branch (and any branch in between must be pulled separately, as git fetches it).
@@ -390,8 +402,9 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
         s.tags.extend(t.tags);
         s.tags_kept.extend(t.tags_kept);
     }
-    if far_dot != dst.dot {
-        remember_name(ctx, &a.remote, &key, &far_dot)?;
+    // Push and pull find the far side by this name from now on.
+    if far_dot != dst.dot || a.local_name.is_some() {
+        remember_name(ctx, &a.remote, &key, &format!("{far_ns_kept}/{far_dot}"))?;
     }
     report(&s, a.json, "Cloned")
 }
