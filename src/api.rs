@@ -59,6 +59,24 @@ pub struct BranchInfo {
     /// `dm dot show` lists these.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hidden: bool,
+    /// Which node holds which newest commit of the branch (`dm dot show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaInfo>,
+}
+
+/// One node's copy of a branch.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ReplicaInfo {
+    pub node: NodeId,
+    /// The branch's master (it makes the commits, and holds the uncommitted changes).
+    pub master: bool,
+    /// Registered as up now.
+    pub alive: bool,
+    /// The newest commit it holds, as far as the registry knows.
+    pub newest_commit: Option<String>,
+    /// Commits of the branch it lacks.
+    pub behind: usize,
+    pub up_to_date: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -87,11 +87,36 @@ fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
             .map(|o| format!(" (from {}@{})", o.branch, crate::names::short_id(&o.commit)))
             .unwrap_or_default();
         println!("  {mark} {}{from}", b.name);
+        for r in &b.replicas {
+            println!("      {}", replica_line(r));
+        }
     }
     if !info.in_use_by.is_empty() {
         println!("In use by: {}", info.in_use_by.join(", "));
     }
     Ok(())
+}
+
+/// One node's copy of a branch: `node 1a2b… (master) up to date at c0ffee12`.
+fn replica_line(r: &crate::api::ReplicaInfo) -> String {
+    let role = match (r.master, r.alive) {
+        (true, true) => " (master)",
+        (true, false) => " (master, DOWN)",
+        (false, false) => " (DOWN)",
+        (false, true) => "",
+    };
+    let at = r
+        .newest_commit
+        .as_deref()
+        .map_or("no commits yet".to_string(), |c| {
+            format!("at {}", crate::names::short_id(c))
+        });
+    let state = if r.up_to_date {
+        "up to date".to_string()
+    } else {
+        format!("{} commit(s) behind", r.behind)
+    };
+    format!("node {}{role}: {state}, {at}", r.node)
 }
 
 fn delete(ctx: &mut super::Ctx, a: DeleteArgs) -> anyhow::Result<()> {

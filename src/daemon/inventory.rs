@@ -1,7 +1,7 @@
 //! What a node knows about its dots for listings: sizes (cached), masters and which are down,
 //! containers and processes holding branches, and the `list`/`show` answers built from them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use super::core::{Core, DockerLink, Loaded, zfs_err};
 use super::mounts::MountRecord;
 use super::principal::Principal;
 use super::procs;
-use crate::api::{self, BranchInfo, DotInfo, Origin};
+use crate::api::{self, BranchInfo, DotInfo, Origin, ReplicaInfo};
 use crate::cluster::{BranchRecord, FsId, NodeId, RegistryError};
 use crate::names;
 use crate::plugins::docker_api;
@@ -245,6 +245,7 @@ impl Inventory {
             containers: containers.get(&b.name).cloned().unwrap_or_default(),
             mounted: is_mounted,
             hidden: super::ops::is_hidden(&b.name),
+            replicas: Vec::new(),
         }
     }
 
@@ -347,8 +348,15 @@ impl Inventory {
         let stats = self.core.storage.sizes(Some(&ids)).map_err(zfs_err)?;
         let containers = self.containers(ns, name);
         let mut infos = Vec::new();
+        let alive: BTreeSet<NodeId> = self
+            .core
+            .store
+            .servers()?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         for b in &l.branches {
-            let n = self.core.store.commits(&b.fs_id)?.len();
+            let commits = self.core.store.commits(&b.fs_id)?;
             let f = Facts {
                 stats: &stats,
                 masters: &masters,
@@ -356,7 +364,9 @@ impl Inventory {
                 containers: &containers,
                 with_subdots: true,
             };
-            infos.push(self.branch_info(b, &l, n, &f));
+            let mut info = self.branch_info(b, &l, commits.len(), &f);
+            info.replicas = self.replicas(b, &commits, masters.get(&b.fs_id), &alive)?;
+            infos.push(info);
         }
         Ok(DotInfo {
             namespace: l.dot.namespace.clone(),
@@ -365,6 +375,49 @@ impl Inventory {
             branches: infos,
             in_use_by: self.dot_users(&l),
         })
+    }
+
+    /// Every node's copy of branch `b` whose commits are `commits`: the master's, those the
+    /// registry records (`replicas/`), and live nodes without one yet.
+    fn replicas(
+        &self,
+        b: &BranchRecord,
+        commits: &[crate::cluster::CommitRecord],
+        master: Option<&NodeId>,
+        alive: &BTreeSet<NodeId>,
+    ) -> Result<Vec<ReplicaInfo>> {
+        let held = self.core.store.replicas(&b.fs_id)?;
+        let mut nodes: BTreeSet<NodeId> = alive.clone();
+        nodes.extend(held.keys().cloned());
+        nodes.extend(master.cloned());
+        let newest = commits.last().map(|c| c.id.to_string());
+        Ok(nodes
+            .into_iter()
+            .map(|node| {
+                let is_master = master == Some(&node);
+                // The master made the commits: it has them all.
+                let have = if is_master {
+                    newest.clone()
+                } else {
+                    held.get(&node).map(|c| c.to_string())
+                };
+                let behind = match &have {
+                    Some(h) => commits
+                        .iter()
+                        .position(|c| c.id.as_str() == h)
+                        .map_or(commits.len(), |i| commits.len() - 1 - i),
+                    None => commits.len(),
+                };
+                ReplicaInfo {
+                    alive: alive.contains(&node),
+                    master: is_master,
+                    newest_commit: have,
+                    behind,
+                    up_to_date: behind == 0,
+                    node,
+                }
+            })
+            .collect())
     }
 
     /// Processes (pid and command) using any branch of a loaded dot on this node.

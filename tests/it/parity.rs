@@ -77,3 +77,55 @@ fn clone_names_the_local_dot_exactly_and_pull_finds_the_far_one() {
     let err = here.fails(&["clone", "hub", "bob/apples", "--local-name", "x@feature"]);
     assert!(err.contains("without a branch"), "{err}");
 }
+
+#[test]
+fn dot_show_says_which_node_holds_which_commit() {
+    let a = TestNode::new();
+    a.ok(&["init", "d"]);
+    a.ok(&["commit", "-m", "one"]);
+    let b = TestNode::join(&a);
+    // A third node, so etcd keeps its majority while b is down.
+    let _c = TestNode::join(&a);
+    let newest = a.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let replicas = |n: &TestNode| {
+        let v = n.json(&["dot", "show", "d", "--json"]);
+        v["branches"][0]["replicas"].as_array().unwrap().clone()
+    };
+    let id = |n: &TestNode| n.json(&["cluster", "status", "--json"])["node"].clone();
+    let (aid, bid) = (id(&a), id(&b));
+    let of = |list: &[serde_json::Value], node: &serde_json::Value| {
+        list.iter().find(|r| r["node"] == *node).unwrap().clone()
+    };
+    assert!(crate::common::eventually(30, || {
+        replicas(&a).iter().all(|r| r["up_to_date"] == true)
+    }));
+    let list = replicas(&a);
+    assert_eq!(list.len(), 3);
+    let (ra, rb) = (of(&list, &aid), of(&list, &bid));
+    assert_eq!(ra["master"], true);
+    assert_eq!(rb["master"], false);
+    assert_eq!(rb["newest_commit"], newest.as_str());
+    assert_eq!(rb["alive"], true);
+
+    // b goes down and a commits: b is shown down and one commit behind, in text too.
+    b.kill_daemon();
+    a.ok(&["commit", "-m", "two"]);
+    assert!(crate::common::eventually(30, || {
+        let r = of(&replicas(&a), &aid);
+        r["up_to_date"] == true && r["newest_commit"] != newest.as_str()
+    }));
+    let list = replicas(&a);
+    let rb = of(&list, &bid);
+    assert_eq!(rb["behind"], 1);
+    assert_eq!(rb["up_to_date"], false);
+    assert!(crate::common::eventually(30, || {
+        let text = a.ok(&["dot", "show", "d"]);
+        text.contains(&format!(
+            "node {} (DOWN): 1 commit(s) behind",
+            bid.as_str().unwrap()
+        ))
+    }));
+}
