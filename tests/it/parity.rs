@@ -129,3 +129,51 @@ fn dot_show_says_which_node_holds_which_commit() {
         ))
     }));
 }
+
+#[test]
+fn a_branch_pushed_where_the_dot_is_missing_takes_its_base_along() {
+    let (here, hub) = (TestNode::new(), TestNode::new());
+    here.add_remote(&hub, "hub", "admin", &hub.api_key());
+    here.ok(&["init", "d"]);
+    let dir = std::path::PathBuf::from(here.ok(&["dot", "path"]).trim());
+    for c in ["m1", "m2"] {
+        std::fs::write(dir.join("f"), c).unwrap();
+        here.ok(&["commit", "-m", c]);
+    }
+    here.ok(&["checkout", "-b", "feature"]);
+    let fdir = std::path::PathBuf::from(here.ok(&["dot", "path"]).trim());
+    std::fs::write(fdir.join("f"), "f1").unwrap();
+    here.ok(&["commit", "-m", "f1"]);
+    // master moves on after the branch point: that commit is not the branch's to carry.
+    here.ok(&["checkout", "master"]);
+    std::fs::write(dir.join("f"), "m3").unwrap();
+    here.ok(&["commit", "-m", "m3"]);
+
+    // PushCommitBranchNoExtantBase: one push makes the dot there with what the branch needs.
+    let out = here.ok(&["push", "hub", "d", "--branch", "feature"]);
+    assert!(out.contains("Pushed 3 commit(s)"), "{out}");
+    let msgs = |n: &TestNode, b: &str| -> Vec<String> {
+        crate::common::field(&n.json(&["log", "--json", &format!("d@{b}")]), "message")
+    };
+    assert_eq!(msgs(&hub, "feature"), ["f1", "m2", "m1"]);
+    assert_eq!(msgs(&hub, "master"), ["m2", "m1"]);
+    let head =
+        |n: &TestNode, b: &str| n.json(&["log", "--json", &format!("d@{b}")])[0]["id"].clone();
+    assert_eq!(head(&hub, "feature"), head(&here, "feature"));
+    // The rest of master follows with a plain push, on top of what is there.
+    let out = here.ok(&["push", "hub", "d"]);
+    assert!(out.contains("Pushed 1 commit(s)"), "{out}");
+    assert_eq!(msgs(&hub, "master"), ["m3", "m2", "m1"]);
+
+    // Issue226: the dot is there, the commit the branch grew from is not yet: it goes first.
+    std::fs::write(dir.join("f"), "m4").unwrap();
+    here.ok(&["commit", "-m", "m4"]);
+    here.ok(&["checkout", "-b", "hotfix"]);
+    let hdir = std::path::PathBuf::from(here.ok(&["dot", "path"]).trim());
+    std::fs::write(hdir.join("f"), "h1").unwrap();
+    here.ok(&["commit", "-m", "h1"]);
+    let out = here.ok(&["push", "hub", "d", "--branch", "hotfix"]);
+    assert!(out.contains("Pushed 2 commit(s)"), "{out}");
+    assert_eq!(msgs(&hub, "hotfix"), ["h1", "m4", "m3", "m2", "m1"]);
+    assert_eq!(msgs(&hub, "master"), ["m4", "m3", "m2", "m1"]);
+}

@@ -275,7 +275,8 @@ impl Transfers {
             }
         }
         let Some(origin) = origin else {
-            return Err(DaemonError::Conflict(format!(
+            // Not found (404): a pushing cluster sends the base first when it hears this.
+            return Err(DaemonError::NotFound(format!(
                 "dot '{name}' here lacks commit {base}, which branch '{branch}' was made from; transfer the branch it came from first"
             )));
         };

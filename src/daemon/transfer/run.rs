@@ -207,6 +207,18 @@ impl Transfers {
         r: &api::TransferRun,
         event: &mut dyn FnMut(RunEvent) -> std::io::Result<()>,
     ) -> Result<RunSummary> {
+        self.run_upto(user, r, None, event)
+    }
+
+    /// [`Transfers::run`] of the branch's commits up to `upto` only (the base a pushed
+    /// branch grew from; its later commits stay behind).
+    fn run_upto(
+        &self,
+        user: &Principal,
+        r: &api::TransferRun,
+        upto: Option<&CommitId>,
+        event: &mut dyn FnMut(RunEvent) -> std::io::Result<()>,
+    ) -> Result<RunSummary> {
         // Refused before anything reaches the far side.
         user.may_use(&r.here.0)?;
         let far = Client::new(&Remote::from_far(&r.far));
@@ -232,7 +244,7 @@ impl Transfers {
         };
         // Most runs find nothing to do: the two heads settle that without reading either
         // history, which keeps the exchange a few hundred bytes however long the log.
-        if let (Some(a), Some(b)) = (src.head()?, dst.head()?)
+        if let (None, Some(a), Some(b)) = (upto, src.head()?, dst.head()?)
             && a.id == b.id
         {
             if r.tags {
@@ -242,7 +254,18 @@ impl Transfers {
             self.note_shared(r, &a.id);
             return Ok(summary);
         }
-        let (theirs, base) = src.commits()?;
+        let (mut theirs, base) = src.commits()?;
+        if let Some(u) = upto {
+            let Some(at) = theirs.iter().position(|c| c.id == *u) else {
+                return Err(DaemonError::NotFound(format!(
+                    "commit {} is not on branch '{}' of dot '{}' here any more",
+                    short_id(u),
+                    src.at.2,
+                    src.at.1
+                )));
+            };
+            theirs.truncate(at + 1);
+        }
         if theirs.is_empty() {
             return Err(DaemonError::Conflict(format!(
                 "branch '{}' of dot '{}' on {} has no commits; only commits move, so commit first (`dm commit -m MESSAGE`)",
@@ -250,6 +273,24 @@ impl Transfers {
             )));
         }
         let (mut ours, _) = dst.commits()?;
+        // A branch pushed where its base is missing (the dot, or the commit it grew from, is
+        // not there): the base goes first, up to that commit and no further, as Dotmesh does.
+        let mut carried = RunSummary::default();
+        if r.direction == Direction::Push
+            && ours.is_empty()
+            && let Some(b) = &base
+            && let Err(e) = dst.check(Some(b.id.as_str()))
+        {
+            if e.status() != 404 {
+                return Err(e);
+            }
+            let base_run = api::TransferRun {
+                here: (r.here.0.clone(), r.here.1.clone(), b.branch.clone()),
+                there: (r.there.0.clone(), r.there.1.clone(), b.branch.clone()),
+                ..r.clone()
+            };
+            carried = self.run_upto(user, &base_run, Some(&b.id), event)?;
+        }
         let ids = |v: &[CommitInfo]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         let planned = plan::plan(&ids(&theirs), &ids(&ours), base.is_some());
         if planned.extra > 0 {
@@ -316,6 +357,11 @@ impl Transfers {
             self.note_shared(r, &head.id);
         }
         self.note_run(user, r, &summary, before, theirs.last().map(|c| &c.id));
+        summary.commits += carried.commits;
+        summary.resumed += carried.resumed;
+        summary.bytes += carried.bytes;
+        summary.tags.extend(carried.tags);
+        summary.tags_kept.extend(carried.tags_kept);
         Ok(summary)
     }
 
