@@ -295,6 +295,20 @@ pub struct CreateUser {
     pub name: String,
 }
 
+/// `POST /v1/users/NAME/key`: a new API key for NAME; the old one stops working at once.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct KeyReset {
+    /// The user's password, to keep the new key recoverable with it (`dm user key`).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `POST /v1/users/NAME/password`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SetPassword {
+    pub password: String,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct NewUser {
     pub name: String,

@@ -130,6 +130,10 @@ pub enum Route<'a> {
     /// What became of a stream this node sent.
     Sent(&'a str),
     Users,
+    /// GET: the user's API key, to whoever gives its password (or the key); POST: a new key.
+    UserKey(&'a str),
+    /// POST: set the user's password.
+    UserPassword(&'a str),
     /// GET: the checks of `dm cluster status` (admin).
     ClusterStatus,
     /// GET: how far this node is from every commit of the others' branches (admin).
@@ -169,6 +173,8 @@ impl<'a> Route<'a> {
             Route::TransferRuns => "/transfers/runs".into(),
             Route::Sent(id) => format!("/sends/{id}"),
             Route::Users => "/users".into(),
+            Route::UserKey(name) => format!("/users/{name}/key"),
+            Route::UserPassword(name) => format!("/users/{name}/password"),
             Route::ClusterStatus => "/cluster/status".into(),
             Route::ClusterReplication => "/cluster/replication".into(),
             Route::ClusterNodes => "/cluster/nodes".into(),
@@ -200,6 +206,8 @@ impl<'a> Route<'a> {
             Route::Undo(_) => Route::Undo(ns),
             Route::Sent(_) => Route::Sent(id),
             Route::ClusterToken(_) => Route::ClusterToken(id),
+            Route::UserKey(_) => Route::UserKey(":user"),
+            Route::UserPassword(_) => Route::UserPassword(":user"),
             other => *other,
         }
         .path()
@@ -226,6 +234,8 @@ impl<'a> Route<'a> {
             ["v1", "transfers", "runs"] => Route::TransferRuns,
             ["v1", "sends", id] => Route::Sent(id),
             ["v1", "users"] => Route::Users,
+            ["v1", "users", name, "key"] => Route::UserKey(name),
+            ["v1", "users", name, "password"] => Route::UserPassword(name),
             ["v1", "cluster", "status"] => Route::ClusterStatus,
             ["v1", "cluster", "replication"] => Route::ClusterReplication,
             ["v1", "cluster", "nodes"] => Route::ClusterNodes,
@@ -271,6 +281,8 @@ mod tests {
             Route::TransferRuns,
             Route::Sent("s1"),
             Route::Users,
+            Route::UserKey("bob"),
+            Route::UserPassword("bob"),
             Route::ClusterStatus,
             Route::ClusterReplication,
             Route::ClusterNodes,

@@ -55,11 +55,7 @@ pub fn fingerprint(pem: &str) -> Result<String, TlsError> {
 }
 
 fn fingerprint_der(der: &[u8]) -> String {
-    let hex: String = Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("SHA256:{hex}")
+    format!("SHA256:{}", crate::ids::hex(&Sha256::digest(der)))
 }
 
 /// Normalises a fingerprint the user typed (with or without `SHA256:`, any case, `:` separators).

@@ -364,7 +364,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Command::Push(a) => transfer::push(&mut ctx, a),
                 Command::Pull(a) => transfer::pull(&ctx, a),
                 Command::Clone(a) => transfer::clone(&mut ctx, a),
-                Command::User(c) => user::run(&ctx, c),
+                Command::User(c) => user::run(&mut ctx, c),
                 Command::Cluster(c) => cluster::run(&mut ctx, c),
                 Command::Version(a) => version::run(&ctx, a),
                 Command::Serve(_)

@@ -169,6 +169,23 @@ impl Client {
         )
     }
 
+    /// `name`'s API key; this client signs in with the key or the user's password.
+    pub fn user_key(&self, name: &str) -> Result<api::NewUser, ClientError> {
+        self.get(&Route::UserKey(name).path())
+    }
+
+    pub fn reset_key(&self, name: &str, req: &api::KeyReset) -> Result<api::NewUser, ClientError> {
+        self.post(&Route::UserKey(name).path(), req)
+    }
+
+    pub fn set_password(&self, name: &str, password: &str) -> Result<(), ClientError> {
+        let req = api::SetPassword {
+            password: password.to_string(),
+        };
+        self.post::<_, serde_json::Value>(&Route::UserPassword(name).path(), &req)
+            .map(|_| ())
+    }
+
     pub fn status(&self) -> Result<api::NodeStatus, ClientError> {
         self.get(&Route::ClusterStatus.path())
     }

@@ -146,6 +146,13 @@ pub struct ServerRecord {
 pub struct UserRecord {
     pub name: String,
     pub api_key_sha256: String,
+    /// The user's password, as a PBKDF2 hash (`dm user passwd`); none until one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The API key sealed with a key derived from the password, so `dm user key` can show it
+    /// to whoever knows the password; the key itself is never stored in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_key: Option<String>,
 }
 
 /// A join token (`dm cluster token create`): it lets a new node join, nothing else, until it
@@ -278,6 +285,12 @@ impl Store {
     pub fn create_user(&self, u: &UserRecord) -> Result<bool> {
         let key = format!("{PREFIX}users/{}", u.name);
         self.kv.put_all_if_absent(&key, &[(key.clone(), encode(u))])
+    }
+
+    /// Replaces user record `old` with `new`, unless it changed in between (then false).
+    pub fn update_user(&self, old: &UserRecord, new: &UserRecord) -> Result<bool> {
+        let key = format!("{PREFIX}users/{}", old.name);
+        self.kv.swap(&key, Some(&encode(old)), Some(&encode(new)))
     }
 
     pub fn put_join_token(&self, t: &JoinTokenRecord) -> Result<()> {

@@ -123,6 +123,8 @@ impl Daemon {
         let rec = crate::cluster::UserRecord {
             name: req.name.clone(),
             api_key_sha256: super::hash_key(&key),
+            password: None,
+            sealed_key: None,
         };
         if !self.node.core.store().create_user(&rec)? {
             return Err(DaemonError::Conflict(format!(

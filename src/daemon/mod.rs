@@ -20,6 +20,7 @@ mod handdown;
 mod mounts;
 mod node;
 mod ops;
+mod password;
 mod peer;
 pub mod pki;
 mod principal;
@@ -37,6 +38,7 @@ pub mod systemd;
 mod tags;
 mod transfer;
 mod tree;
+mod users;
 mod volumes;
 
 use std::path::Path;
@@ -170,10 +172,7 @@ pub use principal::{ADMIN, Principal};
 
 /// SHA-256 of an API key, hex; keys are stored only this way.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hex(&Sha256::digest(key.as_bytes()))
 }
 
 fn same(a: &str, b: &str) -> bool {

@@ -38,17 +38,13 @@ impl Sealer {
 
     /// The seal of a tombstone for filesystem `fs_id`, hex.
     pub fn tombstone(&self, fs_id: &str) -> String {
-        hex(&self.mac(format!("dm-tombstone:{fs_id}").as_bytes()))
+        crate::ids::hex(&self.mac(format!("dm-tombstone:{fs_id}").as_bytes()))
     }
 
     /// Whether `value` is this cluster's seal of a tombstone for `fs_id`.
     pub fn is_tombstone(&self, fs_id: &str, value: &[u8]) -> bool {
         std::str::from_utf8(value).is_ok_and(|v| super::same(&self.tombstone(fs_id), v))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -60,7 +56,7 @@ mod tests {
         // Test case 2 of RFC 4231.
         let s = Sealer::new("Jefe");
         assert_eq!(
-            hex(&s.mac(b"what do ya want for nothing?")),
+            crate::ids::hex(&s.mac(b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

@@ -177,3 +177,99 @@ fn a_branch_pushed_where_the_dot_is_missing_takes_its_base_along() {
     assert_eq!(msgs(&hub, "hotfix"), ["h1", "m4", "m3", "m2", "m1"]);
     assert_eq!(msgs(&hub, "master"), ["m4", "m3", "m2", "m1"]);
 }
+
+#[test]
+fn api_keys_are_shown_for_the_password_reset_and_dead_at_once() {
+    let n = TestNode::new();
+    let add = n.ok(&["user", "add", "bob"]);
+    let key1 = add.trim().to_string();
+    n.add_remote(&n, "asbob", "bob", &key1);
+    n.ok(&["remote", "switch", "asbob"]);
+    let as_bob = |args: &[&str]| n.ok(args);
+    // Signed in with the key: it is shown.
+    assert_eq!(as_bob(&["user", "key"]).trim(), key1);
+
+    // A password, then the key shown to it alone (on a machine that lost the key).
+    let pw = n.path("pw");
+    std::fs::write(&pw, "apple-tree-42\n").unwrap();
+    let pwf = pw.display().to_string();
+    as_bob(&["user", "passwd", "--password-file", &pwf]);
+    assert_eq!(
+        as_bob(&["user", "key", "--password-file", &pwf]).trim(),
+        key1
+    );
+    let wrong = n.path("wrong");
+    std::fs::write(&wrong, "pear-tree-42").unwrap();
+    let r = n.dm(&[
+        "user",
+        "key",
+        "--password-file",
+        &wrong.display().to_string(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("credentials"), "{}", r.stderr);
+
+    // A reset: the remote takes the new key, the old one is refused at once.
+    let key2 = as_bob(&["user", "key", "reset", "--password-file", &pwf])
+        .trim()
+        .to_string();
+    assert_ne!(key2, key1);
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key1)), b"").0, 401);
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key2)), b"").0, 200);
+    as_bob(&["init", "mine"]);
+    // Reset with the password: the password still shows the new key.
+    assert_eq!(
+        as_bob(&["user", "key", "--password-file", &pwf]).trim(),
+        key2
+    );
+
+    // Admin resets bob's key: bob's old key dies; the password no longer shows a key (admin
+    // never knew the password), and says how to get one.
+    n.ok(&["remote", "switch", "local"]);
+    let key3 = n
+        .ok(&["user", "key", "reset", "--user", "bob"])
+        .trim()
+        .to_string();
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key2)), b"").0, 401);
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key3)), b"").0, 200);
+    n.ok(&["remote", "switch", "asbob"]);
+    let r = n.dm(&["user", "key", "--password-file", &pwf]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("dm user key reset"), "{}", r.stderr);
+
+    // Only admin touches others; nobody touches admin's key here.
+    n.ok(&["remote", "switch", "local"]);
+    n.ok(&["user", "add", "eve"]);
+    let short = n.path("short");
+    std::fs::write(&short, "abc").unwrap();
+    let r = n.dm(&[
+        "user",
+        "passwd",
+        "--user",
+        "eve",
+        "--password-file",
+        &short.display().to_string(),
+    ]);
+    assert!(r.stderr.contains("at least 8"), "{}", r.stderr);
+    let r = n.dm(&["user", "key", "reset"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("node.toml"), "{}", r.stderr);
+    let eve_key = {
+        let (s, body) = n.http(
+            "POST",
+            "/v1/users/eve/key",
+            Some(("admin", &n.api_key())),
+            b"{}",
+        );
+        assert_eq!(s, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (s, _) = n.http("POST", "/v1/users/bob/key", Some(("eve", &eve_key)), b"{}");
+    assert_eq!(s, 403, "eve may not reset bob's key");
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key3)), b"").0, 200);
+    let (s, _) = n.http("GET", "/v1/users/bob/key", Some(("eve", &eve_key)), b"");
+    assert_eq!(s, 401, "nor see it");
+}

@@ -269,6 +269,23 @@ async fn answer(
     let Some((user, key)) = creds else {
         return refuse(&DaemonError::Unauthorized);
     };
+    // Showing a user's key takes their password in place of the key (`dm user key`).
+    let path = url.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if parts.method == Method::GET
+        && let Some(crate::routes::Route::UserKey(name)) = crate::routes::Route::parse(&segments)
+    {
+        let (d, name) = (daemon.clone(), name.to_string());
+        let shown = tokio::task::spawn_blocking(move || d.show_key(&name, &user, &key)).await;
+        return match shown {
+            Ok(Ok(k)) => {
+                *principal = Some(Principal::user(&k.name));
+                json_response(json(200, &k))
+            }
+            Ok(Err(e)) => refuse(&e),
+            Err(_) => refuse(&DaemonError::Internal("showing the key failed".into())),
+        };
+    }
     // The registry is blocking code: ask on the blocking pool.
     let d = daemon.clone();
     let checked = tokio::task::spawn_blocking(move || d.authenticate(&user, &key));
@@ -439,6 +456,8 @@ mod properties {
             one::<api::CreateToken>(bytes),
             one::<api::LeaveRequest>(bytes),
             one::<api::CreateUser>(bytes),
+            one::<api::KeyReset>(bytes),
+            one::<api::SetPassword>(bytes),
             one::<api::KeepReceived>(bytes),
             one::<api::GuidsRequest>(bytes),
             one::<api::ConfirmReceive>(bytes),

@@ -324,6 +324,19 @@ pub(super) fn user_route(
             let b: api::CreateUser = body(req)?;
             Ok(json(201, &daemon.create_user(&b)?))
         }
+        (&Method::POST, Route::UserKey(name)) => {
+            let b: api::KeyReset = body(req)?;
+            Ok(json(200, &daemon.reset_key(u, name, &b)?))
+        }
+        (&Method::POST, Route::UserPassword(name)) => {
+            let b: api::SetPassword = body(req)?;
+            let key = header(req, "Authorization")
+                .as_deref()
+                .and_then(basic_auth)
+                .map(|(_, k)| k);
+            daemon.set_password(u, key.as_deref(), name, &b)?;
+            Ok(json(200, &serde_json::json!({})))
+        }
         (&Method::POST, Route::ClusterLeave) => {
             u.require_admin()?;
             let b: api::LeaveRequest = body(req)?;
