@@ -166,6 +166,9 @@ pub struct SubdotRequest {
     pub subdot: String,
     #[serde(default)]
     pub create: bool,
+    /// A commit (id, unique prefix or tag) to show read-only instead of the live branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

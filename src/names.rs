@@ -120,13 +120,15 @@ pub fn short(ns: &str, dot: &str, home: &str) -> String {
     }
 }
 
-/// A parsed `[ns/]dot[@branch][.subdot]` reference; missing parts are `None`.
+/// A parsed `[ns/]dot[@branch][^commit][.subdot]` reference; missing parts are `None`.
+/// `^commit` (an id, a unique prefix or a tag) names a commit to mount read-only.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DotRef {
     pub namespace: Option<String>,
     pub dot: String,
     pub branch: Option<String>,
     pub subdot: Option<String>,
+    pub commit: Option<String>,
 }
 
 impl DotRef {
@@ -138,6 +140,10 @@ impl DotRef {
         };
         let (rest, subdot) = match rest.split_once('.') {
             Some((r, sub)) => (r, Some(sub.to_string())),
+            None => (rest, None),
+        };
+        let (rest, commit) = match rest.split_once('^') {
+            Some((r, c)) => (r, Some(c.to_string())),
             None => (rest, None),
         };
         let (dot, branch) = match rest.split_once('@') {
@@ -154,11 +160,16 @@ impl DotRef {
         if let Some(sd) = &subdot {
             validate(Kind::Subdot, sd)?;
         }
+        // Commit ids are hex, tags are named as branches are.
+        if let Some(c) = &commit {
+            validate(Kind::Branch, c)?;
+        }
         Ok(DotRef {
             namespace,
             dot,
             branch,
             subdot,
+            commit,
         })
     }
 }

@@ -37,6 +37,10 @@ pub struct DeleteArgs {
 pub struct PathArgs {
     /// DOT[@BRANCH][.SUBDOT] [default: the current dot and branch, subdot __default__]
     dot: Option<String>,
+    /// A commit of the branch (id, unique prefix or tag) to mount read-only instead: a view
+    /// on this node, kept while anything uses it (Docker: `-v DOT[@BRANCH]^COMMIT[.SUBDOT]`)
+    #[arg(long, value_name = "COMMIT")]
+    commit: Option<String>,
 }
 
 pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
@@ -158,14 +162,23 @@ fn path(ctx: &super::Ctx, a: PathArgs) -> anyhow::Result<()> {
         .subdot
         .clone()
         .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string());
-    // Mounting here may first move the branch from the node that holds it, with its changes.
-    let p = super::progress::waiting(
-        &format!(
-            "Mounting '{}' here (moving it from the node that holds it)",
-            t.branch
-        ),
-        || ctx.call(|c| c.subdot_path(&t.ns, &t.dot, &t.branch, &subdot, true)),
-    )?;
+    let at = (t.ns.as_str(), t.dot.as_str(), t.branch.as_str());
+    let p = match &a.commit {
+        Some(commit) => super::progress::waiting(
+            &format!(
+                "Mounting commit {commit} read-only (fetched here first if it has not arrived)"
+            ),
+            || ctx.call(|c| c.subdot_path(at, &subdot, false, Some(commit))),
+        )?,
+        // Mounting here may first move the branch from the node that holds it, with its changes.
+        None => super::progress::waiting(
+            &format!(
+                "Mounting '{}' here (a branch another node holds moves here first)",
+                t.branch
+            ),
+            || ctx.call(|c| c.subdot_path(at, &subdot, true, None)),
+        )?,
+    };
     println!("{}", p.path);
     Ok(())
 }

@@ -161,7 +161,15 @@ impl Ctx {
     pub fn target(&self, named: Option<&str>) -> anyhow::Result<Target> {
         let (_, remote) = self.cfg.current()?;
         let r = match named {
-            Some(n) => DotRef::parse(n)?,
+            Some(n) => {
+                let r = DotRef::parse(n)?;
+                if r.commit.is_some() {
+                    bail!(
+                        "{n:?} names a commit (^COMMIT), which only mounts read-only: `dm dot path --commit COMMIT`, or `docker run -v {n}:/data`"
+                    );
+                }
+                r
+            }
             None => match remote.current_dot.as_deref() {
                 Some(cur) => DotRef::parse(cur)?,
                 None => self.only_dot()?,
@@ -192,8 +200,7 @@ impl Ctx {
             [one] => Ok(DotRef {
                 namespace: Some(one.namespace.clone()),
                 dot: one.name.clone(),
-                branch: None,
-                subdot: None,
+                ..DotRef::default()
             }),
             [] => {
                 bail!("no current dot, and there are no dots yet; create one with `dm init NAME`")

@@ -129,17 +129,18 @@ impl Client {
         self.post(&on(At::new((ns, name, br)), OnBranch::Reset), &body)
     }
 
+    /// Where a subdot of a branch is (`commit`: of that commit, read-only).
     pub fn subdot_path(
         &self,
-        ns: &str,
-        name: &str,
-        br: &str,
+        (ns, name, br): (&str, &str, &str),
         subdot: &str,
         create: bool,
+        commit: Option<&str>,
     ) -> Result<api::SubdotPath, ClientError> {
         let body = api::SubdotRequest {
             subdot: subdot.into(),
             create,
+            commit: commit.map(str::to_string),
         };
         self.post(&on(At::new((ns, name, br)), OnBranch::Subdots), &body)
     }

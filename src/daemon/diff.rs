@@ -176,9 +176,21 @@ impl Diffs {
     fn view(&self, l: &Loaded, fs: &FsId, c: &CommitRecord) -> Result<View> {
         let catalog = Catalog::for_dot(&self.core, &l.dot)?;
         self.dots.replicator.ensure_commit(fs, &c.id, &catalog)?;
-        let storage = self.core.storage.clone();
         let id = FsId::from(new_id());
-        let path = storage.view_mountpoint(&id);
+        let path = self.core.make_view(&id, fs, &c.id)?;
+        Ok(View {
+            storage: self.core.storage.clone(),
+            id,
+            path,
+        })
+    }
+}
+
+impl Core {
+    /// Makes view `id`, a read-only clone of `fs@commit` (which must be here), mounted where
+    /// only root can reach it; returns its mountpoint.
+    pub(super) fn make_view(&self, id: &FsId, fs: &FsId, commit: &str) -> Result<PathBuf> {
+        let path = self.storage.view_mountpoint(id);
         let parent = path.parent().expect("views live in a directory");
         // Only root reads a commit's files this way: they may belong to another namespace.
         std::fs::create_dir_all(parent)
@@ -194,16 +206,16 @@ impl Diffs {
             ("readonly", "on"),
             ("atime", "off"),
         ];
-        storage
-            .create(Ds::View(&id), Some((fs, &c.id)), &props)
+        self.storage
+            .create(Ds::View(id), Some((fs, commit)), &props)
             .map_err(zfs_err)?;
-        let view = View { storage, id, path };
-        view.storage.mount(Ds::View(&view.id)).map_err(zfs_err)?;
-        Ok(view)
+        if let Err(e) = self.storage.mount(Ds::View(id)) {
+            self.close_view(id);
+            return Err(zfs_err(e));
+        }
+        Ok(path)
     }
-}
 
-impl Core {
     /// Unmounts and destroys view `id` (one a stopped daemon left, or one done with).
     pub(super) fn close_view(&self, id: &FsId) {
         close_view(self.storage.as_ref(), id);

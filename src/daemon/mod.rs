@@ -39,6 +39,7 @@ mod tags;
 mod transfer;
 mod tree;
 mod users;
+mod views;
 mod volumes;
 
 use std::path::Path;

@@ -61,7 +61,12 @@ impl Node {
             inventory.clone(),
             replicator.clone(),
         ));
-        let subdots = Subdots::new(core.clone(), handoff.clone(), transfers.clone());
+        let subdots = Subdots::new(
+            core.clone(),
+            handoff.clone(),
+            transfers.clone(),
+            dots.clone(),
+        );
         let diffs = Diffs::new(core.clone(), dots.clone(), transfers.clone());
         Node {
             core,
@@ -85,6 +90,7 @@ impl Node {
         self.handoff.settle_moves();
         self.dots.reclaim_hidden();
         self.dots.reclaim_hidden_dots();
+        self.subdots.sweep_views();
         if let Err(e) = self.core.store.trim_ops() {
             tracing::warn!(error = %e, "cannot trim the operation log");
         }

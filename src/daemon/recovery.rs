@@ -336,8 +336,11 @@ impl Node {
                     continue;
                 }
                 Role::View(id) => {
-                    // A commit's clone that a diff read when the daemon stopped.
-                    self.core.close_view(id);
+                    // A commit's clone that a diff read when the daemon stopped; a commit
+                    // mounted read-only is the sweep's (`views`): containers may hold it.
+                    if !Core::is_commit_view(id) {
+                        self.core.close_view(id);
+                    }
                     continue;
                 }
             };

@@ -1,6 +1,7 @@
 //! Subdots: the directories of a branch that containers mount, opened without following links
 //! out of the dot, and pinned for Docker by a bind mount only root can reach.
 
+use super::dots::Dots;
 use super::handoff::Handoff;
 use super::transfer::Transfers;
 use crate::routes::At;
@@ -35,9 +36,12 @@ fn pin_name(mount_id: &str) -> String {
 
 /// What containers mount: subdots of a branch, procured on this node.
 pub struct Subdots {
-    core: Arc<Core>,
+    pub(super) core: Arc<Core>,
     handoff: Arc<Handoff>,
     transfers: Arc<Transfers>,
+    /// For commits' read-only views (`views`).
+    pub(super) dots: Arc<Dots>,
+    pub(super) asked: super::views::Asked,
 }
 
 impl Subdots {
@@ -45,25 +49,31 @@ impl Subdots {
         core: Arc<Core>,
         handoff: Arc<Handoff>,
         transfers: Arc<Transfers>,
+        dots: Arc<Dots>,
     ) -> Subdots {
         Subdots {
             core,
             handoff,
             transfers,
+            dots,
+            asked: super::views::Asked::default(),
         }
     }
 
-    /// Host path of a subdot of a branch, created on request.
+    /// Host path of a subdot of a branch, created on request; of a commit of it, read-only,
+    /// when `commit` names one.
     pub fn subdot_path(
         &self,
         user: &Principal,
-        ns: &str,
-        name: &str,
-        branch: &str,
+        at: At<'_>,
         subdot: &str,
         create: bool,
+        commit: Option<&str>,
     ) -> Result<api::SubdotPath> {
-        let (path, _) = self.open_subdot(user, At::new((ns, name, branch)), subdot, create)?;
+        let path = match commit {
+            Some(c) => self.open_commit(user, at, c, subdot, true)?,
+            None => self.open_subdot(user, at, subdot, create)?.0,
+        };
         Ok(api::SubdotPath {
             subdot: subdot.to_string(),
             path: path.display().to_string(),

@@ -18,11 +18,14 @@ struct Parsed {
     dot: String,
     branch: String,
     subdot: String,
+    /// A commit to mount read-only (`^COMMIT`).
+    commit: Option<String>,
 }
 
 fn parse(name: &str) -> Result<Parsed, String> {
-    let r = DotRef::parse(name)
-        .map_err(|e| format!("{e} (volume names are [NAMESPACE/]DOT[@BRANCH][.SUBDOT])"))?;
+    let r = DotRef::parse(name).map_err(|e| {
+        format!("{e} (volume names are [NAMESPACE/]DOT[@BRANCH][^COMMIT][.SUBDOT])")
+    })?;
     Ok(Parsed {
         ns: r.namespace.unwrap_or_else(|| ADMIN.to_string()),
         dot: r.dot,
@@ -30,6 +33,7 @@ fn parse(name: &str) -> Result<Parsed, String> {
         subdot: r
             .subdot
             .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string()),
+        commit: r.commit,
     })
 }
 
@@ -40,7 +44,19 @@ fn msg(e: DaemonError) -> String {
 impl DockerVolumes {
     fn ensure(&self, p: &Parsed) -> Result<(), String> {
         let node = &self.0.node;
-        node.dots.ensure_dot(DOCKER, &p.ns, &p.dot).map_err(msg)?;
+        if p.commit.is_some() {
+            // A commit's view is of a dot that exists: no empty dot is made for it.
+            let found = node.core.store().dot(&p.ns, &p.dot);
+            if found.map_err(|e| e.to_string())?.is_none() {
+                return Err(format!(
+                    "dot '{}' does not exist, so it has no commit {}",
+                    p.dot,
+                    p.commit.as_deref().unwrap_or_default()
+                ));
+            }
+        } else {
+            node.dots.ensure_dot(DOCKER, &p.ns, &p.dot).map_err(msg)?;
+        }
         let branches = node
             .inventory
             .branches(DOCKER, &p.ns, &p.dot)
@@ -65,13 +81,23 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
         self.ensure(&p)?;
         let node = &self.0.node;
         let at = crate::routes::At::new((p.ns.as_str(), p.dot.as_str(), p.branch.as_str()));
-        let (path, dir) = node
-            .subdots
-            .open_subdot(DOCKER, at, &p.subdot, true)
-            .map_err(msg)?;
-        let path = match dir {
-            Some(dir) => node.subdots.pin_subdot(dir, id).map_err(msg)?,
-            None => path,
+        let path = match &p.commit {
+            // Read-only, and in a directory only root reaches: nothing there can be swapped
+            // under Docker, so it needs no pin.
+            Some(c) => node
+                .subdots
+                .open_commit(DOCKER, at, c, &p.subdot, false)
+                .map_err(msg)?,
+            None => {
+                let (path, dir) = node
+                    .subdots
+                    .open_subdot(DOCKER, at, &p.subdot, true)
+                    .map_err(msg)?;
+                match dir {
+                    Some(dir) => node.subdots.pin_subdot(dir, id).map_err(msg)?,
+                    None => path,
+                }
+            }
         };
         let path = path.display().to_string();
         node.core.mounts.add(
@@ -91,10 +117,9 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     fn unmount(&self, name: &str, id: &str) -> Result<(), String> {
         let removed = self.0.node.core.mounts.remove(id, name);
         if let Some(r) = &removed {
-            self.0
-                .node
-                .subdots
-                .unpin_subdot(std::path::Path::new(&r.path));
+            let subdots = &self.0.node.subdots;
+            subdots.unpin_subdot(std::path::Path::new(&r.path));
+            subdots.release_commit(std::path::Path::new(&r.path));
         }
         tracing::info!(
             volume = name,

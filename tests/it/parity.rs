@@ -273,3 +273,102 @@ fn api_keys_are_shown_for_the_password_reset_and_dead_at_once() {
     let (s, _) = n.http("GET", "/v1/users/bob/key", Some(("eve", &eve_key)), b"");
     assert_eq!(s, 401, "nor see it");
 }
+
+#[test]
+fn a_commit_mounts_read_only_on_any_node_that_has_it() {
+    let a = TestNode::new();
+    a.ok(&["init", "d"]);
+    let live = std::path::PathBuf::from(a.ok(&["dot", "path"]).trim());
+    std::fs::write(live.join("f"), "one").unwrap();
+    a.ok(&["commit", "-m", "one"]);
+    let c1 = a.json(&["log", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.ok(&["tag", "v1"]);
+    std::fs::write(live.join("f"), "two").unwrap();
+    a.ok(&["commit", "-m", "two"]);
+    std::fs::write(live.join("f"), "uncommitted").unwrap();
+
+    // MountCommit: by id prefix or tag, the same read-only view.
+    let view = std::path::PathBuf::from(a.ok(&["dot", "path", "--commit", &c1[..10]]).trim());
+    assert_eq!(std::fs::read_to_string(view.join("f")).unwrap(), "one");
+    assert_eq!(
+        a.ok(&["dot", "path", "--commit", "v1"]).trim(),
+        view.display().to_string()
+    );
+    let err = std::fs::write(view.join("f"), "no").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(30), "EROFS: {err}");
+    // The live branch is untouched, uncommitted changes and all.
+    assert_eq!(
+        std::fs::read_to_string(live.join("f")).unwrap(),
+        "uncommitted"
+    );
+
+    // In a container: `-v DOT^COMMIT`.
+    let mut docker = crate::docker::Docker::new(&a);
+    let vol = format!("d^{c1}");
+    let out = docker.run(
+        "ro",
+        &vol,
+        false,
+        "cat /data/f; echo; echo x > /data/f 2>/dev/null && echo WROTE || echo REFUSED",
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["one", "REFUSED"]
+    );
+    // A name that is not a commit of the branch, or a dot that does not exist: refused, and
+    // no empty dot is made.
+    let (code, _, err) = docker.raw(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volume-driver",
+        a.driver(),
+        "-v",
+        "d^0123456789:/data",
+        "local/busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("0123456789"), "{err}");
+    let (code, _, _) = docker.raw(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volume-driver",
+        a.driver(),
+        "-v",
+        &format!("nodot^{c1}:/data"),
+        "local/busybox",
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(a.dm(&["log", "nodot"]).code != 0, "no dot was made");
+    // Elsewhere the CLI says where a commit can go.
+    let err = a.fails(&["log", &format!("d^{c1}")]);
+    assert!(err.contains("--commit"), "{err}");
+
+    // On a node the branch does not live on: its copy of the commit, master left where it is.
+    let b = TestNode::join(&a);
+    b.ok(&["switch", "d"]);
+    let bview = std::path::PathBuf::from(b.ok(&["dot", "path", "--commit", "v1"]).trim());
+    assert_eq!(std::fs::read_to_string(bview.join("f")).unwrap(), "one");
+    let show = a.json(&["dot", "show", "--json"]);
+    let master = show["branches"][0]["master_node"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        a.json(&["cluster", "status", "--json"])["node"].as_str(),
+        Some(master.as_str()),
+        "the branch stayed on a"
+    );
+    assert_eq!(
+        std::fs::read_to_string(live.join("f")).unwrap(),
+        "uncommitted"
+    );
+}

@@ -440,9 +440,13 @@ pub(super) fn user_route(
             let b: api::SubdotRequest = body(req)?;
             Ok(json(
                 200,
-                &node
-                    .subdots
-                    .subdot_path(u, ns, dot, br, &b.subdot, b.create)?,
+                &node.subdots.subdot_path(
+                    u,
+                    At::new((ns, dot, br)),
+                    &b.subdot,
+                    b.create,
+                    b.commit.as_deref(),
+                )?,
             ))
         }
         _ => Err(DaemonError::NoRoute(format!("{method} {path}"))),

@@ -545,7 +545,13 @@ fn the_root_subdot_is_the_whole_filesystem() {
     let p = s
         .node
         .subdots
-        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "__root__", false)
+        .subdot_path(
+            AS_ADMIN,
+            crate::routes::At::new((ADMIN, "d", "master")),
+            "__root__",
+            false,
+            None,
+        )
         .unwrap();
     assert_eq!(p.path, info.branches[0].mountpoint);
 }
@@ -557,12 +563,24 @@ fn a_missing_subdot_is_not_made_unless_asked() {
     let e = s
         .node
         .subdots
-        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "data", false)
+        .subdot_path(
+            AS_ADMIN,
+            crate::routes::At::new((ADMIN, "d", "master")),
+            "data",
+            false,
+            None,
+        )
         .unwrap_err();
     assert_eq!(kind(&e), "NotFound", "{e}");
     s.node
         .subdots
-        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "data", true)
+        .subdot_path(
+            AS_ADMIN,
+            crate::routes::At::new((ADMIN, "d", "master")),
+            "data",
+            true,
+            None,
+        )
         .unwrap();
 }
 
@@ -576,7 +594,13 @@ fn a_subdot_that_is_a_link_out_of_the_dot_is_refused() {
     let e = s
         .node
         .subdots
-        .subdot_path(AS_ADMIN, ADMIN, "d", "master", "evil", false)
+        .subdot_path(
+            AS_ADMIN,
+            crate::routes::At::new((ADMIN, "d", "master")),
+            "evil",
+            false,
+            None,
+        )
         .unwrap_err();
     assert_eq!(kind(&e), "Conflict", "{e}");
 }
@@ -589,7 +613,13 @@ fn reserved_and_malformed_subdot_names_are_refused() {
         let e = s
             .node
             .subdots
-            .subdot_path(AS_ADMIN, ADMIN, "d", "master", bad, true)
+            .subdot_path(
+                AS_ADMIN,
+                crate::routes::At::new((ADMIN, "d", "master")),
+                bad,
+                true,
+                None,
+            )
             .unwrap_err();
         assert_eq!(kind(&e), "BadRequest", "{bad:?}: {e}");
     }

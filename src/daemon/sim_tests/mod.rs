@@ -9,6 +9,7 @@ mod reset;
 mod storage;
 mod tags;
 mod transfer;
+mod views;
 
 use std::sync::Arc;
 
@@ -187,7 +188,13 @@ impl Sim {
         let p = self
             .node
             .subdots
-            .subdot_path(AS_ADMIN, ADMIN, dot, branch, "__default__", true)
+            .subdot_path(
+                AS_ADMIN,
+                crate::routes::At::new((ADMIN, dot, branch)),
+                "__default__",
+                true,
+                None,
+            )
             .expect("the subdot opens");
         p.path.into()
     }
