@@ -798,3 +798,26 @@ pub struct Replication {
     /// Age of the oldest commit this node lacks (0 when it has them all).
     pub lag_seconds: u64,
 }
+
+/// `POST /v1/dots/NS/DOT/settings`: what to change (absent: unchanged).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct SettingsChange {
+    #[serde(default)]
+    pub move_containers: Option<bool>,
+}
+
+/// `POST /v1/dots/NS/DOT/containers`: make `branch` what a bare `-v DOT` mounts, restarting
+/// the containers that mount the dot so.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct MoveContainers {
+    pub branch: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct MovedContainers {
+    pub branch: String,
+    /// Containers restarted onto the branch.
+    pub moved: Vec<String>,
+    /// Containers that could not be, with why.
+    pub failed: Vec<String>,
+}

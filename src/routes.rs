@@ -108,6 +108,16 @@ pub enum Route<'a> {
     },
     Branch(At<'a>),
     On(At<'a>, OnBranch),
+    /// GET: a dot's settings; POST: change them.
+    Settings {
+        ns: &'a str,
+        dot: &'a str,
+    },
+    /// POST: move the containers that mount the dot by its bare name to a branch.
+    Containers {
+        ns: &'a str,
+        dot: &'a str,
+    },
     /// GET: a dot's tags; POST: a new tag.
     Tags {
         ns: &'a str,
@@ -156,6 +166,8 @@ impl<'a> Route<'a> {
             Route::Dot { ns, dot } => format!("/dots/{ns}/{dot}"),
             Route::Branches { ns, dot } => format!("/dots/{ns}/{dot}/branches"),
             Route::Tags { ns, dot } => format!("/dots/{ns}/{dot}/tags"),
+            Route::Settings { ns, dot } => format!("/dots/{ns}/{dot}/settings"),
+            Route::Containers { ns, dot } => format!("/dots/{ns}/{dot}/containers"),
             Route::Tag { ns, dot, tag } => format!("/dots/{ns}/{dot}/tags/{tag}"),
             Route::Branch(a) => format!("/dots/{}/{}/branches/{}", a.ns, a.dot, a.branch),
             Route::On(a, v) => {
@@ -199,6 +211,8 @@ impl<'a> Route<'a> {
             Route::Dot { .. } => Route::Dot { ns, dot },
             Route::Branches { .. } => Route::Branches { ns, dot },
             Route::Tags { .. } => Route::Tags { ns, dot },
+            Route::Settings { .. } => Route::Settings { ns, dot },
+            Route::Containers { .. } => Route::Containers { ns, dot },
             Route::Tag { .. } => Route::Tag { ns, dot, tag },
             Route::Branch(_) => Route::Branch(at),
             Route::On(_, v) => Route::On(at, *v),
@@ -223,6 +237,8 @@ impl<'a> Route<'a> {
             ["v1", "dots", ns, dot] => Route::Dot { ns, dot },
             ["v1", "dots", ns, dot, "branches"] => Route::Branches { ns, dot },
             ["v1", "dots", ns, dot, "tags"] => Route::Tags { ns, dot },
+            ["v1", "dots", ns, dot, "settings"] => Route::Settings { ns, dot },
+            ["v1", "dots", ns, dot, "containers"] => Route::Containers { ns, dot },
             ["v1", "dots", ns, dot, "tags", tag] => Route::Tag { ns, dot, tag },
             ["v1", "dots", ns, dot, "branches", br] => Route::Branch(at(ns, dot, br)),
             ["v1", "dots", ns, dot, "branches", br, verb] => {
@@ -269,6 +285,8 @@ mod tests {
             Route::Dot { ns: "ns", dot: "d" },
             Route::Branches { ns: "ns", dot: "d" },
             Route::Tags { ns: "ns", dot: "d" },
+            Route::Settings { ns: "ns", dot: "d" },
+            Route::Containers { ns: "ns", dot: "d" },
             Route::Tag {
                 ns: "ns",
                 dot: "d",

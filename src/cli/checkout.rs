@@ -18,6 +18,14 @@ pub struct Args {
     /// With -b: the same as START
     #[arg(long, requires = "create")]
     from: Option<String>,
+    /// Also move the containers on this node that mount the dot by its bare name (`-v DOT`):
+    /// restart them on the new branch, which `-v DOT` then mounts [default: the dot's
+    /// setting, `dm dot settings`]
+    #[arg(long, overrides_with = "no_move_containers")]
+    move_containers: bool,
+    /// Leave containers where they are, whatever the dot's setting
+    #[arg(long)]
+    no_move_containers: bool,
 }
 
 pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
@@ -32,6 +40,7 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         let b = ctx.call(|c| c.create_branch(&t.ns, &t.dot, &req))?;
         ctx.set_branch(&t, &a.branch)?;
         record(ctx, &t, &a.branch);
+        move_containers(ctx, &t, &a)?;
         let from = b
             .origin
             .map(|o| crate::names::short_id(&o.commit).to_string())
@@ -54,6 +63,9 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         record(ctx, &t, &a.branch);
     }
     println!("Switched to branch '{}'.", a.branch);
+    if move_containers(ctx, &t, &a)? {
+        return Ok(());
+    }
     for b in branches
         .iter()
         .filter(|b| b.name != a.branch && !b.containers.is_empty())
@@ -67,6 +79,37 @@ pub fn run(ctx: &mut super::Ctx, a: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// With `--move-containers` (or the dot's setting, unless `--no-move-containers`): the
+/// dot's bare-named containers move to the new branch. Says whether they were asked to.
+fn move_containers(ctx: &super::Ctx, t: &super::Target, a: &Args) -> anyhow::Result<bool> {
+    let wanted = if a.no_move_containers {
+        false
+    } else {
+        a.move_containers || ctx.call(|c| c.dot_settings(&t.ns, &t.dot))?.move_containers
+    };
+    if !wanted {
+        return Ok(false);
+    }
+    let m = ctx.call(|c| c.move_containers(&t.ns, &t.dot, &a.branch))?;
+    if m.moved.is_empty() && m.failed.is_empty() {
+        println!(
+            "No running container here mounts '{}' by its bare name; new ones (`-v {}`) get branch '{}'.",
+            t.dot, t.dot, m.branch
+        );
+    }
+    if !m.moved.is_empty() {
+        println!(
+            "Moved container(s) {} to branch '{}' (restarted).",
+            m.moved.join(", "),
+            m.branch
+        );
+    }
+    for f in &m.failed {
+        eprintln!("warning: could not move container {f}; restart it by hand");
+    }
+    Ok(true)
 }
 
 /// Records the checkout in the operation log; the checkout itself is done either way.

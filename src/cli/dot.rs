@@ -1,4 +1,5 @@
-//! `dm dot show|delete|path`: inspect, delete, or find the files of a dot.
+//! `dm dot show|delete|path|settings`: inspect, delete, find the files of a dot, and its
+//! settings.
 
 use std::io::IsTerminal;
 
@@ -13,6 +14,31 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print the host directory of a subdot (created if missing), to use from the shell
     Path(PathArgs),
+    /// Show or change a dot's settings: whether `dm checkout` moves its containers, and which
+    /// branch `-v DOT` mounts
+    Settings(SettingsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SettingsArgs {
+    /// Dot [default: the current dot]
+    dot: Option<String>,
+    /// Whether `dm checkout` restarts the containers that mount the dot by its bare name
+    /// (`-v DOT`) on the new branch, as Dotmesh did (override per checkout with
+    /// --[no-]move-containers)
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    move_containers: Option<bool>,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("{s:?}: write on or off")),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +74,7 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
         Command::Show(a) => show(ctx, a),
         Command::Delete(a) => delete(ctx, a),
         Command::Path(a) => path(ctx, a),
+        Command::Settings(a) => settings(ctx, a),
     }
 }
 
@@ -180,5 +207,32 @@ fn path(ctx: &super::Ctx, a: PathArgs) -> anyhow::Result<()> {
         )?,
     };
     println!("{}", p.path);
+    Ok(())
+}
+
+fn settings(ctx: &super::Ctx, a: SettingsArgs) -> anyhow::Result<()> {
+    let t = ctx.target(a.dot.as_deref())?;
+    let s = match a.move_containers {
+        Some(m) => {
+            let req = crate::api::SettingsChange {
+                move_containers: Some(m),
+            };
+            ctx.call(|c| c.change_settings(&t.ns, &t.dot, &req))?
+        }
+        None => ctx.call(|c| c.dot_settings(&t.ns, &t.dot))?,
+    };
+    if a.json {
+        return super::print_json(&s);
+    }
+    let key = ctx.key(&t);
+    println!(
+        "move-containers: {} (`dm checkout` {} the containers mounting `-v {key}`)",
+        if s.move_containers { "on" } else { "off" },
+        if s.move_containers { "moves" } else { "leaves" }
+    );
+    println!(
+        "containers' branch: {} (what `-v {key}` mounts)",
+        s.containers_branch.as_deref().unwrap_or(names::MASTER)
+    );
     Ok(())
 }

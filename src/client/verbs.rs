@@ -187,6 +187,35 @@ impl Client {
             .map(|_| ())
     }
 
+    pub fn dot_settings(
+        &self,
+        ns: &str,
+        dot: &str,
+    ) -> Result<crate::cluster::DotSettings, ClientError> {
+        self.get(&Route::Settings { ns, dot }.path())
+    }
+
+    pub fn change_settings(
+        &self,
+        ns: &str,
+        dot: &str,
+        req: &api::SettingsChange,
+    ) -> Result<crate::cluster::DotSettings, ClientError> {
+        self.post(&Route::Settings { ns, dot }.path(), req)
+    }
+
+    pub fn move_containers(
+        &self,
+        ns: &str,
+        dot: &str,
+        branch: &str,
+    ) -> Result<api::MovedContainers, ClientError> {
+        let req = api::MoveContainers {
+            branch: branch.to_string(),
+        };
+        self.post(&Route::Containers { ns, dot }.path(), &req)
+    }
+
     pub fn status(&self) -> Result<api::NodeStatus, ClientError> {
         self.get(&Route::ClusterStatus.path())
     }

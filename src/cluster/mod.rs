@@ -19,9 +19,11 @@ pub mod etcd;
 #[cfg(test)]
 pub mod memory;
 mod ops;
+mod settings;
 mod tags;
 
 pub use ops::{HiddenDot, OpRecord, Undo};
+pub use settings::DotSettings;
 pub use tags::TagRecord;
 
 use std::collections::BTreeMap;

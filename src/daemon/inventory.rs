@@ -41,9 +41,9 @@ struct StatsCache {
 
 /// What listings keep between requests; only this module reads or changes it.
 pub struct Inventory {
-    core: Arc<Core>,
-    /// Where Docker is, to name the containers holding mounts.
-    docker: Option<DockerLink>,
+    pub(super) core: Arc<Core>,
+    /// Where Docker is, to name the containers holding mounts (and restart them, `follow`).
+    pub(super) docker: Option<DockerLink>,
     stats: Arc<Mutex<StatsCache>>,
     /// The last full listing, served (marked stale) while etcd is unreachable.
     last_list: Mutex<Option<(Instant, Vec<DotInfo>)>>,

@@ -7,6 +7,7 @@ mod core;
 mod diff;
 mod dots;
 mod etcd;
+mod follow;
 mod handoff;
 mod health;
 mod http;

@@ -22,26 +22,38 @@ struct Parsed {
     commit: Option<String>,
 }
 
-fn parse(name: &str) -> Result<Parsed, String> {
-    let r = DotRef::parse(name).map_err(|e| {
-        format!("{e} (volume names are [NAMESPACE/]DOT[@BRANCH][^COMMIT][.SUBDOT])")
-    })?;
-    Ok(Parsed {
-        ns: r.namespace.unwrap_or_else(|| ADMIN.to_string()),
-        dot: r.dot,
-        branch: r.branch.unwrap_or_else(|| names::MASTER.to_string()),
-        subdot: r
-            .subdot
-            .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string()),
-        commit: r.commit,
-    })
-}
-
 fn msg(e: DaemonError) -> String {
     e.to_string()
 }
 
 impl DockerVolumes {
+    /// A volume name's parts; a bare `DOT` mounts the branch its containers were moved to
+    /// (`follow`), master unless they were.
+    fn parse(&self, name: &str) -> Result<Parsed, String> {
+        let r = DotRef::parse(name).map_err(|e| {
+            format!("{e} (volume names are [NAMESPACE/]DOT[@BRANCH][^COMMIT][.SUBDOT])")
+        })?;
+        let ns = r.namespace.unwrap_or_else(|| ADMIN.to_string());
+        let branch = match r.branch {
+            Some(b) => b,
+            None => self
+                .0
+                .node
+                .inventory
+                .containers_branch(&ns, &r.dot)
+                .map_err(msg)?,
+        };
+        Ok(Parsed {
+            ns,
+            dot: r.dot,
+            branch,
+            subdot: r
+                .subdot
+                .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string()),
+            commit: r.commit,
+        })
+    }
+
     fn ensure(&self, p: &Parsed) -> Result<(), String> {
         let node = &self.0.node;
         if p.commit.is_some() {
@@ -73,11 +85,11 @@ impl DockerVolumes {
 
 impl crate::plugins::docker::Volumes for DockerVolumes {
     fn create(&self, name: &str) -> Result<(), String> {
-        self.ensure(&parse(name)?)
+        self.ensure(&self.parse(name)?)
     }
 
     fn mount(&self, name: &str, id: &str) -> Result<String, String> {
-        let p = parse(name)?;
+        let p = self.parse(name)?;
         self.ensure(&p)?;
         let node = &self.0.node;
         let at = crate::routes::At::new((p.ns.as_str(), p.dot.as_str(), p.branch.as_str()));
@@ -139,7 +151,7 @@ impl crate::plugins::docker::Volumes for DockerVolumes {
     }
 
     fn get(&self, name: &str) -> Result<Option<String>, String> {
-        let p = parse(name)?;
+        let p = self.parse(name)?;
         let node = &self.0.node;
         if node
             .core

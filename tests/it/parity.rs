@@ -372,3 +372,60 @@ fn a_commit_mounts_read_only_on_any_node_that_has_it() {
         "uncommitted"
     );
 }
+
+#[test]
+fn checkout_can_move_the_containers_that_mount_the_dot() {
+    let n = TestNode::new();
+    n.ok(&["init", "app"]);
+    let dir = |n: &TestNode| std::path::PathBuf::from(n.ok(&["dot", "path"]).trim());
+    std::fs::write(dir(&n).join("f"), "master").unwrap();
+    n.ok(&["commit", "-m", "m"]);
+    n.ok(&["checkout", "-b", "feature"]);
+    std::fs::write(dir(&n).join("f"), "feature").unwrap();
+    n.ok(&["commit", "-m", "f"]);
+    n.ok(&["checkout", "master"]);
+
+    let mut docker = crate::docker::Docker::new(&n);
+    // Exits on SIGTERM at once, so a restart takes no stop timeout. (Docker takes a
+    // one-letter `-v d` for an anonymous volume: the dot has a longer name.)
+    let idle = "trap 'exit 0' TERM; while true; do sleep 1; done";
+    docker.run("web", "app", true, idle);
+    docker.run("pinned", "app@master", true, idle);
+    let sees = |c: &str| docker.ok(&["exec", &docker.cname(c), "cat", "/data/f"]);
+    assert_eq!(sees("web"), "master");
+
+    // Branch, SubdotSwitch: the bare-named container follows the checkout; the pinned stays.
+    let out = n.ok(&["checkout", "feature", "--move-containers"]);
+    assert!(
+        out.contains(&format!(
+            "Moved container(s) {} to branch 'feature'",
+            docker.cname("web")
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(&docker.cname("pinned")), "{out}");
+    assert_eq!(sees("web"), "feature");
+    assert_eq!(sees("pinned"), "master");
+
+    // As the dot's default.
+    let out = n.ok(&["dot", "settings", "--move-containers", "on"]);
+    assert!(
+        out.contains("move-containers: on") && out.contains("containers' branch: feature"),
+        "{out}"
+    );
+    let out = n.ok(&["checkout", "master"]);
+    assert!(out.contains("Moved container(s)"), "{out}");
+    assert_eq!(sees("web"), "master");
+    // Asked not to, this once.
+    let out = n.ok(&["checkout", "feature", "--no-move-containers"]);
+    assert!(!out.contains("Moved"), "{out}");
+    assert_eq!(sees("web"), "master");
+    // New bare-named containers get the containers' branch.
+    assert_eq!(
+        n.json(&["dot", "settings", "--json"])["containers_branch"],
+        serde_json::Value::Null,
+        "master is the default"
+    );
+    let bad = n.dm(&["dot", "settings", "--move-containers", "maybe"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

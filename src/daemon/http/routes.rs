@@ -355,6 +355,17 @@ pub(super) fn user_route(
             Ok(json(201, &node.dots.create_dot(u, &b)?))
         }
         (&Method::GET, Route::Dot { ns, dot }) => Ok(json(200, &node.inventory.show(u, ns, dot)?)),
+        (&Method::GET, Route::Settings { ns, dot }) => {
+            Ok(json(200, &node.inventory.dot_settings(u, ns, dot)?))
+        }
+        (&Method::POST, Route::Settings { ns, dot }) => {
+            let b: api::SettingsChange = body(req)?;
+            Ok(json(200, &node.inventory.change_settings(u, ns, dot, &b)?))
+        }
+        (&Method::POST, Route::Containers { ns, dot }) => {
+            let b: api::MoveContainers = body(req)?;
+            Ok(json(200, &node.inventory.move_containers(u, ns, dot, &b)?))
+        }
         (&Method::DELETE, Route::Dot { ns, dot }) => {
             node.dots.delete(u, ns, dot)?;
             Ok(json(200, &serde_json::json!({ "deleted": dot })))

@@ -1,0 +1,101 @@
+//! Containers following a checkout, as in Dotmesh: a dot's settings say which branch a bare
+//! `-v DOT` mounts (master unless moved), and `dm checkout BRANCH --move-containers` (or the
+//! dot's `move_containers` setting) moves it there and restarts this node's containers that
+//! mount the dot by its bare name, so Docker unmounts the old branch and mounts the new one.
+//! Containers that name a branch (`DOT@BRANCH`) or a commit stay as they are.
+
+use super::DaemonError;
+use super::inventory::Inventory;
+use super::principal::Principal;
+use crate::api;
+use crate::cluster::DotSettings;
+use crate::names::{self, DotRef, Kind};
+use crate::plugins::docker_api;
+
+type Result<T> = std::result::Result<T, DaemonError>;
+
+impl Inventory {
+    pub fn dot_settings(&self, user: &Principal, ns: &str, dot: &str) -> Result<DotSettings> {
+        user.may_use(ns)?;
+        let l = self.core.load(ns, dot)?;
+        Ok(self.core.store.dot_settings(&l.dot.id)?)
+    }
+
+    pub fn change_settings(
+        &self,
+        user: &Principal,
+        ns: &str,
+        dot: &str,
+        req: &api::SettingsChange,
+    ) -> Result<DotSettings> {
+        user.may_use(ns)?;
+        let l = self.core.load(ns, dot)?;
+        let mut s = self.core.store.dot_settings(&l.dot.id)?;
+        if let Some(m) = req.move_containers {
+            s.move_containers = m;
+        }
+        self.core.store.put_dot_settings(&l.dot.id, &s)?;
+        Ok(s)
+    }
+
+    /// The branch a bare `-v DOT` mounts: the one containers were moved to, while it exists.
+    pub(super) fn containers_branch(&self, ns: &str, dot: &str) -> Result<String> {
+        let Some(d) = self.core.store.dot(ns, dot)? else {
+            return Ok(names::MASTER.to_string());
+        };
+        let moved = self.core.store.dot_settings(&d.id)?.containers_branch;
+        Ok(match moved {
+            Some(b) if self.core.load_record(d)?.branch(&b).is_ok() => b,
+            _ => names::MASTER.to_string(),
+        })
+    }
+
+    /// Makes `branch` what a bare `-v DOT` mounts, and restarts this node's containers that
+    /// mount the dot so.
+    pub fn move_containers(
+        &self,
+        user: &Principal,
+        ns: &str,
+        dot: &str,
+        req: &api::MoveContainers,
+    ) -> Result<api::MovedContainers> {
+        user.may_use(ns)?;
+        super::core::check_name(Kind::Branch, &req.branch)?;
+        let l = self.core.load(ns, dot)?;
+        l.branch(&req.branch)?;
+        let mut s = self.core.store.dot_settings(&l.dot.id)?;
+        s.containers_branch = (req.branch != names::MASTER).then(|| req.branch.clone());
+        self.core.store.put_dot_settings(&l.dot.id, &s)?;
+        let mut out = api::MovedContainers {
+            branch: req.branch.clone(),
+            moved: Vec::new(),
+            failed: Vec::new(),
+        };
+        let Some(docker) = &self.docker else {
+            return Ok(out);
+        };
+        let using = docker_api::containers_using(&docker.api_socket, &docker.driver)
+            .map_err(|e| {
+                DaemonError::Unavailable(format!(
+                    "cannot ask Docker which containers use the dot ({e}); new containers get branch '{}', running ones keep theirs until restarted",
+                    req.branch
+                ))
+            })?;
+        let bare = |v: &str| {
+            DotRef::parse(v).is_ok_and(|r| {
+                r.namespace.as_deref().unwrap_or(super::ADMIN) == ns
+                    && r.dot == dot
+                    && r.branch.is_none()
+                    && r.commit.is_none()
+            })
+        };
+        for c in using.iter().filter(|c| c.volumes.iter().any(|v| bare(v))) {
+            match docker_api::restart(&docker.api_socket, &c.id) {
+                Ok(()) => out.moved.push(c.name.clone()),
+                Err(e) => out.failed.push(format!("{}: {e}", c.name)),
+            }
+        }
+        tracing::info!(%ns, %dot, branch = %req.branch, moved = ?out.moved, failed = ?out.failed, "moved containers");
+        Ok(out)
+    }
+}
