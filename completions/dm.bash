@@ -202,6 +202,9 @@ _dm() {
             dm__subcmd__dot,path)
                 cmd="dm__subcmd__dot__subcmd__path"
                 ;;
+            dm__subcmd__dot,settings)
+                cmd="dm__subcmd__dot__subcmd__settings"
+                ;;
             dm__subcmd__dot,show)
                 cmd="dm__subcmd__dot__subcmd__show"
                 ;;
@@ -213,6 +216,9 @@ _dm() {
                 ;;
             dm__subcmd__dot__subcmd__help,path)
                 cmd="dm__subcmd__dot__subcmd__help__subcmd__path"
+                ;;
+            dm__subcmd__dot__subcmd__help,settings)
+                cmd="dm__subcmd__dot__subcmd__help__subcmd__settings"
                 ;;
             dm__subcmd__dot__subcmd__help,show)
                 cmd="dm__subcmd__dot__subcmd__help__subcmd__show"
@@ -346,6 +352,9 @@ _dm() {
             dm__subcmd__help__subcmd__dot,path)
                 cmd="dm__subcmd__help__subcmd__dot__subcmd__path"
                 ;;
+            dm__subcmd__help__subcmd__dot,settings)
+                cmd="dm__subcmd__help__subcmd__dot__subcmd__settings"
+                ;;
             dm__subcmd__help__subcmd__dot,show)
                 cmd="dm__subcmd__help__subcmd__dot__subcmd__show"
                 ;;
@@ -366,6 +375,15 @@ _dm() {
                 ;;
             dm__subcmd__help__subcmd__user,add)
                 cmd="dm__subcmd__help__subcmd__user__subcmd__add"
+                ;;
+            dm__subcmd__help__subcmd__user,key)
+                cmd="dm__subcmd__help__subcmd__user__subcmd__key"
+                ;;
+            dm__subcmd__help__subcmd__user,passwd)
+                cmd="dm__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            dm__subcmd__help__subcmd__user__subcmd__key,reset)
+                cmd="dm__subcmd__help__subcmd__user__subcmd__key__subcmd__reset"
                 ;;
             dm__subcmd__op,help)
                 cmd="dm__subcmd__op__subcmd__help"
@@ -415,11 +433,38 @@ _dm() {
             dm__subcmd__user,help)
                 cmd="dm__subcmd__user__subcmd__help"
                 ;;
+            dm__subcmd__user,key)
+                cmd="dm__subcmd__user__subcmd__key"
+                ;;
+            dm__subcmd__user,passwd)
+                cmd="dm__subcmd__user__subcmd__passwd"
+                ;;
             dm__subcmd__user__subcmd__help,add)
                 cmd="dm__subcmd__user__subcmd__help__subcmd__add"
                 ;;
             dm__subcmd__user__subcmd__help,help)
                 cmd="dm__subcmd__user__subcmd__help__subcmd__help"
+                ;;
+            dm__subcmd__user__subcmd__help,key)
+                cmd="dm__subcmd__user__subcmd__help__subcmd__key"
+                ;;
+            dm__subcmd__user__subcmd__help,passwd)
+                cmd="dm__subcmd__user__subcmd__help__subcmd__passwd"
+                ;;
+            dm__subcmd__user__subcmd__help__subcmd__key,reset)
+                cmd="dm__subcmd__user__subcmd__help__subcmd__key__subcmd__reset"
+                ;;
+            dm__subcmd__user__subcmd__key,help)
+                cmd="dm__subcmd__user__subcmd__key__subcmd__help"
+                ;;
+            dm__subcmd__user__subcmd__key,reset)
+                cmd="dm__subcmd__user__subcmd__key__subcmd__reset"
+                ;;
+            dm__subcmd__user__subcmd__key__subcmd__help,help)
+                cmd="dm__subcmd__user__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            dm__subcmd__user__subcmd__key__subcmd__help,reset)
+                cmd="dm__subcmd__user__subcmd__key__subcmd__help__subcmd__reset"
                 ;;
             *)
                 ;;
@@ -492,7 +537,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__checkout)
-            opts="-b -c -h -V --from --config --log-format --help --version"
+            opts="-b -c -h -V --from --move-containers --no-move-containers --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1490,7 +1535,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__dot)
-            opts="-c -h -V --config --log-format --help --version show delete path help"
+            opts="-c -h -V --config --log-format --help --version show delete path settings help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1542,7 +1587,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__dot__subcmd__help)
-            opts="show delete path help"
+            opts="show delete path settings help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1597,6 +1642,20 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__dot__subcmd__help__subcmd__settings)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__dot__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1612,12 +1671,46 @@ _dm() {
             return 0
             ;;
         dm__subcmd__dot__subcmd__path)
-            opts="-c -h -V --config --log-format --help --version"
+            opts="-c -h -V --commit --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --commit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__dot__subcmd__settings)
+            opts="-c -h -V --move-containers --json --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --move-containers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2014,7 +2107,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__dot)
-            opts="show delete path"
+            opts="show delete path settings"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2042,6 +2135,20 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__dot__subcmd__path)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__dot__subcmd__settings)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2392,7 +2499,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__user)
-            opts="add"
+            opts="add key passwd"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2406,6 +2513,48 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__user__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__user__subcmd__key)
+            opts="reset"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__user__subcmd__key__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__user__subcmd__passwd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3188,7 +3337,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__user)
-            opts="-c -h -V --config --log-format --help --version add help"
+            opts="-c -h -V --config --log-format --help --version add key passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3240,7 +3389,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__user__subcmd__help)
-            opts="add help"
+            opts="add key passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3274,6 +3423,188 @@ _dm() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__help__subcmd__key)
+            opts="reset"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__help__subcmd__key__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__key)
+            opts="-c -h -V --password --password-file --config --log-format --help --version reset help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__key__subcmd__help)
+            opts="reset help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__key__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__key__subcmd__help__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__key__subcmd__reset)
+            opts="-c -h -V --user --password --password-file --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__passwd)
+            opts="-c -h -V --user --password-file --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

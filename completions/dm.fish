@@ -48,7 +48,7 @@ complete -c dm -n "__fish_dm_needs_command" -f -a "push" -d 'Send a branch\'s co
 complete -c dm -n "__fish_dm_needs_command" -f -a "pull" -d 'Fetch a branch\'s new commits from another cluster into a dot that exists here'
 complete -c dm -n "__fish_dm_needs_command" -f -a "clone" -d 'Copy a dot from another cluster to this one'
 complete -c dm -n "__fish_dm_needs_command" -f -a "dot" -d 'Show, locate and delete dots'
-complete -c dm -n "__fish_dm_needs_command" -f -a "user" -d 'Manage users (admin only)'
+complete -c dm -n "__fish_dm_needs_command" -f -a "user" -d 'Users, their API keys and passwords'
 complete -c dm -n "__fish_dm_needs_command" -f -a "cluster" -d 'Set up, join, inspect and leave a cluster of nodes'
 complete -c dm -n "__fish_dm_needs_command" -f -a "doctor" -d 'Check this node and its cluster (the same as `dm cluster status`)'
 complete -c dm -n "__fish_dm_needs_command" -f -a "serve" -d 'Run the node daemon in the foreground'
@@ -104,6 +104,8 @@ complete -c dm -n "__fish_dm_using_subcommand checkout" -s c -l config -d 'Clien
 complete -c dm -n "__fish_dm_using_subcommand checkout" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s b -d 'Create the branch from the newest commit of the current branch'
+complete -c dm -n "__fish_dm_using_subcommand checkout" -l move-containers -d 'Also move the containers on this node that mount the dot by its bare name (`-v DOT`): restart them on the new branch, which `-v DOT` then mounts [default: the dot\'s setting, `dm dot settings`]'
+complete -c dm -n "__fish_dm_using_subcommand checkout" -l no-move-containers -d 'Leave containers where they are, whatever the dot\'s setting'
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand reset" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
@@ -229,22 +231,23 @@ json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand pull" -l json -d 'Print a JSON summary at the end'
 complete -c dm -n "__fish_dm_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand pull" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand clone" -l local-name -d 'Name of the new dot here [default: the same name]' -r
+complete -c dm -n "__fish_dm_using_subcommand clone" -l local-name -d 'Name of the new dot here, exactly: [NAMESPACE/]NAME, in your own namespace unless one is given (`-v NAME` in Docker then finds it) [default: the remote\'s name]' -r
 complete -c dm -n "__fish_dm_using_subcommand clone" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand clone" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand clone" -l json -d 'Print a JSON summary at the end'
 complete -c dm -n "__fish_dm_using_subcommand clone" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand clone" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
-complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -f -a "settings" -d 'Show or change a dot\'s settings: whether `dm checkout` moves its containers, and which branch `-v DOT` mounts'
+complete -c dm -n "__fish_dm_using_subcommand dot; and not __fish_seen_subcommand_from show delete path settings help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from show" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from show" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
@@ -257,28 +260,57 @@ json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Do not ask for confirmation'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -l commit -d 'A commit of the branch (id, unique prefix or tag) to mount read-only instead: a view on this node, kept while anything uses it (Docker: `-v DOT[@BRANCH]^COMMIT[.SUBDOT]`)' -r
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -l move-containers -d 'Whether `dm checkout` restarts the containers that mount the dot by its bare name (`-v DOT`) on the new branch, as Dotmesh did (override per checkout with --[no-]move-containers)' -r
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -l json -d 'Print JSON'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a dot with all its branches and commits'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "settings" -d 'Show or change a dot\'s settings: whether `dm checkout` moves its containers, and which branch `-v DOT` mounts'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -l password-file -d 'Read the password from this file (`-` for standard input) instead of asking' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -l password -d 'Sign in with your password instead of the key the remote has (on a machine that lost it)'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -f -a "reset" -d 'Replace the API key: the old one stops working at once. Your own new key goes into this remote\'s config; as admin, `--user NAME` replaces NAME\'s and prints it'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -l user -d 'Whose password (admin only for others) [default: yours]' -r
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the new password from this file (`-` for standard input) instead of asking twice' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join status nodes reset upgrade systemd token help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand cluster; and not __fish_seen_subcommand_from init join status nodes reset upgrade systemd token help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
@@ -484,7 +516,7 @@ complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcomma
 complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "pull" -d 'Fetch a branch\'s new commits from another cluster into a dot that exists here'
 complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "clone" -d 'Copy a dot from another cluster to this one'
 complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "dot" -d 'Show, locate and delete dots'
-complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "user" -d 'Manage users (admin only)'
+complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "user" -d 'Users, their API keys and passwords'
 complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "cluster" -d 'Set up, join, inspect and leave a cluster of nodes'
 complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "doctor" -d 'Check this node and its cluster (the same as `dm cluster status`)'
 complete -c dm -n "__fish_dm_using_subcommand help; and not __fish_seen_subcommand_from init list switch commit log branch checkout reset tag status diff prune undo op remote push pull clone dot user cluster doctor serve flexvolume provisioner csi version completions generate-man help" -f -a "serve" -d 'Run the node daemon in the foreground'
@@ -503,7 +535,10 @@ complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_f
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "show" -d 'Show a dot: branches, mountpoint of the current branch, subdots, who uses it'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "delete" -d 'Delete a dot with all its branches and commits'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
-complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user and print its API key (shown once); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "settings" -d 'Show or change a dot\'s settings: whether `dm checkout` moves its containers, and which branch `-v DOT` mounts'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "join" -d 'Add this machine to an existing cluster (run the command `dm cluster init` printed)'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "status" -d 'Check this node and its cluster: ZFS, etcd, nodes, masters, replication, certificates, drivers (also `dm doctor`); exits 1 when something needs action'
