@@ -275,17 +275,22 @@ impl Inventory {
     }
 
     /// Master node per filesystem, and which of those nodes are down (not registered).
-    fn masters_and_down(
-        &self,
-    ) -> Result<(BTreeMap<FsId, NodeId>, std::collections::BTreeSet<NodeId>)> {
-        let masters = self.core.store.all_masters()?;
-        let alive: std::collections::BTreeSet<NodeId> = self
+    /// The nodes registered as up now.
+    fn alive(&self) -> Result<BTreeSet<NodeId>> {
+        Ok(self
             .core
             .store
             .servers()?
             .into_iter()
             .map(|s| s.id)
-            .collect();
+            .collect())
+    }
+
+    fn masters_and_down(
+        &self,
+    ) -> Result<(BTreeMap<FsId, NodeId>, std::collections::BTreeSet<NodeId>)> {
+        let masters = self.core.store.all_masters()?;
+        let alive = self.alive()?;
         let down = masters
             .values()
             .filter(|m| !alive.contains(*m))
@@ -348,13 +353,7 @@ impl Inventory {
         let stats = self.core.storage.sizes(Some(&ids)).map_err(zfs_err)?;
         let containers = self.containers(ns, name);
         let mut infos = Vec::new();
-        let alive: BTreeSet<NodeId> = self
-            .core
-            .store
-            .servers()?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
+        let alive = self.alive()?;
         for b in &l.branches {
             let commits = self.core.store.commits(&b.fs_id)?;
             let f = Facts {

@@ -20,6 +20,22 @@ const MIN_PASSWORD: usize = 8;
 /// A wrong password waits this long before the answer: guessing stays slow.
 const WRONG_SECRET_DELAY: Duration = Duration::from_millis(500);
 
+/// Password checks take turns: anyone may try one (`dm user key --password`), and each costs
+/// PBKDF2's work, so a flood of them gets one core, not all.
+static CHECKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether `secret` is the password stored as `stored`, one check at a time, slowly when not.
+fn password_matches(stored: Option<&str>, secret: &str) -> bool {
+    let ok = {
+        let _turn = CHECKING.lock().unwrap_or_else(|p| p.into_inner());
+        stored.is_some_and(|p| password::verify(p, secret))
+    };
+    if !ok {
+        std::thread::sleep(WRONG_SECRET_DELAY);
+    }
+    ok
+}
+
 fn admins_key_is_nodes() -> DaemonError {
     DaemonError::Forbidden(
         "admin's key is kept by each node (its node.toml), not with the users; it changes only with the node's setup".into(),
@@ -55,25 +71,30 @@ impl Daemon {
             name: name.to_string(),
             api_key: key.to_string(),
         };
+        // Whatever is wrong (another user, no such user, the wrong secret), the same answer
+        // after the same wait.
+        let refuse = || {
+            password_matches(None, secret);
+            DaemonError::Unauthorized
+        };
         if user != name {
-            return Err(DaemonError::Unauthorized);
+            return Err(refuse());
         }
         if name == ADMIN {
-            return self.authenticate(ADMIN, secret).map(|_| answer(secret));
+            return match self.authenticate(ADMIN, secret) {
+                Ok(_) => Ok(answer(secret)),
+                Err(_) => Err(refuse()),
+            };
         }
-        let rec = self.user_record(name).map_err(|e| match e {
-            DaemonError::NotFound(_) | DaemonError::BadRequest(_) => DaemonError::Unauthorized,
-            other => other,
-        })?;
+        let rec = match self.user_record(name) {
+            Ok(r) => r,
+            Err(DaemonError::NotFound(_) | DaemonError::BadRequest(_)) => return Err(refuse()),
+            Err(e) => return Err(e),
+        };
         if super::same(&hash_key(secret), &rec.api_key_sha256) {
             return Ok(answer(secret));
         }
-        let by_password = rec
-            .password
-            .as_deref()
-            .is_some_and(|p| password::verify(p, secret));
-        if !by_password {
-            std::thread::sleep(WRONG_SECRET_DELAY);
+        if !password_matches(rec.password.as_deref(), secret) {
             return Err(DaemonError::Unauthorized);
         }
         match rec
@@ -104,9 +125,10 @@ impl Daemon {
         let key = format!("{}{}", new_id(), &new_id()[..8]);
         let sealed = match (&req.password, &old.password) {
             (None, _) => None,
-            (Some(p), Some(stored)) if password::verify(stored, p) => Some(password::seal(p, &key)),
+            (Some(p), Some(stored)) if password_matches(Some(stored), p) => {
+                Some(password::seal(p, &key))
+            }
             (Some(_), Some(_)) => {
-                std::thread::sleep(WRONG_SECRET_DELAY);
                 return Err(DaemonError::Forbidden(
                     "that is not the user's password; nothing changed".into(),
                 ));

@@ -320,32 +320,25 @@ fn a_commit_mounts_read_only_on_any_node_that_has_it() {
     );
     // A name that is not a commit of the branch, or a dot that does not exist: refused, and
     // no empty dot is made.
-    let (code, _, err) = docker.raw(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--volume-driver",
-        a.driver(),
-        "-v",
-        "d^0123456789:/data",
-        "local/busybox",
-        "true",
-    ]);
+    let try_volume = |volume: &str| {
+        let spec = format!("{volume}:/data");
+        docker.raw(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--volume-driver",
+            a.driver(),
+            "-v",
+            &spec,
+            "local/busybox",
+            "true",
+        ])
+    };
+    let (code, _, err) = try_volume("d^0123456789");
     assert_ne!(code, 0);
     assert!(err.contains("0123456789"), "{err}");
-    let (code, _, _) = docker.raw(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--volume-driver",
-        a.driver(),
-        "-v",
-        &format!("nodot^{c1}:/data"),
-        "local/busybox",
-        "true",
-    ]);
+    let (code, _, _) = try_volume(&format!("nodot^{c1}"));
     assert_ne!(code, 0);
     assert!(a.dm(&["log", "nodot"]).code != 0, "no dot was made");
     // Elsewhere the CLI says where a commit can go.

@@ -289,7 +289,18 @@ impl Transfers {
                 there: (r.there.0.clone(), r.there.1.clone(), b.branch.clone()),
                 ..r.clone()
             };
-            carried = self.run_upto(user, &base_run, Some(&b.id), event)?;
+            carried = self
+                .run_upto(user, &base_run, Some(&b.id), event)
+                .map_err(|e| {
+                    DaemonError::Conflict(format!(
+                        "branch '{}' grew from commit {} of branch '{}', which {} lacks, and sending '{}' up to that commit first failed: {e}",
+                        r.here.2,
+                        short_id(&b.id),
+                        b.branch,
+                        dst.label,
+                        b.branch
+                    ))
+                })?;
         }
         let ids = |v: &[CommitInfo]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         let planned = plan::plan(&ids(&theirs), &ids(&ours), base.is_some());
