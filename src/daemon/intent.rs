@@ -62,6 +62,10 @@ pub enum Intent {
         dot: DotRecord,
         branches: Vec<BranchRecord>,
     },
+    /// A mounted branch unmounted for a moment (to learn whether it can be): mounted again.
+    Remount {
+        fs_id: FsId,
+    },
 }
 
 /// The directory of intent files, one JSON file each.

@@ -109,6 +109,10 @@ impl Core {
                 }
                 Ok(())
             }
+            Intent::Remount { fs_id } => {
+                // Gone since (deleted, or re-cloned under the same id and mounted): done.
+                crate::storage::gone_is_done(self.storage.mount(Ds::Branch(fs_id))).map_err(zfs_err)
+            }
             Intent::DeleteDot { dot, branches } => {
                 let mut untouched = !branches.is_empty();
                 for b in branches {

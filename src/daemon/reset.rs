@@ -248,15 +248,25 @@ impl Dots {
         // Whether it can be unmounted now (a container starting anywhere on the machine can
         // hold a copy of the mount); if not, a roll-back in place still works. Mounted again
         // at once, so that a crash before the re-clone leaves it where it was.
-        match self.core.unmount_settling(&b.fs_id) {
-            Ok(true) => self
-                .core
-                .storage
-                .mount(Ds::Branch(&b.fs_id))
-                .map_err(zfs_err)?,
-            Ok(false) => {}
-            Err(ZfsError::Busy(_)) => return Ok(Some("the branch was busy".into())),
-            Err(e) => return Err(zfs_err(e)),
+        // Recorded: a crash between the two leaves an intent that mounts it again.
+        let remount = super::intent::Intent::Remount {
+            fs_id: b.fs_id.clone(),
+        };
+        let probed = self
+            .core
+            .under(remount, || match self.core.unmount_settling(&b.fs_id) {
+                Ok(true) => self
+                    .core
+                    .storage
+                    .mount(Ds::Branch(&b.fs_id))
+                    .map(|()| true)
+                    .map_err(zfs_err),
+                Ok(false) => Ok(true),
+                Err(ZfsError::Busy(_)) => Ok(false),
+                Err(e) => Err(zfs_err(e)),
+            })?;
+        if !probed {
+            return Ok(Some("the branch was busy".into()));
         }
         // The hidden branch takes every commit of `b` in one registry write.
         let own = self.core.store.commits(&b.fs_id)?.len();

@@ -195,6 +195,31 @@ fn a_crash_between_snapshot_and_registration_is_settled_at_start() {
 }
 
 #[test]
+fn a_crash_while_a_reset_probes_the_mount_mounts_the_branch_again() {
+    let s = Sim::new();
+    s.dot("d");
+    s.write("d", "master", "f", "x");
+    let fs = s.fs_id("d", "master");
+    // The probe's intent is recorded and the branch unmounted; then the process dies.
+    std::mem::forget(
+        s.node
+            .core
+            .intents
+            .begin(&Intent::Remount { fs_id: fs.clone() })
+            .unwrap(),
+    );
+    s.storage.unmount(Ds::Branch(&fs)).unwrap();
+    let node = s.restart_on(s.kv.clone());
+    node.recover().unwrap();
+    assert!(s.storage.is_mounted(Ds::Branch(&fs)).unwrap());
+    assert!(node.core.intents.pending().is_empty());
+    // A branch gone since: nothing to mount, and settled all the same.
+    node.core
+        .settle(&Intent::Remount { fs_id: id("gone") })
+        .unwrap();
+}
+
+#[test]
 fn a_branch_filesystem_never_registered_is_destroyed() {
     let s = Sim::new();
     s.dot("d");
