@@ -96,19 +96,33 @@ impl Journal {
         let id = super::core::new_id();
         let path = self.dir.join(format!("{id}.json"));
         let tmp = self.dir.join(format!(".{id}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(intent).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        self.running
+        // Running before it is visible: a sweep listing the journal between the rename and
+        // this would settle the operation while it runs (and, for a new dot, destroy the
+        // filesystem it was about to register).
+        let rec = Recorded {
+            path: path.clone(),
+            running: self.running.clone(),
+        };
+        rec.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(path.clone());
-        Ok(Recorded {
-            path,
-            running: self.running.clone(),
-        })
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec(intent).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        };
+        match write() {
+            Ok(()) => Ok(rec),
+            Err(e) => {
+                // Not begun: nothing to settle (dropping `rec` takes it off the running set).
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
     }
 
     /// Intents left behind by a crash or a failed undo, oldest first. Unreadable files are
@@ -206,5 +220,36 @@ mod tests {
         assert_eq!(Journal::new(dir.path()).pending().len(), 1);
         std::fs::write(dir.path().join("junk.json"), b"{").unwrap();
         assert_eq!(Journal::new(dir.path()).pending().len(), 1);
+    }
+
+    #[test]
+    fn a_sweep_listing_meanwhile_never_sees_an_intent_being_begun() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Arc::new(Journal::new(dir.path()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lister = {
+            let (j, stop) = (j.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    seen += j.pending().len();
+                }
+                seen
+            })
+        };
+        let intent = Intent::CreateFs {
+            dot_id: "d".into(),
+            fs_id: "f".into(),
+        };
+        let begun: Vec<Recorded> = (0..300).map(|_| j.begin(&intent).unwrap()).collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            lister.join().unwrap(),
+            0,
+            "a running intent was listed as left over"
+        );
+        for r in begun {
+            r.done();
+        }
     }
 }

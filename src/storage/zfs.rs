@@ -49,30 +49,6 @@ pub fn mounted(path: &Path) -> bool {
         .any(|mp| Path::new(mp) == path)
 }
 
-/// How long a mount ZFS reports done may take to show in the kernel's table.
-const MOUNT_VISIBLE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Waits until `mp` is a mount in this process' view. Under load zfs-fuse reports a mount
-/// done (and `zfs get mounted` says yes) before the kernel shows it: a directory made there
-/// meanwhile lands on the host's disk, under the mount, and is gone once the mount appears.
-fn visible(mp: &Path) -> Result<()> {
-    let started = std::time::Instant::now();
-    while !mounted(mp) {
-        if started.elapsed() > MOUNT_VISIBLE {
-            return Err(crate::zfs::ZfsError::Failed {
-                command: "zfs mount".into(),
-                stderr: format!(
-                    "ZFS says it mounted {}, and after {} s the kernel still shows no mount there",
-                    mp.display(),
-                    MOUNT_VISIBLE.as_secs()
-                ),
-            });
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Ok(())
-}
-
 impl Storage for ZfsStorage {
     fn pool_name(&self) -> &str {
         self.layout.pool()
@@ -179,13 +155,7 @@ impl Storage for ZfsStorage {
     }
 
     fn mount(&self, ds: Ds<'_>) -> Result<()> {
-        self.fs(ds).ensure_mounted()?;
-        let mp = match ds {
-            Ds::Branch(fs) => self.layout.mountpoint(fs),
-            Ds::View(id) => self.layout.view_mountpoint(id),
-            _ => return Ok(()),
-        };
-        visible(&mp)
+        self.fs(ds).ensure_mounted()
     }
 
     fn unmount(&self, ds: Ds<'_>) -> Result<bool> {

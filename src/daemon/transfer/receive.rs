@@ -327,28 +327,11 @@ impl Transfers {
     /// drops: its files are then its newest commit's plus its uncommitted changes.
     pub(in crate::daemon) fn mount_branch(&self, dot: &DotRecord, fs: &FsId) -> Result<()> {
         let ds = Ds::Branch(fs);
-        let mount = || -> Result<()> {
-            if !self.core.storage.is_mounted(ds).map_err(zfs_err)? {
-                self.drop_arrivals(dot, fs)?;
-                self.core.storage.mount(ds).map_err(zfs_err)?;
-            }
-            Ok(())
-        };
-        let mut wait = std::time::Duration::from_millis(100);
-        loop {
-            match mount() {
-                // Seen under heavy load only, right after the filesystem was made (zfs-fuse
-                // answering for a dataset it had just created): asked again, it is there.
-                Err(DaemonError::Zfs(crate::zfs::ZfsError::NotFound(e)))
-                    if wait <= std::time::Duration::from_millis(1600) =>
-                {
-                    tracing::warn!(%fs, error = %e, "ZFS says the branch's filesystem does not exist; asking again");
-                    std::thread::sleep(wait);
-                    wait *= 2;
-                }
-                other => return other,
-            }
+        if !self.core.storage.is_mounted(ds).map_err(zfs_err)? {
+            self.drop_arrivals(dot, fs)?;
+            self.core.storage.mount(ds).map_err(zfs_err)?;
         }
+        Ok(())
     }
 
     /// Mounts a branch again that a stream found mounted, once the stream is settled.
