@@ -245,6 +245,15 @@ impl Core {
         self.storage.mountpoint(fs_id)
     }
 
+    /// Branch `name` of `l`, when it may be written here now: this node is its master, and it
+    /// is not on its way to another node.
+    pub(super) fn writable<'l>(&self, l: &'l Loaded, name: &str) -> Result<&'l BranchRecord> {
+        let b = l.branch(name)?;
+        self.check_not_moving(&b.fs_id, name)?;
+        self.check_master(b)?;
+        Ok(b)
+    }
+
     /// Writes to a branch happen on its master: elsewhere this names it, and the API forwards
     /// the request there.
     pub(super) fn check_master(&self, b: &BranchRecord) -> Result<()> {

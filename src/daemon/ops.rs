@@ -291,9 +291,7 @@ impl Dots {
         let lock = self.core.lock(&format!("name:{ns}/{dot}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.core.load(ns, dot)?;
-        let b = l.branch(branch)?;
-        self.core.check_not_moving(&b.fs_id, branch)?;
-        self.core.check_master(b)?;
+        let b = self.core.writable(&l, branch)?;
         let own = self.core.store.commits(&b.fs_id)?;
         if own.last().map(|c| &c.id) != Some(commit) {
             return Err(DaemonError::Conflict(format!(

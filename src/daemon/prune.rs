@@ -27,9 +27,7 @@ impl Dots {
         let lock = self.core.lock(&format!("name:{ns}/{name}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.core.load(ns, name)?;
-        let b = l.branch(branch)?;
-        self.core.check_not_moving(&b.fs_id, branch)?;
-        self.core.check_master(b)?;
+        let b = self.core.writable(&l, branch)?;
         let mut own = self.core.store.commits(&b.fs_id)?;
         own.reverse();
         let mut why: BTreeMap<CommitId, Vec<String>> = BTreeMap::new();

@@ -182,8 +182,7 @@ impl Dots {
         let lock = self.core.lock(&format!("name:{ns}/{dot}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.core.load(ns, dot)?;
-        let b = l.branch(branch)?;
-        self.core.check_master(b)?;
+        let b = self.core.writable(&l, branch)?;
         self.check_still_at(&l, b, from, "the pull")?;
         let req = api::Reset {
             commit: to.to_string(),
@@ -336,9 +335,7 @@ impl Dots {
         let lock = self.core.lock(&format!("name:{ns}/{dot}"));
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         let l = self.core.load(ns, dot)?;
-        let b = l.branch(branch)?;
-        self.core.check_not_moving(&b.fs_id, branch)?;
-        self.core.check_master(b)?;
+        let b = self.core.writable(&l, branch)?;
         let h = super::ops::hidden_branch(&l, hidden)?;
         self.check_still_at(&l, b, target, "the reset")?;
         let held = self
