@@ -274,7 +274,6 @@ impl Inventory {
         Ok((mine, age))
     }
 
-    /// Master node per filesystem, and which of those nodes are down (not registered).
     /// The nodes registered as up now.
     fn alive(&self) -> Result<BTreeSet<NodeId>> {
         Ok(self
@@ -286,11 +285,12 @@ impl Inventory {
             .collect())
     }
 
+    /// Each branch's master, and the masters not in `alive`.
     fn masters_and_down(
         &self,
-    ) -> Result<(BTreeMap<FsId, NodeId>, std::collections::BTreeSet<NodeId>)> {
+        alive: &BTreeSet<NodeId>,
+    ) -> Result<(BTreeMap<FsId, NodeId>, BTreeSet<NodeId>)> {
         let masters = self.core.store.all_masters()?;
-        let alive = self.alive()?;
         let down = masters
             .values()
             .filter(|m| !alive.contains(*m))
@@ -305,7 +305,7 @@ impl Inventory {
         dots.retain(|d| !super::ops::is_hidden(&d.name));
         let all_branches = self.core.store.all_branches()?;
         let counts = self.core.store.commit_counts()?;
-        let (masters, down) = self.masters_and_down()?;
+        let (masters, down) = self.masters_and_down(&self.alive()?)?;
         let stats = self.cached_stats()?;
         let mut held = self.containers_where(|_| true);
         let mut out = Vec::new();
@@ -345,15 +345,28 @@ impl Inventory {
         Ok(out)
     }
 
+    /// A dot, with every node's copy of each branch (`dm dot show`).
     pub fn show(&self, user: &Principal, ns: &str, name: &str) -> Result<DotInfo> {
+        self.describe(user, ns, name, true)
+    }
+
+    /// A dot; `with_replicas` also reads which node holds what (a registry read per branch,
+    /// which the Docker plugin's calls, through [`Inventory::branches`], do without).
+    fn describe(
+        &self,
+        user: &Principal,
+        ns: &str,
+        name: &str,
+        with_replicas: bool,
+    ) -> Result<DotInfo> {
         user.may_use(ns)?;
         let l = self.core.load(ns, name)?;
-        let (masters, down) = self.masters_and_down()?;
+        let alive = self.alive()?;
+        let (masters, down) = self.masters_and_down(&alive)?;
         let ids: Vec<FsId> = l.branches.iter().map(|b| b.fs_id.clone()).collect();
         let stats = self.core.storage.sizes(Some(&ids)).map_err(zfs_err)?;
         let containers = self.containers(ns, name);
         let mut infos = Vec::new();
-        let alive = self.alive()?;
         for b in &l.branches {
             let commits = self.core.store.commits(&b.fs_id)?;
             let f = Facts {
@@ -364,7 +377,9 @@ impl Inventory {
                 with_subdots: true,
             };
             let mut info = self.branch_info(b, &l, commits.len(), &f);
-            info.replicas = self.replicas(b, &commits, masters.get(&b.fs_id), &alive)?;
+            if with_replicas {
+                info.replicas = self.replicas(b, &commits, masters.get(&b.fs_id), &alive)?;
+            }
             infos.push(info);
         }
         Ok(DotInfo {
@@ -431,7 +446,7 @@ impl Inventory {
     }
 
     pub fn branches(&self, user: &Principal, ns: &str, name: &str) -> Result<Vec<BranchInfo>> {
-        let mut v = self.show(user, ns, name)?.branches;
+        let mut v = self.describe(user, ns, name, false)?.branches;
         v.retain(|b| !b.hidden);
         Ok(v)
     }
