@@ -4,7 +4,7 @@
 //! measures the same states for Prometheus. Both read the same [`Survey`], so the two never
 //! disagree about what a branch's lag is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +12,7 @@ use super::Daemon;
 use crate::api::{self, Check, CheckState, NodeStatus};
 use crate::cluster::{BranchRecord, DotRecord, FsId, NodeId};
 use crate::metrics::Scrape;
-use crate::storage::{Ds, Role};
+use crate::storage::Ds;
 
 /// A pool this full warns, and this full fails (ZFS slows down badly near full).
 const POOL_WARN: f64 = 0.80;
@@ -56,59 +56,59 @@ impl Branch {
 /// a status or a scrape.
 struct Survey {
     branches: Vec<Branch>,
-    alive: BTreeSet<String>,
+    nodes: Vec<api::NodeInfo>,
+}
+
+impl Survey {
+    /// Whether node `id` is registered as up.
+    fn alive(&self, id: &str) -> bool {
+        self.nodes.iter().any(|n| n.alive && n.id.as_str() == id)
+    }
 }
 
 impl Daemon {
     fn survey(&self) -> Result<Survey, super::DaemonError> {
         let core = &self.node.core;
-        let store = core.store();
-        let dots: BTreeMap<String, DotRecord> = store
-            .dots(None)?
-            .into_iter()
-            .map(|d| (d.id.to_string(), d))
-            .collect();
-        let masters = store.all_masters()?;
-        let commits = store.all_commits()?;
-        let (_, snapshots) = core.storage.list(&[], &[]).map_err(super::core::zfs_err)?;
-        let mut local: BTreeMap<FsId, BTreeSet<String>> = BTreeMap::new();
-        for s in snapshots {
-            if let Role::Branch(fs) = s.role {
-                local.entry(fs).or_default().insert(s.name);
-            }
-        }
+        // What the replicator reads for a full sweep: the registry's branches and commits,
+        // and this node's snapshots.
+        let cat = super::replicate::Catalog::load(core, true)?;
+        let masters = core.store().all_masters()?;
         let now = unix_now();
-        let mut branches = Vec::new();
-        for (dot_id, list) in store.all_branches()? {
-            let Some(dot) = dots.get(dot_id.as_str()) else {
-                continue;
-            };
-            for record in list {
+        let mut branches: Vec<Branch> = cat
+            .branches
+            .values()
+            .map(|(dot, record)| {
                 let master = masters.get(&record.fs_id).cloned();
                 let replica = master.as_ref().is_some_and(|m| *m != core.id);
-                let have = local.get(&record.fs_id);
-                let lacking: Vec<u64> = commits
+                let have: HashSet<&str> = cat
+                    .local
                     .get(&record.fs_id)
                     .into_iter()
                     .flatten()
-                    .filter(|c| !have.is_some_and(|h| h.contains(c.id.as_str())))
+                    .map(String::as_str)
+                    .collect();
+                let lacking: Vec<u64> = cat
+                    .commits
+                    .get(&record.fs_id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !have.contains(c.id.as_str()))
                     .map(|c| now.saturating_sub(c.time))
                     .collect();
-                branches.push(Branch {
+                Branch {
                     dot: dot.clone(),
-                    record,
+                    record: record.clone(),
                     master,
                     lag: replica.then(|| lacking.iter().copied().max().unwrap_or(0)),
                     missing: if replica { lacking.len() } else { 0 },
-                });
-            }
-        }
-        let alive = store
-            .servers()?
-            .into_iter()
-            .map(|s| s.id.to_string())
+                }
+            })
             .collect();
-        Ok(Survey { branches, alive })
+        branches.sort_by_key(Branch::label);
+        Ok(Survey {
+            branches,
+            nodes: self.nodes()?,
+        })
     }
 
     /// Whether the metrics may name this dot (`metrics_dot_labels`: `ns/dot`, `ns/*` or `*`).
@@ -245,24 +245,18 @@ impl Daemon {
             &[],
             mounted as f64,
         );
-        if let Ok(nodes) = self.nodes() {
-            for n in nodes {
-                s.gauge(
-                    "dm_peer_up",
-                    "Whether a node of the cluster is alive (its registration in etcd is current).",
-                    &[("node", n.id.as_str())],
-                    if n.alive { 1.0 } else { 0.0 },
-                );
-            }
+        for n in &survey.nodes {
+            s.gauge(
+                "dm_peer_up",
+                "Whether a node of the cluster is alive (its registration in etcd is current).",
+                &[("node", n.id.as_str())],
+                if n.alive { 1.0 } else { 0.0 },
+            );
         }
         let masterless = survey
             .branches
             .iter()
-            .filter(|b| {
-                b.master
-                    .as_ref()
-                    .is_some_and(|m| !survey.alive.contains(m.as_str()))
-            })
+            .filter(|b| b.master.as_ref().is_some_and(|m| !survey.alive(m)))
             .count();
         s.gauge(
             "dm_branches_master_down",
@@ -290,7 +284,7 @@ impl Daemon {
         let mut checks = vec![self.check_zfs(), self.check_etcd()];
         match self.survey() {
             Ok(survey) => {
-                checks.push(self.check_nodes());
+                checks.push(Self::check_nodes(&survey));
                 checks.push(check_masters(&survey));
                 checks.push(check_replication(&survey));
             }
@@ -431,11 +425,8 @@ impl Daemon {
         super::etcd::log_path(&self.state_dir).display().to_string()
     }
 
-    fn check_nodes(&self) -> Check {
-        let nodes = match self.nodes() {
-            Ok(n) => n,
-            Err(e) => return fail("nodes", format!("cannot list the nodes: {e}")),
-        };
+    fn check_nodes(survey: &Survey) -> Check {
+        let nodes = &survey.nodes;
         let down: Vec<String> = nodes
             .iter()
             .filter(|n| !n.alive)
@@ -583,7 +574,7 @@ fn check_masters(survey: &Survey) -> Check {
         .iter()
         .filter_map(|b| {
             let m = b.master.as_ref()?;
-            (!survey.alive.contains(m.as_str())).then(|| format!("{} on node {m}", b.label()))
+            (!survey.alive(m)).then(|| format!("{} on node {m}", b.label()))
         })
         .collect();
     if down.is_empty() {

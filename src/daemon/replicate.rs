@@ -31,11 +31,11 @@ pub(super) use crate::storage::layout::HANDOFF_PREFIX;
 
 /// The registry and local ZFS state the replicator works from, read once per batch.
 pub(super) struct Catalog {
-    branches: HashMap<FsId, (DotRecord, BranchRecord)>,
-    commits: BTreeMap<FsId, Vec<CommitRecord>>,
+    pub(super) branches: HashMap<FsId, (DotRecord, BranchRecord)>,
+    pub(super) commits: BTreeMap<FsId, Vec<CommitRecord>>,
     deleted: BTreeSet<FsId>,
     /// Local filesystem ids with their snapshot names, oldest first.
-    local: BTreeMap<FsId, Vec<String>>,
+    pub(super) local: BTreeMap<FsId, Vec<String>>,
 }
 
 impl Catalog {
