@@ -488,7 +488,27 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_label_pattern, parse_size, parse_socket_addr};
+
+    #[test]
+    fn metrics_options_take_what_they_say_and_name_the_form_otherwise() {
+        for ok in ["*", "alice/*", "alice/db"] {
+            assert_eq!(parse_label_pattern(ok).unwrap(), ok);
+        }
+        for bad in ["db", "alice/", "a b/db", "alice/d.b", "*/db"] {
+            assert!(parse_label_pattern(bad).is_err(), "{bad}");
+        }
+        assert!(parse_label_pattern("db").unwrap_err().contains("NS/DOT"));
+        assert_eq!(
+            parse_socket_addr("127.0.0.1:9607").unwrap(),
+            "127.0.0.1:9607"
+        );
+        assert!(
+            parse_socket_addr("localhost")
+                .unwrap_err()
+                .contains("HOST:PORT")
+        );
+    }
 
     #[test]
     fn the_printed_join_line_carries_what_a_join_needs() {
