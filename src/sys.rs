@@ -302,3 +302,45 @@ pub fn inherited_unix_listener(fd: i32) -> Option<std::os::unix::net::UnixListen
     let unix = l.local_addr().ok()?.as_pathname().is_some();
     (unix && l.set_nonblocking(true).is_ok()).then_some(l)
 }
+
+#[cfg(test)]
+mod tests {
+    extern "C" fn linger(_: *mut libc::c_void) -> *mut libc::c_void {
+        unsafe {
+            libc::usleep(1_500_000);
+            libc::_exit(0)
+        }
+    }
+
+    #[test]
+    fn a_zombie_main_thread_with_threads_still_exiting_runs() {
+        // The child's main thread exits alone, as a killed daemon's does first; another thread
+        // lingers, as one blocked on FUSE does.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe {
+                let mut t: libc::pthread_t = std::mem::zeroed();
+                libc::pthread_create(&mut t, std::ptr::null(), linger, std::ptr::null_mut());
+                libc::syscall(libc::SYS_exit, 0);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(status.contains("State:\tZ"), "{status}");
+        assert!(
+            crate::daemon::procs::is_running(pid),
+            "its other thread still runs"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::daemon::procs::is_running(pid) {
+            assert!(std::time::Instant::now() < deadline, "never seen to exit");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "not reaped yet"
+        );
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    }
+}

@@ -25,7 +25,7 @@ mod password;
 mod peer;
 pub mod pki;
 mod principal;
-mod procs;
+pub(crate) mod procs;
 mod prune;
 mod recovery;
 mod replicate;

@@ -6,15 +6,19 @@
 
 use std::path::Path;
 
-/// Whether `pid` is a live process (a zombie, exited but not yet reaped, is not).
+/// Whether `pid` is a live process: a zombie, exited but not yet reaped, is not, unless other
+/// threads of it are still exiting. A killed daemon's main thread turns zombie first, while a
+/// thread blocked on a slow filesystem still holds its files and listening sockets.
 pub fn is_running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or("")
+        };
+        !field("State:").starts_with('Z') || field("Threads:").parse::<u32>().unwrap_or(1) > 1
     })
 }
 

@@ -284,14 +284,7 @@ impl TestNode {
             .trim()
             .parse()
             .ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let zombie = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z');
-        (!zombie).then_some(pid)
+        running(pid).then_some(pid)
     }
 
     /// SIGKILLs the daemon and waits until it and its etcd are gone.
@@ -388,20 +381,24 @@ pub fn serving(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// Whether `pid` runs: as the daemon's `procs::is_running`, a zombie whose other threads are
+/// still exiting (and holding its sockets) still runs.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or("")
+        };
+        !field("State:").starts_with('Z') || field("Threads:").parse::<u32>().unwrap_or(1) > 1
+    })
+}
+
 pub fn wait_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty()
-            || stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        {
-            return;
-        }
+    while running(pid) {
         assert!(Instant::now() < deadline, "pid {pid} did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
