@@ -258,6 +258,23 @@ pub fn bind_mount(source: &Path, target: &Path) -> io::Result<()> {
     .map(|_| ())
 }
 
+/// Makes the mount at `target`, and every mount below it, shared: mounts and unmounts under it
+/// reach the copies other mount namespaces take of it.
+pub fn make_shared(target: &Path) -> io::Result<()> {
+    let target = c_path(target)?;
+    // SAFETY: a NUL-terminated path; a propagation change takes no source, type or data.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })
+    .map(|_| ())
+}
+
 /// Detaches the mount at `target` (lazily: users of it keep it until they let go).
 pub fn unmount_detach(target: &Path) -> io::Result<()> {
     let target = c_path(target)?;

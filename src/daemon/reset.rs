@@ -256,8 +256,7 @@ impl Dots {
             .under(remount, || match self.core.unmount_settling(&b.fs_id) {
                 Ok(true) => self
                     .core
-                    .storage
-                    .mount(Ds::Branch(&b.fs_id))
+                    .settling(&b.fs_id, || self.core.storage.mount(Ds::Branch(&b.fs_id)))
                     .map(|()| true)
                     .map_err(zfs_err),
                 Ok(false) => Ok(true),

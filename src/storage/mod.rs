@@ -7,6 +7,7 @@
 //! only [`layout`] turns those into ZFS names, so no dataset name is formatted above this module.
 
 pub mod layout;
+pub mod propagation;
 #[cfg(test)]
 pub mod sim;
 mod zfs;

@@ -89,7 +89,19 @@ impl Storage for ZfsStorage {
         std::fs::create_dir_all(dir).map_err(|e| ZfsError::Failed {
             command: format!("mkdir {}", dir.display()),
             stderr: e.to_string(),
-        })
+        })?;
+        // Not fatal: branches work on a private mount, only their unmounts may meet "busy"
+        // while containers start (see `propagation`).
+        match super::propagation::share(dir) {
+            Ok(super::propagation::Sharing::LeftPrivate(why)) => {
+                tracing::warn!(dir = %dir.display(), "mount directory left private: {why}")
+            }
+            Ok(how) => tracing::debug!(dir = %dir.display(), ?how, "mount directory sharing"),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the mount directory shared")
+            }
+        }
+        Ok(())
     }
 
     fn create(

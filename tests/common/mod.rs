@@ -431,7 +431,7 @@ impl Drop for TestNode {
                 .output()
                 .unwrap();
             if o.status.success() {
-                return;
+                break;
             }
             if attempt == 19 {
                 eprintln!(
@@ -442,6 +442,12 @@ impl Drop for TestNode {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        // The daemon binds its mount directory onto itself (to share it); the temp dir can go
+        // only once that is undone.
+        let _ = Command::new("umount")
+            .args(["-l", &self.state_dir().join("mnt").display().to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -508,10 +514,6 @@ pub fn filesystems(pool: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks that the registry and ZFS tell one story on `n`: every dot `dm list` shows opens
-/// with `dm dot show`; the branch filesystems are exactly those in ZFS (no leftovers of
-/// interrupted operations); the commits of every branch's log are exactly the snapshots
-/// (handoff markers aside). Returns the commit ids, for "nothing reported done is lost".
 /// Commit snapshots (not handoff or probe ones) of branch filesystem `fs` in `pool`.
 pub fn snapshots_of(pool: &str, fs: &str) -> Vec<String> {
     let o = Command::new("zfs")
@@ -526,6 +528,10 @@ pub fn snapshots_of(pool: &str, fs: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks that the registry and ZFS tell one story on `n`: every dot `dm list` shows opens
+/// with `dm dot show`; the branch filesystems are exactly those in ZFS (no leftovers of
+/// interrupted operations); the commits of every branch's log are exactly the snapshots
+/// (handoff markers aside). Returns the commit ids, for "nothing reported done is lost".
 pub fn assert_consistent(n: &TestNode) -> std::collections::BTreeSet<String> {
     use std::collections::BTreeSet;
     let mut fss = BTreeSet::new();

@@ -240,3 +240,61 @@ fn a_deleted_dot_comes_back_on_every_node_or_goes_for_good_after_its_grace() {
     let err = a.fails(&["undo"]);
     assert!(err.contains("exists again"), "{err}");
 }
+
+#[test]
+fn a_copy_of_the_mounts_in_another_namespace_does_not_hold_a_branch() {
+    let n = TestNode::new();
+    n.ok(&["init", "app"]);
+    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
+    fs::write(dir.join("f"), "one").unwrap();
+    n.ok(&["commit", "-m", "c1"]);
+    fs::write(dir.join("f"), "two").unwrap();
+    n.ok(&["commit", "-m", "c2"]);
+    let mnt = n.state_dir().join("mnt").canonicalize().unwrap();
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let own = |p: &std::path::Path| {
+        info.lines()
+            .find(|l| l.split(' ').nth(4) == Some(p.to_str().unwrap()))
+            .unwrap_or_else(|| panic!("{} is not a mount:\n{info}", p.display()))
+            .to_string()
+    };
+    assert!(own(&mnt).contains(" shared:"), "{}", own(&mnt));
+    let branch = dir.parent().unwrap();
+    assert!(own(branch).contains(" shared:"), "{}", own(branch));
+
+    // What runc's init holds while a container starts anywhere on the machine (and a service
+    // with a private /tmp for as long as it runs): a copy of every mount.
+    let mut copy = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "unchanged", "sleep", "120"])
+        .spawn()
+        .unwrap();
+    let me = fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert!(eventually(10, || fs::read_link(format!(
+        "/proc/{}/ns/mnt",
+        copy.id()
+    ))
+    .is_ok_and(|ns| ns != me)));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    // A reset that unmounts the branch to keep what it removes, and its undo.
+    let out = n.ok(&["reset", "--hard", "HEAD^"]);
+    assert!(!out.contains("cannot be undone"), "{out}");
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "one");
+    n.ok(&["undo"]);
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "two");
+    // Deleting the dot unmounts its filesystem (kept for `dm undo`), and the reclaim after the
+    // grace period can destroy it.
+    n.ok(&["dot", "delete", "-y", "app"]);
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!info.contains(branch.to_str().unwrap()), "{info}");
+    for fs_id in filesystems(&n.pool) {
+        let ds = format!("{}/dmfs/{fs_id}", n.pool);
+        let o = std::process::Command::new("zfs")
+            .args(["destroy", "-r", &ds])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    copy.kill().unwrap();
+    copy.wait().unwrap();
+}

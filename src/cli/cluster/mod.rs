@@ -402,6 +402,10 @@ fn reset(ctx: &mut super::Ctx, a: ResetArgs) -> anyhow::Result<()> {
     if node.systemd {
         crate::daemon::systemd::uninstall()?;
     }
+    // Its branches stay mounted with the pool; the bind goes only with nothing below it.
+    if let Err(e) = crate::storage::propagation::unshare(&node.mount_dir) {
+        eprintln!("warning: cannot unmount {}: {e}", node.mount_dir.display());
+    }
     for f in ["node.toml", "mounts.json", "dm.pid"] {
         let _ = std::fs::remove_file(state_dir.join(f));
     }
