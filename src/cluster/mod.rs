@@ -383,6 +383,7 @@ impl Store {
         let mut keys = vec![
             dot_key(&dot.namespace, &dot.name),
             ops::hidden_dot_key(&dot.id),
+            settings::key(&dot.id),
         ];
         let mut prefixes = vec![
             format!("{PREFIX}branches/{}/", dot.id),
@@ -683,7 +684,7 @@ mod tests {
     }
 
     #[test]
-    fn delete_dot_removes_branches_commits_and_masters_only_of_that_dot() {
+    fn delete_dot_removes_branches_commits_masters_and_settings_only_of_that_dot() {
         let s = store();
         s.create_dot(&dot("a"), &master("fs1"), &"n1".into())
             .unwrap();
@@ -699,8 +700,19 @@ mod tests {
         };
         s.put_commit(&"fs1".into(), &c).unwrap();
         s.put_commit(&"fs10".into(), &c).unwrap();
+        let moving = DotSettings {
+            move_containers: true,
+            containers_branch: None,
+        };
+        s.put_dot_settings(&dot("a").id, &moving).unwrap();
+        s.put_dot_settings(&dot("ab").id, &moving).unwrap();
         s.delete_dot(&dot("a"), &[master("fs1")], &|fs| format!("seal-{fs}"))
             .unwrap();
+        assert_eq!(
+            s.dot_settings(&dot("a").id).unwrap(),
+            DotSettings::default()
+        );
+        assert_eq!(s.dot_settings(&dot("ab").id).unwrap(), moving);
         assert!(s.dot("admin", "a").unwrap().is_none());
         assert!(s.commits(&"fs1".into()).unwrap().is_empty());
         assert_eq!(s.commits(&"fs10".into()).unwrap().len(), 1);

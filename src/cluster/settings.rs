@@ -17,7 +17,7 @@ pub struct DotSettings {
     pub containers_branch: Option<String>,
 }
 
-fn key(dot_id: &DotId) -> String {
+pub(super) fn key(dot_id: &DotId) -> String {
     format!("{PREFIX}dot-settings/{dot_id}")
 }
 
