@@ -813,6 +813,14 @@ pub struct MoveContainers {
     pub branch: String,
 }
 
+/// Restart a node's containers that mount dot `namespace/dot` by its bare name (node-to-node).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct MoveHere {
+    pub namespace: String,
+    pub dot: String,
+    pub branch: String,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct MovedContainers {
     pub branch: String,

@@ -81,13 +81,16 @@ pub enum Internal {
     Released,
     /// Which containers on the node hold branches.
     Held,
+    /// Restart the node's containers that mount a dot by its bare name (`--move-containers`).
+    Move,
 }
 
-const INTERNAL: [(Internal, &str); 4] = [
+const INTERNAL: [(Internal, &str); 5] = [
     (Internal::Send, "send"),
     (Internal::Release, "release"),
     (Internal::Released, "released"),
     (Internal::Held, "held"),
+    (Internal::Move, "move"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,7 @@ pub struct Args {
     /// With -b: the same as START
     #[arg(long, requires = "create")]
     from: Option<String>,
-    /// Also move the containers on this node that mount the dot by its bare name (`-v DOT`):
+    /// Also move the containers that mount the dot by its bare name (`-v DOT`), on every node:
     /// restart them on the new branch, which `-v DOT` then mounts [default: the dot's
     /// setting, `dm dot settings`]
     #[arg(long, overrides_with = "no_move_containers")]
@@ -95,7 +95,7 @@ fn move_containers(ctx: &super::Ctx, t: &super::Target, a: &Args) -> anyhow::Res
     let m = ctx.call(|c| c.move_containers(&t.ns, &t.dot, &a.branch))?;
     if m.moved.is_empty() && m.failed.is_empty() {
         println!(
-            "No running container here mounts '{}' by its bare name; new ones (`-v {}`) get branch '{}'.",
+            "No running container mounts '{}' by its bare name; new ones (`-v {}`) get branch '{}'.",
             t.dot, t.dot, m.branch
         );
     }
@@ -107,7 +107,7 @@ fn move_containers(ctx: &super::Ctx, t: &super::Target, a: &Args) -> anyhow::Res
         );
     }
     for f in &m.failed {
-        eprintln!("warning: could not move container {f}; restart it by hand");
+        eprintln!("warning: could not move {f}; restart it by hand");
     }
     Ok(true)
 }

@@ -1,7 +1,8 @@
 //! Containers following a checkout, as in Dotmesh: a dot's settings say which branch a bare
 //! `-v DOT` mounts (master unless moved), and `dm checkout BRANCH --move-containers` (or the
-//! dot's `move_containers` setting) moves it there and restarts this node's containers that
-//! mount the dot by its bare name, so Docker unmounts the old branch and mounts the new one.
+//! dot's `move_containers` setting) moves it there and restarts the containers that mount the
+//! dot by its bare name, on every live node, so Docker unmounts the old branch and mounts the
+//! new one (moving the branch to that node if it lives elsewhere).
 //! Containers that name a branch (`DOT@BRANCH`) or a commit stay as they are.
 
 use super::DaemonError;
@@ -11,6 +12,7 @@ use crate::api;
 use crate::cluster::DotSettings;
 use crate::names::{self, DotRef, Kind};
 use crate::plugins::docker_api;
+use crate::routes::{Internal, Route};
 
 type Result<T> = std::result::Result<T, DaemonError>;
 
@@ -50,8 +52,8 @@ impl Inventory {
         })
     }
 
-    /// Makes `branch` what a bare `-v DOT` mounts, and restarts this node's containers that
-    /// mount the dot so.
+    /// Makes `branch` what a bare `-v DOT` mounts, and restarts the containers that mount the
+    /// dot so: this node's, then every other live node's (each through its own Docker).
     pub fn move_containers(
         &self,
         user: &Principal,
@@ -66,6 +68,39 @@ impl Inventory {
         let mut s = self.core.store.dot_settings(&l.dot.id)?;
         s.containers_branch = (req.branch != names::MASTER).then(|| req.branch.clone());
         self.core.store.put_dot_settings(&l.dot.id, &s)?;
+        let here = api::MoveHere {
+            namespace: ns.to_string(),
+            dot: dot.to_string(),
+            branch: req.branch.clone(),
+        };
+        let mut out = self.move_here(&here)?;
+        for server in self.core.store.servers()? {
+            if server.id == self.core.id {
+                continue;
+            }
+            let path = Route::Internal(Internal::Move).path();
+            match self
+                .core
+                .peers
+                .post::<_, api::MovedContainers>(&server, &path, &here)
+            {
+                Ok(m) => {
+                    let on = |c: String| format!("{c} (on node {})", server.id);
+                    out.moved.extend(m.moved.into_iter().map(on));
+                    out.failed.extend(m.failed.into_iter().map(on));
+                }
+                Err(e) => out
+                    .failed
+                    .push(format!("the containers on node {}: {e}", server.id)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restarts this node's containers that mount dot `req` by its bare name, so Docker mounts
+    /// the containers' branch (already recorded) in place of the old one.
+    pub fn move_here(&self, req: &api::MoveHere) -> Result<api::MovedContainers> {
+        let (ns, dot) = (req.namespace.as_str(), req.dot.as_str());
         let mut out = api::MovedContainers {
             branch: req.branch.clone(),
             moved: Vec::new(),
@@ -77,8 +112,8 @@ impl Inventory {
         let using = docker_api::containers_using(&docker.api_socket, &docker.driver)
             .map_err(|e| {
                 DaemonError::Unavailable(format!(
-                    "cannot ask Docker which containers use the dot ({e}); new containers get branch '{}', running ones keep theirs until restarted",
-                    req.branch
+                    "cannot ask Docker on node {} which containers use the dot ({e}); new containers get branch '{}', running ones keep theirs until restarted",
+                    self.core.id, req.branch
                 ))
             })?;
         let bare = |v: &str| {
@@ -92,7 +127,7 @@ impl Inventory {
         for c in using.iter().filter(|c| c.volumes.iter().any(|v| bare(v))) {
             match docker_api::restart(&docker.api_socket, &c.id) {
                 Ok(()) => out.moved.push(c.name.clone()),
-                Err(e) => out.failed.push(format!("{}: {e}", c.name)),
+                Err(e) => out.failed.push(format!("container {}: {e}", c.name)),
             }
         }
         tracing::info!(%ns, %dot, branch = %req.branch, moved = ?out.moved, failed = ?out.failed, "moved containers");

@@ -422,3 +422,37 @@ fn checkout_can_move_the_containers_that_mount_the_dot() {
     let bad = n.dm(&["dot", "settings", "--move-containers", "maybe"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+#[test]
+fn checkout_moves_the_containers_on_every_node() {
+    let a = TestNode::new();
+    a.ok(&["init", "shop"]);
+    let dir = |n: &TestNode| std::path::PathBuf::from(n.ok(&["dot", "path"]).trim());
+    std::fs::write(dir(&a).join("f"), "master").unwrap();
+    a.ok(&["commit", "-m", "m"]);
+    a.ok(&["checkout", "-b", "feature"]);
+    std::fs::write(dir(&a).join("f"), "feature").unwrap();
+    a.ok(&["commit", "-m", "f"]);
+    a.ok(&["checkout", "master"]);
+    let b = TestNode::join(&a);
+    let b_id = b.json(&["cluster", "status", "--json"])["node"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A container on node b mounts the dot by its bare name; the checkout is run on a.
+    let mut docker = crate::docker::Docker::new(&b);
+    let idle = "trap 'exit 0' TERM; while true; do sleep 1; done";
+    docker.run("web", "shop", true, idle);
+    let sees = |c: &str| docker.ok(&["exec", &docker.cname(c), "cat", "/data/f"]);
+    assert_eq!(sees("web"), "master");
+    let out = a.ok(&["checkout", "feature", "--move-containers"]);
+    assert!(
+        out.contains(&format!(
+            "Moved container(s) {} (on node {b_id}) to branch 'feature'",
+            docker.cname("web")
+        )),
+        "{out}"
+    );
+    assert_eq!(sees("web"), "feature");
+}

@@ -104,6 +104,10 @@ pub(super) fn internal(
             let b: api::HeldRequest = body(req)?;
             Ok(json(200, &node.inventory.held_here(&b)).into())
         }
+        (&Method::POST, Some(Route::Internal(Internal::Move))) => {
+            let b: api::MoveHere = body(req)?;
+            Ok(json(200, &node.inventory.move_here(&b)?).into())
+        }
         _ => Err(DaemonError::NoRoute(url)),
     }
 }
