@@ -406,7 +406,7 @@ fn join_tokens_only_join_expire_and_stay_out_of_argv() {
         .ok(&["cluster", "token", "create", "--ttl", "1s"])
         .trim()
         .to_string();
-    assert!(eventually(5, || {
+    assert!(eventually(20, || {
         n.http("GET", "/v1/dots", Some(("_join", &short)), b"").0 == 401
     }));
     // The old way, the admin key in argv, is gone.
