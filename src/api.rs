@@ -312,6 +312,14 @@ pub struct SetPassword {
     pub password: String,
 }
 
+/// A user, as `dm user list` shows it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct UserInfo {
+    pub name: String,
+    /// Whether a password is set (`dm user passwd`).
+    pub password: bool,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct NewUser {
     pub name: String,

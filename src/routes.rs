@@ -142,7 +142,10 @@ pub enum Route<'a> {
     TransferRuns,
     /// What became of a stream this node sent.
     Sent(&'a str),
+    /// GET: every user (admin); POST: a new user (admin).
     Users,
+    /// DELETE: remove the user (admin).
+    User(&'a str),
     /// GET: the user's API key, to whoever gives its password (or the key); POST: a new key.
     UserKey(&'a str),
     /// POST: set the user's password.
@@ -188,6 +191,7 @@ impl<'a> Route<'a> {
             Route::TransferRuns => "/transfers/runs".into(),
             Route::Sent(id) => format!("/sends/{id}"),
             Route::Users => "/users".into(),
+            Route::User(name) => format!("/users/{name}"),
             Route::UserKey(name) => format!("/users/{name}/key"),
             Route::UserPassword(name) => format!("/users/{name}/password"),
             Route::ClusterStatus => "/cluster/status".into(),
@@ -223,6 +227,7 @@ impl<'a> Route<'a> {
             Route::Undo(_) => Route::Undo(ns),
             Route::Sent(_) => Route::Sent(id),
             Route::ClusterToken(_) => Route::ClusterToken(id),
+            Route::User(_) => Route::User(":user"),
             Route::UserKey(_) => Route::UserKey(":user"),
             Route::UserPassword(_) => Route::UserPassword(":user"),
             other => *other,
@@ -253,6 +258,7 @@ impl<'a> Route<'a> {
             ["v1", "transfers", "runs"] => Route::TransferRuns,
             ["v1", "sends", id] => Route::Sent(id),
             ["v1", "users"] => Route::Users,
+            ["v1", "users", name] => Route::User(name),
             ["v1", "users", name, "key"] => Route::UserKey(name),
             ["v1", "users", name, "password"] => Route::UserPassword(name),
             ["v1", "cluster", "status"] => Route::ClusterStatus,
@@ -302,6 +308,7 @@ mod tests {
             Route::TransferRuns,
             Route::Sent("s1"),
             Route::Users,
+            Route::User("bob"),
             Route::UserKey("bob"),
             Route::UserPassword("bob"),
             Route::ClusterStatus,

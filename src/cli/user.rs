@@ -1,4 +1,4 @@
-//! `dm user`: create users (admin), and a user's own API key and password: `dm user key`
+//! `dm user`: add, list and remove users (admin), and a user's own API key and password: `dm user key`
 //! shows the key (signed in with it, or with `--password`), `dm user key reset` replaces it,
 //! `dm user passwd` sets the password. Admin may reset another user's key or password.
 
@@ -15,6 +15,20 @@ pub enum Command {
     /// Create a user and print its API key (admin only); it may use dots in namespace NAME
     Add {
         /// User (and namespace) name
+        name: String,
+    },
+    /// List the users (admin only)
+    #[command(visible_alias = "ls")]
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user (admin only): its key stops working at once; the dots in its namespace
+    /// stay, for admin (or a user added again with that name)
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// User name
         name: String,
     },
     /// Show your API key, signed in with it or with your password (`--password`); `reset`
@@ -70,6 +84,29 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
                 u.name, u.name
             );
             println!("{}", u.api_key);
+            Ok(())
+        }
+        Command::List { json } => {
+            let users = ctx.call(|c| c.users())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+                return Ok(());
+            }
+            for u in users {
+                let note = match (u.name.as_str(), u.password) {
+                    (crate::names::ADMIN, _) => "  (key kept by each node)",
+                    (_, true) => "  (password set)",
+                    _ => "",
+                };
+                println!("{}{note}", u.name);
+            }
+            Ok(())
+        }
+        Command::Remove { name } => {
+            ctx.call(|c| c.delete_user(&name))?;
+            println!(
+                "Removed user '{name}': its API key no longer works. The dots in namespace '{name}' stay (`dm list` as admin shows them)."
+            );
             Ok(())
         }
         Command::Key(a) => match a.action {

@@ -170,6 +170,15 @@ impl Client {
         )
     }
 
+    pub fn users(&self) -> Result<Vec<api::UserInfo>, ClientError> {
+        self.get(&Route::Users.path())
+    }
+
+    pub fn delete_user(&self, name: &str) -> Result<(), ClientError> {
+        self.delete::<serde_json::Value>(&Route::User(name).path())
+            .map(|_| ())
+    }
+
     /// `name`'s API key; this client signs in with the key or the user's password.
     pub fn user_key(&self, name: &str) -> Result<api::NewUser, ClientError> {
         self.get(&Route::UserKey(name).path())

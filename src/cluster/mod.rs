@@ -289,6 +289,17 @@ impl Store {
         self.kv.put_all_if_absent(&key, &[(key.clone(), encode(u))])
     }
 
+    /// Every user but admin (whose key is each node's), by name.
+    pub fn users(&self) -> Result<Vec<UserRecord>> {
+        self.list_decoded(&format!("{PREFIX}users/"))
+    }
+
+    /// Removes user record `old`, unless it changed in between (then false).
+    pub fn delete_user(&self, old: &UserRecord) -> Result<bool> {
+        let key = format!("{PREFIX}users/{}", old.name);
+        self.kv.swap(&key, Some(&encode(old)), None)
+    }
+
     /// Replaces user record `old` with `new`, unless it changed in between (then false).
     pub fn update_user(&self, old: &UserRecord, new: &UserRecord) -> Result<bool> {
         let key = format!("{PREFIX}users/{}", old.name);

@@ -183,4 +183,42 @@ impl Daemon {
         tracing::info!(user = %name, by = %caller.name(), "set a password");
         Ok(())
     }
+
+    /// Every user, admin first.
+    pub fn users(&self) -> Result<Vec<api::UserInfo>> {
+        let mut out = vec![api::UserInfo {
+            name: ADMIN.to_string(),
+            password: false,
+        }];
+        out.extend(
+            self.node
+                .core
+                .store()
+                .users()?
+                .into_iter()
+                .map(|u| api::UserInfo {
+                    name: u.name,
+                    password: u.password.is_some(),
+                }),
+        );
+        Ok(out)
+    }
+
+    /// Removes user `name`: its key stops working at once. Its namespace's dots stay, for
+    /// admin (or a user made again with that name) to use.
+    pub fn delete_user(&self, name: &str) -> Result<()> {
+        if name == ADMIN {
+            return Err(DaemonError::Forbidden(
+                "admin cannot be removed: every node keeps its key".into(),
+            ));
+        }
+        let old = self.user_record(name)?;
+        if !self.node.core.store().delete_user(&old)? {
+            return Err(DaemonError::Conflict(format!(
+                "user '{name}' changed at the same moment; try again"
+            )));
+        }
+        tracing::info!(user = %name, "removed user");
+        Ok(())
+    }
 }

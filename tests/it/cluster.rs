@@ -82,7 +82,8 @@ fn files_that_arrive_under_a_mount_are_readable_by_those_who_looked_before() {
     let two = head(&a, "neg");
     assert!(eventually(30, || has_commit(&b, &two)));
     assert!(
-        eventually(20, || std::fs::read_to_string(on_b.join("late.txt")).is_ok()),
+        eventually(20, || std::fs::read_to_string(on_b.join("late.txt"))
+            .is_ok()),
         "a replicated file stays unreadable on B for whoever looked before"
     );
     // A reset brings back a file that was looked for while absent.

@@ -2,7 +2,7 @@
 //! as the current one, clone names, read-only commits, API keys, replication in `dm dot show`,
 //! pushing a branch with its base, and containers following a checkout.
 
-use crate::common::TestNode;
+use crate::common::{TestNode, field};
 
 /// A dot made through the API alone, so the client has no current dot.
 fn dot_behind_the_clients_back(n: &TestNode, name: &str) {
@@ -272,6 +272,38 @@ fn api_keys_are_shown_for_the_password_reset_and_dead_at_once() {
     assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key3)), b"").0, 200);
     let (s, _) = n.http("GET", "/v1/users/bob/key", Some(("eve", &eve_key)), b"");
     assert_eq!(s, 401, "nor see it");
+
+    // Admin lists and removes users: a removed user's key dies at once, its dots stay.
+    let list = n.ok(&["user", "list"]);
+    assert_eq!(
+        list.lines().collect::<Vec<_>>(),
+        [
+            "admin  (key kept by each node)",
+            "bob  (password set)",
+            "eve"
+        ]
+    );
+    let (s, _) = n.http("GET", "/v1/users", Some(("eve", &eve_key)), b"");
+    assert_eq!(s, 403, "eve may not list users");
+    let (s, _) = n.http("DELETE", "/v1/users/bob", Some(("eve", &eve_key)), b"");
+    assert_eq!(s, 403, "nor remove them");
+    let out = n.ok(&["user", "rm", "bob"]);
+    assert!(out.contains("namespace 'bob' stay"), "{out}");
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &key3)), b"").0, 401);
+    let users = field(&n.json(&["user", "list", "--json"]), "name");
+    assert_eq!(users, ["admin", "eve"]);
+    let dots = n.json(&["list", "--json"]);
+    assert!(dots.to_string().contains("\"bob/mine\""), "{dots}");
+    let r = n.dm(&["user", "rm", "bob"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no user 'bob'"), "{}", r.stderr);
+    let r = n.dm(&["user", "rm", "admin"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("admin cannot be removed"), "{}", r.stderr);
+    // The name can be taken again, with a new key.
+    let again = n.ok(&["user", "add", "bob"]).trim().to_string();
+    assert_ne!(again, key3);
+    assert_eq!(n.http("GET", "/v1/dots", Some(("bob", &again)), b"").0, 200);
 }
 
 #[test]

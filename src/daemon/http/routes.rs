@@ -328,6 +328,15 @@ pub(super) fn user_route(
             let b: api::CreateUser = body(req)?;
             Ok(json(201, &daemon.create_user(&b)?))
         }
+        (&Method::GET, Route::Users) => {
+            u.require_admin()?;
+            Ok(json(200, &daemon.users()?))
+        }
+        (&Method::DELETE, Route::User(name)) => {
+            u.require_admin()?;
+            daemon.delete_user(name)?;
+            Ok(json(200, &serde_json::json!({ "deleted": name })))
+        }
         (&Method::POST, Route::UserKey(name)) => {
             let b: api::KeyReset = body(req)?;
             Ok(json(200, &daemon.reset_key(u, name, &b)?))
