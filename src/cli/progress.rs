@@ -59,21 +59,58 @@ impl Step {
     }
 }
 
-/// Runs `f`, and shows `msg` with a spinner (or one plain line) if it takes more than a second.
-pub fn waiting<T: Send>(msg: &str, f: impl FnOnce() -> T + Send) -> T {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
+/// Runs `f`, and shows `msg` with a spinner (or one plain line) if it takes more than a second,
+/// ended by "done" or "failed".
+pub fn waiting<T: Send, E: Send>(
+    msg: &str,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<T, E> {
+    waiting_after(msg, Duration::from_secs(1), f).0
+}
+
+/// [`waiting`] after `delay`; also says whether the line was shown, and ended as done.
+fn waiting_after<T: Send, E: Send>(
+    msg: &str,
+    delay: Duration,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> (Result<T, E>, Option<bool>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel::<bool>();
     std::thread::scope(|s| {
         let shown = s.spawn(move || {
-            if rx.recv_timeout(Duration::from_secs(1)).is_ok() {
-                return;
+            match rx.recv_timeout(delay) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(_) | Err(RecvTimeoutError::Disconnected) => return None,
             }
             let step = Step::start(msg);
-            let _ = rx.recv();
-            step.done("done");
+            let ok = rx.recv().unwrap_or(false);
+            step.done(if ok { "done" } else { "failed" });
+            Some(ok)
         });
         let out = f();
-        drop(tx);
-        let _ = shown.join();
-        out
+        let _ = tx.send(out.is_ok());
+        let shown = shown.join().unwrap_or(None);
+        (out, shown)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_only_for_what_takes_long_ended_by_how_it_went() {
+        let quick = waiting_after("quick", Duration::from_secs(5), || Ok::<_, ()>(1));
+        assert_eq!(quick, (Ok(1), None));
+        let quick_err = waiting_after("quick", Duration::from_secs(5), || Err::<(), _>(2));
+        assert_eq!(quick_err, (Err(2), None));
+        let slow = |ok: bool| {
+            waiting_after("slow", Duration::from_millis(20), move || {
+                std::thread::sleep(Duration::from_millis(300));
+                if ok { Ok(()) } else { Err(()) }
+            })
+        };
+        assert_eq!(slow(true), (Ok(()), Some(true)));
+        assert_eq!(slow(false), (Err(()), Some(false)));
+    }
 }
