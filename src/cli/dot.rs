@@ -104,7 +104,11 @@ fn show(ctx: &super::Ctx, a: ShowArgs) -> anyhow::Result<()> {
             human_bytes(b.dirty_bytes),
             b.commits
         );
-        println!("Subdots:");
+        if b.mounted {
+            println!("Subdots:");
+        } else {
+            println!("Subdots: (listed once it is mounted here)");
+        }
         for s in &b.subdots {
             println!("  {s}\t{}/{s}", b.mountpoint);
         }
