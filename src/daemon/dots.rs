@@ -456,7 +456,7 @@ impl Dots {
     ) -> Result<&'a (FsId, CommitRecord)> {
         if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(DaemonError::BadRequest(format!(
-                "'{wanted}' is not a commit id; give at least 4 hex digits of an id from `dm log`"
+                "'{wanted}' names no tag of this dot and is not a commit id; give a tag (`dm tag` lists them), HEAD~N, or at least 4 hex digits of an id from `dm log`"
             )));
         }
         let hits: Vec<_> = candidates
