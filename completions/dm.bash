@@ -379,8 +379,14 @@ _dm() {
             dm__subcmd__help__subcmd__user,key)
                 cmd="dm__subcmd__help__subcmd__user__subcmd__key"
                 ;;
+            dm__subcmd__help__subcmd__user,list)
+                cmd="dm__subcmd__help__subcmd__user__subcmd__list"
+                ;;
             dm__subcmd__help__subcmd__user,passwd)
                 cmd="dm__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            dm__subcmd__help__subcmd__user,remove)
+                cmd="dm__subcmd__help__subcmd__user__subcmd__remove"
                 ;;
             dm__subcmd__help__subcmd__user__subcmd__key,reset)
                 cmd="dm__subcmd__help__subcmd__user__subcmd__key__subcmd__reset"
@@ -436,8 +442,20 @@ _dm() {
             dm__subcmd__user,key)
                 cmd="dm__subcmd__user__subcmd__key"
                 ;;
+            dm__subcmd__user,list)
+                cmd="dm__subcmd__user__subcmd__list"
+                ;;
+            dm__subcmd__user,ls)
+                cmd="dm__subcmd__user__subcmd__list"
+                ;;
             dm__subcmd__user,passwd)
                 cmd="dm__subcmd__user__subcmd__passwd"
+                ;;
+            dm__subcmd__user,remove)
+                cmd="dm__subcmd__user__subcmd__remove"
+                ;;
+            dm__subcmd__user,rm)
+                cmd="dm__subcmd__user__subcmd__remove"
                 ;;
             dm__subcmd__user__subcmd__help,add)
                 cmd="dm__subcmd__user__subcmd__help__subcmd__add"
@@ -448,8 +466,14 @@ _dm() {
             dm__subcmd__user__subcmd__help,key)
                 cmd="dm__subcmd__user__subcmd__help__subcmd__key"
                 ;;
+            dm__subcmd__user__subcmd__help,list)
+                cmd="dm__subcmd__user__subcmd__help__subcmd__list"
+                ;;
             dm__subcmd__user__subcmd__help,passwd)
                 cmd="dm__subcmd__user__subcmd__help__subcmd__passwd"
+                ;;
+            dm__subcmd__user__subcmd__help,remove)
+                cmd="dm__subcmd__user__subcmd__help__subcmd__remove"
                 ;;
             dm__subcmd__user__subcmd__help__subcmd__key,reset)
                 cmd="dm__subcmd__user__subcmd__help__subcmd__key__subcmd__reset"
@@ -2499,7 +2523,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__help__subcmd__user)
-            opts="add key passwd"
+            opts="add list remove key passwd"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2554,7 +2578,35 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__help__subcmd__user__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__help__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__help__subcmd__user__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3337,7 +3389,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__user)
-            opts="-c -h -V --config --log-format --help --version add key passwd help"
+            opts="-c -h -V --config --log-format --help --version add list ls remove rm key passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3389,7 +3441,7 @@ _dm() {
             return 0
             ;;
         dm__subcmd__user__subcmd__help)
-            opts="add key passwd help"
+            opts="add list remove key passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3458,7 +3510,35 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__user__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3578,6 +3658,32 @@ _dm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dm__subcmd__user__subcmd__list)
+            opts="-c -h -V --json --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dm__subcmd__user__subcmd__passwd)
             opts="-c -h -V --user --password-file --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -3593,6 +3699,32 @@ _dm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dm__subcmd__user__subcmd__remove)
+            opts="-c -h -V --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -104,7 +104,7 @@ complete -c dm -n "__fish_dm_using_subcommand checkout" -s c -l config -d 'Clien
 complete -c dm -n "__fish_dm_using_subcommand checkout" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s b -d 'Create the branch from the newest commit of the current branch'
-complete -c dm -n "__fish_dm_using_subcommand checkout" -l move-containers -d 'Also move the containers on this node that mount the dot by its bare name (`-v DOT`): restart them on the new branch, which `-v DOT` then mounts [default: the dot\'s setting, `dm dot settings`]'
+complete -c dm -n "__fish_dm_using_subcommand checkout" -l move-containers -d 'Also move the containers that mount the dot by its bare name (`-v DOT`), on every node: restart them on the new branch, which `-v DOT` then mounts [default: the dot\'s setting, `dm dot settings`]'
 complete -c dm -n "__fish_dm_using_subcommand checkout" -l no-move-containers -d 'Leave containers where they are, whatever the dot\'s setting'
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand checkout" -s V -l version -d 'Print version'
@@ -278,20 +278,46 @@ complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_fr
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "settings" -d 'Show or change a dot\'s settings: whether `dm checkout` moves its containers, and which branch `-v DOT` mounts'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
-complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add key passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "list" -d 'List the users (admin only)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "ls" -d 'List the users (admin only)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "remove" -d 'Remove a user (admin only): its key stops working at once; the dots in its namespace stay, for admin (or a user added again with that name)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "rm" -d 'Remove a user (admin only): its key stops working at once; the dots in its namespace stay, for admin (or a user added again with that name)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
+complete -c dm -n "__fish_dm_using_subcommand user; and not __fish_seen_subcommand_from add list ls remove rm key passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from list" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from list" -l json -d 'Print JSON'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from ls" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from ls" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from ls" -l json -d 'Print JSON'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from remove" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from remove" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from rm" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from rm" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event (for log shippers)'"
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -l password-file -d 'Read the password from this file (`-` for standard input) instead of asking' -r -F
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from key" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
@@ -309,6 +335,8 @@ json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the users (admin only)'
+complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a user (admin only): its key stops working at once; the dots in its namespace stay, for admin (or a user added again with that name)'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
 complete -c dm -n "__fish_dm_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -537,6 +565,8 @@ complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_f
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "path" -d 'Print the host directory of a subdot (created if missing), to use from the shell'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from dot" -f -a "settings" -d 'Show or change a dot\'s settings: whether `dm checkout` moves its containers, and which branch `-v DOT` mounts'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user and print its API key (admin only); it may use dots in namespace NAME'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List the users (admin only)'
+complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Remove a user (admin only): its key stops working at once; the dots in its namespace stay, for admin (or a user added again with that name)'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "key" -d 'Show your API key, signed in with it or with your password (`--password`); `reset` makes a new one'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set your password (or, as admin, another user\'s with --user); it can show your API key later (`dm user key --password`)'
 complete -c dm -n "__fish_dm_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "init" -d 'Set up this machine as a new cluster: ZFS pool, node daemon, admin user, client config'
