@@ -23,3 +23,7 @@ mod sys;
 mod tls;
 mod wire;
 mod zfs;
+
+/// For the integration tests' process checks (a killed daemon runs until its last thread ends).
+#[doc(hidden)]
+pub use daemon::procs::is_running;

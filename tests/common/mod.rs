@@ -381,19 +381,10 @@ pub fn serving(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Whether `pid` runs: as the daemon's `procs::is_running`, a zombie whose other threads are
-/// still exiting (and holding its sockets) still runs.
+/// Whether `pid` runs: a zombie whose other threads are still exiting (and holding its
+/// sockets) still runs.
 pub fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-                .unwrap_or("")
-        };
-        !field("State:").starts_with('Z') || field("Threads:").parse::<u32>().unwrap_or(1) > 1
-    })
+    dm::is_running(pid)
 }
 
 pub fn wait_gone(pid: i32) {
