@@ -293,6 +293,7 @@ impl Daemon {
                 format!("cannot read the registry from etcd: {e}; see the etcd check above"),
             )),
         }
+        checks.push(self.check_mounts());
         checks.push(self.check_certificates());
         checks.push(self.check_docker());
         checks.push(self.check_flexvolume());
@@ -543,6 +544,27 @@ impl Daemon {
             "docker-plugin",
             format!("driver '{driver}' served on {}", sock.display()),
         )
+    }
+
+    fn check_mounts(&self) -> Check {
+        let dir = &self.cfg.mount_dir;
+        match crate::storage::propagation::is_shared(dir) {
+            Ok(true) => ok(
+                "mounts",
+                format!(
+                    "{} is a shared mount: containers starting elsewhere let go of branches unmounted here",
+                    dir.display()
+                ),
+            ),
+            Ok(false) => warn(
+                "mounts",
+                format!(
+                    "{} is not a shared mount, so a container starting anywhere on this machine holds every branch's mount for a moment, and an unmount, reset or delete then may meet 'busy'. The daemon shares it when it starts with no branch mounted (after a reboot, or `zfs unmount` of the pool's dmfs filesystems while dm is stopped)",
+                    dir.display()
+                ),
+            ),
+            Err(e) => fail("mounts", format!("cannot read {}: {e}", dir.display())),
+        }
     }
 
     fn check_flexvolume(&self) -> Check {

@@ -115,6 +115,16 @@ pub fn share(dir: &Path) -> io::Result<Sharing> {
     }
 }
 
+/// Whether `dir` sits on a shared mount now (what [`share`] arranges).
+pub fn is_shared(dir: &Path) -> io::Result<bool> {
+    let dir = dir.canonicalize()?;
+    let mounts = parse(&std::fs::read_to_string("/proc/self/mountinfo")?);
+    Ok(matches!(
+        plan(&dir, &mounts),
+        Plan::Nothing(Sharing::AlreadyShared)
+    ))
+}
+
 /// Undoes [`share`]'s bind of `dir` when nothing is mounted below it any more; true when it
 /// was bound.
 pub fn unshare(dir: &Path) -> io::Result<bool> {

@@ -171,6 +171,7 @@ fn status_checks_everything_and_exits_non_zero_when_action_is_needed() {
         "nodes",
         "masters",
         "replication",
+        "mounts",
         "certificates",
         "docker-plugin",
         "flexvolume",
@@ -208,6 +209,25 @@ fn status_checks_everything_and_exits_non_zero_when_action_is_needed() {
         r.stderr.contains("needs attention: docker-plugin"),
         "{}",
         r.stderr
+    );
+    n.ok(&["cluster", "upgrade"]);
+    assert_eq!(n.dm(&["doctor"]).code, 0);
+
+    // The mount directory made private (as a host without systemd has its mounts): a warning
+    // that explains; a restart shares it again.
+    let mnt = n.state_dir().join("mnt");
+    let made = Command::new("mount")
+        .args(["--make-private"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let r = n.dm(&["cluster", "status"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let line = r.stdout.lines().find(|l| l.contains("mounts")).unwrap();
+    assert!(
+        line.starts_with("WARN") && line.contains("not a shared mount") && line.contains("busy"),
+        "{line}"
     );
     n.ok(&["cluster", "upgrade"]);
     assert_eq!(n.dm(&["doctor"]).code, 0);
