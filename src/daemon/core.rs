@@ -168,10 +168,19 @@ impl Core {
             .and_then(|_| self.settling(fs_id, || self.storage.destroy(fs)))
         {
             Ok(()) | Err(ZfsError::NotFound(_)) => Ok(()),
-            Err(ZfsError::Busy(_)) => Err(DaemonError::InUse(format!(
-                "{what} is busy; close programs using {} and try again",
-                self.mountpoint(fs_id).display()
-            ))),
+            Err(ZfsError::Busy(_)) => {
+                let mp = self.mountpoint(fs_id);
+                let holders = super::procs::holders(&mp, fs_id.as_str());
+                let by = if holders.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (held by {})", holders.join(", "))
+                };
+                Err(DaemonError::InUse(format!(
+                    "{what} is busy{by}; close programs using {} and try again",
+                    mp.display()
+                )))
+            }
             Err(e) => Err(zfs_err(e)),
         }
     }
@@ -183,31 +192,13 @@ impl Core {
     }
 
     /// Runs ZFS step `step` on branch `fs_id`, asking again for a moment while it finds the
-    /// filesystem busy and no process here uses it: a container starting anywhere on the
-    /// machine holds a copy of every mount while it is set up, and zfs-fuse lets go of a
-    /// filesystem a little after its unmount.
+    /// filesystem busy and no process here uses it (see [`settle`]).
     pub(super) fn settling<T>(
         &self,
         fs_id: &FsId,
-        mut step: impl FnMut() -> std::result::Result<T, ZfsError>,
+        step: impl FnMut() -> std::result::Result<T, ZfsError>,
     ) -> std::result::Result<T, ZfsError> {
-        let (mut wait, mut waited) = (Duration::from_millis(100), Duration::ZERO);
-        loop {
-            match step() {
-                Err(ZfsError::Busy(e)) => {
-                    let mp = self.mountpoint(fs_id);
-                    if waited >= self.busy_grace
-                        || !super::procs::users_of(&[mp.as_path()]).is_empty()
-                    {
-                        return Err(ZfsError::Busy(e));
-                    }
-                    std::thread::sleep(wait);
-                    waited += wait;
-                    wait = (wait * 2).min(Duration::from_secs(1));
-                }
-                other => return other,
-            }
-        }
+        settle(&self.mountpoint(fs_id), self.busy_grace, step)
     }
 
     /// Unmounts branch filesystem `fs_id` if it is mounted here; busy becomes
@@ -353,6 +344,32 @@ pub(super) fn io_err(path: &Path, e: std::io::Error) -> DaemonError {
         )
     } else {
         DaemonError::Internal(format!("{}: {e}", path.display()))
+    }
+}
+
+/// Runs ZFS step `step` on a filesystem mounted at `mountpoint`, asking again for up to
+/// `grace` while it finds the filesystem busy and no process here uses it: zfs-fuse lets go of
+/// a filesystem a little after its unmount, and a container being set up anywhere on the
+/// machine holds a copy of every mount (briefly, where the mount directory is shared). This
+/// is the one place busy is asked again; the ZFS layer answers at once.
+pub(super) fn settle<T>(
+    mountpoint: &Path,
+    grace: Duration,
+    mut step: impl FnMut() -> std::result::Result<T, ZfsError>,
+) -> std::result::Result<T, ZfsError> {
+    let (mut wait, mut waited) = (Duration::from_millis(100), Duration::ZERO);
+    loop {
+        match step() {
+            Err(ZfsError::Busy(e)) => {
+                if waited >= grace || !super::procs::users_of(&[mountpoint]).is_empty() {
+                    return Err(ZfsError::Busy(e));
+                }
+                std::thread::sleep(wait);
+                waited += wait;
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
     }
 }
 

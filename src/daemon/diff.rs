@@ -224,7 +224,10 @@ impl Core {
 
 fn close_view(storage: &dyn Storage, id: &FsId) {
     let ds = Ds::View(id);
-    let done = storage.unmount(ds).and_then(|_| storage.destroy(ds));
+    let mp = storage.view_mountpoint(id);
+    let grace = std::time::Duration::from_secs(5);
+    let done = super::core::settle(&mp, grace, || storage.unmount(ds))
+        .and_then(|_| super::core::settle(&mp, grace, || storage.destroy(ds)));
     if let Err(e) = crate::storage::gone_is_done(done) {
         tracing::warn!(view = %id, error = %e, "cannot remove a commit's view yet; removed at the next start");
     }

@@ -430,7 +430,9 @@ impl Handoff {
             // the newest one on its next pass (a rollback here would only compete with the new
             // master's mount); without, it holds nothing worth keeping.
             if self.core.store.commits(fs)?.is_empty() {
-                self.core.storage.destroy(ds).map_err(zfs_err)?;
+                self.core
+                    .settling(fs, || self.core.storage.destroy(ds))
+                    .map_err(zfs_err)?;
             }
             tracing::info!(%fs, "handed off");
         } else {

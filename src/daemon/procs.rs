@@ -53,6 +53,53 @@ pub fn users_of(paths: &[&Path]) -> Vec<String> {
     users
 }
 
+/// What keeps branch filesystem `fs_id`, mounted at `mountpoint`, busy: processes with files
+/// there, `zfs` commands reading it (a send), and other mount namespaces holding a copy of the
+/// mount (a container being set up, a service with a private /tmp).
+pub fn holders(mountpoint: &Path, fs_id: &str) -> Vec<String> {
+    let mut out = users_of(&[mountpoint]);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let ns_of = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    let mine = ns_of("self");
+    let mut seen = std::collections::BTreeSet::new();
+    let dataset = format!("dmfs/{fs_id}");
+    for entry in entries.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if matches!(comm, "zfs" | "zpool") {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| a.contains(&dataset)) {
+                out.push(format!("pid {pid} ({})", args.join(" ").trim()));
+            }
+        }
+        let Some(ns) = ns_of(&pid) else { continue };
+        if Some(&ns) == mine.as_ref() || !seen.insert(ns) {
+            continue;
+        }
+        let info = std::fs::read_to_string(entry.path().join("mountinfo")).unwrap_or_default();
+        let want = mountpoint.to_string_lossy();
+        if info
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
+        {
+            out.push(format!(
+                "a copy of the mount in the mount namespace of pid {pid} ({comm})"
+            ));
+        }
+    }
+    out
+}
+
 /// Pids of `zfs` and `zpool` commands naming a dataset of `pool`: after a crash, those the old
 /// daemon started still run to their end, and must finish before ZFS is read again.
 pub fn zfs_commands_on(pool: &str) -> Vec<i32> {

@@ -350,7 +350,10 @@ impl Node {
             };
             if deleted.contains(fs_id.as_str()) {
                 // Deleted while this node was away.
-                if let Err(e) = self.core.storage.destroy(Ds::Branch(fs_id)) {
+                if let Err(e) = self
+                    .core
+                    .settling(fs_id, || self.core.storage.destroy(Ds::Branch(fs_id)))
+                {
                     tracing::warn!(%fs_id, error = %e, "cannot destroy a deleted branch yet");
                 }
                 continue;

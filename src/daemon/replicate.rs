@@ -571,7 +571,10 @@ impl Replicator {
 
     /// Destroys this node's copy of a deleted (or superseded) branch, if it has one.
     fn destroy_replica(&self, fs: &FsId) -> Result<()> {
-        match self.core.storage.destroy(Ds::Branch(fs)) {
+        match self
+            .core
+            .settling(fs, || self.core.storage.destroy(Ds::Branch(fs)))
+        {
             Ok(()) => {
                 tracing::info!(%fs, "destroyed local copy");
                 Ok(())

@@ -279,26 +279,15 @@ pub(crate) fn splice_all(
     }
 }
 
-/// How one `zfs unmount` ended when it did not fail.
-pub(crate) enum Unmount {
-    /// Unmounted, or it was not mounted.
-    Done,
-    /// zfs-fuse's "is busy" a moment after the last user left: worth trying again shortly.
-    Settling,
-}
-
-/// One `zfs unmount` of `name`. A mount a process holds ("device busy") is
-/// [`ZfsError::Busy`] at once.
-pub(crate) fn unmount(name: &str) -> Result<Unmount, ZfsError> {
+/// One `zfs unmount` of `name`; not mounted is fine. Busy (a process holds the mount, or
+/// zfs-fuse has not let go of it yet) is [`ZfsError::Busy`].
+pub(crate) fn unmount(name: &str) -> Result<(), ZfsError> {
     match run(Tool::Zfs, &["unmount", name]) {
-        Ok(_) => Ok(Unmount::Done),
-        Err(ZfsError::Failed { stderr, .. }) if stderr.contains("not currently mounted") => {
-            Ok(Unmount::Done)
-        }
+        Ok(_) => Ok(()),
+        Err(ZfsError::Failed { stderr, .. }) if stderr.contains("not currently mounted") => Ok(()),
         Err(ZfsError::Failed { stderr, .. }) if stderr.contains("busy") => {
             Err(ZfsError::Busy(name.to_string()))
         }
-        Err(ZfsError::Busy(_)) => Ok(Unmount::Settling),
         Err(e) => Err(e),
     }
 }

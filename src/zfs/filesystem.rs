@@ -45,22 +45,11 @@ impl Filesystem {
             .collect())
     }
 
-    /// Unmounts the filesystem if it is mounted. Busy is retried briefly, as in
+    /// Unmounts the filesystem if it is mounted. Busy is [`ZfsError::Busy`] at once, as in
     /// [`Filesystem::destroy`].
     pub fn unmount(&self) -> Result<()> {
         // Not mounted counts as done (`cmd::unmount`), so no `zfs get mounted` first.
-        for tries in 1..=10 {
-            match cmd::unmount(&self.name)? {
-                cmd::Unmount::Done => return Ok(()),
-                cmd::Unmount::Settling => {
-                    std::thread::sleep(std::time::Duration::from_millis(100 * tries))
-                }
-            }
-        }
-        match cmd::unmount(&self.name)? {
-            cmd::Unmount::Done => Ok(()),
-            cmd::Unmount::Settling => Err(ZfsError::Busy(self.name.clone())),
-        }
+        cmd::unmount(&self.name)
     }
 
     pub fn get_snapshot(&self, snap: &str) -> Result<Snapshot> {
@@ -150,17 +139,8 @@ impl Filesystem {
     }
 
     /// Destroys the filesystem and its snapshots (not clones of them: those make it fail).
-    /// Busy is retried briefly: a FUSE mount stays busy for a moment after its last user exits.
+    /// Busy is [`ZfsError::Busy`] at once; whether to ask again is the caller's to decide.
     pub fn destroy(self) -> Result<()> {
-        let mut tries = 0;
-        loop {
-            match run(Tool::Zfs, &["destroy", "-r", &self.name]) {
-                Err(ZfsError::Busy(_)) if tries < 10 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100 * tries));
-                }
-                other => return other.map(|_| ()),
-            }
-        }
+        run(Tool::Zfs, &["destroy", "-r", &self.name]).map(|_| ())
     }
 }

@@ -298,3 +298,47 @@ fn a_copy_of_the_mounts_in_another_namespace_does_not_hold_a_branch() {
     copy.kill().unwrap();
     copy.wait().unwrap();
 }
+
+#[test]
+fn a_branch_held_elsewhere_is_named_in_the_busy_error() {
+    let n = TestNode::with_args("256M", &["--undo-grace", "0"]);
+    n.ok(&["init", "app"]);
+    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
+    // Mounts private, as a host without systemd has them and the daemon finds them when
+    // branches were mounted before it shared its directory.
+    let mnt = n.state_dir().join("mnt");
+    let private = std::process::Command::new("mount")
+        .arg("--make-rprivate")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(private.success());
+    let mut copy = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "unchanged", "sleep", "120"])
+        .spawn()
+        .unwrap();
+    let me = fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert!(eventually(10, || fs::read_link(format!(
+        "/proc/{}/ns/mnt",
+        copy.id()
+    ))
+    .is_ok_and(|ns| ns != me)));
+
+    let err = n.fails(&["dot", "delete", "-y", "app"]);
+    assert!(
+        err.contains("is busy")
+            && err.contains(&format!(
+                "a copy of the mount in the mount namespace of pid {} (sleep)",
+                copy.id()
+            ))
+            && err.contains(&dir.parent().unwrap().display().to_string()),
+        "{err}"
+    );
+    copy.kill().unwrap();
+    copy.wait().unwrap();
+    // Let go, the delete goes through (finished by the daemon, or asked again).
+    assert!(eventually(60, || {
+        let _ = n.dm(&["dot", "delete", "-y", "app"]);
+        filesystems(&n.pool).is_empty()
+    }));
+}
