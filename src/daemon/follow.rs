@@ -73,7 +73,15 @@ impl Inventory {
             dot: dot.to_string(),
             branch: req.branch.clone(),
         };
-        let mut out = self.move_here(&here)?;
+        // Settings are saved: whatever fails from here is reported, and the containers left
+        // get the branch when they next start.
+        let mut out = self
+            .move_here(&here)
+            .unwrap_or_else(|e| api::MovedContainers {
+                branch: req.branch.clone(),
+                moved: Vec::new(),
+                failed: vec![format!("the containers on node {}: {e}", self.core.id)],
+            });
         for server in self.core.store.servers()? {
             if server.id == self.core.id {
                 continue;

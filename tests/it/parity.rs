@@ -453,6 +453,30 @@ fn checkout_can_move_the_containers_that_mount_the_dot() {
     );
     let bad = n.dm(&["dot", "settings", "--move-containers", "maybe"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
+
+    // Docker not answering: the branch is still recorded, and the warning says what was left.
+    let node_toml = n.state_dir().join("node.toml");
+    let text = std::fs::read_to_string(&node_toml).unwrap();
+    let mut cfg: toml::Table = toml::from_str(&text).unwrap();
+    cfg.insert(
+        "docker_api_socket".into(),
+        n.path("no-docker.sock").display().to_string().into(),
+    );
+    std::fs::write(&node_toml, toml::to_string(&cfg).unwrap()).unwrap();
+    n.ok(&["cluster", "upgrade"]);
+    let r = n.dm(&["checkout", "feature", "--move-containers"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("could not move the containers on node")
+            && r.stderr.contains("cannot ask Docker"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        n.json(&["dot", "settings", "--json"])["containers_branch"],
+        "feature"
+    );
+    assert_eq!(sees("web"), "master", "left where it was");
 }
 
 #[test]
