@@ -264,17 +264,7 @@ fn a_copy_of_the_mounts_in_another_namespace_does_not_hold_a_branch() {
 
     // What runc's init holds while a container starts anywhere on the machine (and a service
     // with a private /tmp for as long as it runs): a copy of every mount.
-    let mut copy = std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "unchanged", "sleep", "120"])
-        .spawn()
-        .unwrap();
-    let me = fs::read_link("/proc/self/ns/mnt").unwrap();
-    assert!(eventually(10, || fs::read_link(format!(
-        "/proc/{}/ns/mnt",
-        copy.id()
-    ))
-    .is_ok_and(|ns| ns != me)));
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut copy = copy_of_every_mount();
 
     // A reset that unmounts the branch to keep what it removes, and its undo.
     let out = n.ok(&["reset", "--hard", "HEAD^"]);
@@ -313,16 +303,7 @@ fn a_branch_held_elsewhere_is_named_in_the_busy_error() {
         .status()
         .unwrap();
     assert!(private.success());
-    let mut copy = std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "unchanged", "sleep", "120"])
-        .spawn()
-        .unwrap();
-    let me = fs::read_link("/proc/self/ns/mnt").unwrap();
-    assert!(eventually(10, || fs::read_link(format!(
-        "/proc/{}/ns/mnt",
-        copy.id()
-    ))
-    .is_ok_and(|ns| ns != me)));
+    let mut copy = copy_of_every_mount();
 
     let err = n.fails(&["dot", "delete", "-y", "app"]);
     assert!(
@@ -341,4 +322,17 @@ fn a_branch_held_elsewhere_is_named_in_the_busy_error() {
         let _ = n.dm(&["dot", "delete", "-y", "app"]);
         filesystems(&n.pool).is_empty()
     }));
+}
+
+/// A process in a mount namespace of its own holding a copy of every mount, as runc's init
+/// does while a container starts (and a service with a private /tmp as long as it runs).
+fn copy_of_every_mount() -> std::process::Child {
+    let copy = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "unchanged", "sleep", "120"])
+        .spawn()
+        .unwrap();
+    let me = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let ns = format!("/proc/{}/ns/mnt", copy.id());
+    assert!(eventually(10, || fs::read_link(&ns).is_ok_and(|ns| ns != me)));
+    copy
 }
