@@ -61,6 +61,11 @@ pub fn new_id() -> String {
     crate::ids::random_hex()
 }
 
+/// A new API key (160 random bits, in hex): a user's, or admin's on a node.
+pub fn new_api_key() -> String {
+    format!("{}{}", new_id(), &new_id()[..8])
+}
+
 pub(super) fn now() -> (u64, u64) {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -79,14 +79,14 @@ impl Inventory {
             .move_here(&here)
             .unwrap_or_else(|e| api::MovedContainers {
                 branch: req.branch.clone(),
-                moved: Vec::new(),
                 failed: vec![format!("the containers on node {}: {e}", self.core.id)],
+                ..Default::default()
             });
+        let path = Route::Internal(Internal::Move).path();
         for server in self.core.store.servers()? {
             if server.id == self.core.id {
                 continue;
             }
-            let path = Route::Internal(Internal::Move).path();
             match self
                 .core
                 .peers
@@ -111,8 +111,7 @@ impl Inventory {
         let (ns, dot) = (req.namespace.as_str(), req.dot.as_str());
         let mut out = api::MovedContainers {
             branch: req.branch.clone(),
-            moved: Vec::new(),
-            failed: Vec::new(),
+            ..Default::default()
         };
         let Some(docker) = &self.docker else {
             return Ok(out);

@@ -119,7 +119,7 @@ impl Daemon {
                 "user 'admin' already exists: its key is set by `dm cluster init`".into(),
             ));
         }
-        let key = format!("{}{}", new_id(), &new_id()[..8]);
+        let key = super::new_api_key();
         let rec = crate::cluster::UserRecord {
             name: req.name.clone(),
             api_key_sha256: super::hash_key(&key),

@@ -53,7 +53,7 @@ use crate::cluster::etcd::{EtcdKv, EtcdTls};
 use crate::cluster::{RegistryError, ServerRecord, Store};
 use crate::zfs::{self, Pool, ZfsError};
 use config::NodeConfig;
-pub use core::new_id;
+pub use core::{new_api_key, new_id};
 use node::Node;
 
 /// Errors of the daemon layer; each maps to one HTTP status and says what to do.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::password;
 use super::principal::Principal;
-use super::{ADMIN, Daemon, DaemonError, hash_key, new_id};
+use super::{ADMIN, Daemon, DaemonError, hash_key, new_api_key};
 use crate::api;
 use crate::cluster::UserRecord;
 use crate::names::{self, Kind};
@@ -36,6 +36,13 @@ fn password_matches(stored: Option<&str>, secret: &str) -> bool {
     ok
 }
 
+/// Another request changed user `name` between our read and write.
+fn raced(name: &str) -> DaemonError {
+    DaemonError::Conflict(format!(
+        "user '{name}' changed at the same moment; try again"
+    ))
+}
+
 fn admins_key_is_nodes() -> DaemonError {
     DaemonError::Forbidden(
         "admin's key is kept by each node (its node.toml), not with the users; it changes only with the node's setup".into(),
@@ -57,10 +64,7 @@ impl Daemon {
         if self.node.core.store().update_user(old, new)? {
             Ok(())
         } else {
-            Err(DaemonError::Conflict(format!(
-                "user '{}' changed at the same moment; try again",
-                old.name
-            )))
+            Err(raced(&old.name))
         }
     }
 
@@ -122,7 +126,7 @@ impl Daemon {
             return Err(admins_key_is_nodes());
         }
         let old = self.user_record(name)?;
-        let key = format!("{}{}", new_id(), &new_id()[..8]);
+        let key = new_api_key();
         let sealed = match (&req.password, &old.password) {
             (None, _) => None,
             (Some(p), Some(stored)) if password_matches(Some(stored), p) => {
@@ -214,9 +218,7 @@ impl Daemon {
         }
         let old = self.user_record(name)?;
         if !self.node.core.store().delete_user(&old)? {
-            return Err(DaemonError::Conflict(format!(
-                "user '{name}' changed at the same moment; try again"
-            )));
+            return Err(raced(name));
         }
         tracing::info!(user = %name, "removed user");
         Ok(())

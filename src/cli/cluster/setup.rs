@@ -10,12 +10,8 @@ use super::*;
 use crate::api;
 use crate::client::{Client, ClientError, Remote};
 use crate::daemon::config::{self, NodeConfig};
-use crate::daemon::{hash_key, launch, new_id};
+use crate::daemon::{hash_key, launch, new_api_key, new_id};
 use crate::zfs::{self, Pool};
-
-pub(super) fn random_key() -> String {
-    format!("{}{}", new_id(), &new_id()[..8])
-}
 
 /// A node config for `a`, its pool created if needed; returns the pool dm created, if any.
 pub(super) fn prepare(
@@ -203,7 +199,7 @@ pub(super) fn start_node(
 }
 
 pub(super) fn init(ctx: &mut crate::cli::Ctx, a: InitArgs) -> anyhow::Result<()> {
-    let key = random_key();
+    let key = new_api_key();
     let (mut node, created_pool) = prepare(&a.node, hash_key(&key))?;
     node.etcd_endpoints = a.etcd_endpoints.clone();
     start_node(ctx, &a.node, &node, created_pool, &key)?;
@@ -289,7 +285,7 @@ pub(super) fn join(ctx: &mut crate::cli::Ctx, a: JoinArgs) -> anyhow::Result<()>
     };
     let cluster = Client::new(&remote);
     // This machine's own client gets an admin key of its own, valid on this node only.
-    let local_key = random_key();
+    let local_key = new_api_key();
     let (mut node, created_pool) = prepare(&a.node, hash_key(&local_key))?;
     let step = crate::cli::progress::Step::start(&format!(
         "Joining the cluster at {} (adding this node to its etcd)",
