@@ -59,7 +59,9 @@ pub fn containers_using(docker_socket: &Path, driver: &str) -> std::io::Result<V
     Ok(using(&fetch(docker_socket)?, driver))
 }
 
-fn using(body: &[u8], driver: &str) -> Vec<Using> {
+/// Every listed container with volumes of `driver`: its id as Docker gave it, its name (empty
+/// if it has none) and those volumes.
+fn decode(body: &[u8], driver: &str) -> Vec<Using> {
     let containers: Vec<Container> = serde_json::from_slice(body).unwrap_or_default();
     containers
         .into_iter()
@@ -70,15 +72,26 @@ fn using(body: &[u8], driver: &str) -> Vec<Using> {
                 .filter(|m| m.driver == driver)
                 .map(|m| m.name.clone())
                 .collect();
-            let name = c.names.first()?.trim_start_matches('/').to_string();
-            // Ids go into a request path: Docker's own shape only.
-            let plain = !c.id.is_empty() && c.id.bytes().all(|b| b.is_ascii_hexdigit());
-            (plain && !volumes.is_empty()).then_some(Using {
+            let name = c
+                .names
+                .first()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            (!volumes.is_empty()).then_some(Using {
                 id: c.id,
                 name,
                 volumes,
             })
         })
+        .collect()
+}
+
+fn using(body: &[u8], driver: &str) -> Vec<Using> {
+    // Ids go into a request path: Docker's own shape only.
+    let plain = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+    decode(body, driver)
+        .into_iter()
+        .filter(|u| !u.name.is_empty() && plain(&u.id))
         .collect()
 }
 
@@ -142,16 +155,10 @@ fn body_of(resp: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn parse(body: &[u8], driver: &str) -> BTreeMap<String, Vec<String>> {
-    let containers: Vec<Container> = serde_json::from_slice(body).unwrap_or_default();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in containers {
-        let name = c
-            .names
-            .first()
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
-        for m in c.mounts.iter().filter(|m| m.driver == driver) {
-            out.entry(m.name.clone()).or_default().push(name.clone());
+    for u in decode(body, driver) {
+        for v in u.volumes {
+            out.entry(v).or_default().push(u.name.clone());
         }
     }
     out
