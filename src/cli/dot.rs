@@ -26,19 +26,11 @@ pub struct SettingsArgs {
     /// Whether `dm checkout` restarts the containers that mount the dot by its bare name
     /// (`-v DOT`) on the new branch, as Dotmesh did (override per checkout with
     /// --[no-]move-containers)
-    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     move_containers: Option<bool>,
     /// Print JSON
     #[arg(long)]
     json: bool,
-}
-
-fn on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" | "true" | "yes" => Ok(true),
-        "off" | "false" | "no" => Ok(false),
-        _ => Err(format!("{s:?}: write on or off")),
-    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -194,22 +186,26 @@ fn path(ctx: &super::Ctx, a: PathArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| names::DEFAULT_SUBDOT.to_string());
     let at = (t.ns.as_str(), t.dot.as_str(), t.branch.as_str());
-    let p = match &a.commit {
-        Some(commit) => super::progress::waiting(
-            &format!(
+    let (doing, create) = match &a.commit {
+        Some(commit) => (
+            format!(
                 "Mounting commit {commit} read-only (fetched here first if it has not arrived)"
             ),
-            || ctx.call(|c| c.subdot_path(at, &subdot, false, Some(commit))),
-        )?,
+            false,
+        ),
         // Mounting here may first move the branch from the node that holds it, with its changes.
-        None => super::progress::waiting(
-            &format!(
+        None => (
+            format!(
                 "Mounting '{}' here (a branch another node holds moves here first)",
                 t.branch
             ),
-            || ctx.call(|c| c.subdot_path(at, &subdot, true, None)),
-        )?,
+            true,
+        ),
     };
+    let commit = a.commit.as_deref();
+    let p = super::progress::waiting(&doing, || {
+        ctx.call(|c| c.subdot_path(at, &subdot, create, commit))
+    })?;
     println!("{}", p.path);
     Ok(())
 }
