@@ -1,5 +1,5 @@
-//! `dm user`: add, list and remove users (admin), and a user's own API key and password: `dm user key`
-//! shows the key (signed in with it, or with `--password`), `dm user key reset` replaces it,
+//! `dm user`: add, list and remove users (admin), and a user's own API key and password:
+//! `dm user key` shows the key (signed in with it, or with `--password`), `dm user key reset` replaces it,
 //! `dm user passwd` sets the password. Admin may reset another user's key or password.
 
 use std::path::PathBuf;
@@ -89,8 +89,7 @@ pub fn run(ctx: &mut super::Ctx, c: Command) -> anyhow::Result<()> {
         Command::List { json } => {
             let users = ctx.call(|c| c.users())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&users)?);
-                return Ok(());
+                return super::print_json(&users);
             }
             for u in users {
                 let note = match (u.name.as_str(), u.password) {
