@@ -1,6 +1,7 @@
 //! `dm user`: add, list and remove users (admin), and a user's own API key and password:
-//! `dm user key` shows the key (signed in with it, or with `--password`), `dm user key reset` replaces it,
-//! `dm user passwd` sets the password. Admin may reset another user's key or password.
+//! `dm user key` shows the key (signed in with it, or with `--password`), `dm user key reset`
+//! replaces it, `dm user passwd` sets the password. Admin may reset another user's key or
+//! password.
 
 use std::path::PathBuf;
 
