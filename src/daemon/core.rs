@@ -133,7 +133,7 @@ impl Core {
             moving: Default::default(),
             stream_idle: Duration::from_secs(super::config::DEFAULT_STREAM_IDLE_SECS),
             undo_grace: Duration::from_secs(super::config::DEFAULT_UNDO_GRACE_SECS),
-            busy_grace: Duration::from_secs(5),
+            busy_grace: BUSY_GRACE,
             locks: Mutex::new(HashMap::new()),
             intents,
         }
@@ -351,6 +351,9 @@ pub(super) fn io_err(path: &Path, e: std::io::Error) -> DaemonError {
         DaemonError::Internal(format!("{}: {e}", path.display()))
     }
 }
+
+/// How long a busy filesystem is asked again (see [`settle`]).
+pub(super) const BUSY_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs ZFS step `step` on a filesystem mounted at `mountpoint`, asking again for up to
 /// `grace` while it finds the filesystem busy and no process here uses it: zfs-fuse lets go of

@@ -225,7 +225,7 @@ impl Core {
 fn close_view(storage: &dyn Storage, id: &FsId) {
     let ds = Ds::View(id);
     let mp = storage.view_mountpoint(id);
-    let grace = std::time::Duration::from_secs(5);
+    let grace = super::core::BUSY_GRACE;
     let done = super::core::settle(&mp, grace, || storage.unmount(ds))
         .and_then(|_| super::core::settle(&mp, grace, || storage.destroy(ds)));
     if let Err(e) = crate::storage::gone_is_done(done) {

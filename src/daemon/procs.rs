@@ -87,11 +87,8 @@ pub fn holders(mountpoint: &Path, fs_id: &str) -> Vec<String> {
             continue;
         }
         let info = std::fs::read_to_string(entry.path().join("mountinfo")).unwrap_or_default();
-        let want = mountpoint.to_string_lossy();
-        if info
-            .lines()
-            .any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
-        {
+        let copies = crate::storage::propagation::parse(&info);
+        if copies.iter().any(|m| m.point == mountpoint) {
             out.push(format!(
                 "a copy of the mount in the mount namespace of pid {pid} ({comm})"
             ));

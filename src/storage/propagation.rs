@@ -24,16 +24,16 @@ pub enum Sharing {
     LeftPrivate(String),
 }
 
-/// One line of `/proc/self/mountinfo`: where it is mounted, and whether it is shared.
+/// One line of `/proc/PID/mountinfo`: where it is mounted, and whether it is shared.
 #[derive(Debug, PartialEq, Eq)]
-struct Mount {
-    point: PathBuf,
-    shared: bool,
+pub struct Mount {
+    pub point: PathBuf,
+    pub shared: bool,
 }
 
 /// The mounts of `mountinfo` (see proc(5)): field 5 is the mount point (octal-escaped), the
 /// optional fields between field 7 and `-` carry `shared:N`.
-fn parse(mountinfo: &str) -> Vec<Mount> {
+pub fn parse(mountinfo: &str) -> Vec<Mount> {
     mountinfo
         .lines()
         .filter_map(|line| {
