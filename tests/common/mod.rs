@@ -284,7 +284,7 @@ impl TestNode {
             .trim()
             .parse()
             .ok()?;
-        running(pid).then_some(pid)
+        dm::is_running(pid).then_some(pid)
     }
 
     /// SIGKILLs the daemon and waits until it and its etcd are gone.
@@ -381,15 +381,10 @@ pub fn serving(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Whether `pid` runs: a zombie whose other threads are still exiting (and holding its
-/// sockets) still runs.
-pub fn running(pid: i32) -> bool {
-    dm::is_running(pid)
-}
-
 pub fn wait_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running(pid) {
+    // A zombie whose other threads are still exiting (holding its sockets) still runs.
+    while dm::is_running(pid) {
         assert!(Instant::now() < deadline, "pid {pid} did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
