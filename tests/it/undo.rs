@@ -11,6 +11,18 @@ fn kinds(n: &TestNode) -> Vec<String> {
     field(&n.json(&["op", "log", "--json"]), "kind")
 }
 
+/// Dot `app`, current, whose file `f` was committed as "one" (c1), then "two" (c2); its
+/// subdot's path.
+fn app_with_two_commits(n: &TestNode) -> PathBuf {
+    n.ok(&["init", "app"]);
+    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
+    fs::write(dir.join("f"), "one").unwrap();
+    n.ok(&["commit", "-m", "c1"]);
+    fs::write(dir.join("f"), "two").unwrap();
+    n.ok(&["commit", "-m", "c2"]);
+    dir
+}
+
 fn messages(n: &TestNode, at: &str) -> Vec<String> {
     field(&n.json(&["log", "--json", at]), "message")
 }
@@ -18,12 +30,7 @@ fn messages(n: &TestNode, at: &str) -> Vec<String> {
 #[test]
 fn undo_walks_back_through_the_operation_log() {
     let n = TestNode::new();
-    n.ok(&["init", "app"]);
-    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
-    fs::write(dir.join("f"), "one").unwrap();
-    n.ok(&["commit", "-m", "c1"]);
-    fs::write(dir.join("f"), "two").unwrap();
-    n.ok(&["commit", "-m", "c2"]);
+    let dir = app_with_two_commits(&n);
     n.ok(&["tag", "v2"]);
     n.ok(&["checkout", "-b", "x"]);
     let xdir = PathBuf::from(n.ok(&["dot", "path"]).trim());
@@ -244,12 +251,7 @@ fn a_deleted_dot_comes_back_on_every_node_or_goes_for_good_after_its_grace() {
 #[test]
 fn a_copy_of_the_mounts_in_another_namespace_does_not_hold_a_branch() {
     let n = TestNode::new();
-    n.ok(&["init", "app"]);
-    let dir = PathBuf::from(n.ok(&["dot", "path"]).trim());
-    fs::write(dir.join("f"), "one").unwrap();
-    n.ok(&["commit", "-m", "c1"]);
-    fs::write(dir.join("f"), "two").unwrap();
-    n.ok(&["commit", "-m", "c2"]);
+    let dir = app_with_two_commits(&n);
     let mnt = n.state_dir().join("mnt").canonicalize().unwrap();
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let own = |p: &std::path::Path| {
