@@ -13,7 +13,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::ids::{hex, unhex};
 
 /// About 0.1 s on one core: cheap for a login, slow for guessing.
-const ITERATIONS: u32 = 200_000;
+const ITERATIONS: NonZeroU32 = NonZeroU32::new(200_000).unwrap();
 const SCHEME: &str = "pbkdf2-sha256";
 
 fn random<const N: usize>() -> [u8; N] {
@@ -48,15 +48,14 @@ fn parts(stored: &str) -> Option<(NonZeroU32, Vec<u8>, Vec<u8>)> {
     it.next().is_none().then_some((n, salt, value))
 }
 
-fn stored(iterations: u32, salt: &[u8], value: &[u8]) -> String {
+fn stored(iterations: NonZeroU32, salt: &[u8], value: &[u8]) -> String {
     format!("{SCHEME}${iterations}${}${}", hex(salt), hex(value))
 }
 
 /// A new password's stored hash.
 pub fn hash(password: &str) -> String {
     let salt: [u8; 16] = random();
-    let n = NonZeroU32::new(ITERATIONS).expect("non-zero");
-    stored(ITERATIONS, &salt, &derive(n, &salt, password))
+    stored(ITERATIONS, &salt, &derive(ITERATIONS, &salt, password))
 }
 
 /// Whether `password` is the one `stored` was made from (in constant time).
@@ -73,9 +72,8 @@ pub fn verify(stored: &str, password: &str) -> bool {
 pub fn seal(password: &str, secret: &str) -> String {
     let salt: [u8; 16] = random();
     let nonce: [u8; NONCE_LEN] = random();
-    let n = NonZeroU32::new(ITERATIONS).expect("non-zero");
     let key = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, &derive(n, &salt, password)).expect("a 32-byte key"),
+        UnboundKey::new(&AES_256_GCM, &derive(ITERATIONS, &salt, password)).expect("a 32-byte key"),
     );
     let mut data = secret.as_bytes().to_vec();
     key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut data)
