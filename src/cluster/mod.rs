@@ -231,6 +231,10 @@ fn shared_prefix(dot_id: &str) -> String {
     format!("{PREFIX}shared/{dot_id}/")
 }
 
+fn user_key(name: &str) -> String {
+    format!("{PREFIX}users/{name}")
+}
+
 fn master_key(fs_id: &str) -> String {
     format!("{PREFIX}masters/{fs_id}")
 }
@@ -279,13 +283,13 @@ impl Store {
     }
 
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
-        let key = format!("{PREFIX}users/{name}");
+        let key = user_key(name);
         self.kv.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
     /// Registers a new user unless the name is taken; returns whether it did.
     pub fn create_user(&self, u: &UserRecord) -> Result<bool> {
-        let key = format!("{PREFIX}users/{}", u.name);
+        let key = user_key(&u.name);
         self.kv.put_all_if_absent(&key, &[(key.clone(), encode(u))])
     }
 
@@ -296,13 +300,13 @@ impl Store {
 
     /// Removes user record `old`, unless it changed in between (then false).
     pub fn delete_user(&self, old: &UserRecord) -> Result<bool> {
-        let key = format!("{PREFIX}users/{}", old.name);
+        let key = user_key(&old.name);
         self.kv.swap(&key, Some(&encode(old)), None)
     }
 
     /// Replaces user record `old` with `new`, unless it changed in between (then false).
     pub fn update_user(&self, old: &UserRecord, new: &UserRecord) -> Result<bool> {
-        let key = format!("{PREFIX}users/{}", old.name);
+        let key = user_key(&old.name);
         self.kv.swap(&key, Some(&encode(old)), Some(&encode(new)))
     }
 
