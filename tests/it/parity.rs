@@ -398,6 +398,9 @@ fn a_commit_mounts_read_only_on_any_node_that_has_it() {
     );
 }
 
+/// A container's script that exits on SIGTERM at once, so a restart takes no stop timeout.
+const IDLE: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
+
 #[test]
 fn checkout_can_move_the_containers_that_mount_the_dot() {
     let n = TestNode::new();
@@ -411,11 +414,9 @@ fn checkout_can_move_the_containers_that_mount_the_dot() {
     n.ok(&["checkout", "master"]);
 
     let mut docker = crate::docker::Docker::new(&n);
-    // Exits on SIGTERM at once, so a restart takes no stop timeout. (Docker takes a
-    // one-letter `-v d` for an anonymous volume: the dot has a longer name.)
-    let idle = "trap 'exit 0' TERM; while true; do sleep 1; done";
-    docker.run("web", "app", true, idle);
-    docker.run("pinned", "app@master", true, idle);
+    // (Docker takes a one-letter `-v d` for an anonymous volume: the dot has a longer name.)
+    docker.run("web", "app", true, IDLE);
+    docker.run("pinned", "app@master", true, IDLE);
     let sees = |c: &str| docker.ok(&["exec", &docker.cname(c), "cat", "/data/f"]);
     assert_eq!(sees("web"), "master");
 
@@ -498,8 +499,7 @@ fn checkout_moves_the_containers_on_every_node() {
 
     // A container on node b mounts the dot by its bare name; the checkout is run on a.
     let mut docker = crate::docker::Docker::new(&b);
-    let idle = "trap 'exit 0' TERM; while true; do sleep 1; done";
-    docker.run("web", "shop", true, idle);
+    docker.run("web", "shop", true, IDLE);
     let sees = |c: &str| docker.ok(&["exec", &docker.cname(c), "cat", "/data/f"]);
     assert_eq!(sees("web"), "master");
     let out = a.ok(&["checkout", "feature", "--move-containers"]);
