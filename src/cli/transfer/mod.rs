@@ -383,8 +383,6 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
         label: "this cluster".into(),
     };
     let key = names::short(&dst.ns, &dst.dot, &here.user);
-    let far_dot = src.dot.clone();
-    let far_ns_kept = src.ns.clone();
     let pull = (api::Direction::Pull, &far_remote, a.remote.as_str());
     // Every branch grows from master: a dot cloned for another branch gets master first, then
     // the branch (and any branch in between must be pulled separately, as git fetches it).
@@ -403,8 +401,8 @@ pub fn clone(ctx: &mut super::Ctx, a: CloneArgs) -> anyhow::Result<()> {
         s.tags_kept.extend(t.tags_kept);
     }
     // Push and pull find the far side by this name from now on.
-    if far_dot != dst.dot || a.local_name.is_some() {
-        remember_name(ctx, &a.remote, &key, &format!("{far_ns_kept}/{far_dot}"))?;
+    if src.dot != dst.dot || a.local_name.is_some() {
+        remember_name(ctx, &a.remote, &key, &format!("{}/{}", src.ns, src.dot))?;
     }
     report(&s, a.json, "Cloned")
 }
