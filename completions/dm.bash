@@ -1732,7 +1732,7 @@ _dm() {
             fi
             case "${prev}" in
                 --move-containers)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "on off" -- "${cur}"))
                     return 0
                     ;;
                 --config)

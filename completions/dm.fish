@@ -266,7 +266,8 @@ complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_fr
 json\t'One JSON object per event (for log shippers)'"
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from path" -s V -l version -d 'Print version'
-complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -l move-containers -d 'Whether `dm checkout` restarts the containers that mount the dot by its bare name (`-v DOT`) on the new branch, as Dotmesh did (override per checkout with --[no-]move-containers)' -r
+complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -l move-containers -d 'Whether `dm checkout` restarts the containers that mount the dot by its bare name (`-v DOT`) on the new branch, as Dotmesh did (override per checkout with --[no-]move-containers)' -r -f -a "on\t''
+off\t''"
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -s c -l config -d 'Client config file [default: $DM_CONFIG or ~/.dotmesh/config]' -r -F
 complete -c dm -n "__fish_dm_using_subcommand dot; and __fish_seen_subcommand_from settings" -l log-format -d 'Log lines as text or JSON (levels: DM_LOG or RUST_LOG, e.g. `DM_LOG=debug`) [default: text; for `dm serve`, the node\'s setting]' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event (for log shippers)'"

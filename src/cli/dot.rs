@@ -1,6 +1,7 @@
 //! `dm dot show|delete|path|settings`: inspect, delete, find the files of a dot, and its
 //! settings.
 
+use clap::builder::TypedValueParser as _;
 use std::io::IsTerminal;
 
 use super::human_bytes;
@@ -26,7 +27,11 @@ pub struct SettingsArgs {
     /// Whether `dm checkout` restarts the containers that mount the dot by its bare name
     /// (`-v DOT`) on the new branch, as Dotmesh did (override per checkout with
     /// --[no-]move-containers)
-    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(
+        long,
+        value_name = "on|off",
+        value_parser = clap::builder::PossibleValuesParser::new(["on", "off"]).map(|s| s == "on")
+    )]
     move_containers: Option<bool>,
     /// Print JSON
     #[arg(long)]
