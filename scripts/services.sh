@@ -44,7 +44,9 @@ if ! zfs_up; then
         umount -l "$m" || true
     done
     echo "services: starting zfs-fuse"
-    setsid nohup zfs-fuse --no-daemon >/var/log/zfs-fuse.log 2>&1 </dev/null &
+    # Its end goes into the log too: a crash (status 128+signal) otherwise leaves no trace.
+    setsid nohup sh -c 'zfs-fuse --no-daemon; echo "zfs-fuse exited with status $?"' \
+        >/var/log/zfs-fuse.log 2>&1 </dev/null &
     for _ in $(seq 100); do zfs_up && break; sleep 0.2; done
     zfs_up || { echo "zfs-fuse did not start; see /var/log/zfs-fuse.log" >&2; exit 1; }
     # Pools come back unmounted after a restart.
